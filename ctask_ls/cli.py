@@ -1,0 +1,472 @@
+"""The ``ctask`` command line: a thin front door over the session core.
+
+Exit status: 0 success, 1 a user-facing error (one ``ctask: error: ...`` line
+on stderr that says what to do), 2 bad usage.
+
+Terminal behaviour (a decision the spec leaves open): a launching command
+attaches the caller's terminal to the tmux session when stdin and stdout are
+terminals.  Without a terminal (scripts, CI, editors) it does not attach; it
+owns the session and waits for it to end, exactly as it does after you detach
+with ``C-b d``.  Ctrl-C (or SIGTERM/SIGHUP) while waiting *releases* the
+session: the lease is removed, the agent keeps running, and the next
+``ctask attach``/``resume``, ``ctask list`` or the server takes it over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import typing as t
+
+from ctask_ls.core import timeutil
+from ctask_ls.core.config import load_config
+from ctask_ls.core.errors import CtaskError
+from ctask_ls.core.session import Core, Dispatch, DispatchKind, OwnedSession, TaskStatus
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.lease import LeaseInfo
+    from ctask_ls.core.workspace import Workspace
+
+
+def _err(msg: str) -> None:
+    print(f"ctask: {msg}", file=sys.stderr, flush=True)
+
+
+def _say(msg: str) -> None:
+    print(f"[ctask] {msg}", file=sys.stderr, flush=True)
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _is_tty() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+class _Interrupts:
+    """SIGINT/SIGTERM/SIGHUP set an event instead of killing us mid-write."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._old: dict[int, t.Any] = {}
+
+    def __enter__(self) -> threading.Event:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._old[sig] = signal.signal(sig, lambda _s, _f: self.event.set())
+        return self.event
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+# -- presentation ---------------------------------------------------------------------------
+
+
+def _lease_text(info: LeaseInfo) -> str:
+    if info.lease is None:
+        return info.state + (f" ({info.reason})" if info.reason else "")
+    lease = info.lease
+    text = f"{info.state} ({lease.owner} pid {lease.pid} on {lease.host}, heartbeat {info.age_s or 0:.0f}s ago)"
+    if info.reason:
+        text = f"{info.state} ({info.reason})"
+    return text
+
+
+def _print_summary(summary: t.Mapping[str, t.Any]) -> None:
+    status = f", exit status {summary['exit_status']}" if "exit_status" in summary else ""
+    print(
+        f"session {summary.get('session_id')} of task {summary.get('task')} ended: "
+        f"{summary.get('end_reason')}{status} after {summary.get('duration_s')}s "
+        f"({summary.get('session_ownership')}, baseline {summary.get('baseline')}, via {summary.get('detected_via')})"
+    )
+    _print_changes(summary)
+
+
+def _print_changes(diff: t.Mapping[str, t.Any]) -> None:
+    counts = diff.get("counts") or {}
+    print(f"  added {counts.get('added', 0)}, modified {counts.get('modified', 0)}, deleted {counts.get('deleted', 0)}")
+    for mark, key in (("+", "added"), ("~", "modified"), ("-", "deleted")):
+        for path in diff.get(key) or []:
+            print(f"  {mark} {path}")
+
+
+def _print_status_line(st: TaskStatus) -> None:
+    if st.error is not None:
+        print(f"{st.name:<24} ERROR    {st.error}")
+        return
+    last = st.last_summary
+    last_text = "-"
+    if last is not None:
+        c = last.get("counts") or {}
+        last_text = f"{last.get('end_reason')} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)}"
+    updated = timeutil.rfc3339(st.meta.updated_at) if st.meta else "-"
+    tmux = "running" if st.tmux_alive else "-"
+    print(f"{st.name:<24} {st.lease.state:<12} {tmux:<8} {updated:<21} {last_text}")
+
+
+# -- session flows -------------------------------------------------------------------------
+
+
+def _confirm_factory(yes: bool) -> t.Callable[[Workspace, LeaseInfo], bool]:
+    def confirm(ws: Workspace, info: LeaseInfo) -> bool:
+        if yes:
+            return True
+        if not _is_tty():
+            return False
+        lease = info.lease
+        who = f"{lease.host} pid {lease.pid}" if lease else "another host"
+        answer = input(f"task {ws.name} is held by {who} with a fresh heartbeat. Adopt it here? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    return confirm
+
+
+def _own(core: Core, owned: OwnedSession, *, attach: bool, as_json: bool, adopted: bool) -> int:
+    """Attach (with a terminal), then own the session until it ends."""
+    ws = owned.ws
+    with _Interrupts() as interrupted:
+        if attach and _is_tty() and owned.mode == "persistent":
+            code, why = core.tmux.attach(ws.tmux_session)
+            pane = core.tmux.pane(ws.tmux_session)
+            if code != 0 and pane is not None and not pane.dead:
+                from ctask_ls.core import records
+
+                records.event(ws, "attach_failed", error=why, session_id=owned.session_id)
+                if adopted:
+                    owned.release(f"attach failed: {why}")
+                    _err(f"error: tmux could not attach to {ws.tmux_session}: {why}")
+                    return 1
+                _say(f"warning: tmux could not attach ({why}); still owning the session")
+            elif pane is not None and not pane.dead:
+                _say(f"detached; ctask keeps owning task {ws.name} until its session ends (Ctrl-C releases it)")
+        elif owned.mode == "persistent":
+            _say(
+                f"owning task {ws.name} (tmux session {ws.tmux_session}) without attaching: no terminal; "
+                "waiting for it to end (Ctrl-C releases it)"
+            )
+        end = owned.wait(interrupted=interrupted)
+    if end is None:
+        if owned.lost is not None:
+            _say(f"no longer the owner of task {ws.name}: {owned.lost}")
+            return 0
+        owned.release("interrupted")
+        _say(f"released task {ws.name}; its session keeps running: `ctask attach {ws.name}` takes it back")
+        return 0
+    summary = owned.finalize(end)
+    if summary is None:
+        _say(f"task {ws.name}: the session was recorded by another process")
+        return 0
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _launch_result(core: Core, ws: Workspace, owned: OwnedSession | None, action: str) -> dict[str, t.Any]:
+    info = core.inspect(ws)
+    return {
+        "task": ws.name,
+        "action": action,
+        "session": {
+            "session_id": owned.session_id if owned else None,
+            "tmux_session": ws.tmux_session,
+            "lease": info.to_json(),
+        },
+        "terminal": core.terminal_spec(ws),
+    }
+
+
+def _after_launch(core: Core, owned: OwnedSession, args: argparse.Namespace, *, adopted: bool) -> int:
+    if getattr(args, "detach", False):
+        owned.release("detached")
+        result = _launch_result(core, owned.ws, owned, "detached")
+        if args.json:
+            _print_json(result)
+        else:
+            print(f"task {owned.ws.name} runs detached in tmux session {owned.ws.tmux_session}")
+            print(f"  attach: ctask attach {owned.ws.name}")
+        return 0
+    if not adopted:
+        _say(f"started task {owned.ws.name}: {owned.agent} in tmux session {owned.ws.tmux_session}")
+    return _own(core, owned, attach=True, as_json=args.json, adopted=adopted)
+
+
+def _passive(core: Core, d: Dispatch, args: argparse.Namespace) -> int:
+    ws = d.ws
+    info = d.info or core.inspect(ws)
+    if args.json and not _is_tty():
+        _print_json(_launch_result(core, ws, None, "passive"))
+        return 0
+    owner = _lease_text(info)
+    if not _is_tty():
+        print(f"task {ws.name} is owned by {owner}; not attaching: no terminal")
+        return 0
+    _say(f"task {ws.name} is owned by {owner}; attaching without taking it over")
+    code, why = core.tmux.attach(ws.tmux_session)
+    if code != 0:
+        _err(f"error: tmux could not attach to {ws.tmux_session}: {why}")
+        return 1
+    return 0
+
+
+def _resume(core: Core, name: str, args: argparse.Namespace, *, shell: bool = False) -> int:
+    ws, meta = core.load(name)
+    d = core.dispatch(ws, confirm=_confirm_factory(getattr(args, "yes", False)))
+    if d.kind is DispatchKind.PASSIVE:
+        return _passive(core, d, args)
+    if d.kind is DispatchKind.ADOPTED and d.owned is not None:
+        return _after_launch(core, d.owned, args, adopted=True)
+    agent = core.resolve_agent(meta, getattr(args, "agent", None), shell=shell)
+    owned = core.launch(ws, agent)
+    return _after_launch(core, owned, args, adopted=False)
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_new(core: Core, args: argparse.Namespace) -> int:
+    ws, _meta, agent = core.create(args.name, agent=args.agent, args=args.agent_args, description=args.description)
+    try:
+        owned = core.launch(ws, agent)
+    except BaseException:
+        core.discard_provisional(ws)
+        raise
+    ws.touch(core.config.lock_timeout, provisional=False)
+    return _after_launch(core, owned, args, adopted=False)
+
+
+def cmd_resume(core: Core, args: argparse.Namespace) -> int:
+    return _resume(core, args.name, args)
+
+
+def cmd_last(core: Core, args: argparse.Namespace) -> int:
+    return _resume(core, core.last_task(), args)
+
+
+def cmd_open(core: Core, args: argparse.Namespace) -> int:
+    return _resume(core, args.name, args, shell=True)
+
+
+def cmd_attach(core: Core, args: argparse.Namespace) -> int:
+    ws, _meta = core.load(args.name)
+    d = core.dispatch(ws, confirm=_confirm_factory(args.yes))
+    if d.kind is DispatchKind.NONE:
+        from ctask_ls.core.errors import NoSession
+
+        raise NoSession(f"task {ws.name} has no running session; start one with `ctask resume {ws.name}`", name=ws.name)
+    if d.kind is DispatchKind.PASSIVE:
+        return _passive(core, d, args)
+    assert d.owned is not None
+    return _after_launch(core, d.owned, args, adopted=True)
+
+
+def cmd_list(core: Core, args: argparse.Namespace) -> int:
+    tasks = core.list_tasks()
+    broken = [st for st in tasks if st.error is not None]
+    if args.json:
+        _print_json([st.to_json() for st in tasks])
+    elif not tasks:
+        print("no tasks yet; create one with `ctask new NAME`")
+    else:
+        print(f"{'TASK':<24} {'LEASE':<12} {'TMUX':<8} {'UPDATED':<21} LAST SESSION")
+        for st in tasks:
+            _print_status_line(st)
+    for st in broken:
+        _err(f"error: {st.error}")
+    return 1 if broken else 0
+
+
+def cmd_status(core: Core, args: argparse.Namespace) -> int:
+    st = core.status(args.name)
+    if st.error is not None:
+        if args.json:
+            _print_json(st.to_json())
+        raise st.error
+    if args.json:
+        _print_json(st.to_json())
+        return 0
+    print(f"task:      {st.name}")
+    print(f"workspace: {st.workspace}")
+    print(f"lease:     {_lease_text(st.lease)}")
+    print(f"tmux:      {st.tmux_session} ({'running' if st.tmux_alive else 'not running'})")
+    if st.meta is not None:
+        agent = " ".join([st.meta.agent.command, *st.meta.agent.args])
+        print(f"agent:     {agent}")
+        print(f"updated:   {timeutil.rfc3339(st.meta.updated_at)}")
+    if st.last_summary is not None:
+        s = st.last_summary
+        c = s.get("counts") or {}
+        print(
+            f"last:      {s.get('end_reason')} at {s.get('ended_at')} "
+            f"(+{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)})"
+        )
+    return 0
+
+
+def cmd_stop(core: Core, args: argparse.Namespace) -> int:
+    result = core.stop(args.name)
+    if args.json:
+        _print_json(result)
+        return 0
+    summary = result.get("summary")
+    if summary:
+        _print_summary(summary)
+    elif result.get("stopped"):
+        print(f"stopped task {args.name}; its owner will record the session")
+    return 0
+
+
+def cmd_diff(core: Core, args: argparse.Namespace) -> int:
+    d = core.diff(args.name)
+    if args.json:
+        _print_json(d)
+        return 0
+    where = "since the running session started" if d["live"] else "in the last session"
+    print(f"changes of task {args.name} {where}:")
+    _print_changes(d)
+    return 0
+
+
+def cmd_log(core: Core, args: argparse.Namespace) -> int:
+    sessions, problems = core.log(args.name, args.limit)
+    for problem in problems:
+        _say(f"warning: {problem}")
+    if args.json:
+        _print_json(sessions)
+        return 0
+    if not sessions:
+        print(f"task {args.name} has no finished sessions yet")
+    for s in sessions:
+        c = s.get("counts") or {}
+        print(
+            f"{s.get('ended_at')}  {s.get('session_id')}  {s.get('end_reason'):<18} "
+            f"{s.get('session_ownership'):<8} {s.get('duration_s')}s  "
+            f"+{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)}"
+        )
+    return 0
+
+
+def cmd_rm(core: Core, args: argparse.Namespace) -> int:
+    path = core.remove(args.name, force=args.force)
+    if args.json:
+        _print_json({"removed": args.name, "workspace": path})
+    else:
+        print(f"removed task {args.name} ({path})")
+    return 0
+
+
+def cmd_repair(core: Core, args: argparse.Namespace) -> int:
+    from ctask_ls.core import workspace
+
+    moved = workspace.repair(core.config, args.name)
+    if args.json:
+        _print_json({"task": args.name, "moved": moved})
+    elif moved:
+        for path in moved:
+            print(f"moved aside: {path}")
+    else:
+        print(f"task {args.name}: nothing to repair")
+    return 0
+
+
+def cmd_demo(_core: Core | None, args: argparse.Namespace) -> int:
+    from ctask_ls.demo.run import run_demo
+
+    return run_demo(keep=args.keep, seconds=args.seconds)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctask",
+        description="Run coding agents in persistent tmux sessions, with leases, adoption and diffs.",
+        epilog="Exit status: 0 success, 1 error, 2 bad usage.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, helptext: str, func: t.Callable[..., int], *, json_flag: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return p
+
+    p = add("new", "create a task and launch its agent (arguments after -- go to the agent)", cmd_new)
+    p.add_argument("name")
+    p.add_argument("--agent", metavar="CMD", help="agent command (a name on PATH or a path)")
+    p.add_argument("--description", "-m", help="one line saying what the task is")
+    p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
+    for name, helptext, func in (
+        ("resume", "attach to, adopt or relaunch a task's session", cmd_resume),
+        ("open", "open a shell session in the task's workspace", cmd_open),
+    ):
+        p = add(name, helptext, func)
+        p.add_argument("name")
+        if name == "resume":
+            p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
+        p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
+        p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
+    p = add("last", "resume the task updated most recently", cmd_last)
+    p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
+    p.add_argument("--detach", "-d", action="store_true", help="launch and return")
+    p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
+    p = add("attach", "attach to a running session (adopting it if its owner died)", cmd_attach)
+    p.add_argument("name")
+    p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
+    add("list", "list every task with its lease state", cmd_list)
+    for name, helptext, func in (
+        ("status", "show one task's lease, tmux session and last summary", cmd_status),
+        ("stop", "stop a task's running session (its owner records it)", cmd_stop),
+        ("diff", "show what the agent changed (live while running)", cmd_diff),
+        ("repair", "move corrupt task.yaml/lease.yaml aside and write a fresh task.yaml", cmd_repair),
+    ):
+        p = add(name, helptext, func)
+        p.add_argument("name")
+    p = add("log", "show a task's session history", cmd_log)
+    p.add_argument("name")
+    p.add_argument("--limit", "-n", type=int, help="show only the last N sessions")
+    p = add("rm", "remove a task's workspace", cmd_rm)
+    p.add_argument("name")
+    p.add_argument("--force", "-f", action="store_true", help="also when leased or running (kills the session)")
+    p = add("demo", "run a scripted agent in a private home and show what ctask records", cmd_demo, json_flag=False)
+    p.add_argument("--keep", action="store_true", help="keep the demo's private home and print its path")
+    p.add_argument("--seconds", type=float, default=6.0, help="how long the scripted agent works (default 6)")
+    return parser
+
+
+def main(argv: t.Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    agent_args: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, agent_args = argv[:cut], argv[cut + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if agent_args is not None and args.command != "new":
+        parser.error("arguments after -- are only accepted by `ctask new`")
+    args.agent_args = agent_args
+    try:
+        if args.command == "demo":
+            return int(args.func(None, args))
+        core = Core(load_config(), owner="cli", say=_say)
+        return int(args.func(core, args))
+    except CtaskError as exc:
+        _err(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _err("error: interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Agent specs, their resolution, and the environment a launched agent sees.
+
+Precedence (SPEC 3.3): config defaults < the task's ``task.yaml`` < a one-shot
+``--agent CMD`` override, which replaces the command only.  The launched
+environment is the caller's environment, then the exported ``CTASK_*``
+variables, then ``agent.env``: **agent.env wins on collision**.  Arguments are
+an argv list and never pass through a shell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import typing as t
+
+from ctask_ls.core.errors import AgentNotFound, InvalidArgument
+
+DEFAULT_AGENT_COMMAND = "claude"
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    """What to run for a task, before PATH lookup."""
+
+    command: str
+    """A program name looked up on PATH, or a path."""
+    args: tuple[str, ...] = ()
+    """Arguments, passed verbatim as argv."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Extra environment; wins over the caller's and the CTASK_* variables."""
+
+    @classmethod
+    def from_mapping(cls, data: t.Any, *, where: str, base: AgentSpec | None = None) -> AgentSpec:
+        """Build a spec from ``{command, args, env}``; missing keys come from ``base``."""
+        if data is None:
+            if base is None:
+                raise InvalidArgument(f"{where}: agent is missing")
+            return base
+        if not isinstance(data, dict):
+            raise InvalidArgument(f"{where}: agent must be a mapping with command, args and env")
+        command = data.get("command", base.command if base else None)
+        if not isinstance(command, str) or not command:
+            raise InvalidArgument(f"{where}: agent.command must be a non-empty string")
+        args = data.get("args", list(base.args) if base else [])
+        if args is None:
+            args = []
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise InvalidArgument(f"{where}: agent.args must be a list of strings")
+        env = data.get("env", dict(base.env) if base else {})
+        if env is None:
+            env = {}
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str | int | float) for k, v in env.items()
+        ):
+            raise InvalidArgument(f"{where}: agent.env must map names to strings")
+        if any(not k or "=" in k or "\0" in k for k in env):
+            raise InvalidArgument(f"{where}: agent.env names must be non-empty and contain no '='")
+        return cls(command, tuple(args), tuple((k, str(v)) for k, v in env.items()))
+
+    def to_mapping(self) -> dict[str, t.Any]:
+        return {"command": self.command, "args": list(self.args), "env": dict(self.env)}
+
+    def with_command(self, command: str | None) -> AgentSpec:
+        """The one-shot ``--agent`` override: replace the command only."""
+        if command is None:
+            return self
+        if not command or "\0" in command:
+            raise InvalidArgument("--agent needs a program name or path")
+        return dataclasses.replace(self, command=command)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedAgent:
+    """An agent whose command was found on PATH."""
+
+    spec: AgentSpec
+    path: str
+    """Absolute path of the executable."""
+    label: str
+    """What leases and summaries record as ``agent``."""
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.path, *self.spec.args]
+
+
+def resolve(spec: AgentSpec, *, path_env: str | None = None, label: str | None = None) -> ResolvedAgent:
+    """Look the command up on PATH; fail before anything is written."""
+    command = spec.command
+    search = path_env if path_env is not None else os.environ.get("PATH", os.defpath)
+    if os.sep in command:
+        found = command if os.path.isfile(command) and os.access(command, os.X_OK) else None
+        if found is not None:
+            found = os.path.abspath(found)
+    else:
+        found = shutil.which(command, path=search)
+    if found is None:
+        raise AgentNotFound(
+            f"agent command '{command}' not found on PATH; install it, or pass --agent with a program that exists",
+            command=command,
+        )
+    return ResolvedAgent(spec=spec, path=found, label=label or command)
+
+
+def launch_environment(base: t.Mapping[str, str], ctask_vars: t.Mapping[str, str], spec: AgentSpec) -> dict[str, str]:
+    """The environment of the launched agent, in the order SPEC 3.3 gives."""
+    env = dict(base)
+    env.update(ctask_vars)
+    env.update(dict(spec.env))
+    return env

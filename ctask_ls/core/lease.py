@@ -1,0 +1,271 @@
+"""The lease: who owns a task's running session, kept fresh by a heartbeat.
+
+``inspect_lease`` returns exactly one of four states (SPEC 3.2):
+
+``missing``
+    no lease file.
+``stale``
+    heartbeat older than ``stale_after``, the file is unreadable, or the owner
+    is on this host and its pid is gone (a dead local owner is stale at once).
+``fresh_local``
+    fresh heartbeat, this host, owner alive.
+``fresh_remote``
+    fresh heartbeat, another host (shared filesystems).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import socket
+import threading
+import time
+import typing as t
+
+from ctask_ls.core import timeutil
+from ctask_ls.core.errors import CorruptMetadata
+from ctask_ls.core.storage import atomic_write, dump_yaml, load_yaml_mapping, write_lock
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.workspace import Workspace
+
+MISSING = "missing"
+STALE = "stale"
+FRESH_LOCAL = "fresh_local"
+FRESH_REMOTE = "fresh_remote"
+STATES = (MISSING, STALE, FRESH_LOCAL, FRESH_REMOTE)
+
+_REPAIR = "if no ctask process owns task {name}, run `ctask repair {name}` to move it aside"
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def new_session_id(host: str, pid: int, started: dt.datetime) -> str:
+    return f"{host}-{pid}-{int(started.timestamp())}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Lease:
+    """The contents of ``.ctask/lease.yaml``."""
+
+    session_id: str
+    """``<host>-<pid>-<unix start>`` of the owner that wrote this lease."""
+    host: str
+    pid: int
+    agent: str
+    """The launched command, for diagnostics."""
+    mode: str
+    tmux_session: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    owner: str
+    """``cli`` or ``server``."""
+
+    def to_mapping(self) -> dict[str, t.Any]:
+        return {
+            "schema": 1,
+            "session_id": self.session_id,
+            "host": self.host,
+            "pid": self.pid,
+            "agent": self.agent,
+            "mode": self.mode,
+            "tmux_session": self.tmux_session,
+            "started_at": timeutil.rfc3339(self.started_at),
+            "heartbeat_at": timeutil.rfc3339(self.heartbeat_at),
+            "owner": self.owner,
+        }
+
+    @classmethod
+    def from_mapping(cls, data: t.Mapping[str, t.Any]) -> Lease:
+        pid = data.get("pid")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            raise ValueError("pid must be a positive integer")
+        strings = {}
+        for key in ("session_id", "host", "agent", "mode", "tmux_session", "owner"):
+            value = data.get(key)
+            if not isinstance(value, str):
+                raise ValueError(f"{key} must be a string")
+            strings[key] = value
+        return cls(
+            pid=pid,
+            started_at=timeutil.parse(data.get("started_at")),
+            heartbeat_at=timeutil.parse(data.get("heartbeat_at")),
+            **strings,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseInfo:
+    """The result of :func:`inspect_lease`."""
+
+    state: str
+    reason: str | None = None
+    lease: Lease | None = None
+    age_s: float | None = None
+    """Seconds since the last heartbeat."""
+    error: CorruptMetadata | None = None
+    """Set when the lease file exists but cannot be read."""
+
+    @property
+    def fresh(self) -> bool:
+        return self.state in (FRESH_LOCAL, FRESH_REMOTE)
+
+    def to_json(self) -> dict[str, t.Any]:
+        data: dict[str, t.Any] = {"state": self.state}
+        if self.reason:
+            data["reason"] = self.reason
+        if self.lease is not None:
+            data.update(self.lease.to_mapping())
+            data.pop("schema")
+            data["age_s"] = round(self.age_s or 0.0, 1)
+        return data
+
+
+def read_lease(ws: Workspace) -> Lease:
+    """Read the lease; FileNotFoundError when there is none, CorruptMetadata when unreadable."""
+    hint = _REPAIR.format(name=ws.name)
+    data = load_yaml_mapping(ws.lease_path, hint=hint)
+    try:
+        return Lease.from_mapping(data)
+    except (ValueError, TypeError) as exc:
+        raise CorruptMetadata(str(ws.lease_path), f"wrong contents: {exc}", hint=hint) from exc
+
+
+def write_lease(ws: Workspace, lease: Lease) -> None:
+    """Write the lease atomically; the caller holds the write lock."""
+    atomic_write(ws.lease_path, dump_yaml(lease.to_mapping()))
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` is a live process (zombies count as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return True
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state not in (b"Z", b"X")
+
+
+def classify(lease: Lease, *, stale_after: float, host: str, now: float | None = None) -> LeaseInfo:
+    age = timeutil.age_seconds(lease.heartbeat_at, at=now)
+    if lease.host == host and not pid_alive(lease.pid):
+        return LeaseInfo(STALE, f"owner pid {lease.pid} on {host} is not running", lease, age)
+    if age > stale_after:
+        return LeaseInfo(STALE, f"last heartbeat {age:.0f}s ago (stale after {stale_after:g}s)", lease, age)
+    if lease.host == host:
+        return LeaseInfo(FRESH_LOCAL, None, lease, age)
+    return LeaseInfo(FRESH_REMOTE, None, lease, age)
+
+
+def inspect_lease(ws: Workspace, *, stale_after: float, host: str | None = None) -> LeaseInfo:
+    """Exactly one of the four states, with the reason when stale."""
+    try:
+        lease = read_lease(ws)
+    except FileNotFoundError:
+        return LeaseInfo(MISSING)
+    except CorruptMetadata as exc:
+        return LeaseInfo(STALE, f"lease file is unreadable: {exc.error}", None, None, exc)
+    except OSError as exc:
+        return LeaseInfo(STALE, f"lease file is unreadable: {exc.strerror}")
+    return classify(lease, stale_after=stale_after, host=host or hostname())
+
+
+class HeartbeatService:
+    """One thread that keeps every lease this process owns fresh.
+
+    A lease is beaten every ``interval`` seconds under the write lock.  Before
+    rewriting, the heartbeat checks the lease is still ours: if it vanished or
+    belongs to someone else, the session was taken over (stop, rm, adoption
+    after we looked stale) and ``on_lost`` is called once; nothing is written.
+    """
+
+    def __init__(self, *, lock_timeout: float) -> None:
+        self._lock_timeout = lock_timeout
+        self._entries: dict[str, _Beat] = {}
+        self._mutex = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(
+        self,
+        ws: Workspace,
+        session_id: str,
+        interval: float,
+        on_lost: t.Callable[[str], None] | None = None,
+    ) -> None:
+        with self._mutex:
+            self._entries[str(ws.root)] = _Beat(ws, session_id, interval, time.monotonic() + interval, on_lost)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ctask-heartbeat", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def remove(self, ws: Workspace) -> None:
+        with self._mutex:
+            self._entries.pop(str(ws.root), None)
+
+    def owned(self) -> list[str]:
+        with self._mutex:
+            return list(self._entries)
+
+    def _run(self) -> None:
+        while True:
+            with self._mutex:
+                if not self._entries:
+                    self._thread = None
+                    return
+                due = [b for b in self._entries.values() if b.next_at <= time.monotonic()]
+                wait = min(b.next_at for b in self._entries.values()) - time.monotonic()
+            for beat in due:
+                self._beat(beat)
+            if not due:
+                self._wake.wait(max(0.01, min(wait, 1.0)))
+                self._wake.clear()
+
+    def _beat(self, beat: _Beat) -> None:
+        beat.next_at = time.monotonic() + beat.interval
+        lost: str | None = None
+        try:
+            with write_lock(beat.ws.lock_path, min(self._lock_timeout, beat.interval)) as held:
+                if not held:
+                    return  # skipped: try again at the next beat
+                try:
+                    lease = read_lease(beat.ws)
+                except FileNotFoundError:
+                    lost = "the lease was removed"
+                except CorruptMetadata as exc:
+                    lost = f"the lease became unreadable ({exc.error})"
+                else:
+                    if lease.session_id != beat.session_id:
+                        lost = f"the lease now belongs to {lease.host} pid {lease.pid}"
+                    else:
+                        write_lease(beat.ws, dataclasses.replace(lease, heartbeat_at=timeutil.now()))
+        except OSError as exc:  # the workspace was removed under us
+            lost = f"the workspace is gone ({exc.strerror})"
+        if lost is not None:
+            with self._mutex:
+                if self._entries.get(str(beat.ws.root)) is beat:
+                    del self._entries[str(beat.ws.root)]
+            if beat.on_lost is not None:
+                beat.on_lost(lost)
+
+
+@dataclasses.dataclass
+class _Beat:
+    ws: Workspace
+    session_id: str
+    interval: float
+    next_at: float
+    on_lost: t.Callable[[str], None] | None

@@ -1,0 +1,245 @@
+"""Manifests of a workspace's files and the diff of two of them.
+
+A manifest maps each relative path (``/``-separated) to an :class:`Entry`:
+kind (``file``, ``symlink`` or ``other``), size, mtime in ns, mode and, for
+symlinks, the link target.  Directories are implied by the paths under them
+(as in git): an empty directory is not an entry.  Symlinks are recorded and
+never followed.  A directory that cannot be read is reported in ``errors`` and
+skipped; a file deleted while the walk runs is simply not listed.
+
+Excluded: ``task.yaml`` and ``.ctask/`` at the top, and every path matching an
+``ignore`` pattern.  Patterns follow gitignore's common forms: ``name`` matches
+that name at any depth, ``dir/`` only directories, a pattern with a ``/``
+inside is anchored at the workspace root, ``*``, ``?``, ``[...]`` and ``**``
+work as in git.  Negation (``!pattern``) is not supported and is ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import os
+import re
+import stat
+import typing as t
+from pathlib import Path
+
+from ctask_ls.core.errors import CorruptMetadata
+
+FILE = "file"
+SYMLINK = "symlink"
+OTHER = "other"
+
+Entry = tuple[str, int, int, int, str | None]
+"""(kind, size, mtime_ns, mode, link target or None)."""
+
+_TOP_EXCLUDES = frozenset({"task.yaml", ".ctask"})
+
+
+@dataclasses.dataclass
+class Manifest:
+    """A snapshot of the files of a workspace."""
+
+    entries: dict[str, Entry]
+    errors: list[str] = dataclasses.field(default_factory=list)
+    """One line per directory that could not be read."""
+    session_id: str | None = None
+    """The session this manifest is the baseline of (start manifests only)."""
+    captured_at: str | None = None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e[1] for e in self.entries.values())
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "schema": 1,
+                "session_id": self.session_id,
+                "captured_at": self.captured_at,
+                "errors": self.errors,
+                "entries": self.entries,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        """Read a manifest file; FileNotFoundError passes through."""
+        try:
+            with path.open("rb") as fh:
+                data = json.load(fh)
+            if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
+                raise ValueError("not a manifest object")
+            entries: dict[str, Entry] = {}
+            for key, value in data["entries"].items():
+                kind, size, mtime, mode, target = value
+                if not (isinstance(size, int) and isinstance(mtime, int) and isinstance(mode, int)):
+                    raise ValueError(f"bad entry for {key!r}")
+                entries[key] = (str(kind), size, mtime, mode, target if isinstance(target, str) else None)
+            errors = data.get("errors") or []
+            session_id = data.get("session_id")
+            captured = data.get("captured_at")
+            return cls(
+                entries,
+                [str(e) for e in errors] if isinstance(errors, list) else [],
+                session_id if isinstance(session_id, str) else None,
+                captured if isinstance(captured, str) else None,
+            )
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise CorruptMetadata(str(path), f"not a valid manifest: {exc}") from exc
+
+
+class IgnoreRules:
+    """Compiled gitignore-style patterns."""
+
+    def __init__(self, patterns: t.Iterable[str]) -> None:
+        self.names: set[str] = set()
+        self.dir_names: set[str] = set()
+        regexes: list[tuple[bool, bool, re.Pattern[str]]] = []
+        for raw in patterns:
+            pat = raw.strip()
+            if not pat or pat.startswith(("#", "!")):
+                continue
+            dir_only = pat.endswith("/")
+            pat = pat.rstrip("/")
+            anchored = "/" in pat
+            pat = pat.lstrip("/")
+            if not pat:
+                continue
+            if not anchored and not any(c in pat for c in "*?["):
+                (self.dir_names if dir_only else self.names).add(pat)
+                continue
+            regexes.append((dir_only, anchored, re.compile(_translate(pat))))
+        self.regexes = regexes
+
+    def ignored(self, rel: str, name: str, is_dir: bool) -> bool:
+        if name in self.names or (is_dir and name in self.dir_names):
+            return True
+        for dir_only, anchored, rx in self.regexes:
+            if dir_only and not is_dir:
+                continue
+            if rx.fullmatch(rel if anchored else name):
+                return True
+        return False
+
+
+def _translate(pat: str) -> str:
+    parts = []
+    for i, chunk in enumerate(pat.split("**")):
+        if i:
+            parts.append(".*")
+        parts.append(fnmatch.translate(chunk).removeprefix("(?s:").removesuffix(")\\Z").replace(".*", "[^/]*"))
+    rx = "".join(parts)
+    return rx.replace(".*/", "(?:.*/)?") if "**/" in pat else rx
+
+
+def capture(
+    root: Path,
+    ignore: t.Iterable[str] = (".git/",),
+    *,
+    progress: t.Callable[[int], None] | None = None,
+    progress_every: int = 5000,
+) -> Manifest:
+    """Walk ``root`` without following symlinks and record every file."""
+    rules = IgnoreRules(ignore)
+    has_rules = bool(rules.names or rules.dir_names or rules.regexes)
+    entries: dict[str, Entry] = {}
+    errors: list[str] = []
+    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
+    s_isdir, s_islnk, s_isreg = stat.S_ISDIR, stat.S_ISLNK, stat.S_ISREG
+    next_report = progress_every
+    while stack:
+        path, prefix = stack.pop()
+        try:
+            it = os.scandir(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            errors.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
+            continue
+        with it:
+            for entry in it:
+                name = entry.name
+                if not prefix and name in _TOP_EXCLUDES:
+                    continue
+                rel = prefix + name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    errors.append(f"{rel}: {exc.strerror or exc}")
+                    continue
+                mode = st.st_mode
+                if s_isdir(mode):
+                    if has_rules and rules.ignored(rel, name, True):
+                        continue
+                    stack.append((entry.path, rel + "/"))
+                    continue
+                if has_rules and rules.ignored(rel, name, False):
+                    continue
+                if s_isreg(mode):
+                    entries[rel] = (FILE, st.st_size, st.st_mtime_ns, mode & 0o7777, None)
+                elif s_islnk(mode):
+                    try:
+                        target: str | None = os.readlink(entry.path)
+                    except OSError:
+                        target = None
+                    entries[rel] = (SYMLINK, st.st_size, st.st_mtime_ns, mode & 0o7777, target)
+                else:
+                    entries[rel] = (OTHER, 0, st.st_mtime_ns, mode & 0o7777, None)
+        if progress is not None and len(entries) >= next_report:
+            progress(len(entries))
+            next_report = len(entries) + progress_every
+    return Manifest(entries, errors)
+
+
+@dataclasses.dataclass(frozen=True)
+class Diff:
+    """What changed between two manifests; every list is sorted."""
+
+    added: list[str]
+    modified: list[str]
+    deleted: list[str]
+    added_bytes: int = 0
+    modified_bytes: int = 0
+    deleted_bytes: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"added": len(self.added), "modified": len(self.modified), "deleted": len(self.deleted)}
+
+    @property
+    def bytes(self) -> dict[str, int]:
+        return {"added": self.added_bytes, "modified": self.modified_bytes, "deleted": self.deleted_bytes}
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.modified or self.deleted)
+
+    def to_json(self) -> dict[str, t.Any]:
+        return {
+            "added": self.added,
+            "modified": self.modified,
+            "deleted": self.deleted,
+            "counts": self.counts,
+            "bytes": self.bytes,
+        }
+
+
+def diff(old: Manifest, new: Manifest) -> Diff:
+    """``added``, ``modified`` (kind, size, mtime, mode or link target changed), ``deleted``."""
+    before, after = old.entries, new.entries
+    added = sorted(after.keys() - before.keys())
+    deleted = sorted(before.keys() - after.keys())
+    modified = sorted(p for p, e in after.items() if p in before and before[p] != e)
+    return Diff(
+        added,
+        modified,
+        deleted,
+        sum(after[p][1] for p in added),
+        sum(after[p][1] for p in modified),
+        sum(before[p][1] for p in deleted),
+    )

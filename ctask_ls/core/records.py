@@ -1,0 +1,125 @@
+"""Summaries, the append-only session log and the event log.
+
+``summary.yaml`` holds the last finished session (rewritten atomically);
+``sessions.jsonl`` gets one JSON line per finished session, the summary
+without its file lists; ``events.jsonl`` gets one line per lease event (taken,
+released, stale seen, adopted, attach failed, finalized, warnings).  Lines are
+appended with a single ``O_APPEND`` write, so concurrent writers never
+interleave within a line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import typing as t
+
+from ctask_ls.core import timeutil
+from ctask_ls.core.errors import CorruptMetadata
+from ctask_ls.core.storage import append_line, atomic_write, dump_yaml, load_yaml_mapping
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.workspace import Workspace
+
+FILE_LISTS = ("added", "modified", "deleted")
+_TAIL_BYTES = 256 * 1024
+
+
+def write_summary(ws: Workspace, summary: t.Mapping[str, t.Any]) -> None:
+    atomic_write(ws.summary_path, dump_yaml(summary))
+
+
+def read_summary(ws: Workspace) -> dict[str, t.Any] | None:
+    """The last session's summary, None if there is none yet."""
+    try:
+        return load_yaml_mapping(ws.summary_path)
+    except FileNotFoundError:
+        return None
+
+
+def log_record(summary: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    return {k: v for k, v in summary.items() if k not in FILE_LISTS}
+
+
+def append_session(ws: Workspace, summary: t.Mapping[str, t.Any]) -> None:
+    append_line(ws.sessions_log, log_record(summary))
+
+
+def read_sessions(ws: Workspace, limit: int | None = None) -> tuple[list[dict[str, t.Any]], list[str]]:
+    """Session records, oldest first, and one problem line per unreadable line."""
+    records: list[dict[str, t.Any]] = []
+    problems: list[str] = []
+    try:
+        fh = ws.sessions_log.open("rb")
+    except FileNotFoundError:
+        return [], []
+    with fh:
+        for number, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                problems.append(f"{ws.sessions_log}:{number}: unreadable line skipped ({exc})")
+                continue
+            records.append(record)
+    if limit is not None:
+        records = records[-limit:] if limit > 0 else []
+    return records, problems
+
+
+def session_logged(ws: Workspace, session_id: str) -> bool:
+    """Whether the log already has a record for ``session_id`` (looks at its tail)."""
+    try:
+        with ws.sessions_log.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - _TAIL_BYTES))
+            tail = fh.read()
+    except FileNotFoundError:
+        return False
+    needle = json.dumps(session_id).encode()
+    for raw in tail.splitlines():
+        if needle in raw:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("session_id") == session_id:
+                return True
+    return False
+
+
+def event(ws: Workspace, kind: str, **fields: t.Any) -> None:
+    """Append one event; never raises (the event log is forensics, not state)."""
+    record = {"at": timeutil.now_str(), "event": kind, "task": ws.name, "pid": os.getpid(), **fields}
+    with contextlib.suppress(OSError):
+        append_line(ws.events_log, record)
+
+
+def read_events(ws: Workspace) -> list[dict[str, t.Any]]:
+    try:
+        lines = ws.events_log.read_bytes().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for raw in lines:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
+def load_summary_or_none(ws: Workspace) -> tuple[dict[str, t.Any] | None, CorruptMetadata | None]:
+    try:
+        return read_summary(ws), None
+    except CorruptMetadata as exc:
+        return None, exc
+    except OSError as exc:
+        return None, CorruptMetadata(str(ws.summary_path), exc.strerror or str(exc))

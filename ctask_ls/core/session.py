@@ -1,0 +1,980 @@
+"""Launch, passive reattach, adoption, finalize and reconciliation.
+
+This is the session core both front doors drive.  It knows nothing of
+terminals or JSON-RPC: the CLI attaches the user's terminal, the server hands
+a terminal spec to the editor.  Diagnostics go to ``Core.say`` (the CLI prints
+them on stderr, the server sends ``window/logMessage``).
+
+Invariants it keeps (see the README's guarantees):
+
+* a lease is written only under the write lock, after re-reading it there, so
+  of any number of concurrent adopters on one host exactly one wins;
+* every session that had a start manifest gets exactly one session-log record:
+  finalize checks the log for the session id before appending, and the start
+  manifest is removed last, so a crash anywhere in finalize is completed by the
+  next reconcile;
+* a session's identity (``session_id`` in summaries and the log) is fixed at
+  launch: it is stored in the start manifest and tagged on the tmux session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import os
+import threading
+import time
+import typing as t
+
+from ctask_ls.core import lease as leases
+from ctask_ls.core import manifest as manifests
+from ctask_ls.core import records, timeutil
+from ctask_ls.core import workspace as workspaces
+from ctask_ls.core.agent import AgentSpec, ResolvedAgent, launch_environment, resolve
+from ctask_ls.core.errors import (
+    AdoptionDeclined,
+    CorruptMetadata,
+    CtaskError,
+    InvalidArgument,
+    LaunchFailed,
+    NoSession,
+    TaskBusy,
+    TaskNotFound,
+)
+from ctask_ls.core.storage import atomic_write, require_lock, write_lock
+from ctask_ls.core.tmux import PaneState, Tmux
+
+if t.TYPE_CHECKING:
+    import datetime as dt
+
+    from ctask_ls.core.config import Config
+    from ctask_ls.core.lease import Lease, LeaseInfo
+    from ctask_ls.core.workspace import TaskMeta, Workspace
+
+Say = t.Callable[[str], None]
+Confirm = t.Callable[["Workspace", "LeaseInfo"], bool]
+FaultHook = t.Callable[[str], None]
+ProgressHook = t.Callable[["Workspace", str, int], None]
+
+
+def _no_fault(point: str) -> None:
+    """Fault points: tests set CTASK_FAULT=<point> to SIGKILL the process there."""
+    if os.environ.get("CTASK_FAULT") == point:
+        os.kill(os.getpid(), 9)
+
+
+class EndReason(enum.StrEnum):
+    AGENT_EXITED = "agent_exited"
+    TMUX_SESSION_ENDED = "tmux_session_ended"
+    STOPPED = "stopped"
+    ENDED_UNOWNED = "ended_unowned"
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskStatus:
+    """One task as ``list``/``status`` (and the server) show it."""
+
+    name: str
+    workspace: str
+    lease: LeaseInfo
+    tmux_session: str
+    tmux_alive: bool
+    meta: TaskMeta | None
+    last_summary: dict[str, t.Any] | None
+    running: bool
+    """A session with a baseline (start manifest) exists."""
+    error: CorruptMetadata | None = None
+
+    def to_json(self) -> dict[str, t.Any]:
+        last = None
+        if self.last_summary is not None:
+            last = {k: v for k, v in records.log_record(self.last_summary).items() if k != "last_lines"}
+        data: dict[str, t.Any] = {
+            "name": self.name,
+            "workspace": self.workspace,
+            "lease": self.lease.to_json(),
+            "tmux_session": self.tmux_session,
+            "tmux_alive": self.tmux_alive,
+            "updated_at": timeutil.rfc3339(self.meta.updated_at) if self.meta else None,
+            "created_at": timeutil.rfc3339(self.meta.created_at) if self.meta else None,
+            "description": self.meta.description if self.meta else None,
+            "agent": self.meta.agent.to_mapping() if self.meta else None,
+            "provisional": self.meta.provisional if self.meta else None,
+            "last_summary": last,
+        }
+        if self.error is not None:
+            data["error"] = str(self.error)
+        return data
+
+
+class DispatchKind(enum.StrEnum):
+    PASSIVE = "passive"
+    ADOPTED = "adopted"
+    NONE = "none"
+
+
+@dataclasses.dataclass
+class Dispatch:
+    """What the persistent dispatcher decided (SPEC 3.6)."""
+
+    kind: DispatchKind
+    ws: Workspace
+    info: LeaseInfo | None = None
+    owned: OwnedSession | None = None
+
+
+class Core:
+    """The session core, configured once per front door."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        owner: str = "cli",
+        say: Say | None = None,
+        tmux: Tmux | None = None,
+        fault: FaultHook = _no_fault,
+    ) -> None:
+        self.config = config
+        self.owner = owner
+        self.say: Say = say or (lambda _msg: None)
+        self.tmux = tmux or Tmux(config.tmux_socket)
+        self.host = leases.hostname()
+        self.heartbeats = leases.HeartbeatService(lock_timeout=config.lock_timeout)
+        self.fault = fault
+        self.progress: ProgressHook | None = None
+        """Called with (workspace, "begin" | "report" | "end", files so far) around captures."""
+
+    # -- lookup -----------------------------------------------------------------
+
+    def workspace(self, name: object) -> Workspace:
+        return workspaces.Workspace(self.config.tasks_dir, workspaces.validate_name(name))
+
+    def load(self, name: object) -> tuple[Workspace, TaskMeta]:
+        ws = self.workspace(name)
+        return ws, ws.read_meta()
+
+    def inspect(self, ws: Workspace) -> LeaseInfo:
+        return leases.inspect_lease(ws, stale_after=self.config.stale_after, host=self.host)
+
+    def names(self) -> list[str]:
+        return workspaces.task_names(self.config)
+
+    def status(self, name: object, *, panes: dict[str, PaneState] | None = None, reconcile: bool = True) -> TaskStatus:
+        """A task's status; reconciles an ended unowned session first."""
+        ws = self.workspace(name)
+        if not ws.root.is_dir():
+            raise TaskNotFound(f"task '{ws.name}' does not exist; create it with `ctask new {ws.name}`", name=ws.name)
+        if panes is None:
+            panes = self.tmux.panes() if self.tmux.available() else {}
+        meta: TaskMeta | None = None
+        error: CorruptMetadata | None = None
+        try:
+            meta = ws.read_meta()
+        except CorruptMetadata as exc:
+            error = exc
+        except TaskNotFound:
+            if not ws.ctask_dir.is_dir():
+                raise
+            error = CorruptMetadata(str(ws.task_yaml), "missing", hint=f"run `ctask repair {ws.name}`")
+        if reconcile and error is None and ws.manifest_start.exists():
+            try:
+                if self.reconcile(ws, panes=panes) is not None:
+                    panes = self.tmux.panes()
+            except CtaskError as exc:
+                self.say(f"warning: could not reconcile task {ws.name}: {exc}")
+        info = self.inspect(ws)
+        if error is None and info.error is not None:
+            error = info.error
+        summary, summary_error = records.load_summary_or_none(ws)
+        if error is None and summary_error is not None:
+            error = summary_error
+        pane = panes.get(ws.tmux_session)
+        return TaskStatus(
+            name=ws.name,
+            workspace=str(ws.root),
+            lease=info,
+            tmux_session=ws.tmux_session,
+            tmux_alive=pane is not None and not pane.dead,
+            meta=meta,
+            last_summary=summary,
+            running=ws.manifest_start.exists(),
+            error=error,
+        )
+
+    def list_tasks(self) -> list[TaskStatus]:
+        """Every task, one tmux call for all of them."""
+        panes = self.tmux.panes() if self.tmux.available() else {}
+        out = []
+        for name in self.names():
+            with contextlib.suppress(TaskNotFound):  # removed while we looked
+                out.append(self.status(name, panes=panes))
+        return out
+
+    def last_task(self) -> str:
+        """The task updated most recently."""
+        best: tuple[float, str] | None = None
+        for name in self.names():
+            try:
+                meta = self.workspace(name).read_meta()
+            except CtaskError:
+                continue
+            key = (meta.updated_at.timestamp(), name)
+            if best is None or key > best:
+                best = key
+        if best is None:
+            raise TaskNotFound("there are no tasks yet; create one with `ctask new NAME`")
+        return best[1]
+
+    # -- agents -----------------------------------------------------------------
+
+    def resolve_agent(self, meta: TaskMeta, override: str | None = None, *, shell: bool = False) -> ResolvedAgent:
+        if shell:
+            spec = AgentSpec(os.environ.get("SHELL") or "/bin/sh")
+            return resolve(spec, label="shell")
+        spec = meta.agent.with_command(override)
+        return resolve(spec)
+
+    # -- new ----------------------------------------------------------------------
+
+    def create(
+        self,
+        name: object,
+        *,
+        agent: str | None = None,
+        args: t.Sequence[str] | None = None,
+        description: str | None = None,
+    ) -> tuple[Workspace, TaskMeta, ResolvedAgent]:
+        """Create a provisional workspace and resolve its agent (removed again on failure)."""
+        valid = workspaces.validate_name(name)
+        spec = self.config.agent.with_command(agent)
+        if args is not None:
+            if not all(isinstance(a, str) and "\0" not in a for a in args):
+                raise InvalidArgument("agent arguments must be strings without NUL characters")
+            spec = dataclasses.replace(spec, args=tuple(args))
+        resolved = resolve(spec)  # before any file is written
+        self.tmux.binary()
+        ws = workspaces.create(self.config, valid, spec, description=description)
+        try:
+            meta = ws.read_meta()
+        except BaseException:
+            self.discard_provisional(ws)
+            raise
+        return ws, meta, resolved
+
+    def discard_provisional(self, ws: Workspace) -> None:
+        """Remove a workspace that ``new`` created and that never ran."""
+        with contextlib.suppress(OSError):
+            meta = ws.read_meta()
+            if not meta.provisional:
+                return
+        import shutil
+
+        shutil.rmtree(ws.root, ignore_errors=True)
+
+    # -- launch (SPEC 3.5) ---------------------------------------------------------
+
+    def launch(self, ws: Workspace, agent: ResolvedAgent) -> OwnedSession:
+        """Take the lease, capture the baseline, start the agent in tmux, verify it."""
+        self.tmux.binary()
+        mode = "persistent" if self.config.mode == "persistent" or self.owner == "server" else "direct"
+        if ws.manifest_start.exists():
+            self.reconcile(ws)
+        started = timeutil.now()
+        sid = leases.new_session_id(self.host, os.getpid(), started)
+        lease = leases.Lease(
+            session_id=sid,
+            host=self.host,
+            pid=os.getpid(),
+            agent=agent.label,
+            mode=mode,
+            tmux_session=ws.tmux_session,
+            started_at=started,
+            heartbeat_at=started,
+            owner=self.owner,
+        )
+        with require_lock(ws.lock_path, self.config.lock_timeout, what="take the lease"):
+            info = self.inspect(ws)
+            if info.error is not None:
+                raise info.error
+            if info.fresh and info.lease is not None:
+                raise _busy(ws, info.lease)
+            pane = self.tmux.pane(ws.tmux_session)
+            if pane is not None and not pane.dead:
+                raise TaskBusy(
+                    f"task {ws.name} already has a running session; attach with `ctask attach {ws.name}`",
+                    name=ws.name,
+                )
+            if pane is not None:  # a dead leftover already recorded
+                self.tmux.kill_session(ws.tmux_session)
+            if info.state == leases.STALE:
+                records.event(ws, "stale_seen", reason=info.reason, session_id=_lease_sid(info))
+            leases.write_lease(ws, lease)
+            meta = ws.read_meta()
+            ws.write_meta(dataclasses.replace(meta, updated_at=started))
+        records.event(ws, "lease_taken", session_id=sid, host=self.host, owner=self.owner, agent=agent.label)
+        self.fault("launch.lease_written")
+        owned = OwnedSession(self, ws, lease, sid, started, "original", "owned", agent.label, mode)
+        try:
+            baseline = self.capture(ws, sid)
+            with require_lock(ws.lock_path, self.config.lock_timeout, what="write the start manifest"):
+                atomic_write(ws.manifest_start, baseline.to_json())
+            owned.baseline = baseline
+            self.fault("launch.manifest_written")
+            self.heartbeats.add(ws, sid, self.config.heartbeat_interval, owned.on_lost)
+            env = launch_environment(os.environ, self._ctask_vars(ws, sid, mode), agent.spec)
+            if mode == "persistent":
+                self.tmux.new_session(ws.tmux_session, agent.argv, cwd=str(ws.root), env=env, session_id=sid)
+                self.fault("launch.tmux_started")
+                self._verify(ws, agent)
+            else:
+                owned.start_direct(agent.argv, env)
+        except BaseException as exc:
+            owned.abandon(f"launch failed: {exc}")
+            raise
+        self.fault("launch.verified")
+        return owned
+
+    def _ctask_vars(self, ws: Workspace, sid: str, mode: str) -> dict[str, str]:
+        return {
+            "CTASK_TASK": ws.name,
+            "CTASK_WORKSPACE": str(ws.root),
+            "CTASK_SESSION_ID": sid,
+            "CTASK_MODE": mode,
+            "CTASK_HOME": str(self.config.home),
+        }
+
+    def capture(self, ws: Workspace, sid: str | None) -> manifests.Manifest:
+        """Capture the workspace's manifest, reporting progress through ``self.progress``."""
+        hook = self.progress
+        report = None
+        if hook is not None:
+            hook(ws, "begin", 0)
+            report = lambda n: hook(ws, "report", n)  # noqa: E731
+        try:
+            m = manifests.capture(ws.root, self.config.ignore, progress=report)
+        finally:
+            if hook is not None:
+                hook(ws, "end", 0)
+        m.session_id = sid
+        m.captured_at = timeutil.now_str()
+        for problem in m.errors:
+            self.say(f"warning: task {ws.name}: could not read {problem}")
+        return m
+
+    def _verify(self, ws: Workspace, agent: ResolvedAgent) -> None:
+        deadline = time.monotonic() + self.config.launch_grace
+        while True:
+            pane = self.tmux.pane(ws.tmux_session)
+            if pane is None or pane.dead:
+                lines = self.tmux.capture_tail(ws.tmux_session) if pane is not None else []
+                self.tmux.kill_session(ws.tmux_session)
+                status = pane.dead_status if pane is not None else None
+                how = f"with status {status}" if status is not None else "at once"
+                tail = " | ".join(lines[-3:]) if lines else "no output"
+                raise LaunchFailed(
+                    f"agent '{agent.label}' exited {how} right after it started (last output: {tail}); "
+                    "check the agent's command and arguments",
+                    exit_status=status,
+                    last_lines=lines,
+                )
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
+
+    # -- dispatcher (SPEC 3.6) and adoption (SPEC 3.7) --------------------------------
+
+    def dispatch(self, ws: Workspace, *, confirm: Confirm) -> Dispatch:
+        """Decide between passive reattach, adoption and "no session" for ``ws``."""
+        pane = self.tmux.pane(ws.tmux_session) if self.tmux.available() else None
+        if pane is None or pane.dead:
+            if ws.manifest_start.exists():
+                self.reconcile(ws)
+            elif pane is not None:
+                self.tmux.kill_session(ws.tmux_session)
+            return Dispatch(DispatchKind.NONE, ws)
+        info = self.inspect(ws)
+        if info.state == leases.FRESH_LOCAL:
+            return Dispatch(DispatchKind.PASSIVE, ws, info)
+        if info.error is not None:
+            raise info.error
+        if info.state == leases.FRESH_REMOTE and not confirm(ws, info):
+            raise _declined(ws, info)
+        owned = self.adopt(ws, pane, allow_remote=info.state == leases.FRESH_REMOTE)
+        if owned is None:
+            return Dispatch(DispatchKind.PASSIVE, ws, self.inspect(ws))
+        return Dispatch(DispatchKind.ADOPTED, ws, self.inspect(ws), owned)
+
+    def adopt(self, ws: Workspace, pane: PaneState | None = None, *, allow_remote: bool = False) -> OwnedSession | None:
+        """Adopt an orphaned session; None means another owner won and we are passive."""
+        self.say(f"adopting orphaned session of task {ws.name} (its previous owner exited without finalizing)")
+        adopted_at = timeutil.now()
+        lease_sid = leases.new_session_id(self.host, os.getpid(), adopted_at)
+        meta = ws.read_meta()
+        pane = pane or self.tmux.pane(ws.tmux_session)
+        with write_lock(ws.lock_path, self.config.lock_timeout) as held:
+            if not held:
+                self.say(f"warning: could not lock task {ws.name} to adopt it; attaching passively")
+                records.event(ws, "warning", message="adoption skipped: write lock timeout")
+                return None
+            info = self.inspect(ws)
+            if info.state == leases.FRESH_LOCAL or (info.state == leases.FRESH_REMOTE and not allow_remote):
+                return None
+            if info.error is not None:
+                raise info.error
+            old_sid = _lease_sid(info)
+            if info.state == leases.STALE:
+                records.event(ws, "stale_seen", reason=info.reason, session_id=old_sid)
+            lease = leases.Lease(
+                session_id=lease_sid,
+                host=self.host,
+                pid=os.getpid(),
+                agent=info.lease.agent if info.lease else meta.agent.command,
+                mode="persistent",
+                tmux_session=ws.tmux_session,
+                started_at=adopted_at,
+                heartbeat_at=adopted_at,
+                owner=self.owner,
+            )
+            leases.write_lease(ws, lease)
+            with contextlib.suppress(CtaskError):
+                ws.write_meta(dataclasses.replace(ws.read_meta(), updated_at=adopted_at))
+            records.event(ws, "adopted", session_id=lease_sid, previous=old_sid, previous_state=info.state)
+        self.fault("adopt.lease_written")
+        agent_label = lease.agent
+        owned = OwnedSession(self, ws, lease, lease_sid, adopted_at, "adoption", "adopted", agent_label, "persistent")
+        owned.adopted_at = adopted_at
+        try:
+            baseline = self._original_baseline(ws)
+            if baseline is not None:
+                owned.baseline_kind = "original"
+                owned.session_id = baseline.session_id or (pane.session_id if pane else None) or lease_sid
+                if baseline.captured_at:
+                    with contextlib.suppress(ValueError):
+                        owned.started_at = timeutil.parse(baseline.captured_at)
+            else:
+                owned.session_id = (pane.session_id if pane else None) or lease_sid
+                baseline = self.capture(ws, owned.session_id)
+                with require_lock(ws.lock_path, self.config.lock_timeout, what="write the start manifest"):
+                    atomic_write(ws.manifest_start, baseline.to_json())
+            owned.baseline = baseline
+            self.fault("adopt.baseline")
+            self.heartbeats.add(ws, lease_sid, self.config.heartbeat_interval, owned.on_lost)
+        except BaseException as exc:
+            owned.release(f"adoption failed: {exc}")
+            raise
+        return owned
+
+    def _original_baseline(self, ws: Workspace) -> manifests.Manifest | None:
+        try:
+            return manifests.Manifest.load(ws.manifest_start)
+        except FileNotFoundError:
+            return None
+        except CorruptMetadata as exc:
+            aside = ws.manifest_start.with_name(f"manifest.start.json.corrupt-{int(time.time())}")
+            with contextlib.suppress(OSError):
+                os.replace(ws.manifest_start, aside)
+            self.say(f"warning: {exc}; moved it to {aside.name} and captured a fresh baseline")
+            records.event(ws, "warning", message=f"corrupt start manifest moved to {aside.name}")
+            return None
+
+    # -- reconciliation (SPEC 3.8) ---------------------------------------------------
+
+    def reconcile(self, ws: Workspace, *, panes: dict[str, PaneState] | None = None) -> dict[str, t.Any] | None:
+        """Finalize a session that ended while nobody owned it; None if there is none."""
+        if not ws.manifest_start.exists():
+            return None
+        if panes is None:
+            panes = self.tmux.panes() if self.tmux.available() else {}
+        pane = panes.get(ws.tmux_session)
+        if pane is not None and not pane.dead:
+            return None
+        info = self.inspect(ws)
+        if info.fresh or info.error is not None:
+            return None
+        with write_lock(ws.lock_path, self.config.lock_timeout) as held:
+            if not held:
+                return None
+            return self._finalize_unowned(ws, EndReason.ENDED_UNOWNED, "reconcile")
+
+    def _finalize_unowned(self, ws: Workspace, reason: EndReason, detected_via: str) -> dict[str, t.Any] | None:
+        """Finalize with no owner; the caller holds the write lock."""
+        info = self.inspect(ws)
+        if info.fresh or info.error is not None:
+            return None
+        try:
+            baseline = manifests.Manifest.load(ws.manifest_start)
+        except FileNotFoundError:
+            return None
+        except CorruptMetadata as exc:
+            self.say(f"warning: {exc}")
+            baseline = manifests.Manifest({})
+        pane = self.tmux.pane(ws.tmux_session)
+        if pane is not None and not pane.dead and reason is EndReason.ENDED_UNOWNED:
+            return None
+        stop = _read_stop_marker(ws)
+        if stop is not None:
+            reason = EndReason.STOPPED
+        sid = baseline.session_id or (pane.session_id if pane else None) or f"{self.host}-unknown-{int(time.time())}"
+        started = _parse_or_now(baseline.captured_at)
+        agent = _lease_agent(info) or _meta_agent(ws)
+        end = _EndState(reason, pane)
+        if stop is not None and stop.get("last_lines"):
+            end.last_lines = list(stop["last_lines"])
+        summary = _Finalizer(self, ws).run(
+            session_id=sid,
+            baseline=baseline,
+            baseline_kind="original",
+            started_at=started,
+            agent=agent,
+            mode="persistent",
+            ownership="unowned",
+            end=end,
+            detected_via=detected_via,
+            adopted_at=None,
+            lease_sid=None,
+        )
+        return summary
+
+    # -- stop / diff / log / remove ------------------------------------------------------
+
+    def stop(self, name: object, *, wait: float | None = None) -> dict[str, t.Any]:
+        """Kill the task's tmux session; its owner finalizes (or we do when there is none)."""
+        ws, _meta = self.load(name)
+        info = self.inspect(ws)
+        if info.state == leases.FRESH_REMOTE and info.lease is not None:
+            raise TaskBusy(
+                f"task {ws.name} is owned by {info.lease.host} pid {info.lease.pid}; stop it on that host",
+                name=ws.name,
+            )
+        pane = self.tmux.pane(ws.tmux_session) if self.tmux.available() else None
+        if pane is None or pane.dead:
+            summary = self.reconcile(ws) if ws.manifest_start.exists() else None
+            if summary is not None:
+                return {"stopped": False, "finalized": True, "summary": summary}
+            if pane is not None:
+                self.tmux.kill_session(ws.tmux_session)
+            raise NoSession(f"task {ws.name} has no running session; nothing to stop", name=ws.name)
+        lines = self.tmux.capture_tail(ws.tmux_session)
+        marker = {"requested_at": timeutil.now_str(), "by_pid": os.getpid(), "host": self.host, "last_lines": lines}
+        with require_lock(ws.lock_path, self.config.lock_timeout, what="request the stop"):
+            atomic_write(ws.stop_marker, _json(marker))
+        records.event(ws, "stop_requested", session_id=pane.session_id)
+        self.tmux.kill_session(ws.tmux_session)
+        if info.state == leases.FRESH_LOCAL and info.lease is not None and info.lease.pid != os.getpid():
+            deadline = time.monotonic() + (wait if wait is not None else max(10.0, 5 * self.config.poll_interval))
+            while time.monotonic() < deadline:
+                if not ws.manifest_start.exists():
+                    summary, _err = records.load_summary_or_none(ws)
+                    return {"stopped": True, "finalized": True, "summary": summary}
+                now_info = self.inspect(ws)
+                if not now_info.fresh:
+                    break
+                time.sleep(0.05)
+            else:
+                return {"stopped": True, "finalized": False, "summary": None}
+        if info.state == leases.FRESH_LOCAL and info.lease is not None and info.lease.pid == os.getpid():
+            return {"stopped": True, "finalized": False, "summary": None}  # our own poller finalizes
+        with require_lock(ws.lock_path, self.config.lock_timeout, what="finalize the stopped session"):
+            summary = self._finalize_unowned(ws, EndReason.STOPPED, "polling")
+        if summary is None:
+            summary, _err = records.load_summary_or_none(ws)
+        return {"stopped": True, "finalized": True, "summary": summary}
+
+    def diff(self, name: object) -> dict[str, t.Any]:
+        """Live diff against the running session's baseline, else the last summary's."""
+        ws, _meta = self.load(name)
+        try:
+            baseline = manifests.Manifest.load(ws.manifest_start)
+        except FileNotFoundError:
+            baseline = None
+        if baseline is not None:
+            current = self.capture(ws, None)
+            d = manifests.diff(baseline, current)
+            return {"name": ws.name, "live": True, "session_id": baseline.session_id, **d.to_json()}
+        summary = records.read_summary(ws)
+        if summary is None:
+            raise NoSession(f"task {ws.name} has no session yet; start one with `ctask resume {ws.name}`", name=ws.name)
+        return {
+            "name": ws.name,
+            "live": False,
+            "session_id": summary.get("session_id"),
+            **{k: summary.get(k, []) for k in records.FILE_LISTS},
+            "counts": summary.get("counts", {}),
+            "bytes": summary.get("bytes", {}),
+        }
+
+    def log(self, name: object, limit: int | None = None) -> tuple[list[dict[str, t.Any]], list[str]]:
+        ws, _meta = self.load(name)
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise InvalidArgument("limit must be a non-negative integer")
+        return records.read_sessions(ws, limit)
+
+    def remove(self, name: object, *, force: bool = False) -> str:
+        ws = self.workspace(name)
+        if not ws.root.is_dir():
+            raise TaskNotFound(f"task '{ws.name}' does not exist", name=ws.name)
+        info = self.inspect(ws)
+        pane = self.tmux.pane(ws.tmux_session) if self.tmux.available() else None
+        alive = pane is not None and not pane.dead
+        if not force:
+            if info.fresh and info.lease is not None:
+                raise TaskBusy(
+                    f"task {ws.name} is in use by {info.lease.host} pid {info.lease.pid}; "
+                    f"stop it first or pass --force",
+                    name=ws.name,
+                )
+            if alive:
+                raise TaskBusy(
+                    f"task {ws.name} has a running session; stop it with `ctask stop {ws.name}` or pass --force",
+                    name=ws.name,
+                )
+        if pane is not None:
+            self.tmux.kill_session(ws.tmux_session)
+        import shutil
+
+        shutil.rmtree(ws.root)
+        return str(ws.root)
+
+    def terminal_spec(self, ws: Workspace) -> dict[str, t.Any]:
+        """What an editor runs in its own terminal to attach to the task's session."""
+        argv = self.tmux.attach_argv(ws.tmux_session)
+        return {
+            "name": f"ctask: {ws.name}",
+            "command": argv[0],
+            "args": argv[1:],
+            "cwd": str(ws.root),
+            "env": {"TMUX": ""},
+        }
+
+
+class OwnedSession:
+    """A session this process owns: its lease, heartbeat, baseline and finalize."""
+
+    def __init__(
+        self,
+        core: Core,
+        ws: Workspace,
+        lease: Lease,
+        session_id: str,
+        started_at: dt.datetime,
+        baseline_kind: str,
+        ownership: str,
+        agent: str,
+        mode: str,
+    ) -> None:
+        self.core = core
+        self.ws = ws
+        self.lease = lease
+        self.session_id = session_id
+        self.started_at = started_at
+        self.baseline_kind = baseline_kind
+        self.ownership = ownership
+        self.agent = agent
+        self.mode = mode
+        self.baseline: manifests.Manifest = manifests.Manifest({})
+        self.adopted_at: dt.datetime | None = None
+        self.lost: str | None = None
+        self.done = False
+        self._child: t.Any = None
+        self._mutex = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"OwnedSession({self.ws.name!r}, {self.session_id!r}, {self.ownership})"
+
+    def on_lost(self, why: str) -> None:
+        self.lost = why
+        self.core.say(f"warning: task {self.ws.name}: lost ownership ({why}); the new owner will record the session")
+        records.event(self.ws, "warning", message=f"lease lost: {why}", session_id=self.lease.session_id)
+
+    # -- direct mode --------------------------------------------------------------------
+
+    def start_direct(self, argv: list[str], env: dict[str, str]) -> None:
+        import subprocess
+
+        self._child = subprocess.Popen(argv, cwd=self.ws.root, env=env)
+
+    # -- watching -------------------------------------------------------------------------
+
+    def check(self, panes: dict[str, PaneState]) -> _EndState | None:
+        """Has the session ended, given one snapshot of tmux?"""
+        if self._child is not None:
+            code = self._child.poll()
+            if code is None:
+                return None
+            return _EndState(EndReason.AGENT_EXITED, None, exit_status=code, detected_via="wait")
+        pane = panes.get(self.ws.tmux_session)
+        if pane is None:
+            return _EndState(EndReason.TMUX_SESSION_ENDED, None)
+        if pane.dead:
+            return _EndState(EndReason.AGENT_EXITED, pane)
+        return None
+
+    def wait(self, *, interrupted: threading.Event | None = None) -> _EndState | None:
+        """Poll until the session ends; None if interrupted or ownership was lost."""
+        if self._child is not None:
+            while True:
+                try:
+                    code = self._child.wait(timeout=0.2)
+                except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired
+                    if interrupted is not None and interrupted.is_set():
+                        return None
+                    continue
+                return _EndState(EndReason.AGENT_EXITED, None, exit_status=code, detected_via="wait")
+        while True:
+            if self.lost is not None:
+                return None
+            end = self.check(self.core.tmux.panes())
+            if end is not None:
+                return end
+            if interrupted is not None:
+                if interrupted.wait(self.core.config.poll_interval):
+                    return None
+            else:
+                time.sleep(self.core.config.poll_interval)
+
+    def live_diff(self) -> manifests.Diff:
+        return manifests.diff(self.baseline, self.core._capture(self.ws, None))
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def release(self, why: str = "released") -> None:
+        """Stop heartbeating and remove our lease; the session keeps running unowned."""
+        with self._mutex:
+            if self.done:
+                return
+            self.done = True
+        self.core.heartbeats.remove(self.ws)
+        with write_lock(self.ws.lock_path, self.core.config.lock_timeout) as held:
+            if held and _is_ours(self.ws, self.lease.session_id):
+                with contextlib.suppress(FileNotFoundError):
+                    self.ws.lease_path.unlink()
+                records.event(self.ws, "lease_released", session_id=self.lease.session_id, reason=why)
+
+    def abandon(self, why: str) -> None:
+        """Undo a launch that never got going: lease and baseline go."""
+        with self._mutex:
+            self.done = True
+        self.core.heartbeats.remove(self.ws)
+        with write_lock(self.ws.lock_path, self.core.config.lock_timeout) as held:
+            if held and _is_ours(self.ws, self.lease.session_id):
+                with contextlib.suppress(FileNotFoundError):
+                    self.ws.lease_path.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    self.ws.manifest_start.unlink()
+        records.event(self.ws, "launch_failed", session_id=self.session_id, reason=why)
+
+    def finalize(self, end: _EndState, *, detected_via: str | None = None) -> dict[str, t.Any] | None:
+        """Record the ended session; None if someone else owns it now (they will record it)."""
+        with self._mutex:
+            if self.done:
+                return None
+            self.done = True
+        self.core.heartbeats.remove(self.ws)
+        self.core.fault("finalize.start")
+        with write_lock(self.ws.lock_path, self.core.config.lock_timeout * 3) as held:
+            if not held:
+                self.core.say(
+                    f"warning: could not lock task {self.ws.name} to finalize; the next `ctask list` will record it"
+                )
+                return None
+            if not _is_ours(self.ws, self.lease.session_id):
+                return None
+            stop = _read_stop_marker(self.ws)
+            if stop is not None:
+                end.reason = EndReason.STOPPED
+                if stop.get("last_lines") and not end.last_lines:
+                    end.last_lines = list(stop["last_lines"])
+            return _Finalizer(self.core, self.ws).run(
+                session_id=self.session_id,
+                baseline=self.baseline,
+                baseline_kind=self.baseline_kind,
+                started_at=self.started_at,
+                agent=self.agent,
+                mode=self.mode,
+                ownership=self.ownership,
+                end=end,
+                detected_via=detected_via or end.detected_via,
+                adopted_at=self.adopted_at,
+                lease_sid=self.lease.session_id,
+            )
+
+
+@dataclasses.dataclass
+class _EndState:
+    reason: EndReason
+    pane: PaneState | None
+    exit_status: int | None = None
+    detected_via: str = "polling"
+    last_lines: list[str] | None = None
+
+
+class _Finalizer:
+    """SPEC 3.5 step 8, shared by owned, adopted and unowned sessions.
+
+    The caller holds the write lock.  Order: read what tmux still knows, write
+    the summary, append the log (once per session id), kill the tmux session,
+    remove the lease, the stop marker and, last, the start manifest.
+    """
+
+    def __init__(self, core: Core, ws: Workspace) -> None:
+        self.core = core
+        self.ws = ws
+
+    def run(
+        self,
+        *,
+        session_id: str,
+        baseline: manifests.Manifest,
+        baseline_kind: str,
+        started_at: dt.datetime,
+        agent: str,
+        mode: str,
+        ownership: str,
+        end: _EndState,
+        detected_via: str,
+        adopted_at: dt.datetime | None,
+        lease_sid: str | None,
+    ) -> dict[str, t.Any] | None:
+        ws, core = self.ws, self.core
+        if records.session_logged(ws, session_id):
+            self._cleanup(lease_sid)  # a crash after the record was written: only tidy up
+            return None
+        exit_status = end.exit_status
+        lines = end.last_lines
+        if end.pane is not None and end.pane.dead:
+            exit_status = end.pane.dead_status if exit_status is None else exit_status
+            if lines is None:
+                lines = core.tmux.capture_tail(ws.tmux_session)
+        final = core._capture(ws, None)
+        d = manifests.diff(baseline, final)
+        ended = timeutil.now()
+        summary: dict[str, t.Any] = {
+            "schema": 1,
+            "task": ws.name,
+            "session_id": session_id,
+            "host": core.host,
+            "agent": agent,
+            "mode": mode,
+            "started_at": timeutil.rfc3339(started_at),
+            "ended_at": timeutil.rfc3339(ended),
+            "duration_s": max(0, int(ended.timestamp() - started_at.timestamp())),
+            "baseline": baseline_kind,
+            "added": d.added,
+            "modified": d.modified,
+            "deleted": d.deleted,
+            "counts": d.counts,
+            "bytes": d.bytes,
+            "files_at_end": len(final.entries),
+            "bytes_at_end": final.total_bytes,
+            "end_reason": str(end.reason),
+            "detected_via": detected_via,
+            "session_ownership": ownership,
+        }
+        if adopted_at is not None:
+            summary["adopted_from_orphan_at"] = timeutil.rfc3339(adopted_at)
+        if exit_status is not None:
+            summary["exit_status"] = exit_status
+        if lines:
+            summary["last_lines"] = lines
+        if final.errors:
+            summary["unreadable"] = final.errors
+        records.write_summary(ws, summary)
+        core.fault("finalize.summary_written")
+        records.append_session(ws, summary)
+        core.fault("finalize.logged")
+        self._cleanup(lease_sid)
+        records.event(
+            ws,
+            "finalized",
+            session_id=session_id,
+            end_reason=str(end.reason),
+            detected_via=detected_via,
+            ownership=ownership,
+        )
+        return summary
+
+    def _cleanup(self, lease_sid: str | None) -> None:
+        ws, core = self.ws, self.core
+        pane = core.tmux.pane(ws.tmux_session) if core.tmux.available() else None
+        if pane is not None:
+            core.tmux.kill_session(ws.tmux_session)
+        if lease_sid is None or _is_ours(ws, lease_sid):
+            info = core.inspect(ws)
+            if not info.fresh or (info.lease is not None and info.lease.session_id == lease_sid):
+                with contextlib.suppress(FileNotFoundError):
+                    ws.lease_path.unlink()
+                    records.event(ws, "lease_released", session_id=lease_sid, reason="finalized")
+        with contextlib.suppress(FileNotFoundError):
+            ws.stop_marker.unlink()
+        core.fault("finalize.before_manifest_removed")
+        with contextlib.suppress(FileNotFoundError):
+            ws.manifest_start.unlink()
+
+
+def _is_ours(ws: Workspace, lease_sid: str) -> bool:
+    try:
+        return leases.read_lease(ws).session_id == lease_sid
+    except (FileNotFoundError, CorruptMetadata, OSError):
+        return False
+
+
+def _busy(ws: Workspace, lease: Lease) -> TaskBusy:
+    return TaskBusy(
+        f"task {ws.name} is in use by {lease.host} pid {lease.pid} since {timeutil.rfc3339(lease.started_at)}; "
+        f"attach with `ctask attach {ws.name}` or stop it with `ctask stop {ws.name}`",
+        name=ws.name,
+        host=lease.host,
+        pid=lease.pid,
+    )
+
+
+def _declined(ws: Workspace, info: LeaseInfo) -> AdoptionDeclined:
+    lease = info.lease
+    who = f"{lease.host} pid {lease.pid}" if lease else "another host"
+    return AdoptionDeclined(
+        f"task {ws.name} is held by {who} with a fresh heartbeat; "
+        "adoption declined (rerun with --yes to adopt it here)",
+        name=ws.name,
+    )
+
+
+def _lease_sid(info: LeaseInfo) -> str | None:
+    return info.lease.session_id if info.lease else None
+
+
+def _lease_agent(info: LeaseInfo) -> str | None:
+    return info.lease.agent if info.lease else None
+
+
+def _meta_agent(ws: Workspace) -> str:
+    try:
+        return ws.read_meta().agent.command
+    except CtaskError:
+        return "unknown"
+
+
+def _parse_or_now(value: str | None) -> dt.datetime:
+    if value:
+        with contextlib.suppress(ValueError):
+            return timeutil.parse(value)
+    return timeutil.now()
+
+
+def _read_stop_marker(ws: Workspace) -> dict[str, t.Any] | None:
+    import json
+
+    try:
+        data = json.loads(ws.stop_marker.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _json(data: t.Mapping[str, t.Any]) -> str:
+    import json
+
+    return json.dumps(data)

@@ -1,0 +1,159 @@
+"""The one module that talks to tmux.
+
+ctask runs agents on a dedicated tmux server (socket name ``ctask`` unless
+configured), never on the user's own.  Sessions are created with
+``remain-on-exit`` so that the agent's exit status and last screen lines can be
+read after it ends; finalize then kills what is left.
+
+Commands go through libtmux's ``Server.cmd`` (it knows the socket flags and
+the tmux binary).  ``new-session`` is the one exception: it runs through
+``subprocess`` so that the tmux *client* gets a minimal environment and no
+standard input.  When that client starts the tmux server, the server's global
+environment is that minimal one, and every variable the agent must see is
+passed explicitly with ``-e`` (SPEC 3.3): sessions never inherit the
+environment of whichever process happened to start the server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import typing as t
+
+import libtmux
+from libtmux import exc as libtmux_exc
+
+from ctask_ls.core.errors import TmuxError, TmuxNotFound
+
+SESSION_ID_OPTION = "@ctask_session_id"
+_PANE_FORMAT = "\t".join(
+    ["#{session_name}", "#{pane_dead}", "#{pane_dead_status}", "#{pane_pid}", "#{" + SESSION_ID_OPTION + "}"]
+)
+# Variables tmux sets itself for the pane; a caller's values would be wrong inside it.
+_TMUX_OWNED_VARS = frozenset({"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES"})
+# What the tmux client itself needs when it starts a server.
+_CLIENT_VARS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMUX_TMPDIR", "TMPDIR", "SHELL")
+
+
+@dataclasses.dataclass(frozen=True)
+class PaneState:
+    """What tmux says of a session's (single) pane."""
+
+    session: str
+    dead: bool
+    dead_status: int | None
+    pid: int | None
+    session_id: str | None
+    """The ctask session id the session was tagged with at launch."""
+
+
+class Tmux:
+    """A handle on one tmux server, by socket name or socket path."""
+
+    def __init__(self, socket: str, *, tmux_bin: str | None = None) -> None:
+        self.socket = socket
+        self._bin = tmux_bin
+
+    @property
+    def socket_args(self) -> list[str]:
+        return ["-S", self.socket] if "/" in self.socket else ["-L", self.socket]
+
+    def binary(self) -> str:
+        found = self._bin or shutil.which("tmux")
+        if not found:
+            raise TmuxNotFound("tmux not found on PATH; install it (for example `apt-get install tmux`)")
+        return found
+
+    def available(self) -> bool:
+        try:
+            self.binary()
+        except TmuxNotFound:
+            return False
+        return True
+
+    def _server(self) -> libtmux.Server:
+        if "/" in self.socket:
+            return libtmux.Server(socket_path=self.socket, tmux_bin=self.binary())
+        return libtmux.Server(socket_name=self.socket, tmux_bin=self.binary())
+
+    def _cmd(self, *args: str) -> tuple[int, list[str], list[str]]:
+        try:
+            result = self._server().cmd(*args)
+        except libtmux_exc.TmuxCommandNotFound as exc:
+            raise TmuxNotFound("tmux not found on PATH; install it (for example `apt-get install tmux`)") from exc
+        return result.returncode, result.stdout, result.stderr
+
+    def new_session(
+        self, name: str, argv: t.Sequence[str], *, cwd: str, env: t.Mapping[str, str], session_id: str
+    ) -> None:
+        """Start ``argv`` as the pane's own process of a new detached session."""
+        env_bin = shutil.which("env") or "/usr/bin/env"
+        cmd = [self.binary(), *self.socket_args, "set-option", "-gw", "remain-on-exit", "on", ";"]
+        cmd += ["new-session", "-d", "-s", name, "-c", cwd, "-x", "200", "-y", "50"]
+        for key, value in env.items():
+            if key not in _TMUX_OWNED_VARS and "=" not in key and key:
+                cmd += ["-e", f"{key}={value}"]
+        # Through env(1), so a one-word argv is never handed to `sh -c`;
+        # env execs the agent, leaving nothing behind it.
+        cmd += [env_bin, *argv, ";", "set-option", "-t", name, SESSION_ID_OPTION, session_id]
+        client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
+        proc = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, check=False
+        )
+        if proc.returncode != 0:
+            why = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
+            raise TmuxError(f"tmux could not start session {name}: {why}", session=name)
+
+    def panes(self) -> dict[str, PaneState]:
+        """Every session's pane state, with one tmux call (empty when no server runs)."""
+        code, out, _err = self._cmd("list-panes", "-a", "-F", _PANE_FORMAT)
+        if code != 0:
+            return {}
+        states: dict[str, PaneState] = {}
+        for line in out:
+            parts = line.split("\t")
+            if len(parts) != 5:
+                continue
+            name, dead, status, pid, sid = parts
+            if name in states:  # a session split by hand: the first pane is the agent's
+                continue
+            states[name] = PaneState(
+                session=name,
+                dead=dead == "1",
+                dead_status=int(status) if status.lstrip("-").isdigit() else None,
+                pid=int(pid) if pid.isdigit() else None,
+                session_id=sid or None,
+            )
+        return states
+
+    def pane(self, name: str) -> PaneState | None:
+        return self.panes().get(name)
+
+    def capture_tail(self, name: str, lines: int = 20) -> list[str]:
+        """The last non-empty screen lines of the session's pane."""
+        code, out, _err = self._cmd("capture-pane", "-p", "-J", "-t", f"={name}:", "-S", "-200")
+        if code != 0:
+            return []
+        text = [ln.rstrip() for ln in out if not ln.startswith("Pane is dead")]
+        while text and not text[-1]:
+            text.pop()
+        return text[-lines:]
+
+    def kill_session(self, name: str) -> bool:
+        code, _out, _err = self._cmd("kill-session", "-t", f"={name}")
+        return code == 0
+
+    def kill_server(self) -> None:
+        self._cmd("kill-server")
+
+    def attach_argv(self, name: str) -> list[str]:
+        return [self.binary(), *self.socket_args, "attach-session", "-t", f"={name}"]
+
+    def attach(self, name: str) -> tuple[int, str]:
+        """Attach the caller's terminal; returns tmux's exit status and its error text."""
+        env = dict(os.environ)
+        env.pop("TMUX", None)  # attaching from inside tmux is fine: it is another server
+        proc = subprocess.run(self.attach_argv(name), env=env, stderr=subprocess.PIPE, text=True, check=False)
+        return proc.returncode, " ".join(proc.stderr.split())

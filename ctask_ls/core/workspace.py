@@ -1,0 +1,243 @@
+"""Task names, workspaces and ``task.yaml``.
+
+A task NAME lives in ``<home>/tasks/NAME/``.  Names are checked before any
+file is touched, so no name can reach outside ``<home>/tasks``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+import shutil
+import typing as t
+from pathlib import Path
+
+from ctask_ls.core import timeutil
+from ctask_ls.core.agent import AgentSpec
+from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidName, TaskExists, TaskNotFound
+from ctask_ls.core.lease import read_lease
+from ctask_ls.core.storage import atomic_write, dump_yaml, load_yaml_mapping, require_lock
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.config import Config
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+SCHEMA = 1
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a valid task name, else raise InvalidName."""
+    if not isinstance(name, str):
+        raise InvalidName(f"task name must be a string, not {type(name).__name__}", name=repr(name))
+    if NAME_RE.fullmatch(name) is None:
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        shown = shown.encode("unicode_escape").decode("ascii")
+        raise InvalidName(
+            f"invalid task name '{shown}': use 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+            name=shown,
+        )
+    return name
+
+
+def tmux_session_name(name: str) -> str:
+    """``ctask-`` + the name with ``.`` and ``:`` replaced by ``_``."""
+    return "ctask-" + name.replace(".", "_").replace(":", "_")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskMeta:
+    """The contents of ``task.yaml``."""
+
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    agent: AgentSpec
+    mode: str = "persistent"
+    provisional: bool = False
+    description: str | None = None
+    extra: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
+    """Unknown keys, preserved on rewrite."""
+
+    def to_mapping(self) -> dict[str, t.Any]:
+        data: dict[str, t.Any] = {
+            "schema": SCHEMA,
+            "name": self.name,
+            "created_at": timeutil.rfc3339(self.created_at),
+            "updated_at": timeutil.rfc3339(self.updated_at),
+            "agent": self.agent.to_mapping(),
+            "mode": self.mode,
+            "provisional": self.provisional,
+        }
+        if self.description is not None:
+            data["description"] = self.description
+        for key, value in self.extra.items():
+            data.setdefault(key, value)
+        return data
+
+    @classmethod
+    def from_mapping(cls, data: t.Mapping[str, t.Any], *, path: Path) -> TaskMeta:
+        known = {"schema", "name", "created_at", "updated_at", "agent", "mode", "provisional", "description"}
+        try:
+            if data.get("schema", SCHEMA) != SCHEMA:
+                raise ValueError(f"unsupported schema {data.get('schema')!r}")
+            name = data.get("name")
+            if not isinstance(name, str):
+                raise ValueError("name must be a string")
+            mode = data.get("mode", "persistent")
+            if mode not in ("persistent", "direct"):
+                raise ValueError("mode must be persistent or direct")
+            provisional = data.get("provisional", False)
+            if not isinstance(provisional, bool):
+                raise ValueError("provisional must be true or false")
+            description = data.get("description")
+            if description is not None and not isinstance(description, str):
+                raise ValueError("description must be a string")
+            return cls(
+                name=name,
+                created_at=timeutil.parse(data.get("created_at")),
+                updated_at=timeutil.parse(data.get("updated_at")),
+                agent=AgentSpec.from_mapping(data.get("agent"), where="agent"),
+                mode=mode,
+                provisional=provisional,
+                description=description,
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (ValueError, TypeError, CtaskError) as exc:
+            raise CorruptMetadata(
+                str(path), f"wrong contents: {exc}", hint=_REPAIR_HINT.format(name=path.parent.name)
+            ) from exc
+
+
+_REPAIR_HINT = "fix it by hand, or run `ctask repair {name}` to move it aside and write a fresh one"
+
+
+class Workspace:
+    """Paths of one task's workspace; no I/O in the constructor."""
+
+    def __init__(self, tasks_dir: Path, name: str) -> None:
+        self.name = validate_name(name)
+        self.root = tasks_dir / name
+        self.task_yaml = self.root / "task.yaml"
+        self.ctask_dir = self.root / ".ctask"
+        self.lease_path = self.ctask_dir / "lease.yaml"
+        self.lock_path = self.ctask_dir / "write.lock"
+        self.manifest_start = self.ctask_dir / "manifest.start.json"
+        self.summary_path = self.ctask_dir / "summary.yaml"
+        self.sessions_log = self.ctask_dir / "sessions.jsonl"
+        self.events_log = self.ctask_dir / "events.jsonl"
+        self.stop_marker = self.ctask_dir / "stop-requested"
+        self.tmux_session = tmux_session_name(name)
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.name!r})"
+
+    def exists(self) -> bool:
+        return self.task_yaml.is_file()
+
+    def read_meta(self) -> TaskMeta:
+        try:
+            data = load_yaml_mapping(self.task_yaml, hint=_REPAIR_HINT.format(name=self.name))
+        except FileNotFoundError as exc:
+            raise TaskNotFound(
+                f"task '{self.name}' does not exist; create it with `ctask new {self.name}`", name=self.name
+            ) from exc
+        return TaskMeta.from_mapping(data, path=self.task_yaml)
+
+    def write_meta(self, meta: TaskMeta) -> None:
+        """Write task.yaml atomically; the caller holds the write lock."""
+        atomic_write(self.task_yaml, dump_yaml(meta.to_mapping()))
+
+    def touch(self, lock_timeout: float, *, provisional: bool | None = None) -> TaskMeta:
+        """Bump ``updated_at`` (and maybe clear ``provisional``) under the lock."""
+        with require_lock(self.lock_path, lock_timeout, what="update task.yaml"):
+            meta = self.read_meta()
+            changes: dict[str, t.Any] = {"updated_at": timeutil.now()}
+            if provisional is not None:
+                changes["provisional"] = provisional
+            meta = dataclasses.replace(meta, **changes)
+            self.write_meta(meta)
+            return meta
+
+
+def create(config: Config, name: str, agent: AgentSpec, *, description: str | None = None) -> Workspace:
+    """Create a *provisional* workspace; refuse existing names and tmux-name twins."""
+    validate_name(name)
+    if description is not None and ("\0" in description or len(description) > 10_000):
+        raise InvalidName("description must be text of at most 10000 characters")
+    ws = Workspace(config.tasks_dir, name)
+    config.tasks_dir.mkdir(parents=True, exist_ok=True)
+    for other in task_names(config):
+        if other != name and tmux_session_name(other) == ws.tmux_session:
+            raise TaskExists(
+                f"task name '{name}' collides with task '{other}' in tmux "
+                f"(both are {ws.tmux_session}); pick another name",
+                name=name,
+            )
+    try:
+        ws.root.mkdir()
+    except FileExistsError as exc:
+        raise TaskExists(
+            f"task '{name}' already exists; resume it with `ctask resume {name}` or pick another name", name=name
+        ) from exc
+    try:
+        ws.ctask_dir.mkdir()
+        now = timeutil.now()
+        meta = TaskMeta(
+            name=name, created_at=now, updated_at=now, agent=agent, provisional=True, description=description
+        )
+        with require_lock(ws.lock_path, config.lock_timeout, what="create the task"):
+            ws.write_meta(meta)
+    except BaseException:
+        shutil.rmtree(ws.root, ignore_errors=True)
+        raise
+    return ws
+
+
+def remove_tree(ws: Workspace) -> None:
+    """Delete a workspace directory, symlinks included but never followed."""
+    shutil.rmtree(ws.root, ignore_errors=False, onerror=None)
+
+
+def task_names(config: Config) -> list[str]:
+    """Names of every directory under ``<home>/tasks`` that is a valid task name."""
+    try:
+        entries = list(os.scandir(config.tasks_dir))
+    except FileNotFoundError:
+        return []
+    return sorted(e.name for e in entries if NAME_RE.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+
+
+def repair(config: Config, name: str) -> list[str]:
+    """Move corrupt metadata aside (``*.corrupt-<time>``) and write fresh task.yaml.
+
+    Returns what was moved.  Only corrupt files are touched.
+    """
+    ws = Workspace(config.tasks_dir, name)
+    if not ws.root.is_dir():
+        raise TaskNotFound(f"task '{name}' does not exist", name=name)
+    moved: list[str] = []
+    stamp = timeutil.now().strftime("%Y%m%dT%H%M%SZ")
+    ws.ctask_dir.mkdir(exist_ok=True)
+    with require_lock(ws.lock_path, config.lock_timeout, what="repair the task"):
+        try:
+            ws.read_meta()
+        except CorruptMetadata:
+            aside = ws.task_yaml.with_name(f"task.yaml.corrupt-{stamp}")
+            os.replace(ws.task_yaml, aside)
+            moved.append(str(aside))
+        except TaskNotFound:
+            pass
+        if not ws.task_yaml.exists():
+            now = timeutil.now()
+            ws.write_meta(TaskMeta(name=name, created_at=now, updated_at=now, agent=config.agent))
+        try:
+            read_lease(ws)
+        except CorruptMetadata:
+            aside = ws.lease_path.with_name(f"lease.yaml.corrupt-{stamp}")
+            os.replace(ws.lease_path, aside)
+            moved.append(str(aside))
+        except FileNotFoundError:
+            pass
+    return moved

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+import sys
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import AGENT_SCRIPT, Env
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> t.Iterator[Env]:
+    """A private home, XDG dirs, config and tmux socket; cleaned up even on failure."""
+    e = Env(tmp_path)
+    try:
+        yield e
+    finally:
+        e.cleanup()
+
+
+@pytest.fixture
+def core_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """The same isolation applied to this test process, for in-process Core tests."""
+    for key in ("TMUX", "TMUX_PANE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.vars.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> list[str]:
+    """argv prefix of a scriptable agent: ``[*agent, "write=a.txt:hi", "sleep=1", "exit=0"]``."""
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT_SCRIPT)
+    return [sys.executable, str(script)]
+
+
+@pytest.fixture(autouse=True)
+def _no_real_tmux(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Belt and braces: nothing in a test may reach the user's tmux server."""
+    monkeypatch.delenv("TMUX", raising=False)
+    if "CTASK_TMUX_SOCKET" not in os.environ:
+        monkeypatch.setenv("CTASK_TMUX_SOCKET", "/nonexistent-ctask-test-guard/tmux.sock")
