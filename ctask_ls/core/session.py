@@ -40,6 +40,7 @@ from ctask_ls.core.errors import (
     LaunchFailed,
     NoSession,
     TaskBusy,
+    TaskExists,
     TaskNotFound,
 )
 from ctask_ls.core.storage import atomic_write, require_lock, write_lock
@@ -248,6 +249,11 @@ class Core:
     ) -> tuple[Workspace, TaskMeta, ResolvedAgent]:
         """Create a provisional workspace and resolve its agent (removed again on failure)."""
         valid = workspaces.validate_name(name)
+        if self.workspace(valid).root.exists():
+            raise TaskExists(
+                f"task '{valid}' already exists; resume it with `ctask resume {valid}` or pick another name",
+                name=valid,
+            )
         spec = self.config.agent.with_command(agent)
         if args is not None:
             if not all(isinstance(a, str) and "\0" not in a for a in args):
@@ -304,6 +310,11 @@ class Core:
             if pane is not None and not pane.dead:
                 raise TaskBusy(
                     f"task {ws.name} already has a running session; attach with `ctask attach {ws.name}`",
+                    name=ws.name,
+                )
+            if ws.manifest_start.exists():  # an ended session reconcile could not record yet
+                raise TaskBusy(
+                    f"task {ws.name} has an unrecorded session that is still being finalized; try again",
                     name=ws.name,
                 )
             if pane is not None:  # a dead leftover already recorded
@@ -735,7 +746,7 @@ class OwnedSession:
                 time.sleep(self.core.config.poll_interval)
 
     def live_diff(self) -> manifests.Diff:
-        return manifests.diff(self.baseline, self.core._capture(self.ws, None))
+        return manifests.diff(self.baseline, self.core.capture(self.ws, None))
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -844,10 +855,19 @@ class _Finalizer:
         exit_status = end.exit_status
         lines = end.last_lines
         if end.pane is not None and end.pane.dead:
-            exit_status = end.pane.dead_status if exit_status is None else exit_status
+            pane: PaneState | None = end.pane
+            # tmux marks a pane dead when its pty closes, a moment before it
+            # reaps the process and knows the exit status: ask again briefly.
+            for _ in range(20):
+                if pane is None or pane.dead_status is not None:
+                    break
+                time.sleep(0.025)
+                pane = core.tmux.pane(ws.tmux_session)
+            if exit_status is None and pane is not None:
+                exit_status = pane.dead_status
             if lines is None:
                 lines = core.tmux.capture_tail(ws.tmux_session)
-        final = core._capture(ws, None)
+        final = core.capture(ws, None)
         d = manifests.diff(baseline, final)
         ended = timeutil.now()
         summary: dict[str, t.Any] = {
