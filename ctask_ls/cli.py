@@ -40,7 +40,11 @@ def _say(msg: str) -> None:
 
 
 def _print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    """Indented for a terminal; compact (and several times faster) for a pipe."""
+    if sys.stdout.isatty():
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(json.dumps(data, separators=(",", ":"), default=str))
 
 
 def _is_tty() -> bool:

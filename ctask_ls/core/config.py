@@ -17,10 +17,9 @@ import os
 import typing as t
 from pathlib import Path
 
-import yaml
-
 from ctask_ls.core.agent import DEFAULT_AGENT_COMMAND, AgentSpec
 from ctask_ls.core.errors import ConfigError, CtaskError
+from ctask_ls.core.storage import yaml_module
 
 MODES = ("persistent", "direct")
 
@@ -143,6 +142,7 @@ def load_config(env: t.Mapping[str, str] | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}; fix its permissions") from exc
     if text is not None:
+        yaml = yaml_module()[0]
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -135,6 +135,9 @@ def _translate(pat: str) -> str:
     return rx.replace(".*/", "(?:.*/)?") if "**/" in pat else rx
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
 def capture(
     root: Path,
     ignore: t.Iterable[str] = (".git/",),
@@ -142,58 +145,96 @@ def capture(
     progress: t.Callable[[int], None] | None = None,
     progress_every: int = 5000,
 ) -> Manifest:
-    """Walk ``root`` without following symlinks and record every file."""
-    rules = IgnoreRules(ignore)
-    has_rules = bool(rules.names or rules.dir_names or rules.regexes)
-    entries: dict[str, Entry] = {}
-    errors: list[str] = []
-    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
-    s_isdir, s_islnk, s_isreg = stat.S_ISDIR, stat.S_ISLNK, stat.S_ISREG
-    next_report = progress_every
-    while stack:
-        path, prefix = stack.pop()
+    """Walk ``root`` without following symlinks and record every file.
+
+    The walk is relative to open directory descriptors (``scandir(fd)``,
+    ``fstatat``, ``openat`` with ``O_NOFOLLOW``), as find(1) does: each stat
+    resolves one name instead of a whole path, and a directory swapped for a
+    symlink during the walk is never followed.
+    """
+    walker = _Walker(IgnoreRules(ignore), progress, progress_every)
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError as exc:
+        return Manifest({}, [f".: {exc.strerror or exc}"])
+    try:
+        walker.walk(fd, "", 0)
+    finally:
+        os.close(fd)
+    return Manifest(walker.entries, walker.errors)
+
+
+class _Walker:
+    def __init__(self, rules: IgnoreRules, progress: t.Callable[[int], None] | None, every: int) -> None:
+        self.rules = rules
+        self.has_rules = bool(rules.names or rules.dir_names or rules.regexes)
+        self.entries: dict[str, Entry] = {}
+        self.errors: list[str] = []
+        self.progress = progress
+        self.every = every
+        self.next_report = every
+
+    def walk(self, fd: int, prefix: str, depth: int) -> None:
+        entries, errors, rules, has_rules = self.entries, self.errors, self.rules, self.has_rules
+        s_isdir, s_islnk, s_isreg = stat.S_ISDIR, stat.S_ISLNK, stat.S_ISREG
+        subdirs: list[str] = []
         try:
-            it = os.scandir(path)
-        except FileNotFoundError:
-            continue
+            it = os.scandir(fd)
         except OSError as exc:
             errors.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
-            continue
+            return
         with it:
             for entry in it:
                 name = entry.name
                 if not prefix and name in _TOP_EXCLUDES:
                     continue
-                rel = prefix + name
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
-                    continue
+                    continue  # deleted while we walk
                 except OSError as exc:
-                    errors.append(f"{rel}: {exc.strerror or exc}")
+                    errors.append(f"{prefix}{name}: {exc.strerror or exc}")
                     continue
                 mode = st.st_mode
                 if s_isdir(mode):
-                    if has_rules and rules.ignored(rel, name, True):
-                        continue
-                    stack.append((entry.path, rel + "/"))
+                    if not (has_rules and rules.ignored(prefix + name, name, True)):
+                        subdirs.append(name)
                     continue
+                rel = prefix + name
                 if has_rules and rules.ignored(rel, name, False):
                     continue
                 if s_isreg(mode):
                     entries[rel] = (FILE, st.st_size, st.st_mtime_ns, mode & 0o7777, None)
                 elif s_islnk(mode):
                     try:
-                        target: str | None = os.readlink(entry.path)
+                        target: str | None = os.readlink(name, dir_fd=fd)
                     except OSError:
                         target = None
                     entries[rel] = (SYMLINK, st.st_size, st.st_mtime_ns, mode & 0o7777, target)
                 else:
                     entries[rel] = (OTHER, 0, st.st_mtime_ns, mode & 0o7777, None)
-        if progress is not None and len(entries) >= next_report:
-            progress(len(entries))
-            next_report = len(entries) + progress_every
-    return Manifest(entries, errors)
+        if self.progress is not None and len(entries) >= self.next_report:
+            self.progress(len(entries))
+            self.next_report = len(entries) + self.every
+        for name in subdirs:
+            rel = prefix + name
+            if depth >= _MAX_DEPTH:
+                errors.append(f"{rel}: deeper than {_MAX_DEPTH} levels, not walked")
+                continue
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                errors.append(f"{rel}: {exc.strerror or exc}")
+                continue
+            try:
+                self.walk(child, rel + "/", depth + 1)
+            finally:
+                os.close(child)
+
+
+_MAX_DEPTH = 400
 
 
 @dataclasses.dataclass(frozen=True)

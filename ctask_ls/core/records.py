@@ -17,7 +17,7 @@ import typing as t
 
 from ctask_ls.core import timeutil
 from ctask_ls.core.errors import CorruptMetadata
-from ctask_ls.core.storage import append_line, atomic_write, dump_yaml, load_yaml_mapping
+from ctask_ls.core.storage import MetadataCache, append_line, atomic_write, dump_yaml, load_yaml_mapping
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import Workspace
@@ -36,6 +36,10 @@ def read_summary(ws: Workspace) -> dict[str, t.Any] | None:
         return load_yaml_mapping(ws.summary_path)
     except FileNotFoundError:
         return None
+
+
+def _brief(summary: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {k: v for k, v in log_record(summary).items() if k != "last_lines"}
 
 
 def log_record(summary: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -116,9 +120,16 @@ def read_events(ws: Workspace) -> list[dict[str, t.Any]]:
     return out
 
 
-def load_summary_or_none(ws: Workspace) -> tuple[dict[str, t.Any] | None, CorruptMetadata | None]:
+def load_summary_or_none(
+    ws: Workspace, cache: MetadataCache | None = None
+) -> tuple[dict[str, t.Any] | None, CorruptMetadata | None]:
+    """The last summary (without file lists when read through ``cache``), or the error."""
     try:
+        if cache is not None:
+            return cache.get(ws.summary_path, lambda p: _brief(load_yaml_mapping(p))), None
         return read_summary(ws), None
+    except FileNotFoundError:
+        return None, None
     except CorruptMetadata as exc:
         return None, exc
     except OSError as exc:

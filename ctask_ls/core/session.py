@@ -43,7 +43,7 @@ from ctask_ls.core.errors import (
     TaskExists,
     TaskNotFound,
 )
-from ctask_ls.core.storage import atomic_write, require_lock, write_lock
+from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_lock
 from ctask_ls.core.tmux import PaneState, Tmux
 
 if t.TYPE_CHECKING:
@@ -162,7 +162,14 @@ class Core:
     def names(self) -> list[str]:
         return workspaces.task_names(self.config)
 
-    def status(self, name: object, *, panes: dict[str, PaneState] | None = None, reconcile: bool = True) -> TaskStatus:
+    def status(
+        self,
+        name: object,
+        *,
+        panes: dict[str, PaneState] | None = None,
+        reconcile: bool = True,
+        cache: MetadataCache | None = None,
+    ) -> TaskStatus:
         """A task's status; reconciles an ended unowned session first."""
         ws = self.workspace(name)
         if not ws.root.is_dir():
@@ -172,7 +179,7 @@ class Core:
         meta: TaskMeta | None = None
         error: CorruptMetadata | None = None
         try:
-            meta = ws.read_meta()
+            meta = ws.read_meta(cache)
         except CorruptMetadata as exc:
             error = exc
         except TaskNotFound:
@@ -188,7 +195,7 @@ class Core:
         info = self.inspect(ws)
         if error is None and info.error is not None:
             error = info.error
-        summary, summary_error = records.load_summary_or_none(ws)
+        summary, summary_error = records.load_summary_or_none(ws, cache)
         if error is None and summary_error is not None:
             error = summary_error
         pane = panes.get(ws.tmux_session)
@@ -207,23 +214,30 @@ class Core:
     def list_tasks(self) -> list[TaskStatus]:
         """Every task, one tmux call for all of them."""
         panes = self.tmux.panes() if self.tmux.available() else {}
+        cache = self.metadata_cache()
         out = []
         for name in self.names():
             with contextlib.suppress(TaskNotFound):  # removed while we looked
-                out.append(self.status(name, panes=panes))
+                out.append(self.status(name, panes=panes, cache=cache))
+        cache.save()
         return out
+
+    def metadata_cache(self) -> MetadataCache:
+        return MetadataCache(self.config.home / "cache" / "metadata.json")
 
     def last_task(self) -> str:
         """The task updated most recently."""
         best: tuple[float, str] | None = None
+        cache = self.metadata_cache()
         for name in self.names():
             try:
-                meta = self.workspace(name).read_meta()
+                meta = self.workspace(name).read_meta(cache)
             except CtaskError:
                 continue
             key = (meta.updated_at.timestamp(), name)
             if best is None or key > best:
                 best = key
+        cache.save()
         if best is None:
             raise TaskNotFound("there are no tasks yet; create one with `ctask new NAME`")
         return best[1]

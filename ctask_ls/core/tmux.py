@@ -6,9 +6,11 @@ configured), never on the user's own.  Sessions are created with
 read after it ends; finalize then kills what is left.
 
 Commands go through libtmux's ``Server.cmd`` (it knows the socket flags and
-the tmux binary).  ``new-session`` is the one exception: it runs through
-``subprocess`` so that the tmux *client* gets a minimal environment and no
-standard input.  When that client starts the tmux server, the server's global
+the tmux binary), imported on first use.  Two calls run tmux directly:
+``list-panes`` (:meth:`Tmux.panes`), the poll that ``ctask list`` and the
+server's loop run all the time, where libtmux's 40 ms import and per-call
+objects would dominate; and ``new-session``, so that the tmux *client* gets a
+minimal environment and no standard input.  When that client starts the tmux server, the server's global
 environment is that minimal one, and every variable the agent must see is
 passed explicitly with ``-e`` (SPEC 3.3): sessions never inherit the
 environment of whichever process happened to start the server.
@@ -22,10 +24,10 @@ import shutil
 import subprocess
 import typing as t
 
-import libtmux
-from libtmux import exc as libtmux_exc
-
 from ctask_ls.core.errors import TmuxError, TmuxNotFound
+
+if t.TYPE_CHECKING:
+    import libtmux
 
 SESSION_ID_OPTION = "@ctask_session_id"
 _PANE_FORMAT = "\t".join(
@@ -74,11 +76,15 @@ class Tmux:
         return True
 
     def _server(self) -> libtmux.Server:
+        import libtmux
+
         if "/" in self.socket:
             return libtmux.Server(socket_path=self.socket, tmux_bin=self.binary())
         return libtmux.Server(socket_name=self.socket, tmux_bin=self.binary())
 
     def _cmd(self, *args: str) -> tuple[int, list[str], list[str]]:
+        from libtmux import exc as libtmux_exc
+
         try:
             result = self._server().cmd(*args)
         except libtmux_exc.TmuxCommandNotFound as exc:
@@ -108,11 +114,18 @@ class Tmux:
 
     def panes(self) -> dict[str, PaneState]:
         """Every session's pane state, with one tmux call (empty when no server runs)."""
-        code, out, _err = self._cmd("list-panes", "-a", "-F", _PANE_FORMAT)
-        if code != 0:
+        proc = subprocess.run(
+            [self.binary(), *self.socket_args, "list-panes", "-a", "-F", _PANE_FORMAT],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="backslashreplace",
+            check=False,
+        )
+        if proc.returncode != 0:
             return {}
         states: dict[str, PaneState] = {}
-        for line in out:
+        for line in proc.stdout.splitlines():
             parts = line.split("\t")
             if len(parts) != 5:
                 continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ from ctask_ls.core import timeutil
 from ctask_ls.core.agent import AgentSpec
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidName, TaskExists, TaskNotFound
 from ctask_ls.core.lease import read_lease
-from ctask_ls.core.storage import atomic_write, dump_yaml, load_yaml_mapping, require_lock
+from ctask_ls.core.storage import MetadataCache, atomic_write, dump_yaml, load_yaml_mapping, require_lock
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.config import Config
@@ -119,16 +120,43 @@ class Workspace:
     def __init__(self, tasks_dir: Path, name: str) -> None:
         self.name = validate_name(name)
         self.root = tasks_dir / name
-        self.task_yaml = self.root / "task.yaml"
-        self.ctask_dir = self.root / ".ctask"
-        self.lease_path = self.ctask_dir / "lease.yaml"
-        self.lock_path = self.ctask_dir / "write.lock"
-        self.manifest_start = self.ctask_dir / "manifest.start.json"
-        self.summary_path = self.ctask_dir / "summary.yaml"
-        self.sessions_log = self.ctask_dir / "sessions.jsonl"
-        self.events_log = self.ctask_dir / "events.jsonl"
-        self.stop_marker = self.ctask_dir / "stop-requested"
         self.tmux_session = tmux_session_name(name)
+
+    @functools.cached_property
+    def task_yaml(self) -> Path:
+        return self.root / "task.yaml"
+
+    @functools.cached_property
+    def ctask_dir(self) -> Path:
+        return self.root / ".ctask"
+
+    @functools.cached_property
+    def lease_path(self) -> Path:
+        return self.ctask_dir / "lease.yaml"
+
+    @functools.cached_property
+    def lock_path(self) -> Path:
+        return self.ctask_dir / "write.lock"
+
+    @functools.cached_property
+    def manifest_start(self) -> Path:
+        return self.ctask_dir / "manifest.start.json"
+
+    @functools.cached_property
+    def summary_path(self) -> Path:
+        return self.ctask_dir / "summary.yaml"
+
+    @functools.cached_property
+    def sessions_log(self) -> Path:
+        return self.ctask_dir / "sessions.jsonl"
+
+    @functools.cached_property
+    def events_log(self) -> Path:
+        return self.ctask_dir / "events.jsonl"
+
+    @functools.cached_property
+    def stop_marker(self) -> Path:
+        return self.ctask_dir / "stop-requested"
 
     def __repr__(self) -> str:
         return f"Workspace({self.name!r})"
@@ -136,9 +164,13 @@ class Workspace:
     def exists(self) -> bool:
         return self.task_yaml.is_file()
 
-    def read_meta(self) -> TaskMeta:
+    def read_meta(self, cache: MetadataCache | None = None) -> TaskMeta:
+        hint = _REPAIR_HINT.format(name=self.name)
         try:
-            data = load_yaml_mapping(self.task_yaml, hint=_REPAIR_HINT.format(name=self.name))
+            if cache is None:
+                data = load_yaml_mapping(self.task_yaml, hint=hint)
+            else:
+                data = cache.get(self.task_yaml, lambda p: load_yaml_mapping(p, hint=hint))
         except FileNotFoundError as exc:
             raise TaskNotFound(
                 f"task '{self.name}' does not exist; create it with `ctask new {self.name}`", name=self.name

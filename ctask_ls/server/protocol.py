@@ -1,0 +1,169 @@
+"""Names and payloads of the ``ctask-ls`` protocol (SPEC section 4), defined once.
+
+The TypeScript and Lua clients mirror these names; change them together.
+
+Commands go through ``workspace/executeCommand`` with exactly one object
+argument (``arguments: [{...}]``); :data:`ARGUMENTS` says which keys each one
+takes.  Notifications flow server to client only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+# -- commands (workspace/executeCommand) ---------------------------------------------------
+
+NEW = "ctask.new"
+RESUME = "ctask.resume"
+LAST = "ctask.last"
+OPEN = "ctask.open"
+ATTACH = "ctask.attach"
+LIST = "ctask.list"
+STATUS = "ctask.status"
+STOP = "ctask.stop"
+DIFF = "ctask.diff"
+LOG = "ctask.log"
+REMOVE = "ctask.remove"
+
+COMMANDS: tuple[str, ...] = (NEW, RESUME, LAST, OPEN, ATTACH, LIST, STATUS, STOP, DIFF, LOG, REMOVE)
+"""Every command, in the order the README lists them."""
+
+LAUNCHING: frozenset[str] = frozenset({NEW, RESUME, LAST, ATTACH})
+"""Commands that return ``{task, action, session, terminal}``."""
+
+# -- notifications (server -> client) ----------------------------------------------------
+
+LEASE_STATE = "ctask/leaseState"
+DIFF_NOTIFICATION = "ctask/diff"
+SESSION_ENDED = "ctask/sessionEnded"
+
+NOTIFICATIONS: tuple[str, ...] = (LEASE_STATE, DIFF_NOTIFICATION, SESSION_ENDED)
+
+# -- window/showMessageRequest answers for adopting a fresh_remote session -----------------
+
+ADOPT = "Adopt"
+CANCEL = "Cancel"
+
+SETTINGS_SECTION = "ctask"
+"""The settings section of ``workspace/didChangeConfiguration`` (``{"ctask": {...}}``)."""
+
+# -- JSON-RPC error codes -------------------------------------------------------------------
+
+INVALID_PARAMS = -32602
+"""Bad arguments: ``data.kind`` is ``InvalidName`` or ``InvalidArgument``."""
+REQUEST_FAILED = -32803
+"""LSP's RequestFailed: valid arguments, but the command could not be done (``data.kind`` says why)."""
+INTERNAL_ERROR = -32603
+"""A bug in the server (``data.kind`` is ``InternalError``); the server keeps running."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Arg:
+    """One key of a command's object argument."""
+
+    name: str
+    kind: str
+    """``name`` (a task name), ``str``, ``bool``, ``int`` (non-negative) or ``strlist``."""
+    required: bool = False
+
+
+ARGUMENTS: dict[str, tuple[Arg, ...]] = {
+    NEW: (
+        Arg("name", "name", required=True),
+        Arg("agent", "str"),
+        Arg("description", "str"),
+        Arg("args", "strlist"),
+    ),
+    RESUME: (Arg("name", "name", required=True), Arg("agent", "str")),
+    LAST: (Arg("agent", "str"),),
+    OPEN: (Arg("name", "name", required=True),),
+    ATTACH: (Arg("name", "name", required=True),),
+    LIST: (),
+    STATUS: (Arg("name", "name", required=True),),
+    STOP: (Arg("name", "name", required=True),),
+    DIFF: (Arg("name", "name", required=True),),
+    LOG: (Arg("name", "name", required=True), Arg("limit", "int")),
+    REMOVE: (Arg("name", "name", required=True), Arg("force", "bool")),
+}
+
+
+def _compact(data: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseState:
+    """Params of ``ctask/leaseState``: one task's lease as this server sees it."""
+
+    name: str
+    workspace: str
+    """Absolute path of the task's workspace."""
+    state: str
+    """``missing`` | ``stale`` | ``fresh_local`` | ``fresh_remote``."""
+    tmux_session: str
+    tmux_alive: bool
+    """The task's tmux session exists and its agent is running."""
+    owned_here: bool
+    """This server process holds the lease (it heartbeats and will finalize)."""
+    reason: str | None = None
+    """Why the lease is stale."""
+    session_id: str | None = None
+    """The lease holder's session id (``<host>-<pid>-<unix start>``)."""
+    host: str | None = None
+    pid: int | None = None
+    agent: str | None = None
+    mode: str | None = None
+    owner: str | None = None
+    """``cli`` or ``server``."""
+    started_at: str | None = None
+    heartbeat_at: str | None = None
+    """RFC 3339 UTC; moving on its own is not a change worth a notification."""
+    age_s: float | None = None
+    """Seconds since the heartbeat when this was sent; clients compute the age themselves later."""
+    error: str | None = None
+    """A corrupt lease or task.yaml, with its path and what to do."""
+    removed: bool | None = None
+    """True once: the task's workspace is gone."""
+
+    def to_json(self) -> dict[str, t.Any]:
+        return _compact(dataclasses.asdict(self))
+
+    def change_key(self) -> tuple[t.Any, ...]:
+        """What counts as a change: everything but the heartbeat's own movement."""
+        reason = None
+        if self.reason is not None:
+            reason = "".join("#" if c.isdigit() else c for c in self.reason)
+        data = dataclasses.asdict(self)
+        for key in ("heartbeat_at", "age_s", "reason"):
+            data.pop(key)
+        return (reason, *sorted(data.items()))
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffNotification:
+    """Params of ``ctask/diff``: what changed since the owned session's baseline."""
+
+    name: str
+    session_id: str | None
+    final: bool
+    """False while the session runs (live), True once at finalize."""
+    added: list[str]
+    modified: list[str]
+    deleted: list[str]
+    counts: dict[str, int]
+    bytes: dict[str, int]
+
+    def to_json(self) -> dict[str, t.Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionEnded:
+    """Params of ``ctask/sessionEnded``: the summary a finalized session left (as ``summary.yaml``)."""
+
+    name: str
+    summary: dict[str, t.Any]
+
+    def to_json(self) -> dict[str, t.Any]:
+        return {"name": self.name, "summary": self.summary}

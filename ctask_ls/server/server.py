@@ -1,0 +1,454 @@
+"""The ``ctask-ls`` language server: a pygls 2 server over the session core.
+
+Threads and the event loop
+    The JSON-RPC loop never runs a core call: every command runs on the
+    *requests* executor, and everything the server does on its own (the poll
+    tick, finalize, live diffs, adoption, reconciliation) on the *background*
+    executor, so a busy background never delays a request.  Heartbeats run on
+    the core's own heartbeat thread.  Whatever a worker thread sends to the
+    client (notifications, log messages, progress) hops onto the loop first
+    (:meth:`CtaskServer.call_soon`), so writes to the transport never interleave.
+
+The poll tick
+    One tick every ``pollInterval`` seconds (sooner after a command changed
+    something): one ``tmux list-panes`` call, then every tick hook with that
+    snapshot.  The owned-session hook (``owned``) finalizes ended sessions and
+    schedules live diffs; the lease hook (``leases``) sends ``ctask/leaseState``
+    on change, reconciles ended unowned sessions and adopts orphans.
+
+Lifecycle
+    ``shutdown`` (and ``exit``, SIGTERM, SIGINT, SIGHUP, or the client
+    vanishing) waits briefly for finalizes in flight, then *releases* every
+    owned session: heartbeats stop and leases are removed while the tmux
+    sessions keep running, so the next server or ``ctask attach`` adopts them
+    at once.  A crash instead leaves leases behind; they are stale at once on
+    this host (dead owner pid) and the next server adopts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import signal
+import sys
+import threading
+import typing as t
+import uuid
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+
+from ctask_ls import __version__
+from ctask_ls.core.errors import AdoptionDeclined, CtaskError
+from ctask_ls.core.session import Core
+
+from . import protocol, settings
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.lease import LeaseInfo
+    from ctask_ls.core.tmux import PaneState
+    from ctask_ls.core.workspace import Workspace
+
+    from .leases import LeaseWatcher
+    from .owned import Owner
+
+logger = logging.getLogger("ctask_ls.server")
+
+T = t.TypeVar("T")
+TickHook = t.Callable[["dict[str, PaneState]"], None]
+
+ADOPT_ANSWER_TIMEOUT = 600.0
+"""Seconds to wait for the user's answer to "adopt this fresh_remote session?"."""
+FINALIZE_GRACE = 10.0
+"""Seconds shutdown waits for finalizes already running before it releases the rest."""
+
+
+class CommandError(JsonRpcException):
+    """A JSON-RPC error with a one-line message and ``data.kind``."""
+
+    def __init__(self, message: str, code: int, data: dict[str, t.Any]) -> None:
+        super().__init__(message=message, code=code, data=data)
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def rpc_error(exc: BaseException) -> JsonRpcException:
+    """The JSON-RPC error a client sees for ``exc``; never raises."""
+    if isinstance(exc, JsonRpcException):
+        return exc
+    if isinstance(exc, CtaskError):
+        code = protocol.INVALID_PARAMS if exc.kind in ("InvalidName", "InvalidArgument") else protocol.REQUEST_FAILED
+        data = {k: v for k, v in exc.to_data().items() if _jsonable(v)}
+        return CommandError(one_line(exc.message), code, data)
+    message = f"internal error in ctask-ls ({type(exc).__name__}: {one_line(str(exc))}); see the server's stderr log"
+    return CommandError(message, protocol.INTERNAL_ERROR, {"kind": "InternalError"})
+
+
+def _jsonable(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+@dataclasses.dataclass
+class _Capture:
+    """One manifest capture, shown as ``$/progress`` once it turns out large."""
+
+    task: str
+    token: str | None = None
+    queue: asyncio.Queue[tuple[str, int]] | None = None
+
+
+class CtaskServer(LanguageServer):
+    """The language server: the core plus an event loop, two executors and the poll tick."""
+
+    owner: Owner
+    """Sessions this server owns (set up by :mod:`.owned`)."""
+    leases: LeaseWatcher
+    """The ``ctask/leaseState`` watcher (set up by :mod:`.leases`)."""
+
+    def __init__(self, env: t.Mapping[str, str] | None = None) -> None:
+        super().__init__("ctask-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.None_)
+        self.base_config, self.startup_problems = settings.base_config(env)
+        self.core = Core(self.base_config, owner="server", say=self.say)
+        self.core.progress = self._on_progress
+        self.requests = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ctask-request")
+        self.background = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ctask-bg")
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.tick_hooks: list[TickHook] = []
+        self.stopping = False
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._close_done = threading.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._tls = threading.local()
+        self._captures: dict[int, _Capture] = {}
+
+    # -- running core code off the loop ------------------------------------------------------
+
+    async def in_request(self, fn: t.Callable[..., T], *args: t.Any, **kwargs: t.Any) -> T:
+        """Run a blocking core call for a request, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.requests, functools.partial(fn, *args, **kwargs))
+
+    async def in_background(self, fn: t.Callable[..., T], *args: t.Any, **kwargs: t.Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.background, functools.partial(fn, *args, **kwargs))
+
+    def submit(self, fn: t.Callable[..., T], *args: t.Any) -> concurrent.futures.Future[T] | None:
+        """Start background work from any thread; None once the server is closing."""
+        try:
+            return self.background.submit(fn, *args)
+        except RuntimeError:  # executor shut down
+            return None
+
+    # -- talking to the client from any thread -----------------------------------------------
+
+    def call_soon(self, fn: t.Callable[..., t.Any], *args: t.Any) -> None:
+        """Run ``fn`` on the event loop (FIFO with every other hop), from any thread."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # loop closing
+            loop.call_soon_threadsafe(self._guarded, fn, *args)
+
+    @staticmethod
+    def _guarded(fn: t.Callable[..., t.Any], *args: t.Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("sending to the client failed")
+
+    def notify(self, method: str, params: dict[str, t.Any]) -> None:
+        """Send a ``ctask/*`` notification, from any thread."""
+        self.call_soon(self.protocol.notify, method, params)
+
+    def say(self, message: str) -> None:
+        """The core's diagnostics: ``window/logMessage`` (warnings as Warning)."""
+        level = types.MessageType.Warning if message.lower().startswith("warning") else types.MessageType.Info
+        logger.info("%s", message)
+        self.call_soon(self.window_log_message, types.LogMessageParams(type=level, message=f"ctask: {message}"))
+
+    def show(self, message: str, level: types.MessageType = types.MessageType.Warning) -> None:
+        """A user-facing failure: ``window/showMessage`` (and the log)."""
+        logger.warning("%s", message)
+        self.call_soon(self.window_show_message, types.ShowMessageParams(type=level, message=f"ctask: {message}"))
+        self.call_soon(self.window_log_message, types.LogMessageParams(type=level, message=f"ctask: {message}"))
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def apply_settings(self, raw: object, source: str) -> None:
+        """Overlay the editor's settings on the base config; report what was ignored."""
+        config, problems = settings.overlay(self.base_config, raw)
+        self.core.config = config
+        if problems:
+            self.show(f"ignored invalid settings from {source}: {'; '.join(problems)} (defaults used for them)")
+        self.poke()
+
+    # -- $/progress around manifest captures -----------------------------------------------------
+
+    @contextlib.contextmanager
+    def quiet_progress(self) -> t.Iterator[None]:
+        """Captures in this block report no progress (background live diffs)."""
+        self._tls.quiet = True
+        try:
+            yield
+        finally:
+            self._tls.quiet = False
+
+    def _supports_progress(self) -> bool:
+        with contextlib.suppress(Exception):
+            window = self.client_capabilities.window
+            return bool(window is not None and window.work_done_progress)
+        return False
+
+    def _on_progress(self, ws: Workspace, phase: str, files: int) -> None:
+        """Core.progress hook (worker threads): large captures become ``$/progress``."""
+        if getattr(self._tls, "quiet", False):
+            return
+        key = threading.get_ident()
+        if phase == "begin":
+            self._captures[key] = _Capture(ws.name)
+            return
+        capture = self._captures.get(key)
+        if capture is None:
+            return
+        if phase == "end":
+            del self._captures[key]
+            if capture.token is not None:
+                self.call_soon(self._progress_event, capture, "end", files)
+            return
+        if capture.token is None:
+            if not self._supports_progress():
+                return
+            capture.token = f"ctask-capture-{uuid.uuid4().hex[:12]}"
+            self.call_soon(self._progress_start, capture)
+        self.call_soon(self._progress_event, capture, "report", files)
+
+    def _progress_start(self, capture: _Capture) -> None:
+        capture.queue = asyncio.Queue()
+        assert capture.token is not None
+        asyncio.ensure_future(self._progress_run(capture.token, capture.task, capture.queue))
+
+    @staticmethod
+    def _progress_event(capture: _Capture, kind: str, files: int) -> None:
+        if capture.queue is not None:
+            capture.queue.put_nowait((kind, files))
+
+    async def _progress_run(self, token: str, task: str, queue: asyncio.Queue[tuple[str, int]]) -> None:
+        progress = self.work_done_progress
+        try:
+            await progress.create_async(token)
+        except Exception as exc:  # the client refused: no progress, no harm
+            logger.info("work done progress refused: %s", exc)
+            return
+        title = f"ctask: capturing the files of task {task}"
+        progress.begin(token, types.WorkDoneProgressBegin(title=title, message="scanning", cancellable=False))
+        while True:
+            kind, files = await queue.get()
+            if kind == "end":
+                progress.end(token, types.WorkDoneProgressEnd(message=f"task {task}: done"))
+                return
+            progress.report(token, types.WorkDoneProgressReport(message=f"{files} files"))
+
+    # -- asking the user -------------------------------------------------------------------------
+
+    def confirm_adoption(self, ws: Workspace, info: LeaseInfo) -> bool:
+        """Core's confirm hook (a worker thread): ask with ``window/showMessageRequest``."""
+        loop = self.loop
+        if loop is None:
+            return False
+        future = asyncio.run_coroutine_threadsafe(self._ask_adoption(ws, info), loop)
+        try:
+            return future.result(timeout=ADOPT_ANSWER_TIMEOUT)
+        except Exception:
+            future.cancel()
+            return False
+
+    async def _ask_adoption(self, ws: Workspace, info: LeaseInfo) -> bool:
+        lease = info.lease
+        who = f"{lease.host} pid {lease.pid}" if lease else "another host"
+        params = types.ShowMessageRequestParams(
+            type=types.MessageType.Warning,
+            message=(
+                f"ctask: task {ws.name} is held by {who} with a fresh heartbeat. "
+                "Adopt it here? That host's owner will stop recording it."
+            ),
+            actions=[types.MessageActionItem(title=protocol.ADOPT), types.MessageActionItem(title=protocol.CANCEL)],
+        )
+        try:
+            answer = await self.window_show_message_request_async(params)
+        except Exception as exc:
+            logger.info("showMessageRequest failed: %s", exc)
+            return False
+        return answer is not None and getattr(answer, "title", None) == protocol.ADOPT
+
+    @staticmethod
+    def declined(ws: Workspace, exc: AdoptionDeclined) -> AdoptionDeclined:
+        """The core's refusal, worded for an editor."""
+        text = exc.message.split("; adoption declined")[0]
+        return AdoptionDeclined(
+            f"{text}; adoption declined, nothing changed (run the command again and choose {protocol.ADOPT} "
+            "to take it over here)",
+            name=ws.name,
+        )
+
+    # -- the poll tick ---------------------------------------------------------------------------
+
+    def poke(self) -> None:
+        """Run the next tick now (from any thread)."""
+        wake = self._wake
+        if wake is not None:
+            self.call_soon(wake.set)
+
+    def start_polling(self) -> None:
+        if self._poller is None and not self.stopping:
+            self._wake = asyncio.Event()
+            self._poller = asyncio.ensure_future(self._poll_forever())
+
+    async def _poll_forever(self) -> None:
+        assert self._wake is not None
+        while not self.stopping:
+            try:
+                await self.in_background(self.tick)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("poll tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.core.config.poll_interval)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        """One look at tmux for every hook (a background thread)."""
+        if self.stopping:
+            return
+        core = self.core
+        panes = core.tmux.panes() if core.tmux.available() else {}
+        for hook in self.tick_hooks:
+            if self.stopping:
+                return
+            try:
+                hook(panes)
+            except Exception:
+                logger.exception("tick hook %s failed", hook)
+
+    async def stop_polling(self) -> None:
+        self.stopping = True
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(BaseException):
+                await poller
+
+    # -- closing ---------------------------------------------------------------------------------
+
+    def close(self, why: str) -> None:
+        """Release every owned session (blocking; any thread; idempotent)."""
+        with self._close_lock:
+            first = not self._closed
+            self._closed = True
+            self.stopping = True
+        if not first:
+            self._close_done.wait(FINALIZE_GRACE + 30)
+            return
+        try:
+            owner = getattr(self, "owner", None)
+            if owner is not None:
+                owner.wait_finalizing(FINALIZE_GRACE)
+                owner.release_all(why)
+            self.requests.shutdown(wait=False, cancel_futures=True)
+            self.background.shutdown(wait=False, cancel_futures=True)
+        finally:
+            self._close_done.set()
+
+    def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: int) -> None:
+        logger.warning("ctask-ls: %s, releasing owned sessions", signal.Signals(sig).name)
+        self.close(f"server got {signal.Signals(sig).name}")
+        hard_exit(0)
+
+
+def hard_exit(code: int) -> t.NoReturn:
+    """Leave now: worker threads may be blocked on a client that is gone."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def _setup_lifecycle(server: CtaskServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def on_initialize(ls: CtaskServer, params: types.InitializeParams) -> None:
+        ls.loop = asyncio.get_running_loop()
+        ls.install_signal_handlers(ls.loop)
+        ls.apply_settings(params.initialization_options, "initializationOptions")
+
+    @server.feature(types.INITIALIZED)
+    def on_initialized(ls: CtaskServer, params: types.InitializedParams) -> None:
+        for problem in ls.startup_problems:
+            ls.show(problem)
+        ls.start_polling()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def on_configuration(ls: CtaskServer, params: types.DidChangeConfigurationParams) -> None:
+        raw: object = params.settings
+        if raw is None or raw == {}:
+            raw = await _pull_configuration(ls)
+        ls.apply_settings(raw, "workspace/didChangeConfiguration")
+
+    @server.feature(types.SHUTDOWN)
+    async def on_shutdown(ls: CtaskServer, params: None) -> None:
+        await ls.stop_polling()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, ls.close, "server shutdown")
+
+    @server.feature(types.EXIT)
+    def on_exit(ls: CtaskServer, params: None) -> None:
+        ls.close("server exit")
+        hard_exit(0 if getattr(ls.protocol, "_shutdown", False) else 1)
+
+
+async def _pull_configuration(ls: CtaskServer) -> object:
+    """Pull-model clients send empty settings: ask for the ``ctask`` section."""
+    try:
+        workspace = ls.client_capabilities.workspace
+        if workspace is None or not workspace.configuration:
+            return None
+        items = [types.ConfigurationItem(section=protocol.SETTINGS_SECTION)]
+        values = await ls.workspace_configuration_async(types.ConfigurationParams(items=items))
+    except Exception as exc:
+        logger.info("workspace/configuration failed: %s", exc)
+        return None
+    return {protocol.SETTINGS_SECTION: values[0]} if values else None
+
+
+class _QuietExpectedErrors(logging.Filter):
+    """pygls logs every failed request with a traceback; ours are expected answers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, CommandError) or exc.code == protocol.INTERNAL_ERROR
+
+
+def create_server(env: t.Mapping[str, str] | None = None) -> CtaskServer:
+    """The server with every feature set up (esbonio style: one ``setup`` per module)."""
+    from . import diffs, leases, owned, sessions
+
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_QuietExpectedErrors())
+    server = CtaskServer(env)
+    _setup_lifecycle(server)
+    for feature in (owned, diffs, leases, sessions):
+        feature.setup(server)
+    return server
