@@ -42,6 +42,7 @@ from ctask_ls.core.errors import (
     TaskBusy,
     TaskExists,
     TaskNotFound,
+    TmuxError,
 )
 from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_lock
 from ctask_ls.core.tmux import PaneState, Tmux
@@ -392,16 +393,30 @@ class Core:
         deadline = time.monotonic() + self.config.launch_grace
         while True:
             pane = self.tmux.pane(ws.tmux_session)
+            if pane is None and (why := self.tmux.server_error()) is not None:
+                raise TmuxError(
+                    f"the tmux server on {self.tmux.socket} stopped right after it started ({why}); "
+                    "check that the socket's directory exists and is writable",
+                    socket=self.tmux.socket,
+                )
             if pane is None or pane.dead:
+                pane = self.tmux.settled_pane(ws.tmux_session, pane)
                 lines = self.tmux.capture_tail(ws.tmux_session) if pane is not None else []
                 self.tmux.kill_session(ws.tmux_session)
                 status = pane.dead_status if pane is not None else None
-                how = f"with status {status}" if status is not None else "at once"
+                signal = pane.dead_signal if pane is not None else None
+                if status is not None:
+                    how = f"exited with status {status}"
+                elif signal is not None:
+                    how = f"was killed by signal {signal}"
+                else:
+                    how = "exited (tmux did not report its exit status)"
                 tail = " | ".join(lines[-3:]) if lines else "no output"
                 raise LaunchFailed(
-                    f"agent '{agent.label}' exited {how} right after it started (last output: {tail}); "
+                    f"agent '{agent.label}' {how} right after it started (last output: {tail}); "
                     "check the agent's command and arguments",
                     exit_status=status,
+                    exit_signal=signal,
                     last_lines=lines,
                 )
             if time.monotonic() >= deadline:
@@ -867,18 +882,14 @@ class _Finalizer:
             self._cleanup(lease_sid)  # a crash after the record was written: only tidy up
             return None
         exit_status = end.exit_status
+        exit_signal: int | None = None
         lines = end.last_lines
         if end.pane is not None and end.pane.dead:
-            pane: PaneState | None = end.pane
-            # tmux marks a pane dead when its pty closes, a moment before it
-            # reaps the process and knows the exit status: ask again briefly.
-            for _ in range(20):
-                if pane is None or pane.dead_status is not None:
-                    break
-                time.sleep(0.025)
-                pane = core.tmux.pane(ws.tmux_session)
+            pane = core.tmux.settled_pane(ws.tmux_session, end.pane)
             if exit_status is None and pane is not None:
                 exit_status = pane.dead_status
+            if pane is not None and pane.dead_signal is not None:
+                exit_signal = pane.dead_signal
             if lines is None:
                 lines = core.tmux.capture_tail(ws.tmux_session)
         final = core.capture(ws, None)
@@ -910,6 +921,8 @@ class _Finalizer:
             summary["adopted_from_orphan_at"] = timeutil.rfc3339(adopted_at)
         if exit_status is not None:
             summary["exit_status"] = exit_status
+        if exit_signal is not None:
+            summary["exit_signal"] = exit_signal
         if lines:
             summary["last_lines"] = lines
         if final.errors:

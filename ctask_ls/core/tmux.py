@@ -19,9 +19,12 @@ environment of whichever process happened to start the server.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 import typing as t
 
 from ctask_ls.core.errors import TmuxError, TmuxNotFound
@@ -31,12 +34,29 @@ if t.TYPE_CHECKING:
 
 SESSION_ID_OPTION = "@ctask_session_id"
 _PANE_FORMAT = "\t".join(
-    ["#{session_name}", "#{pane_dead}", "#{pane_dead_status}", "#{pane_pid}", "#{" + SESSION_ID_OPTION + "}"]
+    [
+        "#{session_name}",
+        "#{pane_dead}",
+        "#{pane_dead_status}",
+        "#{pane_dead_signal}",
+        "#{pane_pid}",
+        "#{" + SESSION_ID_OPTION + "}",
+    ]
 )
 # Variables tmux sets itself for the pane; a caller's values would be wrong inside it.
 _TMUX_OWNED_VARS = frozenset({"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES"})
 # What the tmux client itself needs when it starts a server.
 _CLIENT_VARS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMUX_TMPDIR", "TMPDIR", "SHELL")
+
+
+def tmux_arg(arg: str) -> str:
+    """Escape one argv element for tmux's command-line parser.
+
+    tmux splits commands at an argument ending in ``;``; an argument ending
+    in ``\\;`` stands for a literal ``;``.  So a trailing ``;`` gets a
+    backslash, and nothing else needs changing.
+    """
+    return arg[:-1] + "\\;" if arg.endswith(";") else arg
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +66,16 @@ class PaneState:
     session: str
     dead: bool
     dead_status: int | None
+    """Exit status of a dead pane's process, when it exited (not killed) and tmux knows it."""
+    dead_signal: int | None
+    """The signal that killed a dead pane's process."""
     pid: int | None
     session_id: str | None
     """The ctask session id the session was tagged with at launch."""
+
+    @property
+    def exit_unknown(self) -> bool:
+        return self.dead_status is None and self.dead_signal is None
 
 
 class Tmux:
@@ -94,16 +121,21 @@ class Tmux:
     def new_session(
         self, name: str, argv: t.Sequence[str], *, cwd: str, env: t.Mapping[str, str], session_id: str
     ) -> None:
-        """Start ``argv`` as the pane's own process of a new detached session."""
-        env_bin = shutil.which("env") or "/usr/bin/env"
+        """Start ``argv`` as the pane's own process of a new detached session.
+
+        The pane runs :mod:`ctask_ls.core.execagent`, which keeps exactly the
+        variables passed here (and tmux's own TERM/TMUX/TMUX_PANE) and execs
+        the agent.  Every argument is escaped for tmux's command parser, so
+        nothing the user typed can split the command (see :func:`tmux_arg`).
+        """
+        passed = {k: v for k, v in env.items() if k not in _TMUX_OWNED_VARS and k and "=" not in k}
         cmd = [self.binary(), *self.socket_args, "set-option", "-gw", "remain-on-exit", "on", ";"]
-        cmd += ["new-session", "-d", "-s", name, "-c", cwd, "-x", "200", "-y", "50"]
-        for key, value in env.items():
-            if key not in _TMUX_OWNED_VARS and "=" not in key and key:
-                cmd += ["-e", f"{key}={value}"]
-        # Through env(1), so a one-word argv is never handed to `sh -c`;
-        # env execs the agent, leaving nothing behind it.
-        cmd += [env_bin, *argv, ";", "set-option", "-t", name, SESSION_ID_OPTION, session_id]
+        cmd += ["new-session", "-d", "-s", name, "-c", tmux_arg(cwd), "-x", "200", "-y", "50"]
+        for key, value in passed.items():
+            cmd += ["-e", tmux_arg(f"{key}={value}")]
+        launcher = [sys.executable, "-m", "ctask_ls.core.execagent", json.dumps(sorted(passed)), *argv]
+        cmd += [tmux_arg(a) for a in launcher]
+        cmd += [";", "set-option", "-t", name, SESSION_ID_OPTION, tmux_arg(session_id)]
         client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
         proc = subprocess.run(
             cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, check=False
@@ -127,15 +159,16 @@ class Tmux:
         states: dict[str, PaneState] = {}
         for line in proc.stdout.splitlines():
             parts = line.split("\t")
-            if len(parts) != 5:
+            if len(parts) != 6:
                 continue
-            name, dead, status, pid, sid = parts
+            name, dead, status, signal, pid, sid = parts
             if name in states:  # a session split by hand: the first pane is the agent's
                 continue
             states[name] = PaneState(
                 session=name,
                 dead=dead == "1",
                 dead_status=int(status) if status.lstrip("-").isdigit() else None,
+                dead_signal=int(signal) if signal.isdigit() and signal != "0" else None,
                 pid=int(pid) if pid.isdigit() else None,
                 session_id=sid or None,
             )
@@ -143,6 +176,28 @@ class Tmux:
 
     def pane(self, name: str) -> PaneState | None:
         return self.panes().get(name)
+
+    def settled_pane(self, name: str, pane: PaneState | None = None, *, timeout: float = 2.0) -> PaneState | None:
+        """The pane's state, waiting for the exit status of a dead pane.
+
+        tmux marks a pane dead when its pty closes, a moment before it reaps
+        the process and knows the exit status; under load that moment can be
+        long, and tmux (3.3 at least) now and then never learns it: we give up
+        after ``timeout`` and the status stays unknown.
+        """
+        pane = pane if pane is not None else self.pane(name)
+        deadline = time.monotonic() + timeout
+        while pane is not None and pane.dead and pane.exit_unknown and time.monotonic() < deadline:
+            time.sleep(0.02)
+            pane = self.pane(name)
+        return pane
+
+    def server_error(self) -> str | None:
+        """None when the tmux server answers, else what tmux says is wrong."""
+        code, _out, err = self._cmd("list-sessions")
+        if code == 0:
+            return None
+        return " ".join(" ".join(err).split()) or f"exit status {code}"
 
     def capture_tail(self, name: str, lines: int = 20) -> list[str]:
         """The last non-empty screen lines of the session's pane."""

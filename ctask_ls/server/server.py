@@ -130,6 +130,8 @@ class CtaskServer(LanguageServer):
         self._wake: asyncio.Event | None = None
         self._tls = threading.local()
         self._captures: dict[int, _Capture] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._tick_errors: dict[TickHook, str] = {}
 
     # -- running core code off the loop ------------------------------------------------------
 
@@ -186,7 +188,10 @@ class CtaskServer(LanguageServer):
 
     def apply_settings(self, raw: object, source: str) -> None:
         """Overlay the editor's settings on the base config; report what was ignored."""
-        config, problems = settings.overlay(self.base_config, raw)
+        try:
+            config, problems = settings.overlay(self.base_config, raw)
+        except Exception as exc:  # noqa: BLE001 - settings are never fatal
+            config, problems = self.base_config, [f"settings could not be read ({type(exc).__name__}: {exc})"]
         self.core.config = config
         if problems:
             self.show(f"ignored invalid settings from {source}: {'; '.join(problems)} (defaults used for them)")
@@ -235,7 +240,9 @@ class CtaskServer(LanguageServer):
     def _progress_start(self, capture: _Capture) -> None:
         capture.queue = asyncio.Queue()
         assert capture.token is not None
-        asyncio.ensure_future(self._progress_run(capture.token, capture.task, capture.queue))
+        task = asyncio.ensure_future(self._progress_run(capture.token, capture.task, capture.queue))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     def _progress_event(capture: _Capture, kind: str, files: int) -> None:
@@ -246,7 +253,7 @@ class CtaskServer(LanguageServer):
         progress = self.work_done_progress
         try:
             await progress.create_async(token)
-        except Exception as exc:  # the client refused: no progress, no harm
+        except Exception as exc:  # noqa: BLE001 - the client refused: no progress, no harm
             logger.info("work done progress refused: %s", exc)
             return
         title = f"ctask: capturing the files of task {task}"
@@ -268,7 +275,7 @@ class CtaskServer(LanguageServer):
         future = asyncio.run_coroutine_threadsafe(self._ask_adoption(ws, info), loop)
         try:
             return future.result(timeout=ADOPT_ANSWER_TIMEOUT)
-        except Exception:
+        except Exception:  # noqa: BLE001 - no answer (timeout, client gone) is "Cancel"
             future.cancel()
             return False
 
@@ -285,7 +292,7 @@ class CtaskServer(LanguageServer):
         )
         try:
             answer = await self.window_show_message_request_async(params)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a client that cannot ask declines
             logger.info("showMessageRequest failed: %s", exc)
             return False
         return answer is not None and getattr(answer, "title", None) == protocol.ADOPT
@@ -337,8 +344,14 @@ class CtaskServer(LanguageServer):
                 return
             try:
                 hook(panes)
-            except Exception:
-                logger.exception("tick hook %s failed", hook)
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}"
+                if self._tick_errors.get(hook) != text:  # once per distinct failure, not every tick
+                    self._tick_errors[hook] = text
+                    logger.exception("tick hook %s failed", hook)
+                    self.say(f"warning: watching tasks failed ({text}); retrying every poll")
+            else:
+                self._tick_errors.pop(hook, None)
 
     async def stop_polling(self) -> None:
         self.stopping = True
@@ -428,7 +441,7 @@ async def _pull_configuration(ls: CtaskServer) -> object:
             return None
         items = [types.ConfigurationItem(section=protocol.SETTINGS_SECTION)]
         values = await ls.workspace_configuration_async(types.ConfigurationParams(items=items))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - settings are optional: keep the current ones
         logger.info("workspace/configuration failed: %s", exc)
         return None
     return {protocol.SETTINGS_SECTION: values[0]} if values else None

@@ -1,0 +1,119 @@
+"""``ctask/diff``: live while an owned session runs, and once final.
+
+Live diffs are captured on the background executor, at most every
+:data:`LIVE_INTERVAL` seconds per session (longer when a capture is slow: five
+times the last capture's duration), and sent only when the diff changed (its
+lists or byte totals).  Live captures report no ``$/progress``: they are not
+work the user waits for.  The final diff comes from the summary that finalize
+wrote, so it is exactly what ``ctask diff`` shows afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import typing as t
+
+from . import protocol
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.manifest import Diff
+
+    from .owned import Tracked
+    from .server import CtaskServer
+
+logger = logging.getLogger("ctask_ls.server.diffs")
+
+LIVE_INTERVAL = 2.0
+"""Seconds between two live diffs of one session, at least."""
+SLOW_FACTOR = 5.0
+"""A capture that took S seconds waits SLOW_FACTOR * S before the next one."""
+
+DiffKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[int, int, int]]
+EMPTY: DiffKey = ((), (), (), (0, 0, 0))
+
+
+@dataclasses.dataclass
+class LiveState:
+    """Live-diff bookkeeping of one owned session."""
+
+    next_at: float = dataclasses.field(default_factory=lambda: time.monotonic() + LIVE_INTERVAL)
+    running: bool = False
+    last: DiffKey = EMPTY
+    """The last diff sent (the empty diff before the first)."""
+
+
+def _key(d: Diff) -> DiffKey:
+    b = d.bytes
+    return (tuple(d.added), tuple(d.modified), tuple(d.deleted), (b["added"], b["modified"], b["deleted"]))
+
+
+def maybe_live(server: CtaskServer, tracked: Tracked) -> None:
+    """Called on every tick for a running owned session; starts a capture when one is due."""
+    live = tracked.live
+    if live.running or time.monotonic() < live.next_at:
+        return
+    live.running = True
+    if server.submit(_live, server, tracked) is None:
+        live.running = False
+
+
+def _live(server: CtaskServer, tracked: Tracked) -> None:
+    live = tracked.live
+    started = time.monotonic()
+    try:
+        if tracked.ending:
+            return
+        with server.quiet_progress():
+            d = tracked.owned.live_diff()
+        key = _key(d)
+        with tracked.lock:
+            if tracked.ending or key == live.last:
+                return
+            live.last = key
+            payload = protocol.DiffNotification(
+                name=tracked.owned.ws.name,
+                session_id=tracked.owned.session_id,
+                final=False,
+                added=d.added,
+                modified=d.modified,
+                deleted=d.deleted,
+                counts=d.counts,
+                bytes=d.bytes,
+            )
+            server.notify(protocol.DIFF_NOTIFICATION, payload.to_json())
+    except Exception:
+        logger.warning("live diff of %s failed", tracked.owned.ws.name, exc_info=True)
+    finally:
+        elapsed = time.monotonic() - started
+        live.next_at = time.monotonic() + max(LIVE_INTERVAL, SLOW_FACTOR * elapsed)
+        live.running = False
+
+
+def final_payload(name: str, summary: t.Mapping[str, t.Any]) -> protocol.DiffNotification:
+    """The ``final: true`` diff, from the summary finalize wrote."""
+
+    def paths(key: str) -> list[str]:
+        value = summary.get(key)
+        return [str(p) for p in value] if isinstance(value, list) else []
+
+    added, modified, deleted = paths("added"), paths("modified"), paths("deleted")
+    counts = summary.get("counts")
+    size = summary.get("bytes")
+    return protocol.DiffNotification(
+        name=name,
+        session_id=summary.get("session_id"),
+        final=True,
+        added=added,
+        modified=modified,
+        deleted=deleted,
+        counts=dict(counts)
+        if isinstance(counts, dict)
+        else {"added": len(added), "modified": len(modified), "deleted": len(deleted)},
+        bytes=dict(size) if isinstance(size, dict) else {"added": 0, "modified": 0, "deleted": 0},
+    )
+
+
+def setup(server: CtaskServer) -> None:
+    """Live diffs are driven by the owned-session tick (:mod:`.owned`); nothing to register."""

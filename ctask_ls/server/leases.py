@@ -1,0 +1,194 @@
+"""``ctask/leaseState``: every task's lease, sent after ``initialized`` and on every change.
+
+Each tick computes every task's :class:`~.protocol.LeaseState` from its lease
+file and the tick's tmux snapshot, and sends the ones that changed.  Changes
+made by anyone are seen the same way: this server, a ``ctask`` CLI in a
+terminal, another server, an owner that was SIGKILLed (a dead local owner is
+stale at once).  A heartbeat that only moves ``heartbeat_at``/``age_s`` is not
+a change; neither is the number of seconds in a stale reason.  A task whose
+workspace disappears gets one last notification with ``removed: true``.
+
+While looking, the watcher keeps the SPEC's promises about unowned sessions
+(on the background executor, one job per task at a time):
+
+* a session that ended while nobody owned it (start manifest, no fresh lease,
+  tmux session gone or its agent dead) is finalized (reconcile);
+* with ``autoAdopt`` (default true), a running tmux session whose lease is
+  missing or stale is adopted, so that it will be finalized.  A
+  ``fresh_remote`` lease is never adopted without asking (``ctask.resume``
+  or ``ctask.attach`` ask with ``window/showMessageRequest``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import typing as t
+
+from ctask_ls.core import lease as core_leases
+from ctask_ls.core.errors import CtaskError
+
+from . import protocol
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.lease import LeaseInfo
+    from ctask_ls.core.tmux import PaneState
+    from ctask_ls.core.workspace import Workspace
+
+    from .server import CtaskServer
+
+logger = logging.getLogger("ctask_ls.server.leases")
+
+
+def lease_state(server: CtaskServer, ws: Workspace, info: LeaseInfo, pane: PaneState | None) -> protocol.LeaseState:
+    """The ``ctask/leaseState`` payload of one task."""
+    lease = info.lease
+    owned_here = lease is not None and lease.pid == os.getpid() and lease.host == server.core.host
+    data = info.to_json()
+    return protocol.LeaseState(
+        name=ws.name,
+        workspace=str(ws.root),
+        state=info.state,
+        tmux_session=ws.tmux_session,
+        tmux_alive=pane is not None and not pane.dead,
+        owned_here=owned_here,
+        reason=info.reason,
+        session_id=data.get("session_id"),
+        host=data.get("host"),
+        pid=data.get("pid"),
+        agent=data.get("agent"),
+        mode=data.get("mode"),
+        owner=data.get("owner"),
+        started_at=data.get("started_at"),
+        heartbeat_at=data.get("heartbeat_at"),
+        age_s=data.get("age_s"),
+        error=str(info.error) if info.error is not None else None,
+    )
+
+
+class LeaseWatcher:
+    """Sends lease changes; reconciles and adopts while it looks."""
+
+    def __init__(self, server: CtaskServer) -> None:
+        self.server = server
+        self.last: dict[str, protocol.LeaseState] = {}
+        self._busy: set[str] = set()
+        self._warned: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def tick(self, panes: dict[str, PaneState]) -> None:
+        core = self.server.core
+        seen: dict[str, protocol.LeaseState] = {}
+        for name in core.names():
+            try:
+                ws = core.workspace(name)
+            except CtaskError:
+                continue
+            pane = panes.get(ws.tmux_session)
+            info = core.inspect(ws)
+            self._maintain(ws, info, pane)
+            seen[str(ws.root)] = lease_state(self.server, ws, info, pane)
+        for tracked in self.server.owner.sessions():  # owned in a home the settings moved away from
+            ws = tracked.owned.ws
+            if str(ws.root) not in seen and ws.root.is_dir():
+                seen[str(ws.root)] = lease_state(self.server, ws, core.inspect(ws), panes.get(ws.tmux_session))
+        for key, state in seen.items():
+            before = self.last.get(key)
+            if before is None or before.change_key() != state.change_key():
+                self.server.notify(protocol.LEASE_STATE, state.to_json())
+        for key, state in self.last.items():
+            if key not in seen:
+                gone = protocol.LeaseState(
+                    name=state.name,
+                    workspace=state.workspace,
+                    state=core_leases.MISSING,
+                    tmux_session=state.tmux_session,
+                    tmux_alive=False,
+                    owned_here=False,
+                    removed=True,
+                )
+                self.server.notify(protocol.LEASE_STATE, gone.to_json())
+        self.last = seen
+
+    @contextlib.contextmanager
+    def hold(self, ws: Workspace) -> t.Iterator[None]:
+        """Neither adopt nor reconcile ``ws`` in this block (a command is changing it)."""
+        key = str(ws.root)
+        with self._lock:
+            mine = key not in self._busy
+            self._busy.add(key)
+        try:
+            yield
+        finally:
+            if mine:
+                with self._lock:
+                    self._busy.discard(key)
+
+    # -- reconcile and adopt ----------------------------------------------------------------------
+
+    def _maintain(self, ws: Workspace, info: LeaseInfo, pane: PaneState | None) -> None:
+        key = str(ws.root)
+        with self._lock:
+            if key in self._busy:
+                return
+        alive = pane is not None and not pane.dead
+        if info.fresh:
+            self._warned.pop(key, None)
+            return
+        if info.error is not None:
+            self._warn_once(key, f"warning: task {ws.name}: {info.error}")
+            return
+        if not alive:
+            if ws.manifest_start.exists():
+                self._start(key, self._reconcile, ws)
+            return
+        if self.server.core.config.auto_adopt and self.server.owner.get(ws) is None:
+            self._start(key, self._adopt, ws, pane)
+
+    def _start(self, key: str, job: t.Callable[..., None], *args: t.Any) -> None:
+        with self._lock:
+            if key in self._busy:
+                return
+            self._busy.add(key)
+        if self.server.submit(self._run, key, job, *args) is None:
+            with self._lock:
+                self._busy.discard(key)
+
+    def _run(self, key: str, job: t.Callable[..., None], *args: t.Any) -> None:
+        try:
+            if not self.server.stopping:
+                job(*args)
+        except CtaskError as exc:
+            self._warn_once(key, f"warning: {exc}")
+        except Exception as exc:
+            logger.exception("background job for %s failed", key)
+            self._warn_once(key, f"warning: {key}: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._busy.discard(key)
+            self.server.poke()
+
+    def _reconcile(self, ws: Workspace) -> None:
+        summary = self.server.core.reconcile(ws)
+        if summary is not None:
+            self.server.say(
+                f"recorded the session of task {ws.name} that ended while nobody owned it ({summary.get('end_reason')})"
+            )
+
+    def _adopt(self, ws: Workspace, pane: PaneState | None) -> None:
+        owned = self.server.core.adopt(ws, pane)
+        if owned is not None:
+            self.server.owner.add(owned)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if self._warned.get(key) == message:
+            return
+        self._warned[key] = message
+        self.server.say(message)
+
+
+def setup(server: CtaskServer) -> None:
+    server.leases = LeaseWatcher(server)
+    server.tick_hooks.append(server.leases.tick)

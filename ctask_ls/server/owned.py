@@ -1,0 +1,207 @@
+"""Sessions this server owns: watched on every tick, finalized when they end.
+
+A session becomes owned when a command launches or adopts it, or when the
+lease watcher adopts an orphan.  Each tick checks every owned session against
+the tick's one tmux snapshot (:meth:`OwnedSession.check`); an ended one is
+finalized on the background executor, then the client gets ``ctask/diff``
+with ``final: true`` and ``ctask/sessionEnded`` with the summary, in that
+order.  A session whose lease was taken over (``ctask stop`` from elsewhere,
+``rm --force``, an adopter after we looked stale) is dropped: its new owner
+records it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+import typing as t
+
+from ctask_ls.core import records
+
+from . import diffs, protocol
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.session import OwnedSession, _EndState
+    from ctask_ls.core.tmux import PaneState
+    from ctask_ls.core.workspace import Workspace
+
+    from .server import CtaskServer
+
+logger = logging.getLogger("ctask_ls.server.owned")
+
+Summary = dict[str, t.Any]
+
+EXIT_STATUS_WAIT = 0.5
+"""Seconds to wait for tmux to record a dead agent's exit status before finalizing without it.
+
+tmux 3.3a sometimes marks a pane dead a moment before it records the status,
+and sometimes never records it at all; the summary then has no ``exit_status``.
+"""
+
+
+@dataclasses.dataclass
+class Tracked:
+    """One owned session and what the server knows about it."""
+
+    owned: OwnedSession
+    live: diffs.LiveState
+    ending: bool = False
+    """Finalize (or release) has begun: no more live diffs, no second finalize."""
+    finished: concurrent.futures.Future[Summary | None] = dataclasses.field(default_factory=concurrent.futures.Future)
+    """Resolves with the summary once the session is recorded (None: released, lost, or recorded elsewhere)."""
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    """Orders "ending" against a live diff about to be sent."""
+    dead_seen_at: float | None = None
+    """When the agent's pane was first seen dead without its exit status yet."""
+
+
+class Owner:
+    """The registry of owned sessions, keyed by workspace path."""
+
+    def __init__(self, server: CtaskServer) -> None:
+        self.server = server
+        self._lock = threading.Lock()
+        self._sessions: dict[str, Tracked] = {}
+        self._finalizing: set[concurrent.futures.Future[t.Any]] = set()
+
+    # -- registry ---------------------------------------------------------------------------------
+
+    def add(self, owned: OwnedSession) -> Tracked:
+        """Own ``owned`` from now on (any thread)."""
+        tracked = Tracked(owned, diffs.LiveState())
+        with self._lock:
+            closing = self.server.stopping
+            if not closing:
+                self._sessions[str(owned.ws.root)] = tracked
+        if closing:  # a launch that finished after shutdown began: hand it on at once
+            tracked.ending = True
+            owned.release("server shutting down")
+            tracked.finished.set_result(None)
+        self.server.poke()
+        return tracked
+
+    def get(self, ws: Workspace) -> Tracked | None:
+        with self._lock:
+            return self._sessions.get(str(ws.root))
+
+    def sessions(self) -> list[Tracked]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def forget(self, ws: Workspace) -> Tracked | None:
+        """Stop tracking ``ws`` (it is being removed); the caller releases it."""
+        with self._lock:
+            tracked = self._sessions.pop(str(ws.root), None)
+        if tracked is not None:
+            with tracked.lock:
+                tracked.ending = True
+        return tracked
+
+    def _drop(self, tracked: Tracked) -> None:
+        with self._lock:
+            key = str(tracked.owned.ws.root)
+            if self._sessions.get(key) is tracked:
+                del self._sessions[key]
+
+    # -- the tick ---------------------------------------------------------------------------------
+
+    def tick(self, panes: dict[str, PaneState]) -> None:
+        for tracked in self.sessions():
+            if tracked.ending:
+                continue
+            owned = tracked.owned
+            if owned.lost is not None:
+                with tracked.lock:
+                    tracked.ending = True
+                self._drop(tracked)
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    tracked.finished.set_result(None)
+                continue
+            end = owned.check(panes)
+            if end is None:
+                diffs.maybe_live(self.server, tracked)
+                continue
+            if self._status_pending(tracked, end):
+                continue
+            with tracked.lock:
+                tracked.ending = True
+            future = self.server.submit(self._finalize, tracked, end)
+            if future is not None:
+                with self._lock:
+                    self._finalizing.add(future)
+                future.add_done_callback(self._finalizing_done)
+
+    @staticmethod
+    def _status_pending(tracked: Tracked, end: _EndState) -> bool:
+        """tmux marks a pane dead a moment before it records the exit status: wait for it (briefly)."""
+        pane = end.pane
+        if pane is None or not pane.dead or pane.dead_status is not None:
+            return False
+        now = time.monotonic()
+        if tracked.dead_seen_at is None:
+            tracked.dead_seen_at = now
+        return now - tracked.dead_seen_at < EXIT_STATUS_WAIT
+
+    def _finalizing_done(self, future: concurrent.futures.Future[t.Any]) -> None:
+        with self._lock:
+            self._finalizing.discard(future)
+
+    def _finalize(self, tracked: Tracked, end: _EndState) -> None:
+        owned = tracked.owned
+        ws = owned.ws
+        summary: Summary | None = None
+        try:
+            summary = owned.finalize(end)
+            if summary is None:
+                recorded = records.read_summary(ws)
+                if recorded is not None and recorded.get("session_id") == owned.session_id:
+                    summary = recorded
+        except Exception as exc:
+            logger.exception("finalize of %s failed", ws.name)
+            self.server.show(f"could not record the session of task {ws.name} ({exc}); `ctask list` will retry")
+        finally:
+            self._drop(tracked)
+        if summary is not None:
+            self.server.notify(protocol.DIFF_NOTIFICATION, diffs.final_payload(ws.name, summary).to_json())
+            self.server.notify(protocol.SESSION_ENDED, protocol.SessionEnded(ws.name, summary).to_json())
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            tracked.finished.set_result(summary)
+        self.server.poke()
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    def wait_finalizing(self, timeout: float) -> None:
+        """Let finalizes already running complete (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._finalizing)
+            if not pending or time.monotonic() >= deadline:
+                return
+            concurrent.futures.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+
+    def release_all(self, why: str) -> None:
+        """Stop heartbeats and remove our leases; the tmux sessions keep running."""
+        with self._lock:
+            tracked_all = list(self._sessions.values())
+            self._sessions.clear()
+        for tracked in tracked_all:
+            with tracked.lock:
+                if tracked.ending:
+                    continue
+                tracked.ending = True
+            try:
+                tracked.owned.release(why)
+            except Exception:
+                logger.exception("release of %s failed", tracked.owned.ws.name)
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                tracked.finished.set_result(None)
+
+
+def setup(server: CtaskServer) -> None:
+    server.owner = Owner(server)
+    server.tick_hooks.append(server.owner.tick)
