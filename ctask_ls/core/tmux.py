@@ -59,6 +59,23 @@ def tmux_arg(arg: str) -> str:
     return arg[:-1] + "\\;" if arg.endswith(";") else arg
 
 
+def zombie_exit_code(pid: int) -> int | None:
+    """The waitpid-style exit code of a zombie process, from /proc (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    # fields[0] is the state (field 3 of proc(5)); exit_code is field 52.
+    if len(fields) < 50 or fields[0] != b"Z":
+        return None
+    try:
+        return int(fields[49])
+    except ValueError:
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class PaneState:
     """What tmux says of a session's (single) pane."""
@@ -182,12 +199,21 @@ class Tmux:
 
         tmux marks a pane dead when its pty closes, a moment before it reaps
         the process and knows the exit status; under load that moment can be
-        long, and tmux (3.3 at least) now and then never learns it: we give up
-        after ``timeout`` and the status stays unknown.
+        long.  tmux (3.3 at least) now and then misses the SIGCHLD altogether
+        and never reaps the process; the zombie's ``/proc`` entry then still
+        has the status.  After ``timeout`` the status stays unknown.
         """
         pane = pane if pane is not None else self.pane(name)
         deadline = time.monotonic() + timeout
         while pane is not None and pane.dead and pane.exit_unknown and time.monotonic() < deadline:
+            if pane.pid is not None and (code := zombie_exit_code(pane.pid)) is not None:
+                # tmux missed the SIGCHLD and never reaped the agent: the zombie
+                # still holds the status, in waitpid's encoding.
+                return dataclasses.replace(
+                    pane,
+                    dead_status=(code >> 8) & 0xFF if code & 0x7F == 0 else None,
+                    dead_signal=code & 0x7F or None,
+                )
             time.sleep(0.02)
             pane = self.pane(name)
         return pane

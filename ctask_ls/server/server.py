@@ -51,6 +51,7 @@ from ctask_ls.core.session import Core
 from . import protocol, settings
 
 if t.TYPE_CHECKING:
+    from ctask_ls.core.config import Config
     from ctask_ls.core.lease import LeaseInfo
     from ctask_ls.core.tmux import PaneState
     from ctask_ls.core.workspace import Workspace
@@ -65,6 +66,7 @@ TickHook = t.Callable[["dict[str, PaneState]"], None]
 
 ADOPT_ANSWER_TIMEOUT = 600.0
 """Seconds to wait for the user's answer to "adopt this fresh_remote session?"."""
+INIT_OPTIONS = "initializationOptions"
 FINALIZE_GRACE = 10.0
 """Seconds shutdown waits for finalizes already running before it releases the rest."""
 
@@ -132,6 +134,7 @@ class CtaskServer(LanguageServer):
         self._captures: dict[int, _Capture] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._tick_errors: dict[TickHook, str] = {}
+        self._init_settings: object = None
 
     # -- running core code off the loop ------------------------------------------------------
 
@@ -187,15 +190,28 @@ class CtaskServer(LanguageServer):
     # -- settings ------------------------------------------------------------------------------
 
     def apply_settings(self, raw: object, source: str) -> None:
-        """Overlay the editor's settings on the base config; report what was ignored."""
-        try:
-            config, problems = settings.overlay(self.base_config, raw)
-        except Exception as exc:  # noqa: BLE001 - settings are never fatal
-            config, problems = self.base_config, [f"settings could not be read ({type(exc).__name__}: {exc})"]
+        """Apply the editor's settings; report what was ignored (never fatal).
+
+        Layers: the config file < ``initializationOptions`` < the latest
+        ``workspace/didChangeConfiguration`` (which replaces the one before it).
+        """
+        if source == INIT_OPTIONS:
+            self._init_settings = raw
+            under = self.base_config
+        else:
+            under, _reported = self._overlay(self.base_config, self._init_settings)
+        config, problems = self._overlay(under, raw)
         self.core.config = config
         if problems:
             self.show(f"ignored invalid settings from {source}: {'; '.join(problems)} (defaults used for them)")
         self.poke()
+
+    @staticmethod
+    def _overlay(base: Config, raw: object) -> tuple[Config, list[str]]:
+        try:
+            return settings.overlay(base, raw)
+        except Exception as exc:  # noqa: BLE001 - settings are never fatal
+            return base, [f"settings could not be read ({type(exc).__name__}: {exc})"]
 
     # -- $/progress around manifest captures -----------------------------------------------------
 
@@ -406,7 +422,7 @@ def _setup_lifecycle(server: CtaskServer) -> None:
     def on_initialize(ls: CtaskServer, params: types.InitializeParams) -> None:
         ls.loop = asyncio.get_running_loop()
         ls.install_signal_handlers(ls.loop)
-        ls.apply_settings(params.initialization_options, "initializationOptions")
+        ls.apply_settings(params.initialization_options, INIT_OPTIONS)
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: CtaskServer, params: types.InitializedParams) -> None:
@@ -419,6 +435,8 @@ def _setup_lifecycle(server: CtaskServer) -> None:
         raw: object = params.settings
         if raw is None or raw == {}:
             raw = await _pull_configuration(ls)
+            if raw is None:  # nothing to apply: keep the settings we have
+                return
         ls.apply_settings(raw, "workspace/didChangeConfiguration")
 
     @server.feature(types.SHUTDOWN)

@@ -18,6 +18,7 @@ terminal (``tmux -S SOCKET attach-session -t =SESSION``).
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import typing as t
 from pathlib import Path
@@ -40,7 +41,7 @@ Job = t.Callable[[CtaskServer, Args], t.Any]
 
 STOP_WAIT = 30.0
 """Seconds ``ctask.stop`` waits for this server's own finalize of the stopped session."""
-MAX_DESCRIPTION = 10_000
+MAX_TEXT = 10_000
 
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -78,8 +79,8 @@ def _check(command: str, arg: protocol.Arg, value: object) -> t.Any:
     if arg.kind == "str":
         if not isinstance(value, str) or not value or "\0" in value:
             raise InvalidArgument(f"{where} must be a non-empty string, not {_shown(value)}")
-        if len(value) > MAX_DESCRIPTION:
-            raise InvalidArgument(f"{where} must be at most {MAX_DESCRIPTION} characters")
+        if len(value) > MAX_TEXT:
+            raise InvalidArgument(f"{where} must be at most {MAX_TEXT} characters")
         return value
     if arg.kind == "bool":
         if not isinstance(value, bool):
@@ -97,9 +98,13 @@ def _check(command: str, arg: protocol.Arg, value: object) -> t.Any:
 
 
 def _shown(value: object) -> str:
-    kind = type(value).__name__
-    names = {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean", "list": "a list"}
-    return names.get(kind, "an object" if isinstance(value, dict) else kind)
+    """A bad value as the message shows it: short scalars literally, containers by kind."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # -- results -------------------------------------------------------------------------------------

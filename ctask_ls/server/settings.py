@@ -2,10 +2,10 @@
 
 The server starts from the same configuration as the CLI
 (:func:`ctask_ls.core.config.load_config`: defaults, ``config.yaml``,
-``$CTASK_HOME``/``$CTASK_TMUX_SOCKET``), then overlays the editor's settings
-from ``initializationOptions`` and later ``workspace/didChangeConfiguration``.
-Each overlay is applied to the base config afresh, so a setting the editor
-drops goes back to its base value.
+``$CTASK_HOME``/``$CTASK_TMUX_SOCKET``), then overlays the editor's settings:
+``initializationOptions`` first, then the latest
+``workspace/didChangeConfiguration``, which replaces the one before it (a
+setting the editor drops goes back to the value underneath).
 
 Settings arrive camelCase (``heartbeatInterval``), either bare or inside a
 ``ctask`` section.  An invalid setting is reported and ignored (the base value
