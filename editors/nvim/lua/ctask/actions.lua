@@ -1,0 +1,479 @@
+---@brief What each command does with the server's answer.
+
+local client = require("ctask.client")
+local protocol = require("ctask.protocol")
+local state = require("ctask.state")
+
+local C = protocol.commands
+local M = {}
+
+---@param result any
+---@return string?
+local function task_name(result)
+  if type(result) ~= "table" then
+    return nil
+  end
+  local task = result.task
+  if type(task) == "table" then
+    return task.name
+  elseif type(task) == "string" then
+    return task
+  end
+  return type(result.name) == "string" and result.name or nil
+end
+
+---@param result any
+---@return string?
+local function workspace_of(result)
+  if type(result) ~= "table" then
+    return nil
+  end
+  if type(result.workspace) == "string" then
+    return result.workspace
+  end
+  if type(result.task) == "table" and type(result.task.workspace) == "string" then
+    return result.task.workspace
+  end
+  if type(result.terminal) == "table" and type(result.terminal.cwd) == "string" then
+    return result.terminal.cwd
+  end
+end
+
+--- Run a command; on success remember its task as the one acted on last.
+---@param command string
+---@param args? table
+---@param cb ctask.Callback
+local function execute(command, args, cb)
+  client.execute(command, args, function(err, result)
+    if not err and args and type(args.name) == "string" then
+      state.remember(args.name, workspace_of(result))
+    end
+    cb(err, result)
+  end)
+end
+
+---@param cb? ctask.Callback
+---@return ctask.Callback
+local function wrap(cb)
+  return cb or function() end
+end
+
+--- Handle the result of a launching command: remember the task, open its terminal.
+---@param result table
+---@param cb? ctask.Callback
+local function launched(result, cb)
+  local name = task_name(result)
+  state.remember(name, workspace_of(result))
+  local action = type(result) == "table" and result.action or nil
+  if name and action == protocol.launch_actions.adopted then
+    vim.notify(("ctask: adopted task %s: this Neovim now records its session"):format(name), vim.log.levels.INFO)
+  elseif name and action == protocol.launch_actions.passive then
+    vim.notify(
+      ("ctask: task %s is owned by another process on this host; attaching without taking it over"):format(name),
+      vim.log.levels.INFO
+    )
+  end
+  if name and type(result) == "table" and type(result.terminal) == "table" then
+    require("ctask.terminal").open(result.terminal, name)
+  end
+  wrap(cb)(nil, result)
+end
+
+--- All task names: from the server when it answers quickly, else from the cache.
+---@return string[]
+function M.task_names()
+  local names = {}
+  local seen = {}
+  local function add(n)
+    if type(n) == "string" and not seen[n] then
+      seen[n] = true
+      names[#names + 1] = n
+    end
+  end
+  local result = client.execute_sync(C.list, nil, 1500)
+  for _, task in ipairs(M.tasks_of(result)) do
+    add(task.name)
+    state.set_workspace(task.name, task.workspace)
+  end
+  for n in pairs(state.tasks) do
+    add(n)
+  end
+  table.sort(names)
+  return names
+end
+
+--- The task list of a `ctask.list` result (an array, or `{tasks = [...]}`).
+---@param result any
+---@return table[]
+function M.tasks_of(result)
+  if type(result) ~= "table" then
+    return {}
+  end
+  if vim.islist(result) then
+    return result
+  end
+  return type(result.tasks) == "table" and result.tasks or {}
+end
+
+--- Call `cb(name)` with NAME, else the current task, else the user's pick.
+---@param name? string
+---@param prompt string
+---@param cb fun(name: string)
+---@param opts? {current?: boolean}
+function M.with_name(name, prompt, cb, opts)
+  opts = opts or {}
+  if type(name) == "string" and name ~= "" then
+    return cb(name)
+  end
+  if opts.current ~= false then
+    local current = state.current()
+    if current then
+      return cb(current)
+    end
+  end
+  execute(C.list, nil, function(err, result)
+    if err then
+      return
+    end
+    local names = vim.tbl_map(function(task)
+      return task.name
+    end, M.tasks_of(result))
+    if #names == 0 then
+      vim.notify("ctask: no tasks yet; create one with :Ctask new", vim.log.levels.WARN)
+      return
+    end
+    vim.ui.select(names, { prompt = prompt, kind = "ctask_task" }, function(choice)
+      if choice then
+        cb(choice)
+      end
+    end)
+  end)
+end
+
+---@class ctask.NewOpts
+---@field name? string Task name; asked with |vim.ui.input()| when nil.
+---@field agent? string One-shot agent command override.
+---@field description? string
+---@field args? string[] Arguments stored as the task's agent args.
+
+--- Create a task and launch its agent; opens its terminal.
+---@param opts? ctask.NewOpts|string
+---@param cb? ctask.Callback
+function M.new(opts, cb)
+  if type(opts) == "string" then
+    opts = { name = opts }
+  end
+  opts = opts or {}
+  if opts.name == nil or opts.name == "" then
+    vim.ui.input({ prompt = "New task name: " }, function(input)
+      if input and vim.trim(input) ~= "" then
+        M.new(vim.tbl_extend("force", opts, { name = vim.trim(input) }), cb)
+      end
+    end)
+    return
+  end
+  local args = { name = opts.name, agent = opts.agent, description = opts.description, args = opts.args }
+  execute(C.new, args, function(err, result)
+    if err then
+      return wrap(cb)(err, nil)
+    end
+    launched(result, cb)
+  end)
+end
+
+--- Attach to, adopt, or start a new session of a task.
+---@param name? string
+---@param opts? {agent?: string}
+---@param cb? ctask.Callback
+function M.resume(name, opts, cb)
+  if type(opts) == "function" then
+    opts, cb = nil, opts
+  end
+  opts = opts or {}
+  M.with_name(name, "Resume task", function(n)
+    execute(C.resume, { name = n, agent = opts.agent }, function(err, result)
+      if err then
+        return wrap(cb)(err, nil)
+      end
+      launched(result, cb)
+    end)
+  end, { current = false })
+end
+
+--- Resume the task updated most recently.
+---@param opts? {agent?: string}
+---@param cb? ctask.Callback
+function M.last(opts, cb)
+  if type(opts) == "function" then
+    opts, cb = nil, opts
+  end
+  opts = opts or {}
+  execute(C.last, { agent = opts.agent }, function(err, result)
+    if err then
+      return wrap(cb)(err, nil)
+    end
+    launched(result, cb)
+  end)
+end
+
+--- Open a task's workspace: its terminal when the server returns one, else
+--- the folder in a new tab with a tab-local cwd (|:tcd|).
+---@param name? string
+---@param cb? ctask.Callback
+function M.open(name, cb)
+  M.with_name(name, "Open task", function(n)
+    execute(C.open, { name = n }, function(err, result)
+      if err then
+        return wrap(cb)(err, nil)
+      end
+      if type(result) == "table" and type(result.terminal) == "table" then
+        return launched(result, cb)
+      end
+      local folder = type(result) == "table" and (result.folder or result.path or workspace_of(result))
+      if type(result) == "string" then
+        folder = result
+      end
+      if type(folder) == "string" and folder:match("^file://") then
+        folder = vim.uri_to_fname(folder)
+      end
+      if type(folder) ~= "string" then
+        client.error("the server returned no folder for task " .. n)
+        return wrap(cb)(nil, result)
+      end
+      state.remember(n, folder)
+      vim.cmd("tabnew")
+      vim.cmd.tcd(vim.fn.fnameescape(folder))
+      vim.cmd.edit(vim.fn.fnameescape(folder))
+      wrap(cb)(nil, result)
+    end)
+  end, { current = false })
+end
+
+--- Open a terminal on a task's running session (adopting it if orphaned).
+---@param name? string
+---@param cb? ctask.Callback
+function M.attach(name, cb)
+  M.with_name(name, "Attach to task", function(n)
+    execute(C.attach, { name = n }, function(err, result)
+      if err then
+        return wrap(cb)(err, nil)
+      end
+      launched(result, cb)
+    end)
+  end)
+end
+
+--- End a task's session; its owner records it.
+---@param name? string
+---@param cb? ctask.Callback
+function M.stop(name, cb)
+  M.with_name(name, "Stop task", function(n)
+    execute(C.stop, { name = n }, function(err, result)
+      if not err and type(result) == "table" then
+        -- A session this server recorded was already announced by ctask/sessionEnded.
+        local announced = result.finalized == true and require("ctask.config").options.notify_session_end
+        if not announced then
+          local what = result.finalized == true and "stopped" or "stopping"
+          local tail = result.finalized == true and "" or "; its owner records the session"
+          vim.notify(("ctask: %s task %s%s"):format(what, n, tail), vim.log.levels.INFO)
+        end
+      end
+      wrap(cb)(err, result)
+    end)
+  end)
+end
+
+--- Fill the quickfix list with a task's changes (live while it runs, else the
+--- last session's) and open it.
+---@param name? string
+---@param cb? ctask.Callback
+function M.diff(name, cb)
+  M.with_name(name, "Show changes of task", function(n)
+    execute(C.diff, { name = n }, function(err, result)
+      if err then
+        return wrap(cb)(err, nil)
+      end
+      if type(result) == "table" then
+        local qf = require("ctask.quickfix")
+        qf.set(n, result, { select = true, open = true })
+        local items = vim.fn.getqflist({ id = qf.lists[n], size = 0 }).size
+        if items == 0 then
+          vim.notify(("ctask: task %s: no changes"):format(n), vim.log.levels.INFO)
+        end
+      end
+      wrap(cb)(nil, result)
+    end)
+  end)
+end
+
+---@param name string
+---@param lines string[]
+---@param on_enter? fun(line: integer)
+---@return integer buf
+local function scratch(name, lines, on_enter)
+  local buf = vim.fn.bufnr(name)
+  if buf == -1 then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_name(buf, name)
+    vim.bo[buf].bufhidden = "wipe"
+    vim.bo[buf].swapfile = false
+    vim.bo[buf].filetype = "ctask"
+  end
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  local win = vim.fn.bufwinid(buf)
+  if win == -1 then
+    vim.cmd("botright split")
+    vim.api.nvim_win_set_buf(0, buf)
+    vim.api.nvim_win_set_height(0, math.min(math.max(#lines, 3), 15))
+  else
+    vim.api.nvim_set_current_win(win)
+  end
+  vim.keymap.set("n", "q", "<cmd>close<cr>", { buffer = buf, nowait = true, desc = "Close" })
+  if on_enter then
+    vim.keymap.set("n", "<CR>", function()
+      on_enter(vim.api.nvim_win_get_cursor(0)[1])
+    end, { buffer = buf, desc = "Resume the task on this line" })
+  end
+  return buf
+end
+
+---@param counts any
+local function counts_text(counts)
+  counts = type(counts) == "table" and counts or {}
+  return ("+%d ~%d -%d"):format(
+    tonumber(counts.added) or 0,
+    tonumber(counts.modified) or 0,
+    tonumber(counts.deleted) or 0
+  )
+end
+
+--- Show every task (lease, tmux, last session) in a scratch window.
+---@param cb? ctask.Callback
+function M.list(cb)
+  execute(C.list, nil, function(err, result)
+    if err then
+      return wrap(cb)(err, nil)
+    end
+    local tasks = M.tasks_of(result)
+    local lines, names = {}, {}
+    for _, task in ipairs(tasks) do
+      state.set_workspace(task.name, task.workspace)
+      local lease = type(task.lease) == "table" and task.lease or {}
+      local cached = state.tasks[task.name]
+      local lease_text = cached and cached.kind == "owned" and "owned" or tostring(lease.state or "?")
+      local last = type(task.last_summary) == "table" and task.last_summary or nil
+      lines[#lines + 1] = ("%-24s %-12s %-10s %-20s %s"):format(
+        task.name,
+        lease_text,
+        task.tmux_alive and "running" or "-",
+        type(task.updated_at) == "string" and task.updated_at or "",
+        last and (tostring(last.end_reason or "") .. " " .. counts_text(last.counts)) or ""
+      )
+      names[#lines] = task.name
+    end
+    if #lines == 0 then
+      vim.notify("ctask: no tasks yet; create one with :Ctask new", vim.log.levels.INFO)
+      return wrap(cb)(nil, result)
+    end
+    scratch("ctask://list", lines, function(lnum)
+      if names[lnum] then
+        M.resume(names[lnum])
+      end
+    end)
+    wrap(cb)(nil, result)
+  end)
+end
+
+--- Show a task's session history in a scratch window.
+---@param name? string
+---@param limit? integer
+---@param cb? ctask.Callback
+function M.log(name, limit, cb)
+  M.with_name(name, "Show log of task", function(n)
+    execute(C.log, { name = n, limit = limit }, function(err, result)
+      if err then
+        return wrap(cb)(err, nil)
+      end
+      local sessions = result
+      if type(result) == "table" and not vim.islist(result) then
+        sessions = result.sessions or {}
+        for _, w in ipairs(type(result.warnings) == "table" and result.warnings or {}) do
+          vim.notify("ctask: " .. client.one_line(w), vim.log.levels.WARN)
+        end
+      end
+      local lines = {}
+      for _, s in ipairs(type(sessions) == "table" and sessions or {}) do
+        lines[#lines + 1] = ("%-20s %6ss %-18s %-12s %s%s"):format(
+          tostring(s.started_at or ""),
+          tostring(s.duration_s or "?"),
+          tostring(s.end_reason or ""),
+          counts_text(s.counts),
+          tostring(s.session_id or ""),
+          type(s.exit_status) == "number" and (" exit " .. s.exit_status) or ""
+        )
+      end
+      if #lines == 0 then
+        vim.notify(("ctask: task %s has no finished session yet"):format(n), vim.log.levels.INFO)
+      else
+        scratch("ctask://log/" .. n, lines)
+      end
+      wrap(cb)(nil, result)
+    end)
+  end)
+end
+
+--- One line about a task: lease, tmux, last session.
+---@param name? string
+---@param cb? ctask.Callback
+function M.status(name, cb)
+  M.with_name(name, "Status of task", function(n)
+    execute(C.status, { name = n }, function(err, result)
+      if err then
+        return wrap(cb)(err, nil)
+      end
+      if type(result) == "table" then
+        state.set_workspace(n, result.workspace)
+        local lease = type(result.lease) == "table" and result.lease or {}
+        local parts = { "lease " .. tostring(lease.state or "?") }
+        if lease.host then
+          parts[#parts] = parts[#parts] .. (" (%s pid %s)"):format(lease.host, tostring(lease.pid))
+        end
+        parts[#parts + 1] = result.tmux_alive and "tmux running" or "no tmux session"
+        local last = type(result.last_summary) == "table" and result.last_summary or nil
+        if last then
+          parts[#parts + 1] = "last " .. tostring(last.end_reason or "?") .. " " .. counts_text(last.counts)
+        end
+        vim.notify(("ctask: %s: %s"):format(n, table.concat(parts, ", ")), vim.log.levels.INFO)
+      end
+      wrap(cb)(nil, result)
+    end)
+  end)
+end
+
+--- Remove a task and its workspace, after confirmation. With `force`, also
+--- when it is leased or running.
+---@param name string
+---@param force? boolean
+---@param cb? ctask.Callback
+function M.remove(name, force, cb)
+  M.with_name(name, "Remove task", function(n)
+    local prompt = ("Remove task %s and its workspace%s?"):format(n, force and " (even if running)" or "")
+    vim.ui.select({ "Remove", "Cancel" }, { prompt = prompt, kind = "ctask_confirm" }, function(choice)
+      if choice ~= "Remove" then
+        return
+      end
+      execute(C.remove, { name = n, force = force or nil }, function(err, result)
+        if not err then
+          state.forget(n)
+          pcall(vim.cmd.redrawstatus, { bang = true })
+          vim.notify(("ctask: removed task %s"):format(n), vim.log.levels.INFO)
+        end
+        wrap(cb)(err, result)
+      end)
+    end)
+  end, { current = false })
+end
+
+return M

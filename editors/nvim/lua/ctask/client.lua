@@ -1,0 +1,216 @@
+---@brief The one ctask-ls client: find or start it, run commands on it.
+---
+--- The server needs no buffer: it is started with `vim.lsp.start(config,
+--- {attach = false})` from the resolved `vim.lsp.config.ctask` (lsp/ctask.lua
+--- plus the user's `vim.lsp.config("ctask", ...)` plus `setup()`), and it is
+--- the same client `vim.lsp.enable("ctask")` reuses, so there is only ever one.
+
+local protocol = require("ctask.protocol")
+
+local M = {}
+
+--- How long a command waits for the server to finish initializing.
+M.start_timeout_ms = 15000
+
+---@class ctask.ExitInfo
+---@field code integer
+---@field signal integer
+---@field cmd string
+
+--- Exit status of the last ctask-ls process that stopped (for :checkhealth).
+---@type ctask.ExitInfo?
+M.last_exit = nil
+
+---@param msg string
+---@return string
+local function one_line(msg)
+  msg = vim.trim((tostring(msg or "unknown error"):gsub("%s*\n%s*", " ")))
+  return (msg:gsub("^ctask:%s*", ""))
+end
+M.one_line = one_line
+
+--- Show a failure as one line at ERROR level.
+---@param msg string
+function M.error(msg)
+  vim.notify("ctask: " .. one_line(msg), vim.log.levels.ERROR)
+end
+
+--- The running ctask-ls client (initialized or not), or nil.
+---@return vim.lsp.Client?
+function M.get()
+  for _, c in ipairs(vim.lsp.get_clients({ name = protocol.name, _uninitialized = true })) do
+    if not c:is_stopped() then
+      return c
+    end
+  end
+end
+
+--- The resolved configuration, or nil and why.
+---@return vim.lsp.Config?, string?
+function M.config()
+  local ok, cfg = pcall(function()
+    return vim.lsp.config[protocol.name]
+  end)
+  if not ok or type(cfg) ~= "table" then
+    return nil, "no LSP configuration named 'ctask' (is editors/nvim on 'runtimepath'?)"
+  end
+  return cfg
+end
+
+--- The running client, else a new one started without attaching a buffer.
+---@return vim.lsp.Client?, string?
+function M.start()
+  local running = M.get()
+  if running then
+    return running
+  end
+  local cfg, why = M.config()
+  if not cfg then
+    return nil, why
+  end
+  local cmd = cfg.cmd
+  if type(cmd) == "table" and vim.fn.executable(cmd[1]) ~= 1 then
+    return nil, ("server command '%s' not found; install ctask-ls or set `cmd` (see :checkhealth ctask)"):format(cmd[1])
+  end
+  local id = vim.lsp.start(vim.deepcopy(cfg), { attach = false, silent = true })
+  local client = id and vim.lsp.get_client_by_id(id)
+  if not client then
+    return nil, "ctask-ls did not start; see :checkhealth ctask and :LspLog"
+  end
+  return client
+end
+
+--- Call `cb(client)` once the server is initialized, or `cb(nil, why)`.
+---@param cb fun(client: vim.lsp.Client?, why: string?)
+---@param timeout_ms? integer
+function M.when_ready(cb, timeout_ms)
+  local client, why = M.start()
+  if not client then
+    return cb(nil, why)
+  end
+  if client.initialized then
+    return cb(client)
+  end
+  local deadline = vim.uv.now() + (timeout_ms or M.start_timeout_ms)
+  local timer = assert(vim.uv.new_timer())
+  timer:start(
+    20,
+    20,
+    vim.schedule_wrap(function()
+      if timer:is_closing() then
+        return
+      end
+      local reason
+      if client.initialized then
+        reason = nil
+      elseif client:is_stopped() then
+        local exit = M.last_exit
+        reason = exit and ("ctask-ls exited with code %d during start; see :checkhealth ctask"):format(exit.code)
+          or "ctask-ls stopped during start; see :checkhealth ctask"
+      elseif vim.uv.now() > deadline then
+        reason = "ctask-ls did not finish starting; see :checkhealth ctask"
+      else
+        return
+      end
+      timer:stop()
+      timer:close()
+      if reason then
+        cb(nil, reason)
+      else
+        cb(client)
+      end
+    end)
+  )
+end
+
+---@param args? table
+local function command_params(command, args)
+  if args == nil or next(args) == nil then
+    args = vim.empty_dict()
+  end
+  return { command = command, arguments = { args } }
+end
+
+---@alias ctask.Callback fun(err: lsp.ResponseError?, result: any)
+
+--- Run a ctask command (`workspace/executeCommand`). A failure is shown as one
+--- ERROR line unless `opts.silent`; `cb` gets `(err, result)` either way.
+---@param command string e.g. `protocol.commands.new`
+---@param args? table the command's one object argument
+---@param cb? ctask.Callback
+---@param opts? {silent?: boolean}
+function M.execute(command, args, cb, opts)
+  opts = opts or {}
+  cb = cb or function() end
+  M.when_ready(function(client, why)
+    if not client then
+      if not opts.silent then
+        M.error(why or "ctask-ls is not running")
+      end
+      return cb({ code = -32099, message = why or "ctask-ls is not running" }, nil)
+    end
+    client:request("workspace/executeCommand", command_params(command, args), function(err, result)
+      if err then
+        if not opts.silent then
+          M.error(err.message or vim.inspect(err))
+        end
+        return cb(err, nil)
+      end
+      if result == vim.NIL then
+        result = nil
+      end
+      cb(nil, result)
+    end)
+  end)
+end
+
+--- Run a command synchronously on an initialized client (for completion).
+--- Never starts the server, never shows errors.
+---@param command string
+---@param args? table
+---@param timeout_ms? integer
+---@return any? result
+function M.execute_sync(command, args, timeout_ms)
+  local client = M.get()
+  if not client or not client.initialized then
+    return nil
+  end
+  local resp = client:request_sync("workspace/executeCommand", command_params(command, args), timeout_ms or 1000)
+  if not resp or resp.err or resp.result == vim.NIL then
+    return nil
+  end
+  return resp.result
+end
+
+--- Send changed settings to a running server (`workspace/didChangeConfiguration`).
+---@param settings table
+function M.push_settings(settings)
+  local client = M.get()
+  if not client then
+    return
+  end
+  client.settings = { [protocol.settings_section] = settings }
+  if client.initialized then
+    client:notify("workspace/didChangeConfiguration", { settings = client.settings })
+  end
+end
+
+--- `on_exit` of the ctask config: keep the status for :checkhealth, drop the cache.
+---@param code integer
+---@param signal integer
+---@param client_id integer
+function M.on_exit(code, signal, client_id)
+  local client = vim.lsp.get_client_by_id(client_id)
+  local cmd = client and type(client.config.cmd) == "table" and table.concat(client.config.cmd --[[@as string[] ]], " ")
+    or "ctask-ls"
+  M.last_exit = { code = code, signal = signal, cmd = cmd }
+  vim.schedule(function()
+    local state = require("ctask.state")
+    if state.client_id == nil or state.client_id == client_id then
+      state.clear()
+      pcall(vim.cmd.redrawstatus, { bang = true })
+    end
+  end)
+end
+
+return M

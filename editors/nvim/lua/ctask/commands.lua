@@ -1,0 +1,198 @@
+---@brief `:Ctask {subcommand} [args]`: parsing and completion.
+
+local M = {}
+
+---@class ctask.Subcommand
+---@field run fun(args: string[], bang: boolean)
+---@field names? boolean Complete task names for the first argument.
+---@field desc string
+
+local function actions()
+  return require("ctask.actions")
+end
+
+---@param args string[]
+---@return ctask.NewOpts
+local function parse_new(args)
+  local out, words = {}, {}
+  for i, a in ipairs(args) do
+    if a == "--" then
+      out.args = vim.list_slice(args, i + 1)
+      break
+    end
+    local agent = a:match("^agent=(.+)$") or a:match("^%-%-agent=(.+)$")
+    if agent then
+      out.agent = agent
+    elseif out.name == nil then
+      out.name = a
+    else
+      words[#words + 1] = a
+    end
+  end
+  if #words > 0 then
+    out.description = table.concat(words, " ")
+  end
+  return out
+end
+
+---@param args string[]
+---@return string? name, string? agent
+local function name_and_agent(args)
+  local name, agent
+  for _, a in ipairs(args) do
+    local value = a:match("^agent=(.+)$") or a:match("^%-%-agent=(.+)$")
+    if value then
+      agent = value
+    elseif name == nil then
+      name = a
+    end
+  end
+  return name, agent
+end
+
+---@type table<string, ctask.Subcommand>
+M.subcommands = {
+  new = {
+    desc = "create a task and launch its agent: new [NAME] [agent=CMD] [DESCRIPTION...] [-- AGENT_ARGS...]",
+    run = function(args)
+      actions().new(parse_new(args))
+    end,
+  },
+  resume = {
+    desc = "attach, adopt or start a session: resume [NAME] [agent=CMD]",
+    names = true,
+    run = function(args)
+      local name, agent = name_and_agent(args)
+      actions().resume(name, { agent = agent })
+    end,
+  },
+  last = {
+    desc = "resume the task updated most recently: last [agent=CMD]",
+    run = function(args)
+      local _, agent = name_and_agent(args)
+      actions().last({ agent = agent })
+    end,
+  },
+  open = {
+    desc = "open a task's workspace: open [NAME]",
+    names = true,
+    run = function(args)
+      actions().open(args[1])
+    end,
+  },
+  attach = {
+    desc = "open a terminal on a running session: attach [NAME]",
+    names = true,
+    run = function(args)
+      actions().attach(args[1])
+    end,
+  },
+  stop = {
+    desc = "end a task's session: stop [NAME]",
+    names = true,
+    run = function(args)
+      actions().stop(args[1])
+    end,
+  },
+  diff = {
+    desc = "changed files in the quickfix list: diff [NAME]",
+    names = true,
+    run = function(args)
+      actions().diff(args[1])
+    end,
+  },
+  log = {
+    desc = "session history: log [NAME] [LIMIT]",
+    names = true,
+    run = function(args)
+      local limit = args[2] and tonumber(args[2]) or nil
+      if args[2] and not limit then
+        return require("ctask.client").error("LIMIT must be a number, got '" .. args[2] .. "'")
+      end
+      actions().log(args[1], limit)
+    end,
+  },
+  list = {
+    desc = "every task with its lease and last session",
+    run = function()
+      actions().list()
+    end,
+  },
+  status = {
+    desc = "one line about a task: status [NAME]",
+    names = true,
+    run = function(args)
+      actions().status(args[1])
+    end,
+  },
+  remove = {
+    desc = "remove a task and its workspace (with !, even while running): remove NAME",
+    names = true,
+    run = function(args, bang)
+      actions().remove(args[1], bang)
+    end,
+  },
+}
+
+--- Subcommand names in a stable order.
+---@return string[]
+function M.names()
+  local names = vim.tbl_keys(M.subcommands)
+  table.sort(names)
+  return names
+end
+
+--- Entry point of `:Ctask`.
+---@param opts vim.api.keyset.create_user_command.command_args
+function M.run(opts)
+  if vim.fn.has("nvim-0.11") ~= 1 then
+    vim.notify("ctask: needs Neovim 0.11 or newer", vim.log.levels.ERROR)
+    return
+  end
+  local args = vim.deepcopy(opts.fargs)
+  local sub = table.remove(args, 1) or "list"
+  local spec = M.subcommands[sub]
+  if not spec then
+    require("ctask.client").error(
+      ("unknown subcommand '%s'; use one of: %s"):format(sub, table.concat(M.names(), ", "))
+    )
+    return
+  end
+  spec.run(args, opts.bang)
+end
+
+---@param items string[]
+---@param lead string
+---@return string[]
+local function matching(items, lead)
+  return vim.tbl_filter(function(item)
+    return vim.startswith(item, lead)
+  end, items)
+end
+
+--- Completion of `:Ctask`: subcommands, then task names.
+---@param arglead string
+---@param cmdline string
+---@param _cursor integer
+---@return string[]
+function M.complete(arglead, cmdline, _cursor)
+  local words = vim.split(cmdline, "%s+", { trimempty = true })
+  -- Drop the command itself (`Ctask`, `Ctask!`, with a range or modifiers before it).
+  while #words > 0 and not words[1]:match("^Ctask!?$") do
+    table.remove(words, 1)
+  end
+  table.remove(words, 1)
+  if arglead ~= "" then
+    table.remove(words) -- the word being completed
+  end
+  if #words == 0 then
+    return matching(M.names(), arglead)
+  end
+  local spec = M.subcommands[words[1]]
+  if spec and spec.names and #words == 1 then
+    return matching(require("ctask.actions").task_names(), arglead)
+  end
+  return {}
+end
+
+return M

@@ -1,0 +1,200 @@
+---@brief Options of `require("ctask").setup()`: defaults, merge and validation.
+
+local M = {}
+
+---@class (exact) ctask.ServerSettings
+---Sent to ctask-ls as `initializationOptions` and as the `ctask` section of
+---`settings`. A key left nil is not sent: the server then uses its config file
+---(`$CTASK_CONFIG` or `$XDG_CONFIG_HOME/ctask/config.yaml`) or its default.
+---@field home? string Home of the tasks (`$CTASK_HOME`).
+---@field agent? string|table Default agent: a command, or `{command, args, env}`.
+---@field heartbeatInterval? number Seconds between heartbeats (server default 5).
+---@field staleAfter? number A heartbeat older than this is stale (server default 30).
+---@field pollInterval? number Seconds between tmux polls (server default 1).
+---@field lockTimeout? number Seconds to wait for a workspace's write lock (server default 5).
+---@field autoAdopt? boolean Adopt orphaned sessions on start (server default true).
+
+---@class (exact) ctask.TerminalConfig
+---@field position "tab"|"split"|"vsplit"|"current"|fun(spec: ctask.TerminalSpec) Where `:terminal` opens.
+---@field startinsert boolean Enter terminal mode once it is open.
+---@field close_on_exit boolean Close the terminal when tmux exits with status 0 (detach or session end).
+
+---@class (exact) ctask.QuickfixConfig
+---@field open boolean Open the quickfix window when a `ctask/diff` notification fills it.
+
+---@class (exact) ctask.StatuslineSymbols
+---@field owned string This Neovim's server owns the session.
+---@field busy string Another process on this host holds the lease.
+---@field remote string Another host holds the lease.
+---@field stale string The lease is stale.
+---@field none string No lease.
+
+---@class (exact) ctask.StatuslineConfig
+---@field symbols ctask.StatuslineSymbols
+---@field format? fun(info: ctask.LeaseInfo): string Replaces the default rendering.
+
+---@class (exact) ctask.Config
+---@field cmd string[] Command that starts ctask-ls (stdio).
+---@field autostart boolean Start ctask-ls from `setup()` rather than on first use.
+---@field settings ctask.ServerSettings
+---@field terminal ctask.TerminalConfig
+---@field quickfix ctask.QuickfixConfig
+---@field statusline ctask.StatuslineConfig
+---@field notify_session_end boolean Show one line when a session ends.
+
+---@type ctask.Config
+M.defaults = {
+  cmd = { "ctask-ls" },
+  autostart = true,
+  settings = {},
+  terminal = {
+    position = "tab",
+    startinsert = true,
+    close_on_exit = true,
+  },
+  quickfix = {
+    open = false,
+  },
+  statusline = {
+    symbols = {
+      owned = "●",
+      busy = "◐",
+      remote = "◆",
+      stale = "!",
+      none = "○",
+    },
+    format = nil,
+  },
+  notify_session_end = true,
+}
+
+--- Server settings and the Lua types each accepts.
+local SETTING_TYPES = {
+  home = { "string" },
+  agent = { "string", "table" },
+  heartbeatInterval = { "number" },
+  staleAfter = { "number" },
+  pollInterval = { "number" },
+  lockTimeout = { "number" },
+  autoAdopt = { "boolean" },
+}
+
+M.setting_types = SETTING_TYPES
+
+local POSITIONS = { tab = true, split = true, vsplit = true, current = true }
+
+---@type ctask.Config
+M.options = vim.deepcopy(M.defaults)
+
+---@param msg string
+local function warn(msg)
+  vim.notify("ctask: " .. msg, vim.log.levels.WARN)
+end
+
+---@param value any
+---@param types string[]
+local function has_type(value, types)
+  return vim.tbl_contains(types, type(value))
+end
+
+--- Check a merged configuration; report each bad option and use its default.
+---@param opts table
+---@return ctask.Config
+local function validate(opts)
+  local d = M.defaults
+  local function check(path, value, ok, default, expected)
+    if ok then
+      return value
+    end
+    warn(("option %s must be %s, got %s; using the default"):format(path, expected, vim.inspect(value)))
+    return vim.deepcopy(default)
+  end
+
+  local cmd_ok = type(opts.cmd) == "table" and #opts.cmd > 0 and vim.iter(opts.cmd):all(function(v)
+    return type(v) == "string"
+  end)
+  opts.cmd = check("cmd", opts.cmd, cmd_ok, d.cmd, "a non-empty list of strings")
+  for _, key in ipairs({ "autostart", "notify_session_end" }) do
+    opts[key] = check(key, opts[key], type(opts[key]) == "boolean", d[key], "a boolean")
+  end
+
+  if type(opts.settings) ~= "table" then
+    opts.settings = check("settings", opts.settings, false, d.settings, "a table")
+  end
+  for key, value in pairs(opts.settings) do
+    local types = SETTING_TYPES[key]
+    if not types then
+      warn(("unknown option settings.%s ignored"):format(key))
+      opts.settings[key] = nil
+    elseif not has_type(value, types) then
+      warn(("option settings.%s must be a %s; not sent"):format(key, table.concat(types, " or ")))
+      opts.settings[key] = nil
+    end
+  end
+
+  local term = opts.terminal
+  term.position = check(
+    "terminal.position",
+    term.position,
+    type(term.position) == "function" or POSITIONS[term.position] ~= nil,
+    d.terminal.position,
+    '"tab", "split", "vsplit", "current" or a function'
+  )
+  for _, key in ipairs({ "startinsert", "close_on_exit" }) do
+    term[key] = check("terminal." .. key, term[key], type(term[key]) == "boolean", d.terminal[key], "a boolean")
+  end
+  opts.quickfix.open =
+    check("quickfix.open", opts.quickfix.open, type(opts.quickfix.open) == "boolean", d.quickfix.open, "a boolean")
+  for key, default in pairs(d.statusline.symbols) do
+    local v = opts.statusline.symbols[key]
+    opts.statusline.symbols[key] = check("statusline.symbols." .. key, v, type(v) == "string", default, "a string")
+  end
+  local fmt = opts.statusline.format
+  opts.statusline.format = check("statusline.format", fmt, fmt == nil or type(fmt) == "function", nil, "a function")
+  return opts
+end
+
+--- Merge user options over the defaults and keep the result in `M.options`.
+---@param user? table
+---@return ctask.Config
+function M.set(user)
+  if user ~= nil and type(user) ~= "table" then
+    warn("setup() takes a table of options; using the defaults")
+    user = nil
+  end
+  local merged = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), user or {})
+  for _, key in ipairs({ "terminal", "quickfix", "statusline" }) do
+    if type(merged[key]) ~= "table" then
+      warn(("option %s must be a table; using the default"):format(key))
+      merged[key] = vim.deepcopy(M.defaults[key])
+    end
+  end
+  if type(merged.statusline.symbols) ~= "table" then
+    merged.statusline.symbols = vim.deepcopy(M.defaults.statusline.symbols)
+  end
+  M.options = validate(merged)
+  return M.options
+end
+
+--- The `vim.lsp.Config` fields that setup() contributes: `cmd` when the user
+--- set it, `init_options` and `settings` when the user gave `settings`, so
+--- that values set with `vim.lsp.config("ctask", ...)` are kept otherwise.
+---@param opts ctask.Config merged options
+---@param user? table what the user passed to setup()
+---@return vim.lsp.Config
+function M.lsp_overrides(opts, user)
+  user = type(user) == "table" and user or {}
+  local out = {}
+  if user.cmd ~= nil then
+    out.cmd = opts.cmd
+  end
+  if user.settings ~= nil then
+    local settings = vim.deepcopy(opts.settings)
+    local section = require("ctask.protocol").settings_section
+    out.init_options = next(settings) and settings or vim.empty_dict()
+    out.settings = { [section] = next(settings) and vim.deepcopy(settings) or vim.empty_dict() }
+  end
+  return out
+end
+
+return M

