@@ -1,0 +1,10 @@
+"""``ctask-ls``: the language-server front door over the session core.
+
+Modules: :mod:`.protocol` (command and notification names, payloads, error
+codes), :mod:`.settings` (editor settings over the shared config),
+:mod:`.server` (the pygls server, executors, poll tick, lifecycle), and one
+module per feature, each with a ``setup(server)``: :mod:`.owned` (sessions
+this server owns, finalize), :mod:`.diffs` (``ctask/diff``), :mod:`.leases`
+(``ctask/leaseState``, reconcile, auto-adoption), :mod:`.sessions` (the
+``ctask.*`` commands).  :mod:`.__main__` parses the command line.
+"""

@@ -35,13 +35,6 @@ logger = logging.getLogger("ctask_ls.server.owned")
 
 Summary = dict[str, t.Any]
 
-EXIT_STATUS_WAIT = 0.5
-"""Seconds to wait for tmux to record a dead agent's exit status before finalizing without it.
-
-tmux 3.3a sometimes marks a pane dead a moment before it records the status,
-and sometimes never records it at all; the summary then has no ``exit_status``.
-"""
-
 
 @dataclasses.dataclass
 class Tracked:
@@ -55,8 +48,6 @@ class Tracked:
     """Resolves with the summary once the session is recorded (None: released, lost, or recorded elsewhere)."""
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     """Orders "ending" against a live diff about to be sent."""
-    dead_seen_at: float | None = None
-    """When the agent's pane was first seen dead without its exit status yet."""
 
 
 class Owner:
@@ -125,8 +116,6 @@ class Owner:
             if end is None:
                 diffs.maybe_live(self.server, tracked)
                 continue
-            if self._status_pending(tracked, end):
-                continue
             with tracked.lock:
                 tracked.ending = True
             future = self.server.submit(self._finalize, tracked, end)
@@ -134,17 +123,6 @@ class Owner:
                 with self._lock:
                     self._finalizing.add(future)
                 future.add_done_callback(self._finalizing_done)
-
-    @staticmethod
-    def _status_pending(tracked: Tracked, end: _EndState) -> bool:
-        """tmux marks a pane dead a moment before it records the exit status: wait for it (briefly)."""
-        pane = end.pane
-        if pane is None or not pane.dead or pane.dead_status is not None:
-            return False
-        now = time.monotonic()
-        if tracked.dead_seen_at is None:
-            tracked.dead_seen_at = now
-        return now - tracked.dead_seen_at < EXIT_STATUS_WAIT
 
     def _finalizing_done(self, future: concurrent.futures.Future[t.Any]) -> None:
         with self._lock:

@@ -345,8 +345,11 @@ class CtaskServer(LanguageServer):
                 raise
             except Exception:
                 logger.exception("poll tick failed")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that races the wake-up, and the poller would then outlive the loop's teardown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.core.config.poll_interval)
+                async with asyncio.timeout(self.core.config.poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     def tick(self) -> None:

@@ -1,0 +1,463 @@
+/**
+ * The command palette: every `ctask: ...` command, the task pickers and the
+ * actions of the status-bar item.  Server failures become one error line.
+ */
+import * as path from 'node:path';
+import { Command, ErrorKind, ServerCommand } from './constants';
+import { ServerError, oneLine } from './errors';
+import { validateTaskName } from './names';
+import type { DiffParams, LaunchResult, OpenResult, SessionEndedParams, Summary, TaskJson } from './protocol';
+import type { Server } from './server';
+import { isFresh, type TaskStore, type TaskView } from './state';
+import { stateLook } from './statusBar';
+import { openTerminal } from './terminal';
+import * as api from './vscodeapi';
+
+export interface CommandDeps {
+  server: Server;
+  store: TaskStore;
+  /** Paths of the open workspace folders. */
+  folders: () => string[];
+  /** Where "Show Log" writes the session history. */
+  logChannel: api.OutputChannel;
+}
+
+interface TaskItem extends api.QuickPickItem {
+  name: string;
+}
+
+interface ActionItem extends api.QuickPickItem {
+  run?: () => Promise<unknown>;
+}
+
+/** A task name from a command argument: `"name"` or `{name}` (status actions, keybindings, other extensions). */
+export function nameArg(arg: unknown): string | undefined {
+  if (typeof arg === 'string' && arg) {
+    return arg;
+  }
+  if (typeof arg === 'object' && arg !== null && typeof (arg as { name?: unknown }).name === 'string') {
+    return (arg as { name: string }).name;
+  }
+  return undefined;
+}
+
+function isRunning(task: TaskView): boolean {
+  return Boolean(task.tmux_alive) || isFresh(task.state);
+}
+
+function countsText(c: { added: number; modified: number; deleted: number } | undefined): string {
+  return c ? `+${c.added} ~${c.modified} -${c.deleted}` : '';
+}
+
+function summaryLine(name: string, summary: Summary): string {
+  const reason = (summary.end_reason ?? 'ended').replace(/_/g, ' ');
+  const status = typeof summary.exit_status === 'number' ? ` (exit status ${summary.exit_status})` : '';
+  const counts = summary.counts ? `, changes ${countsText(summary.counts)}` : '';
+  return `ctask: task ${name} ended: ${reason}${status}${counts}`;
+}
+
+/** `ctask.list` returns an array of tasks (a `{tasks}` object is accepted too). */
+function taskList(result: unknown): TaskJson[] {
+  const list = Array.isArray(result) ? result : (result as { tasks?: unknown } | null)?.tasks;
+  return Array.isArray(list) ? (list as TaskJson[]).filter((t) => t && typeof t.name === 'string') : [];
+}
+
+export class Commands {
+  constructor(private readonly d: CommandDeps) {}
+
+  /** Register every palette command; the disposables go into context.subscriptions. */
+  register(): api.Disposable[] {
+    const table: [string, (arg: unknown) => Promise<unknown>][] = [
+      [Command.newTask, (a) => this.newTask(a)],
+      [Command.resumeTask, (a) => this.resumeTask(a)],
+      [Command.resumeLast, () => this.resumeLast()],
+      [Command.openTaskFolder, (a) => this.openTaskFolder(a)],
+      [Command.attach, (a) => this.attach(a)],
+      [Command.stop, (a) => this.stop(a)],
+      [Command.showChanges, (a) => this.showChanges(a)],
+      [Command.showLog, (a) => this.showLog(a)],
+      [Command.listTasks, () => this.listTasks()],
+      [Command.removeTask, (a) => this.removeTask(a)],
+      [Command.restartServer, () => this.restartServer()],
+      [Command.statusActions, () => this.statusActions()],
+    ];
+    return table.map(([id, fn]) => api.registerCommand(id, (...args: unknown[]) => this.run(() => fn(args[0]))));
+  }
+
+  /** Run one command: a failure is shown as one error line, never thrown at VS Code. */
+  async run<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      void api.showErrorMessage(`ctask: ${oneLine(message)}`);
+      return undefined;
+    }
+  }
+
+  current(): TaskView | undefined {
+    return this.d.store.current(this.d.folders());
+  }
+
+  // --- launching --------------------------------------------------------------
+
+  async newTask(arg?: unknown): Promise<LaunchResult | undefined> {
+    let name = nameArg(arg);
+    if (name === undefined) {
+      name = await api.showInputBox({
+        title: 'ctask: New Task',
+        prompt: 'Name of the new task: letters, digits, ".", "_" and "-", starting with a letter or digit',
+        placeHolder: 'fix-login',
+        ignoreFocusOut: true,
+        validateInput: (value) => validateTaskName(value, this.d.store.names()),
+      });
+      if (name === undefined) {
+        return undefined;
+      }
+    } else {
+      const problem = validateTaskName(name);
+      if (problem) {
+        throw new ServerError(problem, ErrorKind.invalidName);
+      }
+    }
+    const args: { name: string; agent?: string; description?: string } = { name };
+    if (typeof arg === 'object' && arg !== null) {
+      const { agent, description } = arg as { agent?: unknown; description?: unknown };
+      if (typeof agent === 'string' && agent) {
+        args.agent = agent;
+      }
+      if (typeof description === 'string' && description) {
+        args.description = description;
+      }
+    }
+    try {
+      return this.launched(name, await this.d.server.execute<LaunchResult>(ServerCommand.new, args));
+    } catch (error) {
+      if (error instanceof ServerError && error.kind === ErrorKind.taskExists) {
+        void this.offer(`ctask: ${error.message}`, 'Resume', () => this.resumeTask(name));
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  async resumeTask(arg?: unknown): Promise<LaunchResult | undefined> {
+    const name =
+      nameArg(arg) ?? (await this.pickTask({ title: 'ctask: Resume Task', placeHolder: 'Task to resume (lease state shown)' }));
+    if (name === undefined) {
+      return undefined;
+    }
+    return this.launched(name, await this.d.server.execute<LaunchResult>(ServerCommand.resume, { name }));
+  }
+
+  async resumeLast(): Promise<LaunchResult | undefined> {
+    const result = await this.d.server.execute<LaunchResult>(ServerCommand.last, {});
+    const task = result?.task;
+    const name = typeof task === 'string' ? task : task?.name;
+    if (name === undefined) {
+      if (result?.terminal) {
+        openTerminal(result.terminal);
+      }
+      return result;
+    }
+    return this.launched(name, result);
+  }
+
+  async attach(arg?: unknown): Promise<LaunchResult | undefined> {
+    const name =
+      nameArg(arg) ??
+      (await this.pickTask({
+        title: 'ctask: Attach',
+        placeHolder: 'Running task to attach to',
+        filter: isRunning,
+        empty: 'ctask: no task is running: use "ctask: Resume Task" to start one',
+      }));
+    if (name === undefined) {
+      return undefined;
+    }
+    try {
+      return this.launched(name, await this.d.server.execute<LaunchResult>(ServerCommand.attach, { name }));
+    } catch (error) {
+      if (error instanceof ServerError && error.kind === ErrorKind.noSession) {
+        void this.offer(`ctask: ${error.message}`, 'Resume', () => this.resumeTask(name));
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  /** After a launching command: remember the task, show its state, open its terminal. */
+  private launched(name: string, result: LaunchResult | undefined): LaunchResult | undefined {
+    this.d.store.setLastActed(name);
+    // Notifications are the authority on the lease; the result only fills in a task not heard of yet.
+    if (!this.d.store.get(name)) {
+      const task = result?.task;
+      if (typeof task === 'object' && task !== null) {
+        this.d.store.applyTask(task);
+      } else if (result?.session?.lease && result.terminal?.cwd) {
+        this.d.store.applyTask({ name, workspace: result.terminal.cwd, lease: result.session.lease, tmux_session: result.session.tmux_session });
+      }
+    }
+    if (result?.action === 'passive') {
+      const lease = result.session?.lease;
+      const who = lease?.pid ? ` (pid ${lease.pid}${lease.host ? ` on ${lease.host}` : ''})` : '';
+      void api.showInformationMessage(`ctask: task ${name} is owned by another process${who}; attaching without taking it over`);
+    }
+    if (result?.terminal) {
+      openTerminal(result.terminal);
+    }
+    return result;
+  }
+
+  // --- other task commands ----------------------------------------------------
+
+  async openTaskFolder(arg?: unknown): Promise<string | undefined> {
+    const name = nameArg(arg) ?? (await this.pickTask({ title: 'ctask: Open Task Folder', placeHolder: 'Task whose folder to open' }));
+    if (name === undefined) {
+      return undefined;
+    }
+    const result = await this.d.server.execute<OpenResult | undefined>(ServerCommand.open, { name });
+    this.d.store.setLastActed(name);
+    const folder = [result?.workspace, this.d.store.get(name)?.workspace].find(
+      (v): v is string => typeof v === 'string' && v.length > 0,
+    );
+    if (!folder) {
+      throw new ServerError(`the server did not say where task ${name}'s folder is`);
+    }
+    await api.openFolder(folder, this.d.folders().length > 0);
+    return folder;
+  }
+
+  async stop(arg?: unknown): Promise<unknown> {
+    const name =
+      nameArg(arg) ??
+      (await this.pickTask({
+        title: 'ctask: Stop',
+        placeHolder: 'Running task to stop (its agent is ended; the session is recorded)',
+        filter: isRunning,
+        empty: 'ctask: no task is running',
+      }));
+    if (name === undefined) {
+      return undefined;
+    }
+    const result = await this.d.server.execute<Record<string, unknown>>(ServerCommand.stop, { name });
+    this.d.store.setLastActed(name);
+    const summary = result?.summary as Summary | undefined;
+    void api.showInformationMessage(summary ? summaryLine(name, summary) : `ctask: stopped task ${name}`);
+    return result;
+  }
+
+  async showChanges(arg?: unknown): Promise<string | undefined> {
+    const name = nameArg(arg) ?? (await this.pickTask({ title: 'ctask: Show Changes', placeHolder: 'Task whose changes to list' }));
+    if (name === undefined) {
+      return undefined;
+    }
+    let diff: (DiffParams & { workspace?: string }) | undefined = this.d.store.diff(name);
+    if (!diff) {
+      diff = await this.d.server.execute<DiffParams & { workspace?: string }>(ServerCommand.diff, { name });
+    }
+    const live = diff.final === undefined ? diff.live !== false : !diff.final;
+    const when = live ? 'since its session started' : 'in its last session';
+    const added = diff.added ?? [];
+    const modified = diff.modified ?? [];
+    const deleted = diff.deleted ?? [];
+    if (!added.length && !modified.length && !deleted.length) {
+      void api.showInformationMessage(`ctask: task ${name} has no changes ${when}`);
+      return undefined;
+    }
+    const groups: [string, string, string[]][] = [
+      ['Added', 'diff-added', added],
+      ['Modified', 'diff-modified', modified],
+      ['Deleted', 'diff-removed', deleted],
+    ];
+    const items: (api.QuickPickItem & { file?: string; gone?: boolean })[] = [];
+    for (const [label, icon, files] of groups) {
+      if (files.length) {
+        items.push(api.separator(`${label} (${files.length})`));
+        items.push(...files.map((file) => ({ label: `$(${icon}) ${file}`, file, gone: label === 'Deleted' })));
+      }
+    }
+    const counts = `+${added.length} ~${modified.length} -${deleted.length}`;
+    const picked = await api.showQuickPick(items, {
+      title: `ctask: changes of ${name} ${when} (${counts})`,
+      placeHolder: 'File to open',
+      matchOnDescription: true,
+    });
+    if (!picked?.file) {
+      return undefined;
+    }
+    if (picked.gone) {
+      void api.showInformationMessage(`ctask: ${picked.file} was deleted ${when}`);
+      return undefined;
+    }
+    const workspace = this.d.store.get(name)?.workspace ?? diff.workspace;
+    if (!workspace) {
+      throw new ServerError(`the workspace of task ${name} is not known`);
+    }
+    const file = path.join(workspace, picked.file);
+    await api.openFile(file);
+    return file;
+  }
+
+  async showLog(arg?: unknown): Promise<unknown[] | undefined> {
+    const name = nameArg(arg) ?? (await this.pickTask({ title: 'ctask: Show Log', placeHolder: 'Task whose sessions to list' }));
+    if (name === undefined) {
+      return undefined;
+    }
+    const result = await this.d.server.execute<unknown>(ServerCommand.log, { name });
+    const sessions = (Array.isArray(result) ? result : ((result as { sessions?: unknown[] })?.sessions ?? [])) as Summary[];
+    const out = this.d.logChannel;
+    out.appendLine(`── task ${name}: ${sessions.length} finished session${sessions.length === 1 ? '' : 's'}`);
+    for (const s of sessions) {
+      const status = typeof s.exit_status === 'number' ? ` exit ${s.exit_status}` : '';
+      out.appendLine(
+        `${s.ended_at ?? '?'}  ${s.session_id ?? '?'}  ${s.end_reason ?? '?'}${status}  ${s.session_ownership ?? ''}  ` +
+          `${s.duration_s ?? '?'}s  ${countsText(s.counts)}`,
+      );
+    }
+    out.show(true);
+    return sessions;
+  }
+
+  async listTasks(): Promise<void> {
+    const name = await this.pickTask({ title: 'ctask: List Tasks', placeHolder: 'Tasks and their lease state: pick one for its actions' });
+    if (name !== undefined) {
+      await this.taskActions(name);
+    }
+  }
+
+  async removeTask(arg?: unknown): Promise<boolean> {
+    const name = nameArg(arg) ?? (await this.pickTask({ title: 'ctask: Remove Task', placeHolder: 'Task to remove with its workspace' }));
+    if (name === undefined) {
+      return false;
+    }
+    const sure = await api.showModal('warning', `Remove task ${name} and its workspace folder? The agent's files in it are deleted.`, ['Remove'], 'Cancel');
+    if (sure !== 'Remove') {
+      return false;
+    }
+    try {
+      await this.d.server.execute(ServerCommand.remove, { name });
+    } catch (error) {
+      if (!(error instanceof ServerError && error.kind === ErrorKind.taskBusy)) {
+        throw error;
+      }
+      const force = await api.showModal('warning', `${error.message}. Remove it anyway?`, ['Remove Anyway'], 'Cancel');
+      if (force !== 'Remove Anyway') {
+        return false;
+      }
+      await this.d.server.execute(ServerCommand.remove, { name, force: true });
+    }
+    this.d.store.remove(name);
+    void api.showInformationMessage(`ctask: removed task ${name}`);
+    return true;
+  }
+
+  async restartServer(): Promise<void> {
+    await this.d.server.restart();
+  }
+
+  // --- notifications ----------------------------------------------------------
+
+  /** `ctask/sessionEnded`: record it and say so, with the follow-up actions. */
+  sessionEnded(params: SessionEndedParams): void {
+    this.d.store.applySessionEnded(params.name, params.summary ?? {});
+    void api.showInformationMessage(summaryLine(params.name, params.summary ?? {}), 'Show Changes', 'Show Log').then((pick) => {
+      if (pick === 'Show Changes') {
+        void this.run(() => this.showChanges(params.name));
+      } else if (pick === 'Show Log') {
+        void this.run(() => this.showLog(params.name));
+      }
+    });
+  }
+
+  // --- pickers and actions ----------------------------------------------------
+
+  /** Refresh the task list from the server (`ctask.list`). */
+  async loadTasks(): Promise<TaskView[]> {
+    this.d.store.applyList(taskList(await this.d.server.execute<unknown>(ServerCommand.list, {})));
+    return this.d.store.all();
+  }
+
+  /** A quick pick of tasks with their lease state; the current task comes first. */
+  async pickTask(opts: {
+    title: string;
+    placeHolder: string;
+    filter?: (task: TaskView) => boolean;
+    empty?: string;
+  }): Promise<string | undefined> {
+    const tasks = (await this.loadTasks()).filter(opts.filter ?? (() => true));
+    if (!tasks.length) {
+      void api.showInformationMessage(opts.empty ?? 'ctask: there are no tasks yet: run "ctask: New Task"');
+      return undefined;
+    }
+    const current = this.current()?.name;
+    const rank = (t: TaskView): number => (t.name === current ? 0 : isRunning(t) ? 1 : 2);
+    tasks.sort((a, b) => rank(a) - rank(b) || (b.updated_at ?? '').localeCompare(a.updated_at ?? '') || a.name.localeCompare(b.name));
+    const items: TaskItem[] = tasks.map((t) => {
+      const look = stateLook(t, this.d.store.endedSummary(t.name) !== undefined);
+      const last = t.last_summary?.counts ? `last session ${countsText(t.last_summary.counts)}` : '';
+      return {
+        name: t.name,
+        label: `$(${look.icon}) ${t.name}`,
+        description: [look.words, t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
+        detail: [t.description ?? '', t.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
+      };
+    });
+    const picked = await api.showQuickPick(items, { title: opts.title, placeHolder: opts.placeHolder, matchOnDescription: true, matchOnDetail: true });
+    return picked?.name;
+  }
+
+  private actionsFor(task: TaskView): ActionItem[] {
+    const name = task.name;
+    const items: ActionItem[] = [];
+    if (isRunning(task)) {
+      items.push({ label: '$(terminal) Attach', description: 'open a terminal on its tmux session', run: () => this.attach(name) });
+      items.push({ label: '$(debug-stop) Stop', description: 'end the agent; the session is recorded', run: () => this.stop(name) });
+    } else {
+      items.push({ label: '$(play) Resume', description: 'start a new session of its agent', run: () => this.resumeTask(name) });
+    }
+    items.push({ label: '$(diff) Show Changes', run: () => this.showChanges(name) });
+    items.push({ label: '$(history) Show Log', run: () => this.showLog(name) });
+    items.push({ label: '$(folder-opened) Open Task Folder', run: () => this.openTaskFolder(name) });
+    if (!isRunning(task)) {
+      items.push({ label: '$(trash) Remove Task', run: () => this.removeTask(name) });
+    }
+    return items;
+  }
+
+  private globalActions(): ActionItem[] {
+    const restart: ActionItem = { label: '$(debug-restart) Restart Server', run: () => this.restartServer() };
+    const items: ActionItem[] = [
+      { label: '$(add) New Task', run: () => this.newTask() },
+      { label: '$(play) Resume Task', run: () => this.resumeTask() },
+      { label: '$(history) Resume Last', run: () => this.resumeLast() },
+      { label: '$(list-unordered) List Tasks', run: () => this.listTasks() },
+      restart,
+    ];
+    return this.d.server.state === 'stopped' ? [restart, ...items.filter((i) => i !== restart)] : items;
+  }
+
+  async taskActions(name: string): Promise<unknown> {
+    const task = this.d.store.get(name);
+    const items: ActionItem[] = task ? [...this.actionsFor(task), api.separator('ctask'), ...this.globalActions()] : this.globalActions();
+    const picked = await api.showQuickPick(items, { title: `ctask: ${name}`, placeHolder: `Action for task ${name}` });
+    return picked?.run?.();
+  }
+
+  /** Clicking the status-bar item: the current task's actions, else the global ones. */
+  async statusActions(): Promise<unknown> {
+    const task = this.current();
+    if (task && this.d.server.state !== 'stopped') {
+      return this.taskActions(task.name);
+    }
+    const picked = await api.showQuickPick(this.globalActions(), { title: 'ctask', placeHolder: 'ctask action' });
+    return picked?.run?.();
+  }
+
+  /** An error line with one follow-up action. */
+  private async offer(message: string, action: string, run: () => Promise<unknown>): Promise<void> {
+    if ((await api.showErrorMessage(message, action)) === action) {
+      await this.run(run);
+    }
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The language client: starts `ctask-ls` (setting `ctask.server.command`)
+ * over stdio, sends it the settings, routes its notifications and turns its
+ * JSON-RPC errors into ServerErrors.
+ */
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  ShowMessageRequest,
+  State,
+  TransportKind,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
+import { CLIENT_ID, CLIENT_NAME, Notification, SECTION, Setting, type ServerCommandId } from './constants';
+import { ServerError, toServerError } from './errors';
+import type { DiffParams, LeaseStateParams, ServerSettings, SessionEndedParams } from './protocol';
+import { askModal } from './questions';
+import { findExecutable, serverLaunch, serverSettings } from './settings';
+import * as api from './vscodeapi';
+
+const OPEN_SETTINGS = 'Open Settings';
+/** How long `shutdown` may take (the server waits up to 10 s for finalizes already running). */
+const STOP_TIMEOUT_MS = 12000;
+
+export type ServerState = 'starting' | 'running' | 'stopped';
+
+/** What the commands need of the server (tests pass a fake). */
+export interface Server {
+  readonly state: ServerState;
+  execute<T>(command: ServerCommandId, args: object): Promise<T>;
+  restart(): Promise<void>;
+}
+
+export interface ServerHandlers {
+  leaseState(params: LeaseStateParams): void;
+  diff(params: DiffParams): void;
+  sessionEnded(params: SessionEndedParams): void;
+  stateChanged(state: ServerState): void;
+}
+
+export class CtaskServer implements Server, api.Disposable {
+  private client: LanguageClient | undefined;
+  private starting: Promise<void> | undefined;
+  /** 'starting' until start() has run: the status bar shows no error before the first try. */
+  private current: ServerState = 'starting';
+  private startError: string | undefined;
+
+  constructor(
+    private readonly output: api.OutputChannel,
+    private readonly handlers: ServerHandlers,
+  ) {}
+
+  get state(): ServerState {
+    return this.current;
+  }
+
+  private setState(state: ServerState): void {
+    if (this.current !== state) {
+      this.current = state;
+      this.handlers.stateChanged(state);
+    }
+  }
+
+  private settings(): ServerSettings {
+    return serverSettings(api.getConfiguration(SECTION));
+  }
+
+  private createClient(): LanguageClient {
+    const launch = serverLaunch(api.getConfiguration(SECTION));
+    this.output.info(`starting ${launch.command} ${[...launch.args, '--stdio'].join(' ')}`);
+    const serverOptions: ServerOptions = {
+      command: launch.command,
+      args: launch.args,
+      transport: TransportKind.stdio,
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [],
+      outputChannel: this.output,
+      initializationOptions: () => this.settings(),
+    };
+    const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+    client.onNotification(Notification.leaseState, (p: LeaseStateParams) => this.handlers.leaseState(p));
+    client.onNotification(Notification.diff, (p: DiffParams) => this.handlers.diff(p));
+    client.onNotification(Notification.sessionEnded, (p: SessionEndedParams) => this.handlers.sessionEnded(p));
+    client.onRequest(ShowMessageRequest.type, (params) => askModal(params));
+    client.onDidChangeState((e) => {
+      if (client !== this.client) {
+        return;
+      }
+      this.setState(e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped');
+    });
+    return client;
+  }
+
+  /** Start the server; a failure is reported once, with the setting to fix. */
+  start(): Promise<void> {
+    if (this.starting) {
+      return this.starting;
+    }
+    const launch = serverLaunch(api.getConfiguration(SECTION));
+    if (findExecutable(launch.command) === undefined) {
+      // Checked here, so the user gets one message that says what to do (not the client's generic one).
+      const where = launch.command.includes('/') ? `"${launch.command}" is not an executable file` : `"${launch.command}" is not on PATH`;
+      this.startError = `the ctask language server cannot start: ${where}; install the ctask-ls Python package or set ctask.server.command to its path, then run "ctask: Restart Server"`;
+      this.output.error(this.startError);
+      this.setState('stopped');
+      void api.showErrorMessage(`ctask: ${this.startError}`, OPEN_SETTINGS).then((pick) => {
+        if (pick === OPEN_SETTINGS) {
+          void api.executeCommand('workbench.action.openSettings', `${SECTION}.${Setting.serverCommand}`);
+        }
+      });
+      return Promise.resolve();
+    }
+    const client = this.createClient();
+    this.client = client;
+    this.startError = undefined;
+    this.setState('starting');
+    this.starting = client.start().then(
+      () => {
+        if (client === this.client) {
+          this.setState('running');
+        }
+      },
+      (error: unknown) => {
+        this.startError = `could not start the ctask server "${launch.command}" (${toServerError(error).message}); set ctask.server.command and run "ctask: Restart Server"`;
+        this.output.error(this.startError);
+        if (client === this.client) {
+          this.setState('stopped');
+        }
+        void api.showErrorMessage(`ctask: ${this.startError}`);
+      },
+    );
+    return this.starting;
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.starting = undefined;
+    this.setState('stopped');
+    if (client) {
+      try {
+        if (client.isRunning()) {
+          // Shutdown releases this server's leases; it may first wait for a finalize in progress.
+          await client.stop(STOP_TIMEOUT_MS);
+        }
+      } catch (error) {
+        this.output.warn(`stopping the server: ${String(error)}`);
+      }
+      await client.dispose().catch(() => undefined);
+    }
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Send the current settings (`workspace/didChangeConfiguration`). */
+  async sendSettings(): Promise<void> {
+    const client = this.client;
+    if (client?.isRunning()) {
+      await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { ctask: this.settings() } });
+    }
+  }
+
+  async execute<T>(command: ServerCommandId, args: object): Promise<T> {
+    if (this.starting) {
+      await this.starting;
+    }
+    const client = this.client;
+    if (!client || !client.isRunning()) {
+      throw new ServerError(this.startError ?? 'the ctask server is not running: run "ctask: Restart Server"');
+    }
+    try {
+      return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] })) as T;
+    } catch (error) {
+      throw toServerError(error);
+    }
+  }
+
+  dispose(): void {
+    void this.stop();
+  }
+}

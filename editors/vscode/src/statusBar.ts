@@ -1,0 +1,192 @@
+/**
+ * The status-bar item of the current task.  `present()` is a pure function of
+ * the task, the server state and the clock; `StatusBar.update()` is the one
+ * place that writes the item.
+ */
+import { Command, LeaseState, STATUS_ITEM_ID } from './constants';
+import type { ServerState } from './server';
+import type { TaskView } from './state';
+import * as api from './vscodeapi';
+
+export interface Presentation {
+  text: string;
+  tooltip: string;
+  /** `statusBarItem.warningBackground`: stale, or held by another host. */
+  warning: boolean;
+  /** `statusBarItem.errorBackground`: the server is not running. */
+  error: boolean;
+  /** Screen-reader label (the text without icons). */
+  label: string;
+}
+
+/** `12s`, `3m 04s`, `2h 05m`. */
+export function formatAge(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) {
+    return `${s}s`;
+  }
+  if (s < 3600) {
+    return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  }
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Seconds since the task's last heartbeat, computed on the client from `heartbeat_at`. */
+export function heartbeatAge(task: TaskView, now: number): number | undefined {
+  if (task.heartbeat_at) {
+    const at = Date.parse(task.heartbeat_at);
+    if (!Number.isNaN(at)) {
+      return Math.max(0, (now - at) / 1000);
+    }
+  }
+  return task.age_s ?? undefined;
+}
+
+/** Escape what markdown would read as markup in text from the server (paths, reasons). */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]<>|#]/g, (ch) => `\\${ch}`);
+}
+
+function counts(c: { added: number; modified: number; deleted: number } | undefined): string {
+  return c ? `+${c.added} ~${c.modified} -${c.deleted}` : '';
+}
+
+/** Icon, words and colour for one lease state. */
+export function stateLook(task: TaskView, ended: boolean): { icon: string; words: string; warning: boolean; says: string } {
+  switch (task.state) {
+    case LeaseState.freshLocal:
+      if (task.owned_here === false) {
+        return { icon: 'person', words: 'in use', warning: false, says: `in use by pid ${task.pid ?? '?'} on this host` };
+      }
+      return { icon: 'pulse', words: 'owned', warning: false, says: 'owned by this window\'s ctask server' };
+    case LeaseState.freshRemote:
+      return {
+        icon: 'remote',
+        words: `on ${task.host ?? 'another host'}`,
+        warning: true,
+        says: `held by another host (${task.host ?? '?'})`,
+      };
+    case LeaseState.stale:
+      return { icon: 'warning', words: 'stale', warning: true, says: 'stale: its owner stopped heartbeating' };
+    default:
+      if (task.tmux_alive) {
+        return { icon: 'debug-disconnect', words: 'unowned', warning: false, says: 'running with no owner (it will be adopted)' };
+      }
+      if (ended) {
+        return { icon: 'pass', words: 'ended', warning: false, says: 'its session ended' };
+      }
+      return { icon: 'circle-outline', words: 'idle', warning: false, says: 'no running session' };
+  }
+}
+
+export interface PresentInput {
+  task: TaskView | undefined;
+  server: ServerState;
+  now: number;
+  /** The summary of a session of this task that ended while this window was watching. */
+  ended?: { counts?: { added: number; modified: number; deleted: number }; end_reason?: string; exit_status?: number | null };
+  /** Counts of the live diff, when the server sent one. */
+  live?: { added: number; modified: number; deleted: number };
+}
+
+export function present({ task, server, now, ended, live }: PresentInput): Presentation {
+  if (server === 'starting') {
+    return { text: '$(loading~spin) ctask', tooltip: 'ctask: starting the server…', warning: false, error: false, label: 'ctask: starting' };
+  }
+  if (server === 'stopped') {
+    return {
+      text: '$(error) ctask',
+      tooltip: 'ctask: the server is not running. Click to restart it; see Output › ctask for why it stopped.',
+      warning: false,
+      error: true,
+      label: 'ctask: server not running',
+    };
+  }
+  if (!task) {
+    return {
+      text: '$(tasklist) ctask',
+      tooltip: 'ctask: no current task. Click for actions.',
+      warning: false,
+      error: false,
+      label: 'ctask: no current task',
+    };
+  }
+  const look = stateLook(task, ended !== undefined);
+  let words = look.words;
+  if (look.words === 'ended' && ended?.counts) {
+    words = `ended ${counts(ended.counts)}`;
+  }
+  const md = escapeMarkdown;
+  const lines = [`**ctask: ${md(task.name)}** — ${look.says}`, ''];
+  const facts: string[] = [];
+  if (task.host) {
+    facts.push(`host ${md(task.host)}`);
+  }
+  if (task.pid) {
+    facts.push(`pid ${task.pid}`);
+  }
+  const age = heartbeatAge(task, now);
+  if (age !== undefined && task.state !== LeaseState.missing) {
+    facts.push(`heartbeat ${formatAge(age)} ago`);
+  }
+  if (facts.length) {
+    lines.push(facts.join(' · '), '');
+  }
+  if (task.reason) {
+    lines.push(`reason: ${md(task.reason)}`, '');
+  }
+  if (task.error) {
+    lines.push(`$(error) ${md(task.error)}`, '');
+  }
+  if (task.agent) {
+    lines.push(`agent: ${md(task.agent)}`, '');
+  }
+  if (task.tmux_session) {
+    lines.push(`tmux: ${md(task.tmux_session)} (${task.tmux_alive ? 'running' : 'not running'})`, '');
+  }
+  if (live && task.state !== LeaseState.missing) {
+    lines.push(`changes so far: ${counts(live)}`, '');
+  }
+  if (ended) {
+    const status = ended.exit_status !== undefined && ended.exit_status !== null ? `, exit status ${ended.exit_status}` : '';
+    const reason = (ended.end_reason ?? 'ended').replace(/_/g, ' ');
+    lines.push(`last session: ${reason}${status} ${counts(ended.counts)}`.trimEnd(), '');
+  }
+  lines.push(`workspace: ${md(task.workspace)}`, '', 'Click for actions.');
+  return {
+    text: `$(${look.icon}) ${task.name}: ${words}`,
+    tooltip: lines.join('\n'),
+    warning: look.warning,
+    error: false,
+    label: `ctask task ${task.name}: ${words}`,
+  };
+}
+
+/** The status-bar item; `update()` renders the current state. */
+export class StatusBar implements api.Disposable {
+  private readonly item: api.StatusBarItem;
+
+  constructor(private readonly input: () => PresentInput) {
+    this.item = api.createStatusBarItem(STATUS_ITEM_ID, 100);
+    this.item.name = 'ctask';
+    this.item.command = Command.statusActions;
+    this.update();
+    this.item.show();
+  }
+
+  update(): void {
+    const p = present(this.input());
+    this.item.text = p.text;
+    this.item.tooltip = api.markdown(p.tooltip);
+    this.item.accessibilityInformation = { label: p.label };
+    this.item.backgroundColor = p.error
+      ? api.themeColor('statusBarItem.errorBackground')
+      : p.warning
+        ? api.themeColor('statusBarItem.warningBackground')
+        : undefined;
+  }
+
+  dispose(): void {
+    this.item.dispose();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The extension's parts wired together: the server, the task store, the
+ * status-bar item and the commands.  Every disposable goes into
+ * context.subscriptions.  The server comes from a factory so unit tests can
+ * pass a fake one (src/extension.ts passes the language client).
+ */
+import { Commands } from './commands';
+import { LeaseState, SECTION, ServerCommand } from './constants';
+import type { TaskJson } from './protocol';
+import type { Server, ServerHandlers } from './server';
+import { RESTART_KEYS } from './settings';
+import { TaskStore } from './state';
+import { StatusBar } from './statusBar';
+import * as api from './vscodeapi';
+
+/** How often the current task's status is asked for while it is leased (for the heartbeat age). */
+const STATUS_POLL_MS = 2000;
+/** How often the status bar re-renders while a lease is shown (the tooltip's heartbeat age). */
+const TICK_MS = 1000;
+
+/** What the wiring needs of the server beyond what the commands use. */
+export interface ManagedServer extends Server, api.Disposable {
+  start(): Promise<void>;
+  sendSettings(): Promise<void>;
+}
+
+export type ServerFactory<S extends ManagedServer> = (output: api.OutputChannel, handlers: ServerHandlers) => S;
+
+export interface Wired<S extends ManagedServer> {
+  store: TaskStore;
+  commands: Commands;
+  server: S;
+  statusBar: StatusBar;
+}
+
+export function wire<S extends ManagedServer>(
+  context: Pick<api.ExtensionContext, 'subscriptions'>,
+  makeServer: ServerFactory<S>,
+): Wired<S> {
+  const output = api.createOutputChannel('ctask');
+  const logChannel = api.createOutputChannel('ctask sessions');
+  context.subscriptions.push(output, logChannel);
+
+  const store = new TaskStore();
+  // The server's handlers run only after start(), when both exist.
+  const late: { commands?: Commands; statusBar?: StatusBar } = {};
+
+  const srv = makeServer(output, {
+    leaseState: (p) => store.applyLeaseState(p),
+    diff: (p) => store.applyDiff(p),
+    sessionEnded: (p) => late.commands?.sessionEnded(p),
+    stateChanged: () => late.statusBar?.update(),
+  });
+  context.subscriptions.push(srv);
+
+  const commands = new Commands({ server: srv, store, folders: api.workspaceFolderPaths, logChannel });
+  late.commands = commands;
+  context.subscriptions.push(...commands.register());
+
+  const bar = new StatusBar(() => {
+    const task = store.current(api.workspaceFolderPaths());
+    const ended = task && task.state === LeaseState.missing && !task.tmux_alive ? store.endedSummary(task.name) : undefined;
+    const live = task ? store.diff(task.name) : undefined;
+    return {
+      task,
+      server: srv.state,
+      now: Date.now(),
+      ended: ended ? { counts: ended.counts, end_reason: ended.end_reason, exit_status: ended.exit_status } : undefined,
+      live: live && !live.final ? (live.counts ?? { added: live.added.length, modified: live.modified.length, deleted: live.deleted.length }) : undefined,
+    };
+  });
+  late.statusBar = bar;
+  context.subscriptions.push(bar);
+  const unsubscribe = store.onDidChange(() => bar.update());
+  context.subscriptions.push(api.disposable(unsubscribe));
+  context.subscriptions.push(api.onDidChangeWorkspaceFolders(() => bar.update()));
+
+  // Keep the tooltip's heartbeat age moving, and refresh it from the server now and then.
+  let sincePoll = 0;
+  const timer = setInterval(() => {
+    const task = store.current(api.workspaceFolderPaths());
+    if (!task || task.state === LeaseState.missing) {
+      return;
+    }
+    bar.update();
+    sincePoll += TICK_MS;
+    if (sincePoll >= STATUS_POLL_MS && srv.state === 'running') {
+      sincePoll = 0;
+      const since = store.version(task.name);
+      srv.execute<TaskJson>(ServerCommand.status, { name: task.name }).then(
+        (result) => result && store.applyStatus(result, since),
+        () => undefined,
+      );
+    }
+  }, TICK_MS);
+  context.subscriptions.push(api.disposable(() => clearInterval(timer)));
+
+  context.subscriptions.push(
+    api.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration(SECTION)) {
+        return;
+      }
+      if (RESTART_KEYS.some((key) => e.affectsConfiguration(`${SECTION}.${key}`))) {
+        output.info('ctask.server settings changed: restarting the server');
+        void srv.restart();
+      } else {
+        void srv.sendSettings().catch((error: unknown) => output.warn(`sending settings: ${String(error)}`));
+      }
+    }),
+  );
+
+  void srv.start();
+  return { store, commands, server: srv, statusBar: bar };
+}

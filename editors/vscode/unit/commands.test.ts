@@ -1,0 +1,309 @@
+import './setup';
+import * as assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+import { Commands } from '../src/commands';
+import { Command, ServerCommand } from '../src/constants';
+import { ServerError } from '../src/errors';
+import type { LaunchResult } from '../src/protocol';
+import { askModal } from '../src/questions';
+import { TaskStore } from '../src/state';
+import * as api from '../src/vscodeapi';
+import { FakeServer, lease, owned, taskJson } from './fakes';
+import { type FakeOutputChannel, mock } from './mock/vscode';
+
+let server: FakeServer;
+let store: TaskStore;
+let commands: Commands;
+let logChannel: FakeOutputChannel;
+
+const TERMINAL = {
+  name: 'ctask: fix',
+  command: 'tmux',
+  args: ['-L', 'ctask', 'attach-session', '-t', '=ctask-fix'],
+  cwd: '/home/u/.local/share/ctask/tasks/fix',
+  env: { TMUX: null },
+};
+
+/** What the server returns for a launching command. */
+function launch(name: string, action = 'launched'): LaunchResult {
+  return {
+    task: name,
+    action,
+    session: { session_id: 's1', tmux_session: `ctask-${name}`, lease: { state: 'fresh_local', session_id: 's1', host: 'box', pid: 4242 } },
+    terminal: { ...TERMINAL, name: `ctask: ${name}`, cwd: `/home/u/.local/share/ctask/tasks/${name}` },
+  };
+}
+
+/** Let pending promise callbacks (message follow-ups) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function labels(i = -1): string[] {
+  return mock.quickPicks.at(i)!.items.map((item) => String(item.label));
+}
+
+beforeEach(() => {
+  mock.reset();
+  server = new FakeServer();
+  store = new TaskStore();
+  logChannel = api.createOutputChannel('ctask sessions') as unknown as FakeOutputChannel;
+  commands = new Commands({ server, store, folders: () => mock.folders, logChannel: logChannel as unknown as api.OutputChannel });
+  commands.register();
+});
+
+test('every palette command is registered', () => {
+  for (const id of Object.values(Command)) {
+    assert.ok(mock.commands.has(id), id);
+  }
+});
+
+test('New Task validates the name in the input box, sends ctask.new and opens the terminal', async () => {
+  store.applyLeaseState(lease('taken'));
+  const verdicts: unknown[] = [];
+  mock.answer.inputBox = (options) => {
+    verdicts.push(...['bad name', 'taken', 'fix'].map((v) => options.validateInput?.(v)));
+    return 'fix';
+  };
+  server.reply(ServerCommand.new, () => launch('fix'));
+  await api.executeCommand(Command.newTask);
+  assert.match(String(verdicts[0]), /not allowed/);
+  assert.match(String(verdicts[1]), /exists/);
+  assert.equal(verdicts[2], undefined);
+  assert.deepEqual(server.sent(ServerCommand.new), [{ name: 'fix' }]);
+  assert.equal(mock.terminals.length, 1);
+  const t = mock.terminals[0];
+  assert.deepEqual(
+    { name: t.creationOptions.name, shellPath: t.creationOptions.shellPath, shellArgs: t.creationOptions.shellArgs, cwd: t.creationOptions.cwd, env: t.creationOptions.env },
+    { name: 'ctask: fix', shellPath: 'tmux', shellArgs: TERMINAL.args, cwd: TERMINAL.cwd, env: { TMUX: null } },
+  );
+  assert.equal(t.shown, 1);
+  assert.equal(store.lastActedName, 'fix');
+  assert.equal(store.current([])?.name, 'fix');
+});
+
+test('New Task cancelled in the input box sends nothing', async () => {
+  await api.executeCommand(Command.newTask);
+  assert.equal(server.calls.length, 0);
+  assert.equal(mock.messages.length, 0);
+});
+
+test('New Task with a name argument validates it before sending', async () => {
+  await api.executeCommand(Command.newTask, { name: '../etc' });
+  assert.equal(server.calls.length, 0);
+  assert.equal(mock.messages[0].kind, 'error');
+  assert.match(mock.messages[0].message, /^ctask: A task name starts with a letter or a digit/);
+  server.reply(ServerCommand.new, () => launch('x'));
+  await api.executeCommand(Command.newTask, { name: 'x', agent: 'aider', description: 'try aider' });
+  assert.deepEqual(server.sent(ServerCommand.new), [{ name: 'x', agent: 'aider', description: 'try aider' }]);
+});
+
+test('a server error is one error line', async () => {
+  mock.answer.inputBox = () => 'fix';
+  server.reply(ServerCommand.new, () => {
+    throw new ServerError("agent command 'claude' not found on PATH:\n  install it or set agent.command", 'AgentNotFound');
+  });
+  await api.executeCommand(Command.newTask);
+  assert.equal(mock.messages.length, 1);
+  assert.equal(mock.messages[0].kind, 'error');
+  assert.equal(mock.messages[0].message, "ctask: agent command 'claude' not found on PATH: install it or set agent.command");
+  assert.equal(mock.terminals.length, 0);
+});
+
+test('TaskExists offers Resume', async () => {
+  mock.answer.inputBox = () => 'fix';
+  mock.answer.message = (m) => (m.kind === 'error' ? 'Resume' : undefined);
+  server.reply(ServerCommand.new, () => {
+    throw new ServerError('task fix exists', 'TaskExists');
+  });
+  server.reply(ServerCommand.resume, () => launch('fix'));
+  await api.executeCommand(Command.newTask);
+  await settle();
+  assert.deepEqual(mock.messages[0].items, ['Resume']);
+  assert.deepEqual(server.sent(ServerCommand.resume), [{ name: 'fix' }]);
+  assert.equal(mock.terminals.length, 1);
+});
+
+test('Resume Task picks from the tasks with their lease state, the current one first', async () => {
+  mock.folders = ['/home/u/.local/share/ctask/tasks/b'];
+  server.reply(ServerCommand.list, () => [
+    taskJson('a', { state: 'stale', reason: 'owner pid 9 is gone' }),
+    taskJson('b'),
+    taskJson('c', { state: 'fresh_remote', host: 'far' }),
+  ]);
+  server.reply(ServerCommand.resume, () => launch('a'));
+  mock.answer.quickPick = (items) => items.find((i) => i.name === 'a');
+  await api.executeCommand(Command.resumeTask);
+  // The current task, then running ones, then the rest.
+  assert.deepEqual(labels(), ['$(circle-outline) b', '$(remote) c', '$(warning) a']);
+  const descriptions = mock.quickPicks[0].items.map((i) => i.description);
+  assert.deepEqual(descriptions, ['idle (current)', 'on far', 'stale']);
+  assert.equal(mock.quickPicks[0].items[2].detail, 'owner pid 9 is gone');
+  assert.deepEqual(server.sent(ServerCommand.resume), [{ name: 'a' }]);
+  assert.equal(mock.terminals[0].name, 'ctask: a');
+});
+
+test('a picker with no tasks says what to do', async () => {
+  server.reply(ServerCommand.list, () => []);
+  await api.executeCommand(Command.resumeTask);
+  assert.equal(mock.quickPicks.length, 0);
+  assert.match(mock.messages[0].message, /no tasks yet: run "ctask: New Task"/);
+});
+
+test('Resume Last sends ctask.last and opens its terminal', async () => {
+  server.reply(ServerCommand.last, () => launch('z'));
+  await api.executeCommand(Command.resumeLast);
+  assert.deepEqual(server.sent(ServerCommand.last), [{}]);
+  assert.equal(store.lastActedName, 'z');
+  assert.equal(mock.terminals[0].name, 'ctask: z');
+});
+
+test('Attach offers only running tasks and reuses a live terminal of the same name', async () => {
+  server.reply(ServerCommand.list, () => [taskJson('idle'), taskJson('run', { state: 'fresh_local' })]);
+  server.reply(ServerCommand.attach, () => launch('run'));
+  mock.answer.quickPick = (items) => items[0];
+  await api.executeCommand(Command.attach);
+  assert.deepEqual(labels(), ['$(pulse) run']);
+  await api.executeCommand(Command.attach, 'run');
+  assert.equal(mock.terminals.length, 1);
+  assert.equal(mock.terminals[0].shown, 2);
+  mock.terminals[0].exitStatus = { code: 0 };
+  await api.executeCommand(Command.attach, 'run');
+  assert.equal(mock.terminals.length, 2);
+});
+
+test('a passive attach says who owns the session', async () => {
+  server.reply(ServerCommand.attach, () => ({ ...launch('run', 'passive'), session: { session_id: null, lease: { state: 'fresh_local', pid: 77, host: 'box' } } }));
+  await api.executeCommand(Command.attach, 'run');
+  assert.equal(mock.messages[0].message, 'ctask: task run is owned by another process (pid 77 on box); attaching without taking it over');
+  assert.equal(mock.terminals.length, 1);
+});
+
+test('Attach to a task with no session offers Resume', async () => {
+  server.reply(ServerCommand.attach, () => {
+    throw new ServerError('task a has no running session', 'NoSession');
+  });
+  await api.executeCommand(Command.attach, 'a');
+  await settle();
+  assert.equal(mock.messages[0].message, 'ctask: task a has no running session');
+  assert.deepEqual(mock.messages[0].items, ['Resume']);
+});
+
+test('Show Changes lists the ctask/diff files and opens the chosen one', async () => {
+  store.applyLeaseState(owned('fix'));
+  store.applyDiff({ name: 'fix', session_id: 's', final: false, added: ['new.txt'], modified: ['src/app.py'], deleted: ['old.txt'], counts: { added: 1, modified: 1, deleted: 1 } });
+  mock.answer.quickPick = (items) => items.find((i) => i.file === 'src/app.py');
+  const opened = await commands.showChanges('fix');
+  assert.equal(server.calls.length, 0);
+  assert.deepEqual(labels(), ['Added (1)', '$(diff-added) new.txt', 'Modified (1)', '$(diff-modified) src/app.py', 'Deleted (1)', '$(diff-removed) old.txt']);
+  assert.match(String(mock.quickPicks[0].options.title), /changes of fix since its session started \(\+1 ~1 -1\)/);
+  assert.equal(opened, '/home/u/.local/share/ctask/tasks/fix/src/app.py');
+  assert.deepEqual(mock.openedFiles, [opened]);
+
+  mock.answer.quickPick = (items) => items.find((i) => i.file === 'old.txt');
+  await commands.showChanges('fix');
+  assert.equal(mock.openedFiles.length, 1);
+  assert.match(mock.messages.at(-1)!.message, /old.txt was deleted/);
+});
+
+test('Show Changes asks the server when no diff was notified', async () => {
+  store.applyLeaseState(lease('a'));
+  server.reply(ServerCommand.diff, () => ({ live: false, added: [], modified: [], deleted: [], counts: { added: 0, modified: 0, deleted: 0 } }));
+  await commands.showChanges('a');
+  assert.deepEqual(server.sent(ServerCommand.diff), [{ name: 'a' }]);
+  assert.equal(mock.messages[0].message, 'ctask: task a has no changes in its last session');
+});
+
+test('Stop sends ctask.stop and reports the summary', async () => {
+  server.reply(ServerCommand.stop, () => ({ stopped: true, summary: { end_reason: 'stopped', counts: { added: 0, modified: 2, deleted: 0 } } }));
+  await api.executeCommand(Command.stop, 'fix');
+  assert.deepEqual(server.sent(ServerCommand.stop), [{ name: 'fix' }]);
+  assert.equal(mock.messages[0].message, 'ctask: task fix ended: stopped, changes +0 ~2 -0');
+});
+
+test('Show Log writes one line per session', async () => {
+  server.reply(ServerCommand.log, () => [
+    { ended_at: '2025-01-01T00:00:09Z', session_id: 'h-1-2', end_reason: 'agent_exited', exit_status: 0, session_ownership: 'owned', duration_s: 9, counts: { added: 1, modified: 0, deleted: 0 } },
+  ]);
+  await api.executeCommand(Command.showLog, 'fix');
+  assert.deepEqual(logChannel.lines, ['── task fix: 1 finished session', '2025-01-01T00:00:09Z  h-1-2  agent_exited exit 0  owned  9s  +1 ~0 -0']);
+  assert.equal(logChannel.shown, true);
+});
+
+test('Open Task Folder opens the returned folder in a new window when one is open', async () => {
+  mock.folders = ['/proj'];
+  server.reply(ServerCommand.open, () => ({ task: 'fix', workspace: '/home/u/.local/share/ctask/tasks/fix', uri: 'file:///home/u/.local/share/ctask/tasks/fix' }));
+  await api.executeCommand(Command.openTaskFolder, 'fix');
+  assert.deepEqual(mock.openedFolders, [{ path: '/home/u/.local/share/ctask/tasks/fix', newWindow: true }]);
+});
+
+test('Remove Task confirms, and offers force when the task is busy', async () => {
+  store.applyLeaseState(lease('fix'));
+  let tries = 0;
+  server.reply(ServerCommand.remove, (args) => {
+    tries++;
+    if (!args.force) {
+      throw new ServerError('task fix is running: stop it first or use force', 'TaskBusy');
+    }
+    return { removed: 'fix' };
+  });
+  mock.answer.message = (m) => (m.modal ? (m.items[0] as { title: string }) : undefined);
+  assert.equal(await commands.removeTask('fix'), true);
+  assert.equal(tries, 2);
+  assert.deepEqual(server.sent(ServerCommand.remove), [{ name: 'fix' }, { name: 'fix', force: true }]);
+  assert.ok(mock.messages.slice(0, 2).every((m) => m.modal));
+  assert.equal(store.get('fix'), undefined);
+});
+
+test('Remove Task cancelled sends nothing', async () => {
+  mock.answer.message = () => undefined;
+  assert.equal(await commands.removeTask('fix'), false);
+  assert.equal(server.calls.length, 0);
+});
+
+test('the status item offers the current task actions', async () => {
+  store.applyLeaseState(owned('fix'));
+  store.setLastActed('fix');
+  server.reply(ServerCommand.stop, () => ({ stopped: true }));
+  mock.answer.quickPick = (items) => items.find((i) => String(i.label).includes('Stop'));
+  await api.executeCommand(Command.statusActions);
+  assert.deepEqual(labels().slice(0, 5), ['$(terminal) Attach', '$(debug-stop) Stop', '$(diff) Show Changes', '$(history) Show Log', '$(folder-opened) Open Task Folder']);
+  assert.ok(labels().includes('$(add) New Task'));
+  assert.deepEqual(server.sent(ServerCommand.stop), [{ name: 'fix' }]);
+});
+
+test('with no current task the status item offers the global actions; Restart Server first when stopped', async () => {
+  server.state = 'stopped';
+  mock.answer.quickPick = (items) => items[0];
+  await api.executeCommand(Command.statusActions);
+  assert.equal(labels()[0], '$(debug-restart) Restart Server');
+  assert.equal(server.restarts, 1);
+});
+
+test('a session end is announced with follow-ups', async () => {
+  store.applyLeaseState(lease('fix'));
+  mock.answer.message = () => 'Show Changes';
+  server.reply(ServerCommand.diff, () => ({ added: ['a.txt'], modified: [], deleted: [] }));
+  commands.sessionEnded({ name: 'fix', summary: { end_reason: 'agent_exited', exit_status: 0, counts: { added: 1, modified: 0, deleted: 0 } } });
+  await settle();
+  assert.equal(mock.messages[0].message, 'ctask: task fix ended: agent exited (exit status 0), changes +1 ~0 -0');
+  assert.deepEqual(mock.messages[0].items, ['Show Changes', 'Show Log']);
+  assert.equal(store.endedSummary('fix')?.exit_status, 0);
+  assert.equal(mock.quickPicks.length, 1);
+});
+
+test('the adoption question is a modal with Adopt and Cancel', async () => {
+  mock.answer.message = () => 'Adopt';
+  const params = { type: 2, message: 'task fix is held by host far (pid 7); adopt it?', actions: [{ title: 'Adopt' }, { title: 'Cancel' }] };
+  assert.deepEqual(await askModal(params), { title: 'Adopt' });
+  const m = mock.messages[0];
+  assert.equal(m.modal, true);
+  assert.equal(m.kind, 'warning');
+  assert.deepEqual(m.items, [{ title: 'Adopt' }, { title: 'Cancel', isCloseAffordance: true }]);
+  mock.answer.message = () => 'Cancel';
+  assert.deepEqual(await askModal(params), { title: 'Cancel' });
+  mock.answer.message = () => undefined;
+  assert.equal(await askModal(params), null);
+});

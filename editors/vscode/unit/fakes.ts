@@ -1,0 +1,76 @@
+/** A scripted ctask server for unit tests of the commands. */
+import type { ServerCommandId } from '../src/constants';
+import type { LeaseStateParams, TaskJson } from '../src/protocol';
+import type { Server, ServerState } from '../src/server';
+
+export class FakeServer implements Server {
+  state: ServerState = 'running';
+  calls: [string, object][] = [];
+  restarts = 0;
+  private readonly replies = new Map<string, (args: Record<string, unknown>) => unknown>();
+
+  reply(command: ServerCommandId, fn: (args: Record<string, unknown>) => unknown): this {
+    this.replies.set(command, fn);
+    return this;
+  }
+
+  execute<T>(command: ServerCommandId, args: object): Promise<T> {
+    this.calls.push([command, args]);
+    const fn = this.replies.get(command);
+    if (!fn) {
+      return Promise.reject(new Error(`unexpected server command ${command}`));
+    }
+    return new Promise<T>((resolve) => resolve(fn(args as Record<string, unknown>) as T));
+  }
+
+  sent(command: string): object[] {
+    return this.calls.filter(([c]) => c === command).map(([, a]) => a);
+  }
+
+  restart(): Promise<void> {
+    this.restarts += 1;
+    return Promise.resolve();
+  }
+}
+
+export function lease(name: string, over: Partial<LeaseStateParams> = {}): LeaseStateParams {
+  return {
+    name,
+    workspace: `/home/u/.local/share/ctask/tasks/${name}`,
+    state: 'missing',
+    tmux_session: `ctask-${name}`,
+    tmux_alive: false,
+    owned_here: false,
+    ...over,
+  };
+}
+
+export function owned(name: string, over: Partial<LeaseStateParams> = {}): LeaseStateParams {
+  return lease(name, {
+    state: 'fresh_local',
+    session_id: `box-4242-1700000000`,
+    host: 'box',
+    pid: 4242,
+    agent: 'claude',
+    mode: 'persistent',
+    heartbeat_at: new Date().toISOString(),
+    age_s: 0.5,
+    tmux_alive: true,
+    owned_here: true,
+    ...over,
+  });
+}
+
+export function taskJson(name: string, state: TaskJson['lease'] = { state: 'missing' }, over: Partial<TaskJson> = {}): TaskJson {
+  return {
+    name,
+    workspace: `/home/u/.local/share/ctask/tasks/${name}`,
+    lease: state,
+    tmux_session: `ctask-${name}`,
+    tmux_alive: state?.state === 'fresh_local',
+    updated_at: '2025-01-01T00:00:00Z',
+    description: null,
+    last_summary: null,
+    ...over,
+  };
+}

@@ -1,0 +1,262 @@
+/**
+ * A stand-in for the `vscode` module, enough for src/vscodeapi.ts.  Every call
+ * is recorded in `mock`; tests script the user's answers through `mock.answer`.
+ * unit/setup.ts makes `require('vscode')` return this module.
+ */
+
+export interface Recorded {
+  kind: 'error' | 'warning' | 'info';
+  message: string;
+  items: unknown[];
+  modal: boolean;
+}
+
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+
+export class ThemeIcon {
+  constructor(readonly id: string) {}
+}
+
+export class MarkdownString {
+  isTrusted = false;
+  constructor(
+    public value = '',
+    readonly supportThemeIcons = false,
+  ) {}
+}
+
+export const StatusBarAlignment = { Left: 1, Right: 2 } as const;
+export const QuickPickItemKind = { Separator: -1, Default: 0 } as const;
+
+export class Uri {
+  private constructor(
+    readonly scheme: string,
+    readonly fsPath: string,
+  ) {}
+  static file(path: string): Uri {
+    return new Uri('file', path);
+  }
+}
+
+export class FakeStatusBarItem {
+  text = '';
+  tooltip: MarkdownString | string | undefined;
+  command: string | undefined;
+  name: string | undefined;
+  backgroundColor: ThemeColor | undefined;
+  accessibilityInformation: { label: string } | undefined;
+  visible = false;
+  disposed = false;
+  constructor(
+    readonly id: string,
+    readonly alignment: number,
+    readonly priority: number,
+  ) {}
+  show(): void {
+    this.visible = true;
+  }
+  hide(): void {
+    this.visible = false;
+  }
+  dispose(): void {
+    this.disposed = true;
+  }
+}
+
+export interface TerminalCreateOptions {
+  name: string;
+  shellPath: string;
+  shellArgs: string[];
+  cwd?: string;
+  env?: Record<string, string | null>;
+  iconPath?: ThemeIcon;
+}
+
+export class FakeTerminal {
+  shown = 0;
+  exitStatus: { code: number } | undefined;
+  constructor(readonly creationOptions: TerminalCreateOptions) {}
+  get name(): string {
+    return this.creationOptions.name;
+  }
+  show(): void {
+    this.shown += 1;
+  }
+  dispose(): void {
+    this.exitStatus = { code: 0 };
+  }
+}
+
+export class FakeOutputChannel {
+  lines: string[] = [];
+  shown = false;
+  constructor(readonly name: string) {}
+  appendLine(line: string): void {
+    this.lines.push(line);
+  }
+  append(text: string): void {
+    this.lines.push(text);
+  }
+  info(text: string): void {
+    this.lines.push(`[info] ${text}`);
+  }
+  warn(text: string): void {
+    this.lines.push(`[warn] ${text}`);
+  }
+  error(text: string): void {
+    this.lines.push(`[error] ${text}`);
+  }
+  show(): void {
+    this.shown = true;
+  }
+  dispose(): void {}
+}
+
+type Listener = (e: unknown) => unknown;
+type QuickPickAnswer = (items: readonly Record<string, unknown>[], options: Record<string, unknown>) => unknown;
+type InputAnswer = (options: { validateInput?: (v: string) => unknown }) => string | undefined;
+type MessageAnswer = (m: Recorded) => string | { title: string } | undefined;
+
+/** Everything the extension did, and the scripted answers of the "user". */
+export const mock = {
+  commands: new Map<string, (...args: unknown[]) => unknown>(),
+  executed: [] as [string, unknown[]][],
+  statusBarItems: [] as FakeStatusBarItem[],
+  terminals: [] as FakeTerminal[],
+  outputChannels: [] as FakeOutputChannel[],
+  messages: [] as Recorded[],
+  inputBoxes: [] as Record<string, unknown>[],
+  quickPicks: [] as { items: readonly Record<string, unknown>[]; options: Record<string, unknown> }[],
+  openedFiles: [] as string[],
+  openedFolders: [] as { path: string; newWindow: boolean }[],
+  folders: [] as string[],
+  /** Settings by full key (`ctask.home`): what the user set, and the package.json default. */
+  settings: new Map<string, { user?: unknown; default?: unknown }>(),
+  configListeners: [] as Listener[],
+  answer: {
+    inputBox: (() => undefined) as InputAnswer,
+    quickPick: (() => undefined) as QuickPickAnswer,
+    message: (() => undefined) as MessageAnswer,
+  },
+  reset(): void {
+    this.commands.clear();
+    this.executed = [];
+    this.statusBarItems = [];
+    this.terminals = [];
+    this.outputChannels = [];
+    this.messages = [];
+    this.inputBoxes = [];
+    this.quickPicks = [];
+    this.openedFiles = [];
+    this.openedFolders = [];
+    this.folders = [];
+    this.settings.clear();
+    this.configListeners = [];
+    this.answer.inputBox = () => undefined;
+    this.answer.quickPick = () => undefined;
+    this.answer.message = () => undefined;
+  },
+};
+
+function message(kind: Recorded['kind']) {
+  return (text: string, ...rest: unknown[]): Promise<unknown> => {
+    let modal = false;
+    if (rest.length && typeof rest[0] === 'object' && rest[0] !== null && 'modal' in rest[0]) {
+      modal = Boolean((rest[0] as { modal?: boolean }).modal);
+      rest = rest.slice(1);
+    }
+    const recorded: Recorded = { kind, message: text, items: rest, modal };
+    mock.messages.push(recorded);
+    const answer = mock.answer.message(recorded);
+    if (answer === undefined) {
+      return Promise.resolve(undefined);
+    }
+    const title = typeof answer === 'string' ? answer : answer.title;
+    const item = rest.find((i) => i === title || (typeof i === 'object' && i !== null && (i as { title?: string }).title === title));
+    return Promise.resolve(item);
+  };
+}
+
+export const commands = {
+  registerCommand(id: string, callback: (...args: unknown[]) => unknown) {
+    if (mock.commands.has(id)) {
+      throw new Error(`command '${id}' already exists`);
+    }
+    mock.commands.set(id, callback);
+    return { dispose: () => mock.commands.delete(id) };
+  },
+  executeCommand(id: string, ...args: unknown[]): Promise<unknown> {
+    mock.executed.push([id, args]);
+    if (id === 'vscode.openFolder') {
+      const [uri, opts] = args as [Uri, { forceNewWindow: boolean }];
+      mock.openedFolders.push({ path: uri.fsPath, newWindow: opts.forceNewWindow });
+      return Promise.resolve(undefined);
+    }
+    const fn = mock.commands.get(id);
+    return Promise.resolve(fn ? fn(...args) : undefined);
+  },
+};
+
+export const window = {
+  createStatusBarItem(id: string, alignment: number, priority: number) {
+    const item = new FakeStatusBarItem(id, alignment, priority);
+    mock.statusBarItems.push(item);
+    return item;
+  },
+  createOutputChannel(name: string) {
+    const channel = new FakeOutputChannel(name);
+    mock.outputChannels.push(channel);
+    return channel;
+  },
+  showInputBox(options: Record<string, unknown>) {
+    mock.inputBoxes.push(options);
+    return Promise.resolve(mock.answer.inputBox(options));
+  },
+  showQuickPick(items: readonly Record<string, unknown>[], options: Record<string, unknown>) {
+    mock.quickPicks.push({ items, options });
+    return Promise.resolve(mock.answer.quickPick(items, options));
+  },
+  showErrorMessage: message('error'),
+  showWarningMessage: message('warning'),
+  showInformationMessage: message('info'),
+  createTerminal(options: TerminalCreateOptions) {
+    const terminal = new FakeTerminal(options);
+    mock.terminals.push(terminal);
+    return terminal;
+  },
+  get terminals() {
+    return mock.terminals;
+  },
+  showTextDocument(uri: Uri) {
+    mock.openedFiles.push(uri.fsPath);
+    return Promise.resolve({});
+  },
+};
+
+export const workspace = {
+  get workspaceFolders() {
+    return mock.folders.map((f, index) => ({ uri: Uri.file(f), name: f, index }));
+  },
+  getConfiguration(section: string) {
+    const full = (key: string) => `${section}.${key}`;
+    return {
+      get<T>(key: string, fallback?: T): T | undefined {
+        const s = mock.settings.get(full(key));
+        return (s?.user ?? s?.default ?? fallback) as T | undefined;
+      },
+      inspect<T>(key: string) {
+        const s = mock.settings.get(full(key));
+        return { key: full(key), defaultValue: s?.default as T | undefined, globalValue: s?.user as T | undefined };
+      },
+    };
+  },
+  onDidChangeConfiguration(listener: Listener) {
+    mock.configListeners.push(listener);
+    return { dispose: () => undefined };
+  },
+  onDidChangeWorkspaceFolders(_listener: Listener) {
+    return { dispose: () => undefined };
+  },
+};

@@ -1,0 +1,93 @@
+import './setup';
+import * as assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+import { TaskStore } from '../src/state';
+import { StatusBar, escapeMarkdown, formatAge, present } from '../src/statusBar';
+import { lease, owned } from './fakes';
+import { type MarkdownString, type ThemeColor, mock } from './mock/vscode';
+
+const NOW = Date.parse('2025-01-01T00:01:00Z');
+
+beforeEach(() => mock.reset());
+
+test('a task owned by this server shows as owned, with host, pid and heartbeat age', () => {
+  const p = present({ task: owned('fix', { heartbeat_at: '2025-01-01T00:00:57Z' }), server: 'running', now: NOW });
+  assert.equal(p.text, '$(pulse) fix: owned');
+  assert.equal(p.warning, false);
+  assert.match(p.tooltip, /host box · pid 4242 · heartbeat 3s ago/);
+  assert.match(p.tooltip, /agent: claude/);
+  assert.match(p.tooltip, /Click for actions/);
+});
+
+test('stale and remote leases are warnings', () => {
+  const stale = present({ task: owned('a', { state: 'stale', reason: 'heartbeat 40s old', owned_here: false }), server: 'running', now: NOW });
+  assert.equal(stale.text, '$(warning) a: stale');
+  assert.equal(stale.warning, true);
+  assert.match(stale.tooltip, /reason: heartbeat 40s old/);
+  const remote = present({ task: owned('a', { state: 'fresh_remote', host: 'other', owned_here: false }), server: 'running', now: NOW });
+  assert.equal(remote.text, '$(remote) a: on other');
+  assert.equal(remote.warning, true);
+  const local = present({ task: owned('a', { owned_here: false, pid: 77 }), server: 'running', now: NOW });
+  assert.equal(local.text, '$(person) a: in use');
+  assert.match(local.tooltip, /in use by pid 77 on this host/);
+});
+
+test('idle, unowned and ended tasks', () => {
+  assert.equal(present({ task: lease('a'), server: 'running', now: NOW }).text, '$(circle-outline) a: idle');
+  assert.equal(present({ task: lease('a', { tmux_alive: true }), server: 'running', now: NOW }).text, '$(debug-disconnect) a: unowned');
+  const ended = present({
+    task: lease('a'),
+    server: 'running',
+    now: NOW,
+    ended: { end_reason: 'agent_exited', exit_status: 0, counts: { added: 2, modified: 1, deleted: 0 } },
+  });
+  assert.equal(ended.text, '$(pass) a: ended +2 ~1 -0');
+  assert.match(ended.tooltip, /last session: agent exited, exit status 0 \+2 ~1 -0/);
+});
+
+test('the server state comes first', () => {
+  assert.equal(present({ task: owned('a'), server: 'starting', now: NOW }).text, '$(loading~spin) ctask');
+  const stopped = present({ task: owned('a'), server: 'stopped', now: NOW });
+  assert.equal(stopped.error, true);
+  assert.match(stopped.tooltip, /not running/);
+  assert.equal(present({ task: undefined, server: 'running', now: NOW }).text, '$(tasklist) ctask');
+});
+
+test('text from the server is not read as markdown', () => {
+  const p = present({ task: owned('a', { workspace: '/srv/my_tasks/*a*', reason: '<b>x</b>' }), server: 'running', now: NOW });
+  assert.match(p.tooltip, /workspace: \/srv\/my\\_tasks\/\\\*a\\\*/);
+  assert.equal(escapeMarkdown('a_b [c](d) `e`'), 'a\\_b \\[c\\](d) \\`e\\`');
+});
+
+test('ages read well', () => {
+  assert.equal(formatAge(3.7), '3s');
+  assert.equal(formatAge(184), '3m 04s');
+  assert.equal(formatAge(7500), '2h 05m');
+});
+
+test('the item follows the store: text, colour, tooltip and a command on every update', () => {
+  const store = new TaskStore();
+  const bar = new StatusBar(() => ({ task: store.current([]), server: 'running', now: Date.now() }));
+  store.onDidChange(() => bar.update());
+  const item = mock.statusBarItems[0];
+  assert.equal(item.visible, true);
+  assert.equal(item.command, 'ctask.statusActions');
+  assert.equal(item.text, '$(tasklist) ctask');
+
+  store.applyLeaseState(owned('fix'));
+  store.setLastActed('fix');
+  assert.equal(item.text, '$(pulse) fix: owned');
+  assert.equal(item.backgroundColor, undefined);
+  assert.match((item.tooltip as MarkdownString).value, /pid 4242/);
+
+  store.applyLeaseState(owned('fix', { state: 'stale', owned_here: false }));
+  assert.equal(item.text, '$(warning) fix: stale');
+  assert.equal((item.backgroundColor as ThemeColor | undefined)?.id, 'statusBarItem.warningBackground');
+  assert.equal(item.accessibilityInformation?.label, 'ctask task fix: stale');
+
+  store.applyLeaseState(lease('fix'));
+  assert.equal(item.text, '$(circle-outline) fix: idle');
+  assert.equal(item.backgroundColor, undefined);
+  bar.dispose();
+  assert.equal(item.disposed, true);
+});

@@ -1,0 +1,126 @@
+"""``ctask/leaseState`` follows every change, whoever makes it, within 2 seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import typing as t
+
+import pytest
+
+from ctask_ls.server import protocol as p
+from tests.helpers import Env, retry_until
+from tests.server.conftest import Start
+
+LATENCY = 2.0
+"""The notification must arrive within this many seconds of the change."""
+
+
+async def changed_at(fn: t.Callable[[], object], seconds: float = 10.0) -> float:
+    """Wait (in a thread) until ``fn()`` is true; the monotonic time it became true (within 20 ms)."""
+    await asyncio.to_thread(retry_until, fn, seconds, 0.02)
+    return time.monotonic()
+
+
+async def test_lease_state_is_sent_for_every_task_after_initialized_and_heartbeats_are_not_changes(
+    lsp: Start, env: Env, agent_py: str
+) -> None:
+    go = env.root / "go"
+    procs = [env.spawn("new", f"done{i}", "--agent", sys.executable, "--", agent_py, "sleep=1") for i in range(2)]
+    for proc in procs:
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    live = env.spawn("new", "live", "--agent", sys.executable, "--", agent_py, f"wait={go}")
+    await changed_at(lambda: env.lease("live") is not None and env.tmux_sessions() == ["ctask-live"])
+
+    s = await lsp(client="neovim", init={"autoAdopt": False})
+    for name in ("done0", "done1"):
+        note = await s.lease(name, lambda n: True, timeout=LATENCY)
+        assert note.params["state"] == "missing"
+        assert note.params["tmux_alive"] is False
+    note = await s.lease("live", lambda n: True, timeout=LATENCY)
+    assert note.params["state"] == "fresh_local"
+    assert note.params["owner"] == "cli"
+    assert note.params["pid"] == live.pid
+    assert note.params["owned_here"] is False
+    assert note.params["tmux_alive"] is True
+    assert {"heartbeat_at", "age_s", "session_id", "host", "agent", "mode", "workspace"} <= set(note.params)
+
+    # the CLI heartbeats every 0.3 s: over several heartbeats, no further notification
+    first = s.mark()
+    beat = env.lease("live")
+    assert beat is not None
+    await changed_at(lambda: (env.lease("live") or {}).get("heartbeat_at") not in (None, beat["heartbeat_at"]), 5)
+    with pytest.raises(AssertionError):
+        await s.wait_for(p.LEASE_STATE, since=first, timeout=1.0)
+    go.write_text("")
+    await s.lease("live", lambda n: n["state"] == "missing", since=first)
+
+
+async def test_lease_state_follows_a_cli_in_another_terminal_and_a_sigkilled_owner(
+    lsp: Start, env: Env, agent_py: str
+) -> None:
+    go = env.root / "go"
+    s = await lsp(init={"ctask": {"autoAdopt": False}})
+
+    # a detached launch from a terminal: the session runs unowned
+    mark = s.mark()
+    await asyncio.to_thread(
+        env.run, "new", "t1", "--detach", "--agent", sys.executable, "--", agent_py, "write=a.txt:x", f"wait={go}"
+    )
+    at = time.monotonic()
+    note = await s.lease("t1", lambda n: n["state"] == "missing" and n["tmux_alive"], since=mark)
+    assert note.at - at < LATENCY
+
+    # `ctask attach` with no terminal adopts it and owns it
+    mark = s.mark()
+    cli = env.spawn("attach", "t1")
+    at = await changed_at(lambda: (env.lease("t1") or {}).get("pid") == cli.pid)
+    note = await s.lease("t1", lambda n: n["state"] == "fresh_local", since=mark)
+    assert note.at - at < LATENCY
+    assert note.params["pid"] == cli.pid
+    assert note.params["owned_here"] is False
+
+    # its owner is SIGKILLed: the lease is stale at once (a dead local pid), not after staleAfter
+    mark = s.mark()
+    os.killpg(cli.pid, signal.SIGKILL)
+    at = time.monotonic()
+    note = await s.lease("t1", lambda n: n["state"] == "stale", since=mark)
+    assert note.at - at < LATENCY
+    assert f"pid {cli.pid}" in note.params["reason"]
+    assert note.params["tmux_alive"] is True
+
+    # the agent ends while nobody owns it: the server records it (reconcile)
+    mark = s.mark()
+    go.write_text("")
+    at = time.monotonic()
+    note = await s.lease("t1", lambda n: n["state"] == "missing" and not n["tmux_alive"], since=mark)
+    assert note.at - at < LATENCY + 1.0  # agent exit + finalize
+    summary = await asyncio.to_thread(retry_until, lambda: env.summary("t1"), 5)
+    assert summary["end_reason"] == "ended_unowned"
+    assert summary["detected_via"] == "reconcile"
+    assert summary["added"] == ["a.txt"]
+    assert any("ended while nobody owned it" in m for m in s.logs())
+
+
+async def test_lease_state_follows_another_server(lsp: Start, env: Env, agent_py: str) -> None:
+    go = env.root / "go"
+    watcher = await lsp(client="neovim")
+    other = await lsp()
+    await other.command(p.NEW, {"name": "t1", "agent": sys.executable, "args": [agent_py, f"wait={go}"]})
+    at = time.monotonic()
+    note = await watcher.lease("t1", lambda n: n["state"] == "fresh_local" and n["tmux_alive"])
+    assert note.at - at < LATENCY
+    assert note.params["owner"] == "server"
+    assert note.params["pid"] == other.pid
+    assert note.params["owned_here"] is False
+
+    mark = watcher.mark()
+    go.write_text("")
+    at = time.monotonic()
+    note = await watcher.lease("t1", lambda n: n["state"] == "missing" and not n["tmux_alive"], since=mark)
+    assert note.at - at < LATENCY + 1.0  # agent exit + the other server's finalize
+    await other.wait_for(p.SESSION_ENDED, name="t1")
+    assert watcher.of(p.SESSION_ENDED) == []  # only the owner reports the session

@@ -1,0 +1,117 @@
+"""Settings from the editor, ``$/progress`` for large captures, warnings on ``window/logMessage``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import typing as t
+
+from lsprotocol import types
+
+from ctask_ls.server import protocol as p
+from ctask_ls.server import settings
+from tests.helpers import Env, retry_until
+from tests.server.conftest import Start, new_args
+
+
+async def test_invalid_settings_are_reported_and_defaults_used(lsp: Start, env: Env, agent_py: str) -> None:
+    s = await lsp(
+        init={
+            "ctask": {
+                "pollInterval": "fast",
+                "autoAdopt": "yes",
+                "agent": {"command": 7},
+                "bogus": 1,
+                "server": {"command": "ctask-ls"},  # the editor's own setting: ignored quietly
+                "staleAfter": 60,
+            }
+        }
+    )
+    shown = await asyncio.to_thread(retry_until, lambda: s.shown(), 5)
+    assert len(shown) == 1
+    for word in ("pollInterval", "autoAdopt", "agent.command", "bogus"):
+        assert word in shown[0]
+    assert "'server'" not in shown[0]
+    # defaults for the bad ones, the good one applied, and the server works
+    go = env.root / "go"
+    result = await s.command(p.NEW, new_args("t1", agent_py, f"wait={go}"))
+    assert result["action"] == "launched"
+    go.write_text("")
+    await s.wait_for(p.SESSION_ENDED, name="t1")
+
+
+async def test_did_change_configuration_applies_home_and_agent(lsp: Start, env: Env, agent_py: str) -> None:
+    other = env.root / "other-home"
+    cli = ["new", "elsewhere", "--agent", sys.executable, "--", agent_py, "sleep=1"]
+    done = await asyncio.to_thread(env.run, *cli, env={"CTASK_HOME": str(other)})
+    assert done.returncode == 0, done.stderr
+    s = await lsp(client="neovim", init={"ctask": {"agent": {"command": "no-such-x"}}})
+    assert await s.command(p.LIST, {}) == []
+
+    # layered: the config file < initializationOptions < didChangeConfiguration
+    s.client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"ctask": {"home": str(other)}})
+    )
+    note = await s.lease("elsewhere", lambda n: True, timeout=2.0)
+    assert note.params["workspace"] == str(other / "tasks" / "elsewhere")
+    assert [x["name"] for x in await s.command(p.LIST, {})] == ["elsewhere"]
+    err = await s.error(p.NEW, {"name": "t2"})
+    assert err.kind == "AgentNotFound"
+    assert "no-such-x" in err.message
+
+    # an invalid change is reported and ignored; it replaces the previous change (home reverts)
+    s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"ctask": {"home": 5}}))
+    await asyncio.to_thread(retry_until, lambda: any("home must be a path" in m for m in s.shown()), 5)
+    gone = await s.lease("elsewhere", lambda n: n.get("removed") is True, timeout=2.0)
+    assert gone.params["state"] == "missing"
+    assert await s.command(p.LIST, {}) == []
+    assert "no-such-x" in (await s.error(p.NEW, {"name": "t3"})).message  # initializationOptions still apply
+
+
+def test_settings_map_camel_case_onto_the_core_config(env: Env) -> None:
+    base, problems = settings.base_config(env.vars)
+    assert problems == []
+    config, problems = settings.overlay(
+        base,
+        {"heartbeatInterval": 2, "staleAfter": 20, "pollInterval": 0.5, "lockTimeout": 1, "autoAdopt": False},
+    )
+    assert problems == []
+    assert (config.heartbeat_interval, config.stale_after, config.poll_interval) == (2.0, 20.0, 0.5)
+    assert (config.lock_timeout, config.auto_adopt) == (1.0, False)
+    config, problems = settings.overlay(base, {"staleAfter": 0.1})
+    assert problems == ["staleAfter must be larger than heartbeatInterval"]
+    assert config.stale_after == base.stale_after
+    assert settings.overlay(base, "nonsense")[1] == ["settings must be an object like {'ctask': {...}}"]
+    assert settings.overlay(base, {"ctask": None}) == (base, [])
+
+
+def test_a_broken_config_file_is_reported_not_fatal(env: Env) -> None:
+    env.config_path.write_text("heartbeat_interval: [")
+    config, problems = settings.base_config(env.vars)
+    assert len(problems) == 1
+    assert "not valid YAML" in problems[0]
+    assert config.home == env.ctask_home
+    assert config.tmux_socket == env.socket
+
+
+async def test_a_large_manifest_capture_reports_progress(lsp: Start, env: Env, agent_py: str) -> None:
+    s = await lsp(client="visual-studio-code")
+    go = env.root / "go"
+    await s.command(p.NEW, new_args("big", agent_py, f"wait={go}"))
+    many = env.task_dir("big") / "many"
+    many.mkdir()
+    for i in range(6000):
+        (many / f"f{i}").write_bytes(b"")
+    diff = await s.command(p.DIFF, {"name": "big"})
+    assert diff["counts"]["added"] == 6000
+
+    def finished() -> list[list[t.Any]]:
+        return [r for r in s.client.progress_reports.values() if r and isinstance(r[-1], types.WorkDoneProgressEnd)]
+
+    reports = (await asyncio.to_thread(retry_until, finished, 5))[0]
+    assert isinstance(reports[0], types.WorkDoneProgressBegin)
+    assert "big" in reports[0].title
+    assert any(isinstance(r, types.WorkDoneProgressReport) and "files" in (r.message or "") for r in reports)
+    go.write_text("")
+    ended = await s.wait_for(p.SESSION_ENDED, name="big")
+    assert ended.params["summary"]["counts"]["added"] == 6000

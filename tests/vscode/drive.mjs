@@ -1,0 +1,263 @@
+// Drive code-server in headless Chromium with the keyboard, as a user would,
+// and watch the ctask status-bar item, the integrated terminal, quick picks
+// and dialogs.  Prints one JSON object per line ({"step": ...}); the last one
+// is {"step": "done", ...} (or {"step": "error", ...}).  Screenshots go to
+// --artifacts.  Used by test_vscode_e2e.py; runnable by hand:
+//   node drive.mjs --scenario new-task --url http://127.0.0.1:PORT/?folder=/x --task demo --artifacts out
+//
+// Scenarios:
+//   new-task      F1, "ctask: New Task", Enter, the name, Enter: the item shows
+//                 the task owned, the terminal opens; the agent exits and the
+//                 item changes; Show Changes opens the file; Restart Server.
+//   adopt-remote  the open folder is a task another host holds: the item warns;
+//                 F1 "ctask: Attach" asks in a modal dialog; Adopt makes the
+//                 task owned here; the agent exits and the item changes.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import puppeteer from 'puppeteer-core';
+
+const { values: opt } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'new-task' },
+    url: { type: 'string' },
+    task: { type: 'string' },
+    artifacts: { type: 'string', default: 'artifacts' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    timeout: { type: 'string', default: '60' },
+    'end-timeout': { type: 'string', default: '60' },
+    // Text the agent prints: wait for it in the terminal.
+    'terminal-text': { type: 'string', default: '' },
+  },
+});
+if (!opt.url || !opt.task) {
+  console.error('usage: node drive.mjs --url URL --task NAME [--artifacts DIR] [--chromium PATH]');
+  process.exit(2);
+}
+const TIMEOUT = Number(opt.timeout) * 1000;
+const END_TIMEOUT = Number(opt['end-timeout']) * 1000;
+const ITEM = '.part.statusbar [id$="ctask.status"]';
+const t0 = Date.now();
+const report = (step, data = {}) => console.log(JSON.stringify({ step, t: (Date.now() - t0) / 1000, wall: Date.now() / 1000, ...data }));
+mkdirSync(opt.artifacts, { recursive: true });
+
+const browser = await puppeteer.launch({
+  executablePath: opt.chromium,
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-dev-shm-usage',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--window-size=1400,900',
+  ],
+  defaultViewport: { width: 1400, height: 900 },
+});
+let page;
+
+/** The ctask status-bar item: its text (icons are glyphs, dropped) and its aria label. */
+async function item() {
+  return page.$eval(ITEM, (el) => ({
+    text: el.innerText.trim(),
+    label: el.querySelector('[aria-label]')?.getAttribute('aria-label') ?? el.getAttribute('aria-label') ?? '',
+    background: getComputedStyle(el).backgroundColor,
+  })).catch(() => null);
+}
+
+async function waitItem(predicate, what, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await item();
+    if (last && predicate(last)) {
+      return last;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`status-bar item never showed ${what} within ${timeout / 1000}s; last: ${JSON.stringify(last)}`);
+}
+
+/**
+ * Wait until the quick input is open with its input focused and CHECK in its
+ * title (where: 'title': a picker or input box of the extension) or in its
+ * focused row (where: 'row': a command in the palette).
+ */
+async function waitQuickInput(check, what, where = 'title') {
+  await page.waitForFunction(
+    (check, where) => {
+      const w = document.querySelector('.quick-input-widget');
+      if (!w || w.style.display === 'none' || w.offsetParent === null) {
+        return false;
+      }
+      const title = w.querySelector('.quick-input-title')?.textContent ?? '';
+      const focused = w.querySelector('.monaco-list-row.focused')?.textContent ?? '';
+      const input = w.querySelector('input');
+      return document.activeElement === input && (where === 'title' ? title.includes(check) : focused.includes(check));
+    },
+    { timeout: TIMEOUT },
+    check,
+    where,
+  ).catch((e) => {
+    throw new Error(`quick input never showed ${what}: ${e.message}`);
+  });
+}
+
+/** F1, type COMMAND, wait until it is the palette's focused row (Enter is the caller's). */
+async function palette(command) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  await waitQuickInput('', 'the command palette', 'row');
+  await page.keyboard.type(command, { delay: 15 });
+  await waitQuickInput(command, `the command ${command}`, 'row');
+}
+
+async function shot(name) {
+  const path = join(opt.artifacts, name);
+  await page.screenshot({ path });
+  report('screenshot', { path });
+  return path;
+}
+
+async function waitTerminal() {
+  await page.waitForFunction(
+    (name) => {
+      const panel = document.querySelector('.part.panel');
+      const xterm = panel?.querySelector('.terminal-wrapper .xterm');
+      const titles = [...document.querySelectorAll('.part.panel .single-terminal-tab, .part.panel .terminal-tabs-entry, .part.panel .tabs-container, .part.panel [aria-label]')]
+        .map((e) => `${e.textContent} ${e.getAttribute('aria-label') ?? ''}`)
+        .join(' | ');
+      return Boolean(xterm) && titles.includes(name);
+    },
+    { timeout: TIMEOUT },
+    `ctask: ${opt.task}`,
+  );
+  if (opt['terminal-text']) {
+    await page
+      .waitForFunction((text) => (document.querySelector('.part.panel .xterm-rows')?.textContent ?? '').includes(text), { timeout: TIMEOUT }, opt['terminal-text'])
+      .catch(() => undefined);
+  }
+  const text = await page.evaluate(() => document.querySelector('.part.panel .xterm-rows')?.textContent ?? '');
+  report('terminal', { title: `ctask: ${opt.task}`, text: text.slice(0, 500) });
+  return text;
+}
+
+/** Hover the item; return the tooltip's text (host, pid, heartbeat age) while it shows. */
+async function hoverTooltip() {
+  await page.hover(ITEM);
+  await new Promise((r) => setTimeout(r, 1200));
+  const text = await page.evaluate(() => document.querySelector('.monaco-hover, .workbench-hover')?.textContent ?? '');
+  report('tooltip', { text: text.slice(0, 500) });
+  return text;
+}
+
+async function newTask() {
+  // The command palette, with the keyboard only.
+  await palette('ctask: New Task');
+  await page.keyboard.press('Enter');
+  await waitQuickInput('ctask: New Task', 'the task name input box');
+  report('input-box');
+  await page.keyboard.type(opt.task, { delay: 15 });
+  await page.keyboard.press('Enter');
+
+  const owned = await waitItem((i) => i.text.includes(`${opt.task}: owned`), `${opt.task}: owned`);
+  report('owned', owned);
+  const terminalText = await waitTerminal();
+  const tooltip = await hoverTooltip();
+  const ownedShot = await shot('vscode-owned.png');
+  await page.mouse.move(700, 300);
+
+  // The scripted agent exits; the server finalizes and the item changes.
+  const ended = await waitItem((i) => !i.text.includes(`${opt.task}: owned`), 'a change after the session ended', END_TIMEOUT);
+  report('ended', ended);
+  await new Promise((r) => setTimeout(r, 500));
+  const endedShot = await shot('vscode-ended.png');
+
+  // ctask: Show Changes, by keyboard: the task (current first), then the file; it opens in an editor.
+  await palette('ctask: Show Changes');
+  await page.keyboard.press('Enter');
+  await waitQuickInput('ctask: Show Changes', 'the task picker of Show Changes');
+  await page.keyboard.press('Enter');
+  await waitQuickInput(`changes of ${opt.task}`, 'the list of changed files');
+  const files = await page.$$eval('.quick-input-widget .monaco-list-row', (rows) => rows.map((r) => r.textContent.trim()));
+  report('changes', { files });
+  await page.keyboard.press('Enter');
+  const opened = await page
+    .waitForFunction(() => [...document.querySelectorAll('.part.editor .tab')].map((t) => t.textContent.trim()).join('|'), { timeout: TIMEOUT })
+    .then((h) => h.jsonValue());
+  report('opened', { tabs: opened });
+
+  // ctask: Restart Server: the item comes back with the task.
+  await palette('ctask: Restart Server');
+  await page.keyboard.press('Enter');
+  await new Promise((r) => setTimeout(r, 500));
+  const restarted = await waitItem((i) => i.text.includes(opt.task), 'the task again after a restart');
+  report('restarted', restarted);
+  return { owned, ended, terminalText: terminalText.slice(0, 500), tooltip: tooltip.slice(0, 500), screenshots: [ownedShot, endedShot] };
+}
+
+async function adoptRemote() {
+  // The open folder is the task's workspace: it is the current task, held by another host.
+  const remote = await waitItem((i) => i.label.startsWith(`ctask task ${opt.task}: on `), `${opt.task} held by another host`);
+  report('remote', remote);
+  const tooltip = await hoverTooltip();
+  const remoteShot = await shot('vscode-remote.png');
+  await page.mouse.move(700, 300);
+
+  await palette('ctask: Attach');
+  await page.keyboard.press('Enter');
+  await waitQuickInput('ctask: Attach', 'the task picker of Attach');
+  const rows = await page.$$eval('.quick-input-widget .monaco-list-row', (rs) => rs.map((r) => r.textContent.trim()));
+  report('picker', { rows });
+  await page.keyboard.press('Enter');
+
+  // The server asks (window/showMessageRequest): a modal dialog with Adopt / Cancel.
+  await page.waitForSelector('.monaco-dialog-box', { visible: true, timeout: TIMEOUT });
+  const modal = await page.$eval('.monaco-dialog-box', (box) => ({
+    message: box.querySelector('.dialog-message-text, .dialog-message')?.textContent ?? box.textContent,
+    buttons: [...box.querySelectorAll('.monaco-button')].map((b) => b.textContent.trim()).filter(Boolean),
+    modal: Boolean(document.querySelector('.monaco-dialog-modal-block')),
+  }));
+  report('modal', modal);
+  const modalShot = await shot('vscode-adopt-modal.png');
+  await page.$$eval('.monaco-dialog-box .monaco-button', (buttons) => buttons.find((b) => b.textContent.trim() === 'Adopt')?.click());
+
+  const adopted = await waitItem((i) => i.text.includes(`${opt.task}: owned`), `${opt.task}: owned after adopting`);
+  report('adopted', adopted);
+  const terminalText = await waitTerminal();
+  const adoptedShot = await shot('vscode-adopted.png');
+
+  const ended = await waitItem((i) => !i.text.includes(`${opt.task}: owned`), 'a change after the session ended', END_TIMEOUT);
+  report('ended', ended);
+  return { remote, tooltip: tooltip.slice(0, 500), modal, adopted, ended, terminalText: terminalText.slice(0, 500), screenshots: [remoteShot, modalShot, adoptedShot] };
+}
+
+const SCENARIOS = { 'new-task': newTask, 'adopt-remote': adoptRemote };
+
+try {
+  const scenario = SCENARIOS[opt.scenario];
+  if (!scenario) {
+    throw new Error(`unknown scenario ${opt.scenario}: one of ${Object.keys(SCENARIOS).join(', ')}`);
+  }
+  page = await browser.newPage();
+  page.on('pageerror', (e) => report('pageerror', { message: String(e.message ?? e).slice(0, 300) }));
+  await page.goto(opt.url, { waitUntil: 'networkidle2', timeout: TIMEOUT });
+  await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: TIMEOUT });
+  report('workbench');
+
+  // The extension is active and its server answered initialize.
+  const ready = await waitItem((i) => /no current task|ctask task/.test(i.label), 'a running server');
+  report('server-ready', ready);
+  await page.click('.part.editor');
+  report('done', await scenario());
+} catch (error) {
+  report('error', { message: String(error?.message ?? error) });
+  if (page) {
+    await shot(`vscode-${opt.scenario}-failure.png`).catch(() => undefined);
+  }
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

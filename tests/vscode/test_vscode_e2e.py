@@ -1,0 +1,468 @@
+"""End to end in the real VS Code: code-server in headless Chromium.
+
+The built ``ctask.vsix`` is installed into code-server (VS Code 1.100.3),
+which starts the real ``ctask-ls`` from this virtual environment; the agent
+runs in real tmux on the test's private socket.  ``drive.mjs`` (puppeteer-core)
+uses the keyboard as a user would: F1, "ctask: New Task", Enter, the name,
+Enter.  The test then sees the status-bar item show the task as owned, the
+integrated terminal attached to the tmux session, and, once the scripted agent
+exits, the item change.  Screenshots go to ``tests/vscode/artifacts/``.
+
+First use installs code-server from the npm registry into a download cache
+outside the repository (``$CTASK_TEST_CACHE``, else ``$XDG_CACHE_HOME`` or
+``~/.cache``, then ``ctask-test/code-server-<version>``; about a minute), and
+Debian's chromium, libkrb5-dev, pkg-config, ripgrep and a C++ toolchain with
+apt-get when they are missing.  Everything the editor and the server write
+(HOME, XDG dirs, the ctask home, the user data of code-server) is in the
+test's temp dir.  ``CTASK_SKIP_VSCODE_E2E=1`` skips it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import typing as t
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import filelock
+import pytest
+import yaml
+
+from tests.helpers import BIN, REPO, Env
+from tests.vscode import tools
+
+CODE_SERVER_VERSION = "4.100.3"
+"""The last code-server line that runs on Node 20 (VS Code 1.100.3)."""
+
+HERE = Path(__file__).resolve().parent
+EXTENSION = REPO / "editors" / "vscode"
+ARTIFACTS = HERE / "artifacts"
+TASK = "hello-vscode"
+
+APT_PACKAGES = ("chromium", "libkrb5-dev", "pkg-config", "ripgrep", "g++", "make", "python3")
+"""Debian packages code-server's native modules and the browser need."""
+
+
+def _log(message: str) -> None:
+    print(f"[vscode-e2e] {message}", file=sys.stderr, flush=True)
+
+
+def _cache_root() -> Path:
+    if os.environ.get("CTASK_TEST_CACHE"):
+        return Path(os.environ["CTASK_TEST_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ctask-test"
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _missing_packages() -> list[str]:
+    return [pkg for pkg in APT_PACKAGES if tools.run(["dpkg", "-s", pkg], timeout=30).returncode != 0]
+
+
+def _ensure_system_packages() -> str:
+    """Install what is missing with apt-get; return the chromium binary. Skips when that is impossible."""
+    if shutil.which("dpkg") is None:
+        if _chromium() and shutil.which("rg"):
+            return t.cast(str, _chromium())
+        pytest.skip("not a Debian/Ubuntu machine and chromium or ripgrep is missing: cannot install them")
+    missing = _missing_packages()
+    if missing:
+        prefix: list[str] = []
+        if os.geteuid() != 0:
+            if shutil.which("sudo") is None:
+                pytest.skip(f"needs {' '.join(missing)}; not root and no sudo to apt-get install them")
+            prefix = ["sudo", "-n"]
+        _log(f"apt-get install {' '.join(missing)}")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        update = tools.run([*prefix, "apt-get", "update", "-qq"], env=env)
+        install = tools.run([*prefix, "apt-get", "install", "-y", "-qq", *missing], env=env, timeout=900)
+        if install.returncode != 0:
+            pytest.skip(f"cannot apt-get install {' '.join(missing)}: {(update.stderr + install.stderr)[-800:]}")
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("chromium is not installed and apt-get did not provide it")
+    return chromium
+
+
+def _newest_mtime(paths: t.Iterable[Path]) -> float:
+    newest = 0.0
+    for path in paths:
+        files = path.rglob("*") if path.is_dir() else [path]
+        for f in files:
+            with contextlib.suppress(FileNotFoundError):
+                newest = max(newest, f.stat().st_mtime)
+    return newest
+
+
+def _build_vsix() -> Path:
+    """``ctask.vsix`` from editors/vscode, rebuilt when a source is newer than it."""
+    tools.ci_if_stale(EXTENSION)
+    vsix = EXTENSION / "ctask.vsix"
+    sources = [EXTENSION / p for p in ("src", "package.json", "package-lock.json", "esbuild.mjs", "README.md")]
+    if not vsix.exists() or vsix.stat().st_mtime < _newest_mtime(sources):
+        _log("npm run package in editors/vscode")
+        tools.must(tools.run(["npm", "run", "package"], cwd=EXTENSION), "npm run package")
+    return vsix
+
+
+def _ensure_code_server() -> Path:
+    """code-server from the npm registry, built for this Node, in the download cache."""
+    dest = _cache_root() / f"code-server-{CODE_SERVER_VERSION}"
+    binary = dest / "node_modules" / ".bin" / "code-server"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(dest) + ".lock", timeout=1200):
+        if (dest / ".complete").exists() and binary.exists():
+            return binary
+        _log(f"installing code-server {CODE_SERVER_VERSION} into {dest} (first use, about a minute)")
+        if tools.run(["npm", "ping"], timeout=60).returncode != 0:
+            pytest.skip("the npm registry is unreachable: cannot install code-server")
+        proc = tools.run(["bash", str(HERE / "install-code-server.sh"), CODE_SERVER_VERSION, str(dest)], timeout=1200)
+        tools.must(proc, f"installing code-server {CODE_SERVER_VERSION}")
+    return binary
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"code-server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"code-server did not answer on {url} within {seconds}s:\n{log.read_text()[-4000:]}")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (code-server, its extension host, ctask-ls), then SIGKILL. Never raises."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait)
+            if sig is signal.SIGTERM:
+                # The group may outlive its leader for a moment: make sure nothing is left.
+                with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            return
+
+
+def _server_settings() -> dict[str, t.Any]:
+    """``ctask.server.*`` pointing at the ctask-ls of the virtual environment running the tests."""
+    ctask_ls = BIN / "ctask-ls"
+    if ctask_ls.exists():
+        return {"ctask.server.command": str(ctask_ls)}
+    return {"ctask.server.command": sys.executable, "ctask.server.args": ["-m", "ctask_ls"]}
+
+
+USER_SETTINGS: dict[str, t.Any] = {
+    "workbench.startupEditor": "none",
+    "security.workspace.trust.enabled": False,
+    "telemetry.telemetryLevel": "off",
+    "workbench.tips.enabled": False,
+    "extensions.ignoreRecommendations": True,
+    "update.mode": "none",
+    # The DOM renderer, so the test can read what the agent printed in the terminal.
+    "terminal.integrated.gpuAcceleration": "off",
+}
+
+
+def _steps(stdout: str) -> dict[str, dict[str, t.Any]]:
+    steps: dict[str, dict[str, t.Any]] = {}
+    for line in stdout.splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            data = json.loads(line)
+            if isinstance(data, dict) and "step" in data:
+                steps[str(data["step"])] = data
+    return steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Tools:
+    """What the end-to-end tests need, installed once per test session."""
+
+    chromium: str
+    vsix: Path
+    code_server: Path
+
+
+@pytest.fixture(scope="session")
+def vscode_tools() -> Tools:
+    if os.environ.get("CTASK_SKIP_VSCODE_E2E"):
+        pytest.skip("CTASK_SKIP_VSCODE_E2E is set")
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed (scripts/test-all installs them)")
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (scripts/test-all installs it)")
+    started = time.monotonic()
+    chromium = _ensure_system_packages()
+    vsix = _build_vsix()
+    code_server = _ensure_code_server()
+    tools.ci_if_stale(HERE)
+    _log(f"set-up took {time.monotonic() - started:.0f}s")
+    return Tools(chromium, vsix, code_server)
+
+
+class Drive(t.NamedTuple):
+    steps: dict[str, dict[str, t.Any]]
+    output: str
+    returncode: int
+
+
+class CodeServer:
+    """One code-server with the extension installed, its HOME and user data in the test's temp dir."""
+
+    def __init__(self, tools_: Tools, env: Env, root: Path) -> None:
+        self.tools = tools_
+        self.env = env
+        self.root = root
+        self.user_data = root / "user-data"
+        self.extensions = root / "extensions"
+        self.log = root / "code-server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        for d in (self.user_data / "User", self.extensions):
+            d.mkdir(parents=True, exist_ok=True)
+        (self.user_data / "User" / "settings.json").write_text(
+            json.dumps({**_server_settings(), **USER_SETTINGS}, indent=2)
+        )
+        self.vars = {**env.vars, "SHELL": "/bin/sh"}
+        self.args = ["--user-data-dir", str(self.user_data), "--extensions-dir", str(self.extensions)]
+        install = [str(tools_.code_server), *self.args, "--install-extension", str(tools_.vsix)]
+        tools.must(tools.run(install, env=self.vars, timeout=120), "code-server --install-extension")
+
+    def start(self, folder: Path) -> str:
+        """Start code-server on a free port with FOLDER open; return the URL that opens it."""
+        self.port = _free_port()
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    str(self.tools.code_server),
+                    "--auth",
+                    "none",
+                    "--bind-addr",
+                    f"127.0.0.1:{self.port}",
+                    "--disable-telemetry",
+                    "--disable-update-check",
+                    "--disable-workspace-trust",
+                    "--disable-getting-started-override",
+                    *self.args,
+                    str(folder),
+                ],
+                env=self.vars,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc, self.log)
+        return f"http://127.0.0.1:{self.port}/?folder={folder}"
+
+    def drive(
+        self, scenario: str, url: str, task: str, *extra: str, on_tick: t.Callable[[str], None] | None = None
+    ) -> Drive:
+        """Run drive.mjs SCENARIO; ``on_tick(output so far)`` runs every 20 ms while it does."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        out_path = self.root / f"drive-{scenario}.out"
+        argv = ["node", str(HERE / "drive.mjs"), "--scenario", scenario, "--url", url, "--task", task]
+        argv += ["--artifacts", str(ARTIFACTS), "--chromium", self.tools.chromium, *extra]
+        started = time.monotonic()
+        with out_path.open("w") as out:
+            driver = subprocess.Popen(argv, cwd=HERE, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            deadline = started + 300
+            while driver.poll() is None:
+                if time.monotonic() > deadline:
+                    driver.kill()
+                    driver.wait()
+                    break
+                if on_tick is not None:
+                    on_tick(out_path.read_text())
+                time.sleep(0.02)
+        output = out_path.read_text()
+        _log(f"the browser part of {scenario} took {time.monotonic() - started:.0f}s")
+        (ARTIFACTS / f"drive-{scenario}.log").write_text(output)
+        (ARTIFACTS / f"ctask-extension-{scenario}.log").write_text(self.extension_log())
+        return Drive(_steps(output), output, driver.returncode)
+
+    def check(self, drive: Drive) -> dict[str, dict[str, t.Any]]:
+        """The driver's steps; fails with everything useful when it did not finish."""
+        assert drive.returncode == 0 and "done" in drive.steps, (
+            f"driver exited {drive.returncode}:\n{drive.output[-4000:]}\n"
+            f"--- extension log\n{self.extension_log()}\n--- code-server log\n{self.log.read_text()[-3000:]}"
+        )
+        return drive.steps
+
+    def extension_log(self) -> str:
+        logs = sorted((self.user_data / "logs").rglob("ctask.log"))
+        return "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc)
+
+
+@pytest.fixture
+def code_server(vscode_tools: Tools, env: Env, tmp_path: Path) -> t.Iterator[CodeServer]:
+    """A code-server for one test; killed by process group at the end (before the tmux server goes)."""
+    server = CodeServer(vscode_tools, env, tmp_path / "code-server")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class LeaseWatch:
+    """Called on every tick of the driver: when the task's lease file appeared and went away (epoch seconds)."""
+
+    def __init__(self, env: Env, name: str) -> None:
+        self.path = env.task_dir(name) / ".ctask" / "lease.yaml"
+        self.written: float | None = None
+        self.removed: float | None = None
+
+    def __call__(self, _output: str) -> None:
+        exists = self.path.exists()
+        if exists and self.written is None:
+            self.written = time.time()
+        if not exists and self.written is not None and self.removed is None:
+            self.removed = time.time()
+
+
+@pytest.mark.timeout(1500)  # the first run installs code-server (about 2 minutes)
+def test_new_task_from_the_command_palette_shows_owned_then_ended(
+    env: Env, agent: list[str], tmp_path: Path, code_server: CodeServer
+) -> None:
+    task = "hello-vscode"
+    # The scripted agent: says hello in its terminal, writes a file, works a few seconds, exits.
+    agent_args = [agent[1], "print=hello from the agent", "write=result.txt:done", "sleep=6"]
+    env.write_config({"agent": {"command": agent[0], "args": agent_args, "env": {}}})
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("a project folder that is not a task workspace\n")
+    url = code_server.start(project)
+
+    watch = LeaseWatch(env, task)
+    drive = code_server.drive("new-task", url, task, "--terminal-text", "hello from the agent", on_tick=watch)
+    steps = code_server.check(drive)
+
+    owned = steps["owned"]
+    assert f"{task}: owned" in owned["text"], owned
+    assert owned["label"] == f"ctask task {task}: owned", owned
+    assert "hello from the agent" in steps["terminal"]["text"], steps["terminal"]
+    tooltip = steps["tooltip"]["text"]
+    assert f"ctask: {task}" in tooltip and "pid " in tooltip and "heartbeat " in tooltip, tooltip
+    ended = steps["ended"]
+    assert ended["text"] == f"{task}: ended +1 ~0 -0", ended
+
+    # The item follows ctask/leaseState within 2 seconds (the driver samples it every 0.1 s).
+    assert watch.written is not None and watch.removed is not None, (watch.written, watch.removed)
+    owned_lag = owned["wall"] - watch.written
+    ended_lag = ended["wall"] - watch.removed
+    _log(f"status bar: owned {owned_lag:.2f}s after the lease was written, changed {ended_lag:.2f}s after it went")
+    assert owned_lag < 2.0, (owned, watch.written)
+    assert ended_lag < 2.0, (ended, watch.removed)
+
+    # Show Changes listed the file the agent wrote and opened it; Restart Server started a new server.
+    assert any("result.txt" in f for f in steps["changes"]["files"]), steps["changes"]
+    assert "result.txt" in steps["opened"]["tabs"], steps["opened"]
+    assert code_server.extension_log().count("[info] starting ") >= 2, code_server.extension_log()
+    assert steps["restarted"]["text"] == f"{task}: ended +1 ~0 -0", steps["restarted"]
+
+    # What the editor showed is what the core recorded.
+    summary = env.summary(task)
+    assert summary is not None
+    assert summary["session_ownership"] == "owned"
+    assert summary["end_reason"] == "agent_exited"
+    assert summary["added"] == ["result.txt"]
+    assert env.lease(task) is None
+    assert env.tmux_sessions() == []
+    for shot in steps["done"]["screenshots"]:
+        assert Path(shot).stat().st_size > 10_000, shot
+        print(f"screenshot: {shot}")
+
+
+def _write_remote_lease(env: Env, name: str, host: str, pid: int) -> None:
+    """A well-formed lease of another host with a fresh heartbeat (SPEC 2, lease.yaml)."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lease = {
+        "schema": 1,
+        "session_id": f"{host}-{pid}-{int(time.time())}",
+        "host": host,
+        "pid": pid,
+        "agent": "python",
+        "mode": "persistent",
+        "tmux_session": f"ctask-{name}",
+        "started_at": now,
+        "heartbeat_at": now,
+        "owner": "cli",
+    }
+    (env.task_dir(name) / ".ctask" / "lease.yaml").write_text(yaml.safe_dump(lease, sort_keys=False))
+
+
+@pytest.mark.timeout(1500)
+def test_attach_to_a_task_another_host_holds_asks_in_a_modal_and_adopts(
+    env: Env, agent: list[str], code_server: CodeServer
+) -> None:
+    task = "remote-task"
+    # A lease stays fresh for a minute: long enough to answer the question.
+    env.write_config({"stale_after": 60})
+    launched = env.run("new", task, "--detach", "--agent", agent[0], "--", agent[1], "print=working", "wait=go")
+    assert launched.returncode == 0, launched.stderr
+    _write_remote_lease(env, task, "other-host", 4242)
+    url = code_server.start(env.task_dir(task))
+
+    def release_agent(output: str) -> None:
+        # Once the terminal showed the session, let the agent finish.
+        if '"step":"terminal"' in output and not (env.task_dir(task) / "go").exists():
+            (env.task_dir(task) / "go").write_text("")
+
+    drive = code_server.drive("adopt-remote", url, task, "--terminal-text", "working", on_tick=release_agent)
+    steps = code_server.check(drive)
+
+    remote = steps["remote"]
+    assert remote["text"] == f"{task}: on other-host", remote
+    assert remote["background"] not in ("", "rgba(0, 0, 0, 0)"), f"no warning colour: {remote}"
+    assert "host other-host" in steps["tooltip"]["text"] and "pid 4242" in steps["tooltip"]["text"], steps["tooltip"]
+    assert any(task in row and "on other-host" in row for row in steps["picker"]["rows"]), steps["picker"]
+    modal = steps["modal"]
+    assert modal["modal"] is True, modal
+    assert sorted(modal["buttons"]) == ["Adopt", "Cancel"], modal  # their order is the platform's
+    assert "other-host pid 4242" in modal["message"], modal
+    adopted = steps["adopted"]
+    assert adopted["text"] == f"{task}: owned", adopted
+    assert adopted["background"] in ("", "rgba(0, 0, 0, 0)"), adopted
+    assert "working" in steps["terminal"]["text"], steps["terminal"]
+    assert steps["ended"]["text"].startswith(f"{task}: ended"), steps["ended"]
+
+    summary = env.summary(task)
+    assert summary is not None
+    assert summary["session_ownership"] == "adopted"
+    assert env.lease(task) is None
+    for shot in steps["done"]["screenshots"]:
+        print(f"screenshot: {shot}")
