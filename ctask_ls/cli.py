@@ -207,11 +207,11 @@ def _passive(core: Core, d: Dispatch, args: argparse.Namespace) -> int:
     if args.json and not _is_tty():
         _print_json(_launch_result(core, ws, None, "passive"))
         return 0
-    owner = _lease_text(info)
+    owner = f"owned by {_lease_text(info)}" if info.lease is not None else "not owned by this process"
     if not _is_tty():
-        print(f"task {ws.name} is owned by {owner}; not attaching: no terminal")
+        print(f"task {ws.name} is {owner}; not attaching: no terminal")
         return 0
-    _say(f"task {ws.name} is owned by {owner}; attaching without taking it over")
+    _say(f"task {ws.name} is {owner}; attaching without taking it over")
     code, why = core.tmux.attach(ws.tmux_session)
     if code != 0:
         _err(f"error: tmux could not attach to {ws.tmux_session}: {why}")

@@ -11,13 +11,20 @@ from tests.helpers import AGENT_SCRIPT, Env
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> t.Iterator[Env]:
-    """A private home, XDG dirs, config and tmux socket; cleaned up even on failure."""
+def env(tmp_path: Path, request: pytest.FixtureRequest) -> t.Iterator[Env]:
+    """A private home, XDG dirs, config and tmux socket; cleaned up even on failure.
+
+    For the session-core tests (this directory), teardown also checks the
+    session log of every task: exactly one record per finished session.
+    """
     e = Env(tmp_path)
     try:
         yield e
     finally:
         e.cleanup()
+    if request.node.path.parent == Path(__file__).parent:
+        problems = e.session_log_problems()
+        assert not problems, "; ".join(problems)
 
 
 @pytest.fixture
@@ -32,7 +39,12 @@ def core_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
 
 @pytest.fixture
 def agent(tmp_path: Path) -> list[str]:
-    """argv prefix of a scriptable agent: ``[*agent, "write=a.txt:hi", "sleep=1", "exit=0"]``."""
+    """argv prefix of a scriptable agent: ``[*agent, "write=a.txt:hi", "sleep=1", "exit=0"]``.
+
+    Steps: ``write=NAME:TEXT``, ``sleep=S``, ``wait=FILE`` (until FILE exists in the
+    workspace), ``exit=N``, ``print=TEXT``, ``dump=FILE`` (argv, environment, cwd and
+    pid as JSON).
+    """
     script = tmp_path / "agent.py"
     script.write_text(AGENT_SCRIPT)
     return [sys.executable, str(script)]

@@ -70,6 +70,7 @@ class Env:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.procs: list[subprocess.Popen[str]] = []
+        self._stderr: dict[int, list[bytes]] = {}
 
     def write_config(self, overrides: dict[str, t.Any]) -> None:
         data = {**FAST_CONFIG, **overrides}
@@ -79,10 +80,16 @@ class Env:
         return self.ctask_home / "tasks" / name
 
     def run(
-        self, *args: str, timeout: float = 60, env: dict[str, str] | None = None, check: bool = False
+        self,
+        *args: str,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        prefix: t.Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
+        """Run ``ctask ARGS`` to its end (``prefix``: a wrapper command such as setpriv)."""
         proc = subprocess.run(
-            [sys.executable, "-m", "ctask_ls.cli", *args],
+            [*prefix, sys.executable, "-m", "ctask_ls.cli", *args],
             env={**self.vars, **(env or {})},
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -149,6 +156,182 @@ class Env:
             return []
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
+    # -- session-core helpers -------------------------------------------------------------
+
+    def tmux_name(self, name: str) -> str:
+        """The tmux session of task NAME (SPEC 2)."""
+        return "ctask-" + name.replace(".", "_").replace(":", "_")
+
+    def pane(self, name: str) -> dict[str, t.Any] | None:
+        """The pane of task NAME's tmux session: ``{dead, status, pid}``, None when there is none."""
+        out = self.tmux(
+            "list-panes", "-t", f"={self.tmux_name(name)}:", "-F", "#{pane_dead} #{pane_dead_status} #{pane_pid}"
+        )
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        dead, status, pid = [*out.stdout.splitlines()[0].split(" "), "", ""][:3]
+        return {
+            "dead": dead == "1",
+            "status": int(status) if status.lstrip("-").isdigit() else None,
+            "pid": int(pid) if pid.isdigit() else None,
+        }
+
+    def tmux_alive(self, name: str) -> bool:
+        pane = self.pane(name)
+        return pane is not None and not pane["dead"]
+
+    def read(self, name: str, rel: str) -> bytes:
+        """The bytes of a file inside task NAME's workspace."""
+        return (self.task_dir(name) / rel).read_bytes()
+
+    def task_yaml(self, name: str) -> dict[str, t.Any]:
+        return t.cast(dict[str, t.Any], yaml.safe_load(self.read(name, "task.yaml")))
+
+    def write_lease(
+        self,
+        name: str,
+        *,
+        host: str | None = None,
+        pid: int | None = None,
+        heartbeat_age: float = 0.0,
+        **fields: t.Any,
+    ) -> dict[str, t.Any]:
+        """Write a well-formed ``lease.yaml`` for task NAME (default: this host, this pid, fresh)."""
+        import datetime as dt
+        import socket
+
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        beat = now - dt.timedelta(seconds=heartbeat_age)
+        host = socket.gethostname() if host is None else host
+        pid = os.getpid() if pid is None else pid
+        data: dict[str, t.Any] = {
+            "schema": 1,
+            "session_id": f"{host}-{pid}-{int(beat.timestamp())}",
+            "host": host,
+            "pid": pid,
+            "agent": "python",
+            "mode": "persistent",
+            "tmux_session": self.tmux_name(name),
+            "started_at": beat.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "heartbeat_at": beat.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "owner": "cli",
+            **fields,
+        }
+        path = self.task_dir(name) / ".ctask" / "lease.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return data
+
+    def bare_task(self, name: str) -> None:
+        """A task that never ran: an empty workspace directory given a fresh task.yaml by ``ctask repair``."""
+        self.task_dir(name).mkdir(parents=True)
+        proc = self.run("repair", name)
+        if proc.returncode != 0:
+            raise AssertionError(f"ctask repair {name} failed ({proc.returncode}): {proc.stderr}")
+
+    def new(
+        self, name: str, agent: t.Sequence[str], *agent_args: str, extra: t.Sequence[str] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """``ctask new NAME --agent PYTHON [extra] -- SCRIPT ARGS`` run to its end."""
+        return self.run("new", name, *extra, "--agent", agent[0], "--", *agent[1:], *agent_args)
+
+    def new_detached(self, name: str, agent: t.Sequence[str], *agent_args: str) -> subprocess.CompletedProcess[str]:
+        """Launch task NAME detached (the session runs unowned); fails the test if it does not start."""
+        proc = self.new(name, agent, *agent_args, extra=("--detach",))
+        if proc.returncode != 0:
+            raise AssertionError(f"ctask new {name} --detach failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def spawn_new(
+        self, name: str, agent: t.Sequence[str], *agent_args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        """``ctask new`` in the background; returns once it owns a running session."""
+        proc = self.spawn("new", name, "--agent", agent[0], "--", *agent[1:], *agent_args, env=env)
+        self.wait_owned(name, proc)
+        return proc
+
+    def wait_owned(self, name: str, proc: subprocess.Popen[str], seconds: float = 15.0) -> dict[str, t.Any]:
+        """Wait until ``proc`` owns task NAME's verified session (it says so on stderr); return the lease."""
+        marker = f"owning task {name} "
+        if marker not in self.stderr_so_far(proc, until=marker, seconds=seconds):
+            if proc.poll() is not None:
+                _code, out, err = self.finish(proc)
+                raise AssertionError(f"ctask exited with {proc.returncode} before owning {name}: {err}{out}")
+            raise AssertionError(f"ctask did not own {name} within {seconds}s: {self.stderr_so_far(proc)}")
+        lease = self.lease(name)
+        assert lease is not None and lease.get("pid") == proc.pid, f"{proc.pid} says it owns {name}: {lease}"
+        return lease
+
+    def stderr_so_far(self, proc: subprocess.Popen[str], until: str | None = None, seconds: float = 0.0) -> str:
+        """What a spawned ctask wrote on stderr so far (reads until ``until`` appears or ``seconds`` pass)."""
+        import select
+
+        chunks = self._stderr.setdefault(proc.pid, [])
+        assert proc.stderr is not None
+        fd = proc.stderr.fileno()
+        deadline = time.monotonic() + seconds
+        while True:
+            text = b"".join(chunks).decode(errors="replace")
+            if until is not None and until in text:
+                return text
+            timeout = max(0.0, deadline - time.monotonic())
+            ready, _w, _x = select.select([fd], [], [], min(timeout, 0.05))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    chunks.append(chunk)
+                    continue
+                return text  # EOF: the process is gone
+            if time.monotonic() >= deadline:
+                return text
+
+    def finish(self, proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[int, str, str]:
+        """Wait for a spawned ctask; return (exit status, stdout, stderr)."""
+        out, err = proc.communicate(timeout=timeout)
+        early = b"".join(self._stderr.pop(proc.pid, [])).decode(errors="replace")
+        return proc.returncode, out, early + err
+
+    def go(self, name: str, flag: str = "go") -> None:
+        """Create FLAG in the workspace: releases an agent started with ``wait=FLAG``."""
+        (self.task_dir(name) / flag).write_text("")
+
+    def records(self, name: str, expected: int) -> list[dict[str, t.Any]]:
+        """The session log, asserting exactly ``expected`` records with distinct session ids."""
+        records = self.sessions(name)
+        ids = [r.get("session_id") for r in records]
+        assert len(records) == expected, f"expected {expected} session records, got {len(records)}: {records}"
+        assert len(set(ids)) == len(ids), f"a session was logged twice: {ids}"
+        for record in records:
+            assert "added" not in record and "modified" not in record and "deleted" not in record, record
+        return records
+
+    def session_log_problems(self) -> list[str]:
+        """Every task's log must hold at most one record per session, and one for its last summary."""
+        problems: list[str] = []
+        homes = (self.ctask_home, self.root / "xdg-data" / "ctask", self.home / ".local" / "share" / "ctask")
+        for tasks in (home / "tasks" for home in homes):
+            for ws in sorted(tasks.iterdir()) if tasks.is_dir() else []:
+                ids: list[str] = []
+                log = ws / ".ctask" / "sessions.jsonl"
+                if log.is_file():
+                    for line in log.read_bytes().splitlines():
+                        with contextlib.suppress(ValueError):
+                            record = json.loads(line)
+                            if isinstance(record, dict):
+                                ids.append(str(record.get("session_id")))
+                if len(set(ids)) != len(ids):
+                    problems.append(f"{ws.name}: a session was logged twice: {ids}")
+                try:
+                    summary = yaml.safe_load((ws / ".ctask" / "summary.yaml").read_bytes())
+                except (OSError, yaml.YAMLError):
+                    continue
+                if isinstance(summary, dict) and str(summary.get("session_id")) not in ids:
+                    problems.append(f"{ws.name}: session {summary.get('session_id')} has a summary but no log record")
+        return problems
+
+    def event_kinds(self, name: str) -> list[str]:
+        return [e.get("event", "") for e in self.events(name)]
+
     def cleanup(self) -> None:
         """Never raises: kill background processes, the tmux server, temp dirs."""
         for proc in self.procs:
@@ -182,4 +365,8 @@ for arg in sys.argv[1:]:
         sys.exit(int(arg[5:]))
     elif arg.startswith("print="):
         print(arg[6:], flush=True)
+    elif arg.startswith("dump="):
+        import json
+        record = {"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd(), "pid": os.getpid()}
+        (here / arg[5:]).write_text(json.dumps(record))
 """

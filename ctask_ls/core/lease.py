@@ -24,7 +24,7 @@ import time
 import typing as t
 
 from ctask_ls.core import timeutil
-from ctask_ls.core.errors import CorruptMetadata
+from ctask_ls.core.errors import CorruptMetadata, TaskNotFound
 from ctask_ls.core.storage import atomic_write, dump_yaml, load_yaml_mapping, write_lock
 
 if t.TYPE_CHECKING:
@@ -252,8 +252,8 @@ class HeartbeatService:
                         lost = f"the lease now belongs to {lease.host} pid {lease.pid}"
                     else:
                         write_lease(beat.ws, dataclasses.replace(lease, heartbeat_at=timeutil.now()))
-        except OSError as exc:  # the workspace was removed under us
-            lost = f"the workspace is gone ({exc.strerror})"
+        except (OSError, TaskNotFound) as exc:  # the workspace was removed under us
+            lost = f"the workspace is gone ({exc})"
         if lost is not None:
             with self._mutex:
                 if self._entries.get(str(beat.ws.root)) is beat:

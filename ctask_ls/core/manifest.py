@@ -277,10 +277,23 @@ def diff(old: Manifest, new: Manifest) -> Diff:
     deleted = sorted(before.keys() - after.keys())
     modified = sorted(p for p, e in after.items() if p in before and before[p] != e)
     return Diff(
-        added,
-        modified,
-        deleted,
+        [printable(p) for p in added],
+        [printable(p) for p in modified],
+        [printable(p) for p in deleted],
         sum(after[p][1] for p in added),
         sum(after[p][1] for p in modified),
         sum(before[p][1] for p in deleted),
     )
+
+
+def printable(path: str) -> str:
+    """A path as summaries and editors show it: bytes that are not UTF-8 become ``\\xNN``.
+
+    File names are bytes; Python keeps undecodable ones as surrogates, which
+    YAML and JSON-RPC cannot carry.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path

@@ -30,10 +30,13 @@ def write_summary(ws: Workspace, summary: t.Mapping[str, t.Any]) -> None:
     atomic_write(ws.summary_path, dump_yaml(summary))
 
 
+SUMMARY_HINT = "run `ctask repair {name}` to move it aside (the session log keeps the record)"
+
+
 def read_summary(ws: Workspace) -> dict[str, t.Any] | None:
     """The last session's summary, None if there is none yet."""
     try:
-        return load_yaml_mapping(ws.summary_path)
+        return load_yaml_mapping(ws.summary_path, hint=SUMMARY_HINT.format(name=ws.name))
     except FileNotFoundError:
         return None
 
@@ -126,7 +129,8 @@ def load_summary_or_none(
     """The last summary (without file lists when read through ``cache``), or the error."""
     try:
         if cache is not None:
-            return cache.get(ws.summary_path, lambda p: _brief(load_yaml_mapping(p))), None
+            hint = SUMMARY_HINT.format(name=ws.name)
+            return cache.get(ws.summary_path, lambda p: _brief(load_yaml_mapping(p, hint=hint))), None
         return read_summary(ws), None
     except FileNotFoundError:
         return None, None

@@ -151,7 +151,7 @@ class Core:
     # -- lookup -----------------------------------------------------------------
 
     def workspace(self, name: object) -> Workspace:
-        return workspaces.Workspace(self.config.tasks_dir, workspaces.validate_name(name))
+        return workspaces.open_workspace(self.config, name)
 
     def load(self, name: object) -> tuple[Workspace, TaskMeta]:
         ws = self.workspace(name)
@@ -786,7 +786,7 @@ class OwnedSession:
                 return
             self.done = True
         self.core.heartbeats.remove(self.ws)
-        with write_lock(self.ws.lock_path, self.core.config.lock_timeout) as held:
+        with contextlib.suppress(TaskNotFound), write_lock(self.ws.lock_path, self.core.config.lock_timeout) as held:
             if held and _is_ours(self.ws, self.lease.session_id):
                 with contextlib.suppress(FileNotFoundError):
                     self.ws.lease_path.unlink()
@@ -797,7 +797,7 @@ class OwnedSession:
         with self._mutex:
             self.done = True
         self.core.heartbeats.remove(self.ws)
-        with write_lock(self.ws.lock_path, self.core.config.lock_timeout) as held:
+        with contextlib.suppress(TaskNotFound), write_lock(self.ws.lock_path, self.core.config.lock_timeout) as held:
             if held and _is_ours(self.ws, self.lease.session_id):
                 with contextlib.suppress(FileNotFoundError):
                     self.ws.lease_path.unlink()
@@ -813,6 +813,13 @@ class OwnedSession:
             self.done = True
         self.core.heartbeats.remove(self.ws)
         self.core.fault("finalize.start")
+        try:
+            return self._finalize_locked(end, detected_via)
+        except TaskNotFound:
+            self.core.say(f"task {self.ws.name} was removed while its session ran; nothing to record")
+            return None
+
+    def _finalize_locked(self, end: _EndState, detected_via: str | None) -> dict[str, t.Any] | None:
         with write_lock(self.ws.lock_path, self.core.config.lock_timeout * 3) as held:
             if not held:
                 self.core.say(

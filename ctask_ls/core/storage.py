@@ -16,7 +16,7 @@ import tempfile
 import typing as t
 from pathlib import Path
 
-from ctask_ls.core.errors import CorruptMetadata, LockTimeout
+from ctask_ls.core.errors import CorruptMetadata, LockTimeout, TaskNotFound
 
 # yaml and filelock are imported on first use: `ctask list` with a warm
 # metadata cache needs neither, and start-up time is most of its run time.
@@ -66,21 +66,21 @@ def dump_yaml(data: t.Mapping[str, t.Any]) -> str:
     return text
 
 
-def read_text_limited(path: Path) -> str:
+def read_text_limited(path: Path, *, hint: str = "") -> str:
     """Read a metadata file; raise CorruptMetadata when it cannot be a sane one."""
     with path.open("rb") as fh:
         raw = fh.read(MAX_METADATA_BYTES + 1)
     if len(raw) > MAX_METADATA_BYTES:
-        raise CorruptMetadata(str(path), f"larger than {MAX_METADATA_BYTES} bytes")
+        raise CorruptMetadata(str(path), f"larger than {MAX_METADATA_BYTES} bytes", hint=hint)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorruptMetadata(str(path), f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+        raise CorruptMetadata(str(path), f"not UTF-8 text: {exc.reason} at byte {exc.start}", hint=hint) from exc
 
 
 def load_yaml_mapping(path: Path, *, hint: str = "") -> dict[str, t.Any]:
     """Parse a YAML mapping; FileNotFoundError passes through, anything else is CorruptMetadata."""
-    text = read_text_limited(path)
+    text = read_text_limited(path, hint=hint)
     yaml, loader, _dumper = yaml_module()
     try:
         data = yaml.load(text, Loader=loader)
@@ -125,6 +125,10 @@ class MetadataCache:
         if isinstance(cached, list) and len(cached) == 2 and cached[0] == key and isinstance(cached[1], dict):
             return cached[1]
         value = parse(path)  # errors are not cached: a corrupt file is reported every time
+        try:  # only plain JSON is cached (a hand-written YAML time is a datetime)
+            json.dumps(value)
+        except (TypeError, ValueError):
+            return value
         self.entries[name] = [key, value]
         self.dirty = True
         return value
@@ -147,9 +151,13 @@ def write_lock(path: Path, timeout: float) -> t.Iterator[bool]:
 
     Locks are ``flock``-based (filelock), so two holders in one process exclude
     each other as well as two processes, and a dead holder frees the lock.
+    Raises TaskNotFound when the lock's directory is gone (the task was removed).
     """
     import filelock
 
+    if not path.parent.is_dir():
+        # filelock would create the directory: never bring a removed workspace back.
+        raise TaskNotFound(f"{path.parent.parent} was removed", path=str(path))
     lock = filelock.FileLock(path, timeout=timeout, thread_local=False, preserve_lock_file=True)
     try:
         lock.acquire()

@@ -19,6 +19,7 @@ from ctask_ls.core import timeutil
 from ctask_ls.core.agent import AgentSpec
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidName, TaskExists, TaskNotFound
 from ctask_ls.core.lease import read_lease
+from ctask_ls.core.records import read_summary
 from ctask_ls.core.storage import MetadataCache, atomic_write, dump_yaml, load_yaml_mapping, require_lock
 
 if t.TYPE_CHECKING:
@@ -246,7 +247,7 @@ def repair(config: Config, name: str) -> list[str]:
 
     Returns what was moved.  Only corrupt files are touched.
     """
-    ws = Workspace(config.tasks_dir, name)
+    ws = open_workspace(config, name)
     if not ws.root.is_dir():
         raise TaskNotFound(f"task '{name}' does not exist", name=name)
     moved: list[str] = []
@@ -272,4 +273,26 @@ def repair(config: Config, name: str) -> list[str]:
             moved.append(str(aside))
         except FileNotFoundError:
             pass
+        try:
+            read_summary(ws)
+        except CorruptMetadata:
+            aside = ws.summary_path.with_name(f"summary.yaml.corrupt-{stamp}")
+            os.replace(ws.summary_path, aside)
+            moved.append(str(aside))
     return moved
+
+
+def open_workspace(config: Config, name: object) -> Workspace:
+    """The workspace of a valid task name; refuses a workspace that is a symlink.
+
+    A symlink in ``<home>/tasks`` could point anywhere: ctask never follows
+    it, never writes through it and never deletes what it points to.
+    """
+    ws = Workspace(config.tasks_dir, validate_name(name))
+    if ws.root.is_symlink():
+        raise CorruptMetadata(
+            str(ws.root),
+            "the workspace is a symbolic link, which ctask never follows",
+            hint="remove the link or replace it with a real directory",
+        )
+    return ws

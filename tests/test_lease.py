@@ -1,0 +1,129 @@
+"""The four lease states (SPEC 3.2) as `ctask status` shows them, and the lease an owner keeps fresh."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+from tests.helpers import Env, retry_until
+
+
+def _task(env: Env, agent: list[str], name: str = "t1") -> None:
+    env.bare_task(name)
+
+
+def test_lease_is_missing_when_no_session_is_owned(env: Env, agent: list[str]) -> None:
+    assert env.new("t1", agent, "sleep=0.4").returncode == 0
+    status = env.json("status", "t1")
+    assert status["lease"] == {"state": "missing"}
+    proc = env.run("status", "t1")
+    assert "lease:     missing" in proc.stdout
+
+
+def test_lease_with_an_old_heartbeat_is_stale_with_its_age(env: Env, agent: list[str]) -> None:
+    _task(env, agent)
+    env.write_lease("t1", heartbeat_age=60)  # this host, this (live) pid
+    status = env.json("status", "t1")
+    assert status["lease"]["state"] == "stale"
+    assert re.fullmatch(r"last heartbeat 6\ds ago \(stale after 3s\)", status["lease"]["reason"])
+    assert status["lease"]["pid"] == os.getpid()
+    proc = env.run("status", "t1")
+    assert "lease:     stale (last heartbeat" in proc.stdout
+
+
+def test_lease_of_a_dead_local_pid_is_stale_at_once(env: Env, agent: list[str]) -> None:
+    _task(env, agent)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    env.write_lease("t1", pid=dead.pid, heartbeat_age=0)
+    status = env.json("status", "t1")
+    assert status["lease"]["state"] == "stale"
+    assert status["lease"]["reason"] == f"owner pid {dead.pid} on {socket.gethostname()} is not running"
+
+
+def test_lease_of_a_zombie_owner_is_stale(env: Env, agent: list[str]) -> None:
+    _task(env, agent)
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        retry_until(lambda: _proc_state(zombie.pid) == "Z")
+        env.write_lease("t1", pid=zombie.pid)
+        status = env.json("status", "t1")
+        assert status["lease"]["state"] == "stale"
+        assert f"owner pid {zombie.pid}" in status["lease"]["reason"]
+    finally:
+        zombie.wait()
+
+
+def _proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        stat = fh.read()
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3].decode()
+
+
+def test_lease_of_a_live_local_owner_with_fresh_heartbeat_is_fresh_local(env: Env, agent: list[str]) -> None:
+    _task(env, agent)
+    env.write_lease("t1")
+    status = env.json("status", "t1")
+    assert status["lease"]["state"] == "fresh_local"
+    assert "reason" not in status["lease"]
+    assert status["lease"]["host"] == socket.gethostname()
+    assert status["lease"]["pid"] == os.getpid()
+    assert 0 <= status["lease"]["age_s"] < 3
+
+
+def test_lease_of_another_host_with_fresh_heartbeat_is_fresh_remote(env: Env, agent: list[str]) -> None:
+    _task(env, agent)
+    # pid 1 exists here, and 999999 does not: neither matters for a remote host.
+    for pid in (1, 999_999):
+        env.write_lease("t1", host="build-box.example", pid=pid)
+        status = env.json("status", "t1")
+        assert status["lease"]["state"] == "fresh_remote", status
+        assert status["lease"]["host"] == "build-box.example"
+
+
+def test_lease_of_another_host_with_old_heartbeat_is_stale(env: Env, agent: list[str]) -> None:
+    _task(env, agent)
+    env.write_lease("t1", host="build-box.example", pid=4242, heartbeat_age=45)
+    status = env.json("status", "t1")
+    assert status["lease"]["state"] == "stale"
+    assert status["lease"]["reason"].startswith("last heartbeat 4")
+
+
+def test_unreadable_lease_is_stale_with_the_parse_error(env: Env, agent: list[str]) -> None:
+    _task(env, agent)
+    lease = env.task_dir("t1") / ".ctask" / "lease.yaml"
+    lease.write_text("pid: [1, 2\n")
+    proc = env.run("status", "t1", "--json")
+    assert proc.returncode == 1
+    assert f"{lease} is corrupt" in proc.stderr
+    status = json.loads(proc.stdout)
+    assert status["lease"]["state"] == "stale"
+    assert status["lease"]["reason"].startswith("lease file is unreadable: not valid YAML")
+    assert lease.read_text() == "pid: [1, 2\n"
+
+
+def test_owner_writes_a_complete_lease_and_keeps_its_heartbeat_fresh(env: Env, agent: list[str]) -> None:
+    owner = env.spawn_new("t1", agent, "wait=go")
+    lease = env.lease("t1")
+    assert lease is not None
+    host = socket.gethostname()
+    assert lease["schema"] == 1
+    assert lease["host"] == host
+    assert lease["pid"] == owner.pid
+    assert re.fullmatch(rf"{re.escape(host)}-{owner.pid}-\d+", lease["session_id"])
+    assert lease["agent"] == sys.executable
+    assert lease["mode"] == "persistent"
+    assert lease["tmux_session"] == "ctask-t1"
+    assert lease["owner"] == "cli"
+    first_beat = lease["heartbeat_at"]
+    retry_until(lambda: (env.lease("t1") or {}).get("heartbeat_at", first_beat) > first_beat, 5)
+    assert env.json("status", "t1")["lease"]["state"] == "fresh_local"
+    env.go("t1")
+    code, _out, err = env.finish(owner)
+    assert code == 0, err
+    assert env.lease("t1") is None
+    env.records("t1", 1)
