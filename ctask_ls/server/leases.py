@@ -76,6 +76,7 @@ class LeaseWatcher:
         self.last: dict[str, protocol.LeaseState] = {}
         self._busy: set[str] = set()
         self._warned: dict[str, str] = {}
+        self._stamps: dict[str, tuple[int, int, int] | None] = {}
         self._lock = threading.Lock()
 
     def tick(self, panes: dict[str, PaneState]) -> None:
@@ -87,6 +88,7 @@ class LeaseWatcher:
             except CtaskError:
                 continue
             pane = panes.get(ws.tmux_session)
+            self._stamps[str(ws.root)] = _stamp(ws)
             info = core.inspect(ws)
             self._maintain(ws, info, pane)
             seen[str(ws.root)] = lease_state(self.server, ws, info, pane)
@@ -111,6 +113,29 @@ class LeaseWatcher:
                 )
                 self.server.notify(protocol.LEASE_STATE, gone.to_json())
         self.last = seen
+
+    def quick(self, panes: dict[str, PaneState]) -> None:
+        """Between two ticks: re-read only the leases whose file changed (one stat per task).
+
+        This is what makes a lease written or removed by another process show
+        within a fraction of ``poll_interval``; adoption and reconciliation
+        stay with the full tick.
+        """
+        core = self.server.core
+        for name in core.names():
+            try:
+                ws = core.workspace(name)
+            except CtaskError:
+                continue
+            key = str(ws.root)
+            stamp = _stamp(ws)
+            if key not in self.last or self._stamps.get(key) == stamp:
+                continue
+            self._stamps[key] = stamp
+            state = lease_state(self.server, ws, core.inspect(ws), panes.get(ws.tmux_session))
+            if self.last[key].change_key() != state.change_key():
+                self.last[key] = state
+                self.server.notify(protocol.LEASE_STATE, state.to_json())
 
     @contextlib.contextmanager
     def hold(self, ws: Workspace) -> t.Iterator[None]:
@@ -189,6 +214,16 @@ class LeaseWatcher:
         self.server.say(message)
 
 
+def _stamp(ws: Workspace) -> tuple[int, int, int] | None:
+    """The lease file's identity: every lease write is an atomic rename, so a new inode."""
+    try:
+        st = ws.lease_path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def setup(server: CtaskServer) -> None:
     server.leases = LeaseWatcher(server)
     server.tick_hooks.append(server.leases.tick)
+    server.quick_hooks.append(server.leases.quick)

@@ -37,6 +37,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import typing as t
 import uuid
 
@@ -63,6 +64,8 @@ logger = logging.getLogger("ctask_ls.server")
 
 T = t.TypeVar("T")
 TickHook = t.Callable[["dict[str, PaneState]"], None]
+QUICK_INTERVAL = 0.2
+"""Seconds between two quick looks at the lease files (between full polls)."""
 
 ADOPT_ANSWER_TIMEOUT = 600.0
 """Seconds to wait for the user's answer to "adopt this fresh_remote session?"."""
@@ -124,6 +127,8 @@ class CtaskServer(LanguageServer):
         self.background = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ctask-bg")
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tick_hooks: list[TickHook] = []
+        self.quick_hooks: list[TickHook] = []
+        self.last_panes: tuple[float, dict[str, PaneState]] = (0.0, {})
         self.stopping = False
         self._closed = False
         self._close_lock = threading.Lock()
@@ -345,11 +350,23 @@ class CtaskServer(LanguageServer):
                 raise
             except Exception:
                 logger.exception("poll tick failed")
+            # Between two ticks, quick looks (lease files only) every QUICK_INTERVAL.
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that races the wake-up, and the poller would then outlive the loop's teardown.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.core.config.poll_interval):
-                    await self._wake.wait()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.core.config.poll_interval
+            while not self.stopping and (remaining := deadline - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(QUICK_INTERVAL, remaining)):
+                        await self._wake.wait()
+                if self._wake.is_set() or remaining <= QUICK_INTERVAL:
+                    break
+                try:
+                    await self.in_background(self.quick_tick)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("quick tick failed")
             self._wake.clear()
 
     def tick(self) -> None:
@@ -358,6 +375,7 @@ class CtaskServer(LanguageServer):
             return
         core = self.core
         panes = core.tmux.panes() if core.tmux.available() else {}
+        self.last_panes = (time.monotonic(), panes)
         for hook in self.tick_hooks:
             if self.stopping:
                 return
@@ -371,6 +389,18 @@ class CtaskServer(LanguageServer):
                     self.say(f"warning: watching tasks failed ({text}); retrying every poll")
             else:
                 self._tick_errors.pop(hook, None)
+
+    def quick_tick(self) -> None:
+        """A cheap look between ticks (a background thread), with the last tick's tmux snapshot."""
+        if self.stopping:
+            return
+        for hook in self.quick_hooks:
+            hook(self.last_panes[1])
+
+    def recent_panes(self) -> dict[str, PaneState] | None:
+        """The last tick's tmux snapshot when it is younger than a poll interval, else None."""
+        at, panes = self.last_panes
+        return panes if time.monotonic() - at < self.core.config.poll_interval else None
 
     async def stop_polling(self) -> None:
         self.stopping = True

@@ -213,7 +213,7 @@ def _list(ls: CtaskServer, a: Args) -> list[dict[str, t.Any]]:
 
 
 def _status(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    st = ls.core.status(a["name"])
+    st = ls.core.status(a["name"], panes=ls.recent_panes())
     if st.error is not None:
         raise st.error
     return st.to_json()
