@@ -145,6 +145,8 @@ class Core:
         self.host = leases.hostname()
         self.heartbeats = leases.HeartbeatService(lock_timeout=config.lock_timeout)
         self.fault = fault
+        self.memory_cache = MetadataCache(None)
+        """Parsed task.yaml/summary.yaml keyed by file identity, for `status` in a long-lived process."""
         self.progress: ProgressHook | None = None
         """Called with (workspace, "begin" | "report" | "end", files so far) around captures."""
 
@@ -175,6 +177,7 @@ class Core:
         ws = self.workspace(name)
         if not ws.root.is_dir():
             raise TaskNotFound(f"task '{ws.name}' does not exist; create it with `ctask new {ws.name}`", name=ws.name)
+        cache = cache if cache is not None else self.memory_cache
         if panes is None:
             panes = self.tmux.panes() if self.tmux.available() else {}
         meta: TaskMeta | None = None

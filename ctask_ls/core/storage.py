@@ -103,10 +103,13 @@ class MetadataCache:
     missing, unreadable or corrupt cache file is simply rebuilt.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
+        """``path`` None keeps the cache in memory only (a long-running server)."""
         self.path = path
         self.dirty = False
         try:
+            if path is None:
+                raise FileNotFoundError
             data = json.loads(path.read_bytes())
             self.entries: dict[str, list[t.Any]] = data["entries"] if data.get("schema") == 1 else {}
             if not isinstance(self.entries, dict):
@@ -136,7 +139,7 @@ class MetadataCache:
     def save(self) -> None:
         """Write the cache back if it changed, dropping files no longer seen."""
         stale = self.entries.keys() - self.seen
-        if not self.dirty and not stale:
+        if self.path is None or (not self.dirty and not stale):
             return
         for name in stale:
             del self.entries[name]

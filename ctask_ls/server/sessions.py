@@ -32,6 +32,7 @@ from .server import CtaskServer, rpc_error  # at run time: pygls resolves comman
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.session import OwnedSession
+    from ctask_ls.core.tmux import PaneState
     from ctask_ls.core.workspace import Workspace
 
 logger = logging.getLogger("ctask_ls.server.sessions")
@@ -219,6 +220,13 @@ def _status(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     return st.to_json()
 
 
+def _status_from(ls: CtaskServer, a: Args, panes: dict[str, PaneState]) -> dict[str, t.Any]:
+    st = ls.core.status(a["name"], panes=panes, reconcile=False)
+    if st.error is not None:
+        raise st.error
+    return st.to_json()
+
+
 def _stop(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     ws, _meta = ls.core.load(a["name"])
     mine = ls.owner.get(ws)
@@ -272,19 +280,28 @@ JOBS: dict[str, Job] = {
 }
 
 
+READ_ONLY = frozenset({protocol.LIST, protocol.STATUS, protocol.DIFF, protocol.LOG})
+"""Commands that change nothing, so they do not wake the poller."""
+
+
 def register(server: CtaskServer, command: str, job: Job) -> None:
     """Register ``command``: check its argument, run ``job`` off the loop, map errors."""
 
     async def handler(ls: CtaskServer, *args: t.Any) -> t.Any:
         try:
             params = parse_arguments(command, args)
+            if command == protocol.STATUS and (panes := ls.recent_panes()) is not None:
+                # With a fresh tmux snapshot, status is a few cached file reads
+                # (~0.1 ms): answer on the loop; the poller reconciles.
+                return _status_from(ls, params, panes)
             return await ls.in_request(job, ls, params)
         except Exception as exc:
             if not isinstance(exc, CtaskError):
                 logger.exception("%s failed", command)
             raise rpc_error(exc) from None
         finally:
-            ls.poke()
+            if command not in READ_ONLY:  # a change: let the poller look at once
+                ls.poke()
 
     handler.__name__ = handler.__qualname__ = "command_" + command.replace(".", "_")
     server.command(command)(handler)
