@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import socket
 import threading
@@ -25,7 +26,7 @@ import typing as t
 
 from ctask_ls.core import timeutil
 from ctask_ls.core.errors import CorruptMetadata, TaskNotFound
-from ctask_ls.core.storage import atomic_write, dump_yaml, load_yaml_mapping, write_lock
+from ctask_ls.core.storage import atomic_write, load_yaml_mapping, write_lock
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import Workspace
@@ -134,9 +135,22 @@ def read_lease(ws: Workspace) -> Lease:
         raise CorruptMetadata(str(ws.lease_path), f"wrong contents: {exc}", hint=hint) from exc
 
 
-def write_lease(ws: Workspace, lease: Lease) -> None:
+def write_lease(ws: Workspace, lease: Lease, *, durable: bool = True) -> None:
     """Write the lease atomically; the caller holds the write lock."""
-    atomic_write(ws.lease_path, dump_yaml(lease.to_mapping()))
+    atomic_write(ws.lease_path, lease_yaml(lease), durable=durable)
+
+
+def lease_yaml(lease: Lease) -> str:
+    """The lease as YAML, one ``key: value`` line per field.
+
+    Written by hand because heartbeats rewrite it every few seconds for every
+    owned session: strings are JSON-quoted, which YAML reads as double-quoted
+    scalars, so any host or agent name round-trips.
+    """
+    return "".join(
+        f"{key}: {value if isinstance(value, int) else json.dumps(value)}\n"
+        for key, value in lease.to_mapping().items()
+    )
 
 
 def pid_alive(pid: int) -> bool:
@@ -241,17 +255,24 @@ class HeartbeatService:
             with write_lock(beat.ws.lock_path, min(self._lock_timeout, beat.interval)) as held:
                 if not held:
                     return  # skipped: try again at the next beat
-                try:
-                    lease = read_lease(beat.ws)
-                except FileNotFoundError:
-                    lost = "the lease was removed"
-                except CorruptMetadata as exc:
-                    lost = f"the lease became unreadable ({exc.error})"
+                lease: Lease | None = None
+                if beat.written is not None and _identity(beat.ws) == beat.written[0]:
+                    lease = beat.written[1]  # the file is still the one we wrote last: no parse
                 else:
-                    if lease.session_id != beat.session_id:
-                        lost = f"the lease now belongs to {lease.host} pid {lease.pid}"
+                    try:
+                        lease = read_lease(beat.ws)
+                    except FileNotFoundError:
+                        lost = "the lease was removed"
+                    except CorruptMetadata as exc:
+                        lost = f"the lease became unreadable ({exc.error})"
                     else:
-                        write_lease(beat.ws, dataclasses.replace(lease, heartbeat_at=timeutil.now()))
+                        if lease.session_id != beat.session_id:
+                            lost = f"the lease now belongs to {lease.host} pid {lease.pid}"
+                            lease = None
+                if lease is not None:
+                    lease = dataclasses.replace(lease, heartbeat_at=timeutil.now())
+                    write_lease(beat.ws, lease, durable=False)
+                    beat.written = (_identity(beat.ws), lease)
         except (OSError, TaskNotFound) as exc:  # the workspace was removed under us
             lost = f"the workspace is gone ({exc})"
         if lost is not None:
@@ -269,3 +290,14 @@ class _Beat:
     interval: float
     next_at: float
     on_lost: t.Callable[[str], None] | None
+    written: tuple[tuple[int, int, int] | None, Lease] | None = None
+    """Identity of the lease file we wrote last, and what we wrote."""
+
+
+def _identity(ws: Workspace) -> tuple[int, int, int] | None:
+    """(inode, mtime_ns, size): every lease write is an atomic rename, so a new inode."""
+    try:
+        st = ws.lease_path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)

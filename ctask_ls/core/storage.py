@@ -33,15 +33,20 @@ MAX_METADATA_BYTES = 1 << 20
 """Metadata files larger than this are reported as corrupt, never parsed."""
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Replace ``path`` with ``data`` so that readers see old or new, never half."""
+def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that readers see old or new, never half.
+
+    ``durable=False`` skips the fsync: for heartbeats, which are rewritten every
+    few seconds and whose loss in a power cut only makes a lease look older.
+    """
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -33,7 +33,7 @@ from ctask_ls.core.errors import CtaskError
 from . import protocol
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.lease import LeaseInfo
+    from ctask_ls.core.lease import Lease, LeaseInfo
     from ctask_ls.core.tmux import PaneState
     from ctask_ls.core.workspace import Workspace
 
@@ -77,6 +77,8 @@ class LeaseWatcher:
         self._busy: set[str] = set()
         self._warned: dict[str, str] = {}
         self._stamps: dict[str, tuple[int, int, int] | None] = {}
+        self._workspaces: dict[str, Workspace] = {}
+        self._parsed: dict[str, tuple[tuple[int, int, int], Lease]] = {}
         self._lock = threading.Lock()
 
     def tick(self, panes: dict[str, PaneState]) -> None:
@@ -88,8 +90,10 @@ class LeaseWatcher:
             except CtaskError:
                 continue
             pane = panes.get(ws.tmux_session)
-            self._stamps[str(ws.root)] = _stamp(ws)
-            info = core.inspect(ws)
+            stamp = _stamp(ws)
+            self._stamps[str(ws.root)] = stamp
+            self._workspaces[str(ws.root)] = ws
+            info = self._inspect(ws, stamp)
             self._maintain(ws, info, pane)
             seen[str(ws.root)] = lease_state(self.server, ws, info, pane)
         for tracked in self.server.owner.sessions():  # owned in a home the settings moved away from
@@ -113,6 +117,9 @@ class LeaseWatcher:
                 )
                 self.server.notify(protocol.LEASE_STATE, gone.to_json())
         self.last = seen
+        for table in (self._workspaces, self._parsed, self._stamps):
+            for key in table.keys() - seen.keys():
+                del table[key]
 
     def quick(self, panes: dict[str, PaneState]) -> None:
         """Between two ticks: re-read only the leases whose file changed (one stat per task).
@@ -121,21 +128,30 @@ class LeaseWatcher:
         within a fraction of ``poll_interval``; adoption and reconciliation
         stay with the full tick.
         """
-        core = self.server.core
-        for name in core.names():
-            try:
-                ws = core.workspace(name)
-            except CtaskError:
-                continue
-            key = str(ws.root)
+        for key, ws in list(self._workspaces.items()):  # tasks new since the tick wait for the next
             stamp = _stamp(ws)
             if key not in self.last or self._stamps.get(key) == stamp:
                 continue
             self._stamps[key] = stamp
-            state = lease_state(self.server, ws, core.inspect(ws), panes.get(ws.tmux_session))
+            state = lease_state(self.server, ws, self._inspect(ws, stamp), panes.get(ws.tmux_session))
             if self.last[key].change_key() != state.change_key():
                 self.last[key] = state
                 self.server.notify(protocol.LEASE_STATE, state.to_json())
+
+    def _inspect(self, ws: Workspace, stamp: tuple[int, int, int] | None) -> LeaseInfo:
+        """``core.inspect``, parsing the lease file only when its identity changed."""
+        core = self.server.core
+        key = str(ws.root)
+        if stamp is None:
+            self._parsed.pop(key, None)
+            return core.inspect(ws)
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] == stamp:
+            return core_leases.classify(cached[1], stale_after=core.config.stale_after, host=core.host)
+        info = core.inspect(ws)
+        if info.lease is not None:
+            self._parsed[key] = (stamp, info.lease)
+        return info
 
     @contextlib.contextmanager
     def hold(self, ws: Workspace) -> t.Iterator[None]:

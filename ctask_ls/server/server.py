@@ -64,7 +64,7 @@ logger = logging.getLogger("ctask_ls.server")
 
 T = t.TypeVar("T")
 TickHook = t.Callable[["dict[str, PaneState]"], None]
-QUICK_INTERVAL = 0.2
+QUICK_INTERVAL = 0.4
 """Seconds between two quick looks at the lease files (between full polls)."""
 
 ADOPT_ANSWER_TIMEOUT = 600.0
