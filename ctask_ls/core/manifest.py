@@ -53,31 +53,55 @@ class Manifest:
         return sum(e[1] for e in self.entries.values())
 
     def to_json(self) -> str:
+        """The manifest file: columns, not one object per file.
+
+        ``paths`` and the parallel lists ``sizes``, ``mtimes_ns``, ``modes``,
+        ``kinds`` (one letter per file: ``f`` file, ``l`` symlink, ``o``
+        other) and ``targets`` (index -> link target).  Parsing lists of
+        numbers is several times faster than 100,000 small objects, and the
+        end-of-session diff starts by loading this file.
+        """
+        paths = list(self.entries)
+        values = list(self.entries.values())
         return json.dumps(
             {
-                "schema": 1,
+                "schema": 2,
                 "session_id": self.session_id,
                 "captured_at": self.captured_at,
                 "errors": self.errors,
-                "entries": self.entries,
+                "paths": paths,
+                "kinds": "".join(_KIND_CODE[v[0]] for v in values),
+                "sizes": [v[1] for v in values],
+                "mtimes_ns": [v[2] for v in values],
+                "modes": [v[3] for v in values],
+                "targets": {str(i): v[4] for i, v in enumerate(values) if v[4] is not None},
             },
             separators=(",", ":"),
         )
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        """Read a manifest file; FileNotFoundError passes through."""
+        """Read a manifest file; FileNotFoundError passes through, anything wrong is CorruptMetadata."""
         try:
             with path.open("rb") as fh:
                 data = json.load(fh)
-            if not isinstance(data, dict) or not isinstance(data.get("entries"), dict):
-                raise ValueError("not a manifest object")
-            entries: dict[str, Entry] = {}
-            for key, value in data["entries"].items():
-                kind, size, mtime, mode, target = value
-                if not (isinstance(size, int) and isinstance(mtime, int) and isinstance(mode, int)):
-                    raise ValueError(f"bad entry for {key!r}")
-                entries[key] = (str(kind), size, mtime, mode, target if isinstance(target, str) else None)
+            if not isinstance(data, dict) or data.get("schema") != 2:
+                raise ValueError("not a ctask manifest (schema 2)")
+            paths, kinds = data["paths"], data["kinds"]
+            sizes, mtimes, modes = data["sizes"], data["mtimes_ns"], data["modes"]
+            targets = data.get("targets") or {}
+            n = len(paths)
+            if not (isinstance(kinds, str) and len(kinds) == n == len(sizes) == len(mtimes) == len(modes)):
+                raise ValueError("its columns have different lengths")
+            if not all(isinstance(p, str) for p in paths) or not isinstance(targets, dict):
+                raise ValueError("paths must be strings")
+            if not all(type(x) is int for column in (sizes, mtimes, modes) for x in column):
+                raise ValueError("sizes, times and modes must be integers")
+            names = [_KIND_NAME[k] for k in kinds]
+            links: list[str | None] = [None] * n
+            for index, target in targets.items():
+                links[int(index)] = str(target)
+            entries = dict(zip(paths, zip(names, sizes, mtimes, modes, links, strict=True), strict=True))
             errors = data.get("errors") or []
             session_id = data.get("session_id")
             captured = data.get("captured_at")
@@ -87,8 +111,12 @@ class Manifest:
                 session_id if isinstance(session_id, str) else None,
                 captured if isinstance(captured, str) else None,
             )
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError) as exc:
             raise CorruptMetadata(str(path), f"not a valid manifest: {exc}") from exc
+
+
+_KIND_CODE = {FILE: "f", SYMLINK: "l", OTHER: "o"}
+_KIND_NAME = {v: k for k, v in _KIND_CODE.items()}
 
 
 class IgnoreRules:
