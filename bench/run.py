@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,9 +102,7 @@ def bench_manifest(tmp: Path, runs: int) -> list[Row]:
     make_tree(tree)
     ours = best_of(lambda: manifest.capture(tree), runs)
     ref = best_of(
-        lambda: subprocess.run(
-            ["find", str(tree), "-printf", r"%s %T@ %p\n"], stdout=subprocess.DEVNULL, check=True
-        ),
+        lambda: subprocess.run(["find", str(tree), "-printf", r"%s %T@ %p\n"], stdout=subprocess.DEVNULL, check=True),
         runs,
     )
     ratio = ours / ref
@@ -126,8 +123,13 @@ def bench_manifest(tmp: Path, runs: int) -> list[Row]:
     git = shutil.which("git")
     if git is None:
         return rows
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@b"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@b",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@b",
+    }
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
         subprocess.run([git, *cmd], cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
     start = manifest.capture(tree, ignore=[".git/"])
@@ -162,15 +164,23 @@ def bench_manifest(tmp: Path, runs: int) -> list[Row]:
 def bench_list(tmp: Path, runs: int) -> list[Row]:
     home = tmp / "ctask"
     sock = Path(tempfile.mkdtemp(prefix="cb", dir="/tmp")) / "tmux.sock"
-    env = {**os.environ, "CTASK_HOME": str(home), "CTASK_TMUX_SOCKET": str(sock),
-           "CTASK_CONFIG": str(tmp / "none.yaml")}
+    env = {
+        **os.environ,
+        "CTASK_HOME": str(home),
+        "CTASK_TMUX_SOCKET": str(sock),
+        "CTASK_CONFIG": str(tmp / "none.yaml"),
+    }
     env.pop("TMUX", None)
     make_tasks(home / "tasks", 1000, leased=10)
     tmux = shutil.which("tmux") or "tmux"
     try:
         for i in range(50):
-            subprocess.run([tmux, "-S", str(sock), "new-session", "-d", "-s", f"s{i}", "sleep", "600"],
-                           env=env, check=True, stdin=subprocess.DEVNULL)
+            subprocess.run(
+                [tmux, "-S", str(sock), "new-session", "-d", "-s", f"s{i}", "sleep", "600"],
+                env=env,
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
         ctask = [sys.executable, "-m", "ctask_ls.cli", "list", "--json"]
         out = subprocess.run(ctask, env=env, capture_output=True, text=True, check=False)
         count = len(json.loads(out.stdout))
@@ -204,24 +214,66 @@ def make_tasks(tasks: Path, count: int, leased: int) -> None:
     for i in range(count):
         ws = tasks / f"task-{i:04d}"
         (ws / ".ctask").mkdir(parents=True)
-        (ws / "task.yaml").write_text(yaml.safe_dump({
-            "schema": 1, "name": ws.name, "created_at": now, "updated_at": now,
-            "agent": {"command": "claude", "args": [], "env": {}}, "mode": "persistent", "provisional": False,
-        }, sort_keys=False))
-        (ws / ".ctask" / "summary.yaml").write_text(yaml.safe_dump({
-            "schema": 1, "task": ws.name, "session_id": f"h-1-{i}", "host": "h", "agent": "claude",
-            "mode": "persistent", "started_at": now, "ended_at": now, "duration_s": 10, "baseline": "original",
-            "added": ["a.txt"], "modified": [], "deleted": [],
-            "counts": {"added": 1, "modified": 0, "deleted": 0}, "bytes": {"added": 3, "modified": 0, "deleted": 0},
-            "files_at_end": 1, "bytes_at_end": 3, "end_reason": "agent_exited", "detected_via": "polling",
-            "session_ownership": "owned", "exit_status": 0,
-        }, sort_keys=False))
+        (ws / "task.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "schema": 1,
+                    "name": ws.name,
+                    "created_at": now,
+                    "updated_at": now,
+                    "agent": {"command": "claude", "args": [], "env": {}},
+                    "mode": "persistent",
+                    "provisional": False,
+                },
+                sort_keys=False,
+            )
+        )
+        (ws / ".ctask" / "summary.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "schema": 1,
+                    "task": ws.name,
+                    "session_id": f"h-1-{i}",
+                    "host": "h",
+                    "agent": "claude",
+                    "mode": "persistent",
+                    "started_at": now,
+                    "ended_at": now,
+                    "duration_s": 10,
+                    "baseline": "original",
+                    "added": ["a.txt"],
+                    "modified": [],
+                    "deleted": [],
+                    "counts": {"added": 1, "modified": 0, "deleted": 0},
+                    "bytes": {"added": 3, "modified": 0, "deleted": 0},
+                    "files_at_end": 1,
+                    "bytes_at_end": 3,
+                    "end_reason": "agent_exited",
+                    "detected_via": "polling",
+                    "session_ownership": "owned",
+                    "exit_status": 0,
+                },
+                sort_keys=False,
+            )
+        )
         if i < leased:
-            (ws / ".ctask" / "lease.yaml").write_text(yaml.safe_dump({
-                "schema": 1, "session_id": f"{platform.node()}-{os.getpid()}-1", "host": platform.node(),
-                "pid": os.getpid(), "agent": "claude", "mode": "persistent", "tmux_session": f"ctask-{ws.name}",
-                "started_at": now, "heartbeat_at": now, "owner": "cli",
-            }, sort_keys=False))
+            (ws / ".ctask" / "lease.yaml").write_text(
+                yaml.safe_dump(
+                    {
+                        "schema": 1,
+                        "session_id": f"{platform.node()}-{os.getpid()}-1",
+                        "host": platform.node(),
+                        "pid": os.getpid(),
+                        "agent": "claude",
+                        "mode": "persistent",
+                        "tmux_session": f"ctask-{ws.name}",
+                        "started_at": now,
+                        "heartbeat_at": now,
+                        "owner": "cli",
+                    },
+                    sort_keys=False,
+                )
+            )
 
 
 BENCHES: dict[str, t.Callable[[Path, int], list[Row]]] = {
@@ -260,9 +312,7 @@ def write_results(path: Path, rows: list[Row]) -> None:
         f"{os.cpu_count()} cores, Python {platform.python_version()}.\n\n"
         "| what | ctask | reference (same run, same data) | ratio | target | |\n|---|---|---|---|---|---|\n"
     )
-    table = "".join(
-        f"| {r.what} | {r.ours} | {r.reference} | {r.ratio} | {r.target} | {r.verdict} |\n" for r in rows
-    )
+    table = "".join(f"| {r.what} | {r.ours} | {r.reference} | {r.ratio} | {r.target} | {r.verdict} |\n" for r in rows)
     text = path.read_text() if path.exists() else "# Benchmark results\n\n<!-- table -->\n<!-- /table -->\n"
     start, end = "<!-- table -->\n", "<!-- /table -->"
     if start in text and end in text:

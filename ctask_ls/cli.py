@@ -172,24 +172,10 @@ def _own(core: Core, owned: OwnedSession, *, attach: bool, as_json: bool, adopte
     return 0
 
 
-def _launch_result(core: Core, ws: Workspace, owned: OwnedSession | None, action: str) -> dict[str, t.Any]:
-    info = core.inspect(ws)
-    return {
-        "task": ws.name,
-        "action": action,
-        "session": {
-            "session_id": owned.session_id if owned else None,
-            "tmux_session": ws.tmux_session,
-            "lease": info.to_json(),
-        },
-        "terminal": core.terminal_spec(ws),
-    }
-
-
 def _after_launch(core: Core, owned: OwnedSession, args: argparse.Namespace, *, adopted: bool) -> int:
     if getattr(args, "detach", False):
         owned.release("detached")
-        result = _launch_result(core, owned.ws, owned, "detached")
+        result = core.launch_result(owned.ws, owned, "detached")
         if args.json:
             _print_json(result)
         else:
@@ -205,7 +191,7 @@ def _passive(core: Core, d: Dispatch, args: argparse.Namespace) -> int:
     ws = d.ws
     info = d.info or core.inspect(ws)
     if args.json and not _is_tty():
-        _print_json(_launch_result(core, ws, None, "passive"))
+        _print_json(core.launch_result(ws, None, "passive"))
         return 0
     owner = f"owned by {_lease_text(info)}" if info.lease is not None else "not owned by this process"
     if not _is_tty():

@@ -256,7 +256,7 @@ class HeartbeatService:
                 if not held:
                     return  # skipped: try again at the next beat
                 lease: Lease | None = None
-                if beat.written is not None and _identity(beat.ws) == beat.written[0]:
+                if beat.written is not None and file_identity(beat.ws) == beat.written[0]:
                     lease = beat.written[1]  # the file is still the one we wrote last: no parse
                 else:
                     try:
@@ -272,7 +272,7 @@ class HeartbeatService:
                 if lease is not None:
                     lease = dataclasses.replace(lease, heartbeat_at=timeutil.now())
                     write_lease(beat.ws, lease, durable=False)
-                    beat.written = (_identity(beat.ws), lease)
+                    beat.written = (file_identity(beat.ws), lease)
         except (OSError, TaskNotFound) as exc:  # the workspace was removed under us
             lost = f"the workspace is gone ({exc})"
         if lost is not None:
@@ -294,7 +294,7 @@ class _Beat:
     """Identity of the lease file we wrote last, and what we wrote."""
 
 
-def _identity(ws: Workspace) -> tuple[int, int, int] | None:
+def file_identity(ws: Workspace) -> tuple[int, int, int] | None:
     """(inode, mtime_ns, size): every lease write is an atomic rename, so a new inode."""
     try:
         st = ws.lease_path.stat()

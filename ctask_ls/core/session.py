@@ -680,6 +680,19 @@ class Core:
         shutil.rmtree(ws.root)
         return str(ws.root)
 
+    def launch_result(self, ws: Workspace, owned: OwnedSession | None, action: str) -> dict[str, t.Any]:
+        """``{task, action, session, terminal}``: what a launching command returns (CLI --json and server)."""
+        return {
+            "task": ws.name,
+            "action": action,
+            "session": {
+                "session_id": owned.session_id if owned else None,
+                "tmux_session": ws.tmux_session,
+                "lease": self.inspect(ws).to_json(),
+            },
+            "terminal": self.terminal_spec(ws),
+        }
+
     def terminal_spec(self, ws: Workspace) -> dict[str, t.Any]:
         """What an editor runs in its own terminal to attach to the task's session."""
         argv = self.tmux.attach_argv(ws.tmux_session)

@@ -90,7 +90,7 @@ class LeaseWatcher:
             except CtaskError:
                 continue
             pane = panes.get(ws.tmux_session)
-            stamp = _stamp(ws)
+            stamp = core_leases.file_identity(ws)
             self._stamps[str(ws.root)] = stamp
             self._workspaces[str(ws.root)] = ws
             info = self._inspect(ws, stamp)
@@ -129,7 +129,7 @@ class LeaseWatcher:
         stay with the full tick.
         """
         for key, ws in list(self._workspaces.items()):  # tasks new since the tick wait for the next
-            stamp = _stamp(ws)
+            stamp = core_leases.file_identity(ws)
             if key not in self.last or self._stamps.get(key) == stamp:
                 continue
             self._stamps[key] = stamp
@@ -228,15 +228,6 @@ class LeaseWatcher:
             return
         self._warned[key] = message
         self.server.say(message)
-
-
-def _stamp(ws: Workspace) -> tuple[int, int, int] | None:
-    """The lease file's identity: every lease write is an atomic rename, so a new inode."""
-    try:
-        st = ws.lease_path.stat()
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def setup(server: CtaskServer) -> None:

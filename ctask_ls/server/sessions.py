@@ -113,18 +113,7 @@ def _shown(value: object) -> str:
 
 def launch_result(server: CtaskServer, ws: Workspace, owned: OwnedSession | None, action: str) -> dict[str, t.Any]:
     """``{task, action, session, terminal}``, the shape of the CLI's ``--json`` for launches."""
-    core = server.core
-    info = core.inspect(ws)
-    return {
-        "task": ws.name,
-        "action": action,
-        "session": {
-            "session_id": owned.session_id if owned else None,
-            "tmux_session": ws.tmux_session,
-            "lease": info.to_json(),
-        },
-        "terminal": core.terminal_spec(ws),
-    }
+    return server.core.launch_result(ws, owned, action)
 
 
 # -- jobs (run on the requests executor) ---------------------------------------------------------
