@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ctask_ls.core import timeutil
 from ctask_ls.core.agent import AgentSpec
-from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidName, TaskExists, TaskNotFound
+from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, InvalidName, TaskExists, TaskNotFound
 from ctask_ls.core.lease import read_lease
 from ctask_ls.core.records import read_summary
 from ctask_ls.core.storage import MetadataCache, atomic_write, dump_yaml, load_yaml_mapping, require_lock
@@ -198,7 +198,7 @@ def create(config: Config, name: str, agent: AgentSpec, *, description: str | No
     """Create a *provisional* workspace; refuse existing names and tmux-name twins."""
     validate_name(name)
     if description is not None and ("\0" in description or len(description) > 10_000):
-        raise InvalidName("description must be text of at most 10000 characters")
+        raise InvalidArgument("description must be text of at most 10000 characters")
     ws = Workspace(config.tasks_dir, name)
     config.tasks_dir.mkdir(parents=True, exist_ok=True)
     for other in task_names(config):
