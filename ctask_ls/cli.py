@@ -163,7 +163,7 @@ def _own(core: Core, owned: OwnedSession, *, attach: bool, as_json: bool, adopte
         return 0
     summary = owned.finalize(end)
     if summary is None:
-        _say(f"task {ws.name}: the session was recorded by another process")
+        _say(f"task {ws.name}: {owned.lost or 'the session was recorded by another process'}")
         return 0
     if as_json:
         _print_json(summary)

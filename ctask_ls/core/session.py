@@ -44,14 +44,16 @@ from ctask_ls.core.errors import (
     TaskNotFound,
     TmuxError,
 )
+from ctask_ls.core.lease import LeaseInfo
 from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_lock
 from ctask_ls.core.tmux import PaneState, Tmux
 
 if t.TYPE_CHECKING:
     import datetime as dt
+    from pathlib import Path
 
     from ctask_ls.core.config import Config
-    from ctask_ls.core.lease import Lease, LeaseInfo
+    from ctask_ls.core.lease import Lease
     from ctask_ls.core.workspace import TaskMeta, Workspace
 
 Say = t.Callable[[str], None]
@@ -177,9 +179,24 @@ class Core:
         ws = self.workspace(name)
         if not ws.root.is_dir():
             raise TaskNotFound(f"task '{ws.name}' does not exist; create it with `ctask new {ws.name}`", name=ws.name)
+        return self._status(ws, panes, reconcile, cache, None)
+
+    def _status(
+        self,
+        ws: Workspace,
+        panes: dict[str, PaneState] | None,
+        reconcile: bool,
+        cache: MetadataCache | None,
+        present: frozenset[str] | None,
+    ) -> TaskStatus:
+        """``present``: the names in ``.ctask/`` when the caller listed it (saves a stat per file)."""
         cache = cache if cache is not None else self.memory_cache
         if panes is None:
             panes = self.tmux.panes() if self.tmux.available() else {}
+
+        def has(path: Path) -> bool:
+            return path.name in present if present is not None else path.exists()
+
         meta: TaskMeta | None = None
         error: CorruptMetadata | None = None
         try:
@@ -190,16 +207,18 @@ class Core:
             if not ws.ctask_dir.is_dir():
                 raise
             error = CorruptMetadata(str(ws.task_yaml), "missing", hint=f"run `ctask repair {ws.name}`")
-        if reconcile and error is None and ws.manifest_start.exists():
+        running = has(ws.manifest_start)
+        if reconcile and error is None and running:
             try:
                 if self.reconcile(ws, panes=panes) is not None:
                     panes = self.tmux.panes()
+                    running, present = ws.manifest_start.exists(), None
             except CtaskError as exc:
                 self.say(f"warning: could not reconcile task {ws.name}: {exc}")
-        info = self.inspect(ws)
+        info = self.inspect(ws) if has(ws.lease_path) else LeaseInfo(leases.MISSING)
         if error is None and info.error is not None:
             error = info.error
-        summary, summary_error = records.load_summary_or_none(ws, cache)
+        summary, summary_error = records.load_summary_or_none(ws, cache) if has(ws.summary_path) else (None, None)
         if error is None and summary_error is not None:
             error = summary_error
         pane = panes.get(ws.tmux_session)
@@ -211,18 +230,25 @@ class Core:
             tmux_alive=pane is not None and not pane.dead,
             meta=meta,
             last_summary=summary,
-            running=ws.manifest_start.exists(),
+            running=running,
             error=error,
         )
 
     def list_tasks(self) -> list[TaskStatus]:
-        """Every task, one tmux call for all of them."""
+        """Every task, one tmux call for all of them and one directory listing per task."""
         panes = self.tmux.panes() if self.tmux.available() else {}
         cache = self.metadata_cache()
         out = []
         for name in self.names():
+            ws = workspaces.Workspace(self.config.tasks_dir, name)  # names() lists real directories only
+            try:
+                present = frozenset(os.listdir(ws.ctask_dir))
+            except FileNotFoundError:
+                present = frozenset()
+            except OSError:
+                present = None
             with contextlib.suppress(TaskNotFound):  # removed while we looked
-                out.append(self.status(name, panes=panes, cache=cache))
+                out.append(self._status(ws, panes, True, cache, present))
         cache.save()
         return out
 
@@ -822,7 +848,7 @@ class OwnedSession:
         records.event(self.ws, "launch_failed", session_id=self.session_id, reason=why)
 
     def finalize(self, end: _EndState, *, detected_via: str | None = None) -> dict[str, t.Any] | None:
-        """Record the ended session; None if someone else owns it now (they will record it)."""
+        """Record the ended session; None if someone else owns it now or the task is gone (``lost`` says which)."""
         with self._mutex:
             if self.done:
                 return None
@@ -832,7 +858,7 @@ class OwnedSession:
         try:
             return self._finalize_locked(end, detected_via)
         except TaskNotFound:
-            self.core.say(f"task {self.ws.name} was removed while its session ran; nothing to record")
+            self.lost = "the task was removed while its session ran; nothing to record"
             return None
 
     def _finalize_locked(self, end: _EndState, detected_via: str | None) -> dict[str, t.Any] | None:
@@ -843,6 +869,10 @@ class OwnedSession:
                 )
                 return None
             if not _is_ours(self.ws, self.lease.session_id):
+                if not self.ws.task_yaml.exists():
+                    self.lost = "the task was removed while its session ran; nothing to record"
+                else:
+                    self.lost = self.lost or "another process took the session over and records it"
                 return None
             stop = _read_stop_marker(self.ws)
             if stop is not None:
