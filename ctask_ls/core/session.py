@@ -381,13 +381,18 @@ class Core:
             env = launch_environment(os.environ, self._ctask_vars(ws, sid, mode), agent.spec)
             if mode == "persistent":
                 self.tmux.new_session(ws.tmux_session, agent.argv, cwd=str(ws.root), env=env, session_id=sid)
+                _mark_launched(ws, sid)
                 self.fault("launch.tmux_started")
                 self._verify(ws, agent)
             else:
                 owned.start_direct(agent.argv, env)
+                _mark_launched(ws, sid)
         except BaseException as exc:
             owned.abandon(f"launch failed: {exc}")
             raise
+        with contextlib.suppress(CtaskError):  # "once running, provisional is cleared" (SPEC 3.5)
+            if ws.read_meta().provisional:
+                ws.touch(self.config.lock_timeout, provisional=False)
         self.fault("launch.verified")
         return owned
 
@@ -507,8 +512,10 @@ class Core:
                 owner=self.owner,
             )
             leases.write_lease(ws, lease)
-            with contextlib.suppress(CtaskError):
-                ws.write_meta(dataclasses.replace(ws.read_meta(), updated_at=adopted_at))
+            with contextlib.suppress(CtaskError):  # a running session: the task is no longer provisional
+                ws.write_meta(dataclasses.replace(ws.read_meta(), updated_at=adopted_at, provisional=False))
+            if pane is not None and pane.session_id and not ws.launched_marker.exists():
+                _mark_launched(ws, pane.session_id)
             records.event(ws, "adopted", session_id=lease_sid, previous=old_sid, previous_state=info.state)
         self.fault("adopt.lease_written")
         agent_label = lease.agent
@@ -581,6 +588,13 @@ class Core:
             baseline = manifests.Manifest({})
         pane = self.tmux.pane(ws.tmux_session)
         if pane is not None and not pane.dead and reason is EndReason.ENDED_UNOWNED:
+            return None
+        if pane is None and not _launched(ws, baseline.session_id):
+            # The launcher died before tmux ran the agent: not a session, nothing to record.
+            for path in (ws.manifest_start, ws.lease_path, ws.stop_marker):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            records.event(ws, "launch_failed", session_id=baseline.session_id, reason="the launcher died first")
             return None
         stop = _read_stop_marker(ws)
         if stop is not None:
@@ -845,6 +859,8 @@ class OwnedSession:
                     self.ws.lease_path.unlink()
                 with contextlib.suppress(FileNotFoundError):
                     self.ws.manifest_start.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    self.ws.launched_marker.unlink()
         records.event(self.ws, "launch_failed", session_id=self.session_id, reason=why)
 
     def finalize(self, end: _EndState, *, detected_via: str | None = None) -> dict[str, t.Any] | None:
@@ -1011,6 +1027,22 @@ class _Finalizer:
         core.fault("finalize.before_manifest_removed")
         with contextlib.suppress(FileNotFoundError):
             ws.manifest_start.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            ws.launched_marker.unlink()
+
+
+def _mark_launched(ws: Workspace, session_id: str) -> None:
+    """Record that tmux runs the session (a small atomic write; the launch holds the lease)."""
+    atomic_write(ws.launched_marker, session_id)
+
+
+def _launched(ws: Workspace, session_id: str | None) -> bool:
+    """Whether the session of this start manifest ever ran (see Workspace.launched_marker)."""
+    try:
+        text = ws.launched_marker.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return False
+    return session_id is None or text == session_id
 
 
 def _is_ours(ws: Workspace, lease_sid: str) -> bool:

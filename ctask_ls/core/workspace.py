@@ -159,6 +159,11 @@ class Workspace:
     def stop_marker(self) -> Path:
         return self.ctask_dir / "stop-requested"
 
+    @functools.cached_property
+    def launched_marker(self) -> Path:
+        """Written once tmux runs the session: a start manifest without it is a launch that never started."""
+        return self.ctask_dir / "launched"
+
     def __repr__(self) -> str:
         return f"Workspace({self.name!r})"
 
