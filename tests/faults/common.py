@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import typing as t
 
 import yaml
 
+from ctask_ls.core.lease import pid_alive
 from tests.helpers import Env
 
 AGENT_FILES = {"a.txt": "alpha", "b.txt": "beta"}
 """What the agent writes (``write=a.txt:alpha``, ``wait=go``, ``write=b.txt:beta``)."""
 
 AGENT_STEPS = ("write=a.txt:alpha", "wait=go", "write=b.txt:beta")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_metadata(env: Env, name: str) -> None:
