@@ -220,7 +220,9 @@ class HeartbeatService:
         on_lost: t.Callable[[str], None] | None = None,
     ) -> None:
         with self._mutex:
-            self._entries[str(ws.root)] = _Beat(ws, session_id, interval, time.monotonic() + interval, on_lost)
+            # On a grid of `interval`: every lease of this process beats in the same wake-up.
+            first = (time.monotonic() // interval + 1) * interval
+            self._entries[str(ws.root)] = _Beat(ws, session_id, interval, first, on_lost)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="ctask-heartbeat", daemon=True)
                 self._thread.start()
@@ -249,7 +251,8 @@ class HeartbeatService:
                 self._wake.clear()
 
     def _beat(self, beat: _Beat) -> None:
-        beat.next_at = time.monotonic() + beat.interval
+        now = time.monotonic()
+        beat.next_at = max(beat.next_at + beat.interval, (now // beat.interval) * beat.interval + beat.interval)
         lost: str | None = None
         try:
             with write_lock(beat.ws.lock_path, min(self._lock_timeout, beat.interval)) as held:

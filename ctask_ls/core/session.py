@@ -259,15 +259,21 @@ class Core:
         """The task updated most recently."""
         best: tuple[float, str] | None = None
         cache = self.metadata_cache()
+        unreadable = 0
         for name in self.names():
             try:
                 meta = self.workspace(name).read_meta(cache)
             except CtaskError:
+                unreadable += 1
                 continue
             key = (meta.updated_at.timestamp(), name)
             if best is None or key > best:
                 best = key
         cache.save()
+        if best is None and unreadable:
+            raise TaskNotFound(
+                f"no task can be read ({unreadable} with corrupt metadata); `ctask list` shows them and how to repair"
+            )
         if best is None:
             raise TaskNotFound("there are no tasks yet; create one with `ctask new NAME`")
         return best[1]

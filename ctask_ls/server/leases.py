@@ -85,10 +85,12 @@ class LeaseWatcher:
         core = self.server.core
         seen: dict[str, protocol.LeaseState] = {}
         for name in core.names():
-            try:
-                ws = core.workspace(name)
-            except CtaskError:
-                continue
+            ws = self._workspaces.get(str(core.config.tasks_dir / name))  # checked when first seen
+            if ws is None:
+                try:
+                    ws = core.workspace(name)
+                except CtaskError:
+                    continue
             pane = panes.get(ws.tmux_session)
             stamp = core_leases.file_identity(ws)
             self._stamps[str(ws.root)] = stamp
