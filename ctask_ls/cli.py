@@ -309,6 +309,8 @@ def cmd_stop(core: Core, args: argparse.Namespace) -> int:
         _print_summary(summary)
     elif result.get("stopped"):
         print(f"stopped task {args.name}; its owner will record the session")
+    else:
+        print(f"task {args.name} had already ended; its owner is recording the session")
     return 0
 
 

@@ -602,7 +602,7 @@ class Core:
                     path.unlink()
             records.event(ws, "launch_failed", session_id=baseline.session_id, reason="the launcher died first")
             return None
-        stop = _read_stop_marker(ws)
+        stop = _stop_requested(ws, baseline.session_id or (pane.session_id if pane else None))
         if stop is not None:
             reason = EndReason.STOPPED
         sid = baseline.session_id or (pane.session_id if pane else None) or f"{self.host}-unknown-{int(time.time())}"
@@ -638,31 +638,43 @@ class Core:
                 name=ws.name,
             )
         pane = self.tmux.pane(ws.tmux_session) if self.tmux.available() else None
+        other_owner = info.state == leases.FRESH_LOCAL and info.lease is not None and info.lease.pid != os.getpid()
         if pane is None or pane.dead:
-            summary = self.reconcile(ws) if ws.manifest_start.exists() else None
+            # The agent already ended. A live owner records it, with the exit status the
+            # dead pane keeps: leave the pane alone.
+            summary = self.reconcile(ws) if ws.manifest_start.exists() and not other_owner else None
             if summary is not None:
                 return {"stopped": False, "finalized": True, "summary": summary}
-            if pane is not None:
+            if pane is not None and not info.fresh:
                 self.tmux.kill_session(ws.tmux_session)
             raise NoSession(f"task {ws.name} has no running session; nothing to stop", name=ws.name)
         lines = self.tmux.capture_tail(ws.tmux_session)
-        marker = {"requested_at": timeutil.now_str(), "by_pid": os.getpid(), "host": self.host, "last_lines": lines}
+        marker = {
+            "requested_at": timeutil.now_str(),
+            "by_pid": os.getpid(),
+            "host": self.host,
+            "session_id": pane.session_id,
+            "last_lines": lines,
+        }
         with require_lock(ws.lock_path, self.config.lock_timeout, what="request the stop"):
-            atomic_write(ws.stop_marker, _json(marker))
+            # Re-check under the lock: the session may have ended and been recorded meanwhile,
+            # and a request left behind would mark the *next* session as stopped.
+            now_pane = self.tmux.pane(ws.tmux_session)
+            if now_pane is None or now_pane.dead or now_pane.session_id != pane.session_id:
+                pane = None
+            else:
+                atomic_write(ws.stop_marker, _json(marker))
+        if pane is None:
+            if other_owner:
+                return self._await_owner(ws, wait, stopped=False)
+            summary, _err = records.load_summary_or_none(ws)
+            return {"stopped": False, "finalized": True, "summary": summary}
         records.event(ws, "stop_requested", session_id=pane.session_id)
         self.tmux.kill_session(ws.tmux_session)
-        if info.state == leases.FRESH_LOCAL and info.lease is not None and info.lease.pid != os.getpid():
-            deadline = time.monotonic() + (wait if wait is not None else max(10.0, 5 * self.config.poll_interval))
-            while time.monotonic() < deadline:
-                if not ws.manifest_start.exists():
-                    summary, _err = records.load_summary_or_none(ws)
-                    return {"stopped": True, "finalized": True, "summary": summary}
-                now_info = self.inspect(ws)
-                if not now_info.fresh:
-                    break
-                time.sleep(0.05)
-            else:
-                return {"stopped": True, "finalized": False, "summary": None}
+        if other_owner:
+            result = self._await_owner(ws, wait, stopped=True)
+            if result["finalized"] or self.inspect(ws).fresh:
+                return result
         if info.state == leases.FRESH_LOCAL and info.lease is not None and info.lease.pid == os.getpid():
             return {"stopped": True, "finalized": False, "summary": None}  # our own poller finalizes
         with require_lock(ws.lock_path, self.config.lock_timeout, what="finalize the stopped session"):
@@ -670,6 +682,18 @@ class Core:
         if summary is None:
             summary, _err = records.load_summary_or_none(ws)
         return {"stopped": True, "finalized": True, "summary": summary}
+
+    def _await_owner(self, ws: Workspace, wait: float | None, *, stopped: bool) -> dict[str, t.Any]:
+        """Wait for a live owner to record the session (its start manifest goes last)."""
+        deadline = time.monotonic() + (wait if wait is not None else max(10.0, 5 * self.config.poll_interval))
+        while time.monotonic() < deadline:
+            if not ws.manifest_start.exists():
+                summary, _err = records.load_summary_or_none(ws)
+                return {"stopped": stopped, "finalized": True, "summary": summary}
+            if not self.inspect(ws).fresh:
+                break
+            time.sleep(0.05)
+        return {"stopped": stopped, "finalized": False, "summary": None}
 
     def diff(self, name: object) -> dict[str, t.Any]:
         """Live diff against the running session's baseline, else the last summary's."""
@@ -896,7 +920,7 @@ class OwnedSession:
                 else:
                     self.lost = self.lost or "another process took the session over and records it"
                 return None
-            stop = _read_stop_marker(self.ws)
+            stop = _stop_requested(self.ws, self.session_id)
             if stop is not None:
                 end.reason = EndReason.STOPPED
                 if stop.get("last_lines") and not end.last_lines:
@@ -1098,6 +1122,19 @@ def _parse_or_now(value: str | None) -> dt.datetime:
         with contextlib.suppress(ValueError):
             return timeutil.parse(value)
     return timeutil.now()
+
+
+def _stop_requested(ws: Workspace, session_id: str | None) -> dict[str, t.Any] | None:
+    """The stop request for this session; a request left for another session is removed."""
+    marker = _read_stop_marker(ws)
+    if marker is None:
+        return None
+    wanted = marker.get("session_id")
+    if wanted and session_id and wanted != session_id:
+        with contextlib.suppress(FileNotFoundError):
+            ws.stop_marker.unlink()
+        return None
+    return marker
 
 
 def _read_stop_marker(ws: Workspace) -> dict[str, t.Any] | None:
