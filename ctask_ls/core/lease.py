@@ -232,10 +232,6 @@ class HeartbeatService:
         with self._mutex:
             self._entries.pop(str(ws.root), None)
 
-    def owned(self) -> list[str]:
-        with self._mutex:
-            return list(self._entries)
-
     def _run(self) -> None:
         while True:
             with self._mutex:

@@ -107,22 +107,6 @@ def event(ws: Workspace, kind: str, **fields: t.Any) -> None:
         append_line(ws.events_log, record)
 
 
-def read_events(ws: Workspace) -> list[dict[str, t.Any]]:
-    try:
-        lines = ws.events_log.read_bytes().splitlines()
-    except FileNotFoundError:
-        return []
-    out = []
-    for raw in lines:
-        try:
-            record = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
-
-
 def load_summary_or_none(
     ws: Workspace, cache: MetadataCache | None = None
 ) -> tuple[dict[str, t.Any] | None, CorruptMetadata | None]:

@@ -22,7 +22,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import json
 import os
+import shutil
+import subprocess
 import threading
 import time
 import typing as t
@@ -325,8 +328,6 @@ class Core:
             meta = ws.read_meta()
             if not meta.provisional:
                 return
-        import shutil
-
         shutil.rmtree(ws.root, ignore_errors=True)
 
     # -- launch (SPEC 3.5) ---------------------------------------------------------
@@ -663,7 +664,7 @@ class Core:
             if now_pane is None or now_pane.dead or now_pane.session_id != pane.session_id:
                 pane = None
             else:
-                atomic_write(ws.stop_marker, _json(marker))
+                atomic_write(ws.stop_marker, json.dumps(marker))
         if pane is None:
             if other_owner:
                 return self._await_owner(ws, wait, stopped=False)
@@ -745,8 +746,6 @@ class Core:
                 )
         if pane is not None:
             self.tmux.kill_session(ws.tmux_session)
-        import shutil
-
         shutil.rmtree(ws.root)
         return str(ws.root)
 
@@ -817,8 +816,6 @@ class OwnedSession:
     # -- direct mode --------------------------------------------------------------------
 
     def start_direct(self, argv: list[str], env: dict[str, str]) -> None:
-        import subprocess
-
         self._child = subprocess.Popen(argv, cwd=self.ws.root, env=env)
 
     # -- watching -------------------------------------------------------------------------
@@ -843,7 +840,7 @@ class OwnedSession:
             while True:
                 try:
                     code = self._child.wait(timeout=0.2)
-                except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired
+                except subprocess.TimeoutExpired:
                     if interrupted is not None and interrupted.is_set():
                         return None
                     continue
@@ -1138,8 +1135,6 @@ def _stop_requested(ws: Workspace, session_id: str | None) -> dict[str, t.Any] |
 
 
 def _read_stop_marker(ws: Workspace) -> dict[str, t.Any] | None:
-    import json
-
     try:
         data = json.loads(ws.stop_marker.read_bytes())
     except FileNotFoundError:
@@ -1147,9 +1142,3 @@ def _read_stop_marker(ws: Workspace) -> dict[str, t.Any] | None:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _json(data: t.Mapping[str, t.Any]) -> str:
-    import json
-
-    return json.dumps(data)

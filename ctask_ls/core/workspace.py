@@ -167,9 +167,6 @@ class Workspace:
     def __repr__(self) -> str:
         return f"Workspace({self.name!r})"
 
-    def exists(self) -> bool:
-        return self.task_yaml.is_file()
-
     def read_meta(self, cache: MetadataCache | None = None) -> TaskMeta:
         hint = _REPAIR_HINT.format(name=self.name)
         try:
@@ -231,11 +228,6 @@ def create(config: Config, name: str, agent: AgentSpec, *, description: str | No
         shutil.rmtree(ws.root, ignore_errors=True)
         raise
     return ws
-
-
-def remove_tree(ws: Workspace) -> None:
-    """Delete a workspace directory, symlinks included but never followed."""
-    shutil.rmtree(ws.root, ignore_errors=False, onerror=None)
 
 
 def task_names(config: Config) -> list[str]:
