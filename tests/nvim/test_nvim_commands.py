@@ -8,7 +8,7 @@ if t.TYPE_CHECKING:
     from tests.helpers import Env
     from tests.nvim.conftest import Nvim
 
-SUBCOMMANDS = ["attach", "diff", "last", "list", "log", "new", "open", "remove", "resume", "status", "stop"]
+SUBCOMMANDS = ["attach", "diff", "last", "list", "log", "new", "newrepo", "open", "remove", "resume", "status", "stop"]
 
 
 def test_commands_and_completion_without_setup(nvim: Nvim, env: Env, agent: list[str]) -> None:

@@ -25,6 +25,7 @@ def test_checkhealth_all_present(nvim: Nvim, env: Env) -> None:
     assert f"OK ctask-ls found: {BIN / 'ctask-ls'}" in report
     assert "OK ctask-ls starts and answers" in report
     assert "OK tmux found: " in report
+    assert "OK git found: " in report
     assert "ERROR" not in report
 
 
@@ -33,6 +34,7 @@ def test_checkhealth_without_tmux_on_path(nvim: Nvim, env: Env) -> None:
     report = _report(nvim, path=str(BIN))
     assert "ERROR tmux not found on PATH" in report
     assert "apt-get install tmux" in report
+    assert "WARNING git not found on PATH: only needed for tasks on a git repository" in report
     assert "OK ctask-ls found" in report
     assert "OK ctask-ls starts and answers" in report
 

@@ -3,10 +3,10 @@
  * actions of the status-bar item.  Server failures become one error line.
  */
 import * as path from 'node:path';
-import { Command, ErrorKind, ServerCommand } from './constants';
+import { Command, ErrorKind, GitReason, ServerCommand, defaultBranch } from './constants';
 import { ServerError, oneLine } from './errors';
-import { validateTaskName } from './names';
-import type { DiffParams, LaunchResult, OpenResult, SessionEndedParams, Summary, TaskJson } from './protocol';
+import { validateBranchName, validateTaskName } from './names';
+import type { DiffParams, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
 import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
 import { stateLook } from './statusBar';
@@ -20,6 +20,17 @@ export interface CommandDeps {
   folders: () => string[];
   /** Where "Show Log" writes the session history. */
   logChannel: api.OutputChannel;
+}
+
+/** `ctask.remove` refuses these without `force`: uncommitted changes, unmerged commits, a repository that is gone. */
+const FORCIBLE_GIT_REASONS: readonly string[] = [GitReason.dirty, GitReason.unmerged, GitReason.repoMissing];
+
+interface RemoveResult {
+  removed?: string;
+  workspace?: string;
+  warnings?: string[];
+  branch?: string;
+  branch_deleted?: boolean;
 }
 
 interface TaskItem extends api.QuickPickItem {
@@ -49,11 +60,42 @@ function countsText(c: { added: number; modified: number; deleted: number } | un
   return c ? `+${c.added} ~${c.modified} -${c.deleted}` : '';
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** `; branch B: 2 commits, 1 uncommitted change` for a repo task's session, '' otherwise. */
+function gitText(summary: Summary): string {
+  const git = summary.git;
+  if (!git || typeof git !== 'object' || !git.branch) {
+    return '';
+  }
+  const parts = [plural(git.commits?.length ?? 0, 'commit')];
+  if (git.uncommitted?.length) {
+    parts.push(`${plural(git.uncommitted.length, 'uncommitted change')}`);
+  }
+  return `; branch ${git.branch}: ${parts.join(', ')}`;
+}
+
 function summaryLine(name: string, summary: Summary): string {
   const reason = (summary.end_reason ?? 'ended').replace(/_/g, ' ');
   const status = typeof summary.exit_status === 'number' ? ` (exit status ${summary.exit_status})` : '';
   const counts = summary.counts ? `, changes ${countsText(summary.counts)}` : '';
-  return `ctask: task ${name} ended: ${reason}${status}${counts}`;
+  return `ctask: task ${name} ended: ${reason}${status}${counts}${gitText(summary)}`;
+}
+
+/** The launch arguments a command argument may carry (keybindings, other extensions). */
+function launchOptions(arg: unknown, keys: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof arg === 'object' && arg !== null) {
+    for (const key of keys) {
+      const value = (arg as Record<string, unknown>)[key];
+      if (typeof value === 'string' && value) {
+        out[key] = value;
+      }
+    }
+  }
+  return out;
 }
 
 /** `ctask.list` returns an array of tasks (a `{tasks}` object is accepted too). */
@@ -69,6 +111,7 @@ export class Commands {
   register(): api.Disposable[] {
     const table: [string, (arg: unknown) => Promise<unknown>][] = [
       [Command.newTask, (a) => this.newTask(a)],
+      [Command.newTaskFromRepository, (a) => this.newTaskFromRepository(a)],
       [Command.resumeTask, (a) => this.resumeTask(a)],
       [Command.resumeLast, () => this.resumeLast()],
       [Command.openTaskFolder, (a) => this.openTaskFolder(a)],
@@ -101,35 +144,27 @@ export class Commands {
 
   // --- launching --------------------------------------------------------------
 
-  async newTask(arg?: unknown): Promise<LaunchResult | undefined> {
-    let name = nameArg(arg);
-    if (name === undefined) {
-      name = await api.showInputBox({
-        title: 'ctask: New Task',
-        prompt: 'Name of the new task: letters, digits, ".", "_" and "-", starting with a letter or digit',
-        placeHolder: 'fix-login',
-        ignoreFocusOut: true,
-        validateInput: (value) => validateTaskName(value, this.d.store.names()),
-      });
-      if (name === undefined) {
-        return undefined;
-      }
-    } else {
-      const problem = validateTaskName(name);
+  /** The task name: from the argument (checked), else asked in an input box; undefined when cancelled. */
+  private async taskName(arg: unknown, title: string, prompt: string): Promise<string | undefined> {
+    const given = nameArg(arg);
+    if (given !== undefined) {
+      const problem = validateTaskName(given);
       if (problem) {
         throw new ServerError(problem, ErrorKind.invalidName);
       }
+      return given;
     }
-    const args: { name: string; agent?: string; description?: string } = { name };
-    if (typeof arg === 'object' && arg !== null) {
-      const { agent, description } = arg as { agent?: unknown; description?: unknown };
-      if (typeof agent === 'string' && agent) {
-        args.agent = agent;
-      }
-      if (typeof description === 'string' && description) {
-        args.description = description;
-      }
-    }
+    return api.showInputBox({
+      title,
+      prompt,
+      placeHolder: 'fix-login',
+      ignoreFocusOut: true,
+      validateInput: (value) => validateTaskName(value, this.d.store.names()),
+    });
+  }
+
+  /** Send `ctask.new`; a TaskExists error offers Resume instead. */
+  private async create(name: string, args: Record<string, string>): Promise<LaunchResult | undefined> {
     try {
       return this.launched(name, await this.d.server.execute<LaunchResult>(ServerCommand.new, args));
     } catch (error) {
@@ -138,6 +173,102 @@ export class Commands {
         return undefined;
       }
       throw error;
+    }
+  }
+
+  async newTask(arg?: unknown): Promise<LaunchResult | undefined> {
+    const name = await this.taskName(
+      arg,
+      'ctask: New Task',
+      'Name of the new task: letters, digits, ".", "_" and "-", starting with a letter or digit',
+    );
+    if (name === undefined) {
+      return undefined;
+    }
+    return this.create(name, { name, ...launchOptions(arg, ['agent', 'description']) });
+  }
+
+  /**
+   * The folder "This Repository" means: the workspace folder of the active
+   * editor, else the only workspace folder, else the one the user picks.
+   */
+  async repositoryFolder(): Promise<string | undefined> {
+    const folders = this.d.folders();
+    if (!folders.length) {
+      throw new Error(
+        'no folder is open: open a folder inside a git repository (File › Open Folder…), then run "ctask: New Task from This Repository" again',
+      );
+    }
+    const active = api.activeEditorFolderPath();
+    if (active !== undefined && folders.includes(active)) {
+      return active;
+    }
+    if (folders.length === 1) {
+      return folders[0];
+    }
+    const picked = await api.showQuickPick(
+      folders.map((folder) => ({ label: `$(folder) ${path.basename(folder)}`, description: folder, folder })),
+      { title: 'ctask: New Task from This Repository', placeHolder: 'Workspace folder whose git repository the task works on' },
+    );
+    return picked?.folder;
+  }
+
+  /** New Task from This Repository: a task on a new branch in a git worktree of the open folder's repository. */
+  async newTaskFromRepository(arg?: unknown): Promise<LaunchResult | undefined> {
+    const given = launchOptions(arg, ['repo', 'branch', 'base', 'agent', 'description']);
+    const repo = given.repo ?? (await this.repositoryFolder());
+    if (repo === undefined) {
+      return undefined;
+    }
+    const title = 'ctask: New Task from This Repository';
+    const name = await this.taskName(
+      arg,
+      title,
+      `Name of the new task on the git repository of ${repo}: letters, digits, ".", "_" and "-"`,
+    );
+    if (name === undefined) {
+      return undefined;
+    }
+    let branch: string | undefined = given.branch;
+    if (branch === undefined && nameArg(arg) === undefined) {
+      const answer = await api.showInputBox({
+        title,
+        prompt: `Branch the task works on, made from the repository's HEAD in a worktree of its own (Enter: ${defaultBranch(name)})`,
+        placeHolder: defaultBranch(name),
+        ignoreFocusOut: true,
+        validateInput: (value) => (value.trim() === '' ? undefined : validateBranchName(value.trim())),
+      });
+      if (answer === undefined) {
+        return undefined;
+      }
+      branch = answer.trim() || undefined;
+    }
+    const args: Record<string, string> = { name, repo, ...given };
+    if (branch !== undefined) {
+      args.branch = branch;
+    }
+    const result = await this.create(name, args);
+    if (result) {
+      await this.learnRepo(name, {
+        path: repo,
+        branch: branch ?? defaultBranch(name),
+        base: given.base ?? null,
+        worktree: result.terminal?.cwd ?? '',
+      });
+    }
+    return result;
+  }
+
+  /** After a launch on a repository: the branch at once, then the server's own account (`ctask.status`). */
+  private async learnRepo(name: string, guess: RepoJson): Promise<void> {
+    this.d.store.setRepo(name, guess);
+    try {
+      const status = await this.d.server.execute<TaskJson>(ServerCommand.status, { name });
+      if (status?.repo) {
+        this.d.store.setRepo(name, status.repo);
+      }
+    } catch {
+      // The guess stays; the next list or status poll brings the rest.
     }
   }
 
@@ -331,24 +462,42 @@ export class Commands {
     if (name === undefined) {
       return false;
     }
-    const sure = await api.showModal('warning', `Remove task ${name} and its workspace folder? The agent's files in it are deleted.`, ['Remove'], 'Cancel');
-    if (sure !== 'Remove') {
+    const repo = this.d.store.get(name)?.repo;
+    const deleteBranch = repo ? `Remove and Delete Branch ${repo.branch}` : undefined;
+    const question = repo
+      ? `Remove task ${name}, its workspace folder and its git worktree? The agent's files in them are deleted; its commits stay on branch ${repo.branch} unless you delete the branch too.`
+      : `Remove task ${name} and its workspace folder? The agent's files in it are deleted.`;
+    const sure = await api.showModal('warning', question, deleteBranch ? ['Remove', deleteBranch] : ['Remove'], 'Cancel');
+    if (sure !== 'Remove' && (deleteBranch === undefined || sure !== deleteBranch)) {
       return false;
     }
+    const args: { name: string; delete_branch?: boolean } = { name };
+    if (sure === deleteBranch) {
+      args.delete_branch = true;
+    }
+    let result: RemoveResult | undefined;
     try {
-      await this.d.server.execute(ServerCommand.remove, { name });
+      result = await this.d.server.execute<RemoveResult>(ServerCommand.remove, args);
     } catch (error) {
-      if (!(error instanceof ServerError && error.kind === ErrorKind.taskBusy)) {
+      // Running, or a worktree with uncommitted changes / a branch with unmerged commits: ask before forcing.
+      const forcible =
+        error instanceof ServerError &&
+        (error.kind === ErrorKind.taskBusy || (error.kind === ErrorKind.gitError && FORCIBLE_GIT_REASONS.includes(String(error.data?.reason))));
+      if (!forcible) {
         throw error;
       }
       const force = await api.showModal('warning', `${error.message}. Remove it anyway?`, ['Remove Anyway'], 'Cancel');
       if (force !== 'Remove Anyway') {
         return false;
       }
-      await this.d.server.execute(ServerCommand.remove, { name, force: true });
+      result = await this.d.server.execute<RemoveResult>(ServerCommand.remove, { ...args, force: true });
     }
     this.d.store.remove(name);
-    void api.showInformationMessage(`ctask: removed task ${name}`);
+    const branch = result?.branch_deleted ? ` and branch ${result.branch ?? repo?.branch}` : '';
+    void api.showInformationMessage(`ctask: removed task ${name}${branch}`);
+    for (const warning of Array.isArray(result?.warnings) ? result.warnings : []) {
+      void api.showWarningMessage(`ctask: ${oneLine(String(warning))}`);
+    }
     return true;
   }
 
@@ -400,7 +549,7 @@ export class Commands {
         name: t.name,
         label: `$(${look.icon}) ${t.name}`,
         description: [look.words, t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
-        detail: [t.description ?? '', t.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
+        detail: [t.repo ? `$(git-branch) ${t.repo.branch}` : '', t.description ?? '', t.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
       };
     });
     const picked = await api.showQuickPick(items, { title: opts.title, placeHolder: opts.placeHolder, matchOnDescription: true, matchOnDetail: true });
@@ -429,6 +578,9 @@ export class Commands {
     const restart: ActionItem = { label: '$(debug-restart) Restart Server', run: () => this.restartServer() };
     const items: ActionItem[] = [
       { label: '$(add) New Task', run: () => this.newTask() },
+      ...(this.d.folders().length
+        ? [{ label: '$(git-branch) New Task from This Repository', run: () => this.newTaskFromRepository() }]
+        : []),
       { label: '$(play) Resume Task', run: () => this.resumeTask() },
       { label: '$(history) Resume Last', run: () => this.resumeLast() },
       { label: '$(list-unordered) List Tasks', run: () => this.listTasks() },

@@ -46,7 +46,27 @@ export const ErrorKind = {
   noSession: 'NoSession',
   corruptMetadata: 'CorruptMetadata',
   adoptionDeclined: 'AdoptionDeclined',
+  gitNotFound: 'GitNotFound',
+  gitError: 'GitError',
 } as const;
+
+/** `data.reason` of a `GitError`. */
+export const GitReason = {
+  notARepository: 'not_a_repository',
+  branchExists: 'branch_exists',
+  badBranch: 'bad_branch',
+  badRef: 'bad_ref',
+  worktreeTaken: 'worktree_taken',
+  dirty: 'dirty',
+  unmerged: 'unmerged',
+  repoMissing: 'repo_missing',
+  failed: 'failed',
+} as const;
+
+/** The branch `ctask.new` creates when none is given. */
+export function defaultBranch(name: string): string {
+  return `ctask/${name}`;
+}
 
 /** Actions of the `window/showMessageRequest` that asks before adopting a fresh_remote session. */
 export const AdoptAction = 'Adopt';
@@ -59,6 +79,7 @@ export const CancelAction = 'Cancel';
  */
 export const Command = {
   newTask: 'ctask.newTask',
+  newTaskFromRepository: 'ctask.newTaskFromRepository',
   resumeTask: 'ctask.resumeTask',
   resumeLast: 'ctask.resumeLast',
   openTaskFolder: 'ctask.openTaskFolder',

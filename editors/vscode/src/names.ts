@@ -32,3 +32,28 @@ export function validateTaskName(name: string, existing: readonly string[] = [])
   }
   return undefined;
 }
+
+/**
+ * Why BRANCH cannot be a new branch's name (the main rules of
+ * `git check-ref-format --branch`), or undefined when it can.  The server
+ * checks with git itself; this only catches typos while typing.
+ */
+export function validateBranchName(branch: string): string | undefined {
+  if (/\s/.test(branch)) {
+    return 'A branch name has no spaces.';
+  }
+  if (branch.startsWith('-')) {
+    return 'A branch name does not start with "-".';
+  }
+  const bad = [...branch].find((ch) => '~^:?*[\\'.includes(ch) || ch.charCodeAt(0) < 0x20 || ch === '\x7f');
+  if (bad !== undefined) {
+    return `"${bad}" is not allowed in a branch name.`;
+  }
+  if (branch.includes('..') || branch.includes('@{') || branch.includes('//')) {
+    return 'A branch name has no "..", "@{" or "//".';
+  }
+  if (branch === '@' || /(^|\/)\./.test(branch) || /(\.lock|\/|\.)$/.test(branch) || branch.startsWith('/')) {
+    return 'A branch name does not start or end with "/", has no part starting with "." and does not end with "." or ".lock".';
+  }
+  return undefined;
+}

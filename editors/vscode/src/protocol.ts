@@ -47,6 +47,30 @@ export interface DiffParams {
   counts?: Counts;
 }
 
+/** The git repository of a task made with `repo` (`repo` of `ctask.list` / `ctask.status`). */
+export interface RepoJson {
+  /** The repository's top level. */
+  path: string;
+  branch: string;
+  /** The ref the branch was made from. */
+  base?: string | null;
+  /** The task's worktree (inside its workspace); the agent runs there. */
+  worktree: string;
+}
+
+/** `summary.git` of a repo task's session: what happened on its branch (or `{error}`). */
+export interface GitSummary {
+  repo?: string;
+  branch?: string;
+  worktree?: string;
+  base?: string;
+  head?: string;
+  commits?: { sha: string; subject: string }[];
+  committed?: { status: string; path: string }[];
+  uncommitted?: { status: string; path: string }[];
+  error?: string;
+}
+
 /** A finished session's summary (`.ctask/summary.yaml`); only the fields the client reads. */
 export interface Summary {
   session_id?: string;
@@ -59,6 +83,7 @@ export interface Summary {
   deleted?: string[];
   session_ownership?: string;
   ended_at?: string;
+  git?: GitSummary | null;
   [key: string]: unknown;
 }
 
@@ -95,6 +120,8 @@ export interface TaskJson {
   last_summary?: Summary | null;
   owned_here?: boolean;
   error?: string;
+  /** Absent or null for a task that is not on a git repository. */
+  repo?: RepoJson | null;
 }
 
 /** What the editor runs in its own terminal (`tmux attach-session ...`). */

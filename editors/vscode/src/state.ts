@@ -5,13 +5,15 @@
  */
 import * as path from 'node:path';
 import { LeaseState, type LeaseStateName } from './constants';
-import type { DiffParams, LeaseStateParams, Summary, TaskJson } from './protocol';
+import type { DiffParams, LeaseStateParams, RepoJson, Summary, TaskJson } from './protocol';
 
 /** One task as the status bar and the pickers show it (the shape of `ctask/leaseState`). */
 export interface TaskView extends LeaseStateParams {
   description?: string | null;
   updated_at?: string | null;
   last_summary?: Summary | null;
+  /** The git repository and branch of a task made from one (list/status results; notifications lack it). */
+  repo?: RepoJson | null;
 }
 
 export function isFresh(state: LeaseStateName | undefined): boolean {
@@ -38,6 +40,7 @@ export function taskViewFromJson(task: TaskJson): TaskView {
     description: task.description ?? null,
     updated_at: task.updated_at ?? null,
     last_summary: task.last_summary ?? null,
+    repo: task.repo ?? null,
   };
   if (task.error) {
     view.error = task.error;
@@ -93,6 +96,7 @@ export class TaskStore {
       description: before?.description ?? null,
       updated_at: before?.updated_at ?? null,
       last_summary: before?.last_summary ?? null,
+      repo: before?.repo ?? null,
       ...params,
     };
     if (isFresh(view.state) && !isFresh(before?.state) && this.diffs.get(params.name)?.final) {
@@ -153,6 +157,15 @@ export class TaskStore {
       this.put(task);
     }
     this.changed();
+  }
+
+  /** What a launch with `repo` told us before the next list/status does. */
+  setRepo(name: string, repo: RepoJson): void {
+    const task = this.tasks.get(name);
+    if (task) {
+      task.repo = repo;
+      this.changed();
+    }
   }
 
   remove(name: string): void {

@@ -141,6 +141,13 @@ export function present({ task, server, now, ended, live }: PresentInput): Prese
   if (task.agent) {
     lines.push(`agent: ${md(task.agent)}`, '');
   }
+  if (task.repo) {
+    const base = task.repo.base ? ` from ${md(task.repo.base)}` : '';
+    lines.push(`$(git-branch) branch ${md(task.repo.branch)}${base} · repository ${md(task.repo.path)}`, '');
+    if (task.repo.worktree) {
+      lines.push(`worktree: ${md(task.repo.worktree)}`, '');
+    }
+  }
   if (task.tmux_session) {
     lines.push(`tmux: ${md(task.tmux_session)} (${task.tmux_alive ? 'running' : 'not running'})`, '');
   }

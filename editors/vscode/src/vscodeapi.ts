@@ -117,6 +117,13 @@ export function workspaceFolderPaths(): string[] {
   return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
 }
 
+/** File-system path of the workspace folder holding the active editor's file, if any. */
+export function activeEditorFolderPath(): string | undefined {
+  const uri = vscode.window.activeTextEditor?.document.uri;
+  const folder = uri ? vscode.workspace.getWorkspaceFolder(uri) : undefined;
+  return folder && folder.uri.scheme === 'file' ? folder.uri.fsPath : undefined;
+}
+
 export function onDidChangeWorkspaceFolders(listener: () => unknown): Disposable {
   return vscode.workspace.onDidChangeWorkspaceFolders(listener);
 }

@@ -307,3 +307,207 @@ test('the adoption question is a modal with Adopt and Cancel', async () => {
   mock.answer.message = () => undefined;
   assert.equal(await askModal(params), null);
 });
+
+// --- New Task from This Repository ----------------------------------------------
+
+/** A launch on a repository: the terminal's cwd is the task's worktree. */
+function launchRepo(name: string): LaunchResult {
+  const result = launch(name);
+  result.terminal!.cwd = `/home/u/.local/share/ctask/tasks/${name}/worktree`;
+  return result;
+}
+
+function repoStatus(name: string, branch: string, path = '/src/app') {
+  return taskJson(name, { state: 'fresh_local', pid: 4242, host: 'box' }, {
+    repo: { path, branch, base: 'HEAD', worktree: `/home/u/.local/share/ctask/tasks/${name}/worktree` },
+  });
+}
+
+test('New Task from This Repository: the active editor folder, name, default branch, ctask.new with repo', async () => {
+  mock.folders = ['/src/lib', '/src/app'];
+  mock.activeFile = '/src/app/main.py';
+  const prompts: Record<string, unknown>[] = [];
+  const verdicts: unknown[] = [];
+  mock.answer.inputBox = (options) => {
+    prompts.push(options);
+    if (prompts.length === 1) {
+      verdicts.push(options.validateInput?.('no/good'));
+      return 'fix';
+    }
+    verdicts.push(...['has space', '-x', 'a..b', 'ok/branch', ''].map((v) => options.validateInput?.(v)));
+    return '';
+  };
+  server.reply(ServerCommand.new, () => launchRepo('fix'));
+  server.reply(ServerCommand.status, () => repoStatus('fix', 'ctask/fix'));
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.equal(mock.quickPicks.length, 0);
+  assert.equal(prompts[0].title, 'ctask: New Task from This Repository');
+  assert.match(String(prompts[0].prompt), /git repository of \/src\/app/);
+  assert.match(String(verdicts[0]), /"\/" is not allowed/);
+  assert.equal(prompts[1].placeHolder, 'ctask/fix');
+  assert.match(String(prompts[1].prompt), /Enter: ctask\/fix/);
+  assert.match(String(verdicts[1]), /no spaces/);
+  assert.match(String(verdicts[2]), /does not start with "-"/);
+  assert.match(String(verdicts[3]), /no "\.\."/);
+  assert.deepEqual(verdicts.slice(4), [undefined, undefined]);
+  assert.deepEqual(server.sent(ServerCommand.new), [{ name: 'fix', repo: '/src/app' }]);
+  assert.equal(mock.terminals.length, 1);
+  assert.equal(mock.terminals[0].creationOptions.cwd, '/home/u/.local/share/ctask/tasks/fix/worktree');
+  assert.deepEqual(server.sent(ServerCommand.status), [{ name: 'fix' }]);
+  assert.equal(store.get('fix')?.repo?.branch, 'ctask/fix');
+  assert.equal(store.lastActedName, 'fix');
+});
+
+test('New Task from This Repository sends the branch typed, and the only folder without asking which', async () => {
+  mock.folders = ['/src/app'];
+  const answers = ['feat', ' feature/login '];
+  mock.answer.inputBox = () => answers.shift();
+  server.reply(ServerCommand.new, () => launchRepo('feat'));
+  server.reply(ServerCommand.status, () => repoStatus('feat', 'feature/login'));
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.equal(mock.quickPicks.length, 0);
+  assert.deepEqual(server.sent(ServerCommand.new), [{ name: 'feat', repo: '/src/app', branch: 'feature/login' }]);
+  assert.equal(store.get('feat')?.repo?.branch, 'feature/login');
+});
+
+test('New Task from This Repository asks which folder when several are open and no editor is in one', async () => {
+  mock.folders = ['/src/lib', '/src/app'];
+  mock.activeFile = '/tmp/scratch.txt';
+  mock.answer.quickPick = (items) => items.find((i) => i.folder === '/src/lib');
+  const answers = ['t2', ''];
+  mock.answer.inputBox = () => answers.shift();
+  server.reply(ServerCommand.new, () => launchRepo('t2'));
+  server.reply(ServerCommand.status, () => {
+    throw new ServerError('gone', 'TaskNotFound');
+  });
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.deepEqual(mock.quickPicks[0].items.map((i) => i.description), ['/src/lib', '/src/app']);
+  assert.deepEqual(server.sent(ServerCommand.new), [{ name: 't2', repo: '/src/lib' }]);
+  // The status poll failed: the branch is still known from the launch.
+  assert.deepEqual(store.get('t2')?.repo, { path: '/src/lib', branch: 'ctask/t2', base: null, worktree: '/home/u/.local/share/ctask/tasks/t2/worktree' });
+  assert.equal(mock.messages.length, 0);
+});
+
+test('New Task from This Repository cancelled at the folder, the name or the branch sends nothing', async () => {
+  mock.folders = ['/a', '/b'];
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.equal(mock.inputBoxes.length, 0);
+  mock.folders = ['/a'];
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.equal(mock.inputBoxes.length, 1);
+  const answers: (string | undefined)[] = ['x', undefined];
+  mock.answer.inputBox = () => answers.shift();
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.equal(mock.inputBoxes.length, 3);
+  assert.equal(server.calls.length, 0);
+  assert.equal(mock.messages.length, 0);
+});
+
+test('New Task from This Repository with no folder open says to open one', async () => {
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.equal(server.calls.length, 0);
+  assert.equal(mock.inputBoxes.length, 0);
+  assert.equal(mock.messages.length, 1);
+  assert.equal(mock.messages[0].kind, 'error');
+  assert.match(mock.messages[0].message, /^ctask: no folder is open: open a folder inside a git repository/);
+});
+
+test('a GitError is one error line and opens no terminal', async () => {
+  mock.folders = ['/tmp/plain'];
+  const answers = ['x', ''];
+  mock.answer.inputBox = () => answers.shift();
+  server.reply(ServerCommand.new, () => {
+    throw new ServerError('/tmp/plain is not in a git repository:\n run git init there or open a folder inside a repository', 'GitError', {
+      kind: 'GitError',
+      reason: 'not_a_repository',
+    });
+  });
+  await api.executeCommand(Command.newTaskFromRepository);
+  assert.equal(mock.messages.length, 1);
+  assert.equal(mock.messages[0].kind, 'error');
+  assert.equal(mock.messages[0].message, 'ctask: /tmp/plain is not in a git repository: run git init there or open a folder inside a repository');
+  assert.equal(mock.terminals.length, 0);
+  assert.equal(server.sent(ServerCommand.status).length, 0);
+});
+
+test('New Task from This Repository with arguments asks nothing', async () => {
+  server.reply(ServerCommand.new, () => launchRepo('k'));
+  server.reply(ServerCommand.status, () => repoStatus('k', 'wip/k', '/r'));
+  await api.executeCommand(Command.newTaskFromRepository, { name: 'k', repo: '/r/sub', base: 'v1.0' });
+  assert.equal(mock.inputBoxes.length, 0);
+  assert.deepEqual(server.sent(ServerCommand.new), [{ name: 'k', repo: '/r/sub', base: 'v1.0' }]);
+  assert.equal(store.get('k')?.repo?.path, '/r');
+});
+
+test('the repo survives lease notifications; pickers show the branch; the status item offers the repo command', async () => {
+  store.applyList([repoStatus('fix', 'ctask/fix')]);
+  store.applyLeaseState(owned('fix'));
+  assert.equal(store.get('fix')?.repo?.branch, 'ctask/fix');
+  server.reply(ServerCommand.list, () => [repoStatus('fix', 'ctask/fix'), taskJson('plain')]);
+  await api.executeCommand(Command.resumeTask);
+  const details = new Map(mock.quickPicks[0].items.map((i) => [i.name, i.detail]));
+  assert.equal(details.get('fix'), '$(git-branch) ctask/fix');
+  assert.equal(details.get('plain'), undefined);
+  mock.folders = ['/src/app'];
+  await api.executeCommand(Command.statusActions);
+  assert.ok(labels().includes('$(git-branch) New Task from This Repository'));
+});
+
+test('Remove Task of a repo task offers deleting its branch, and force when the worktree is dirty', async () => {
+  store.applyList([repoStatus('fix', 'ctask/fix')]);
+  const sent: Record<string, unknown>[] = [];
+  server.reply(ServerCommand.remove, (args) => {
+    sent.push(args);
+    if (!args.force) {
+      throw new ServerError('the worktree of task fix has uncommitted changes: commit them or remove with force', 'GitError', { reason: 'dirty' });
+    }
+    return { removed: 'fix', warnings: ['branch ctask/fix had 2 commits\n no other branch has'], branch: 'ctask/fix', branch_deleted: true };
+  });
+  mock.answer.message = (m) => (m.modal ? (m.items.at(-2) as { title: string }) : undefined);
+  assert.equal(await commands.removeTask('fix'), true);
+  assert.match(mock.messages[0].message, /its commits stay on branch ctask\/fix/);
+  assert.deepEqual(mock.messages[0].items.map((i) => (i as { title: string }).title), ['Remove', 'Remove and Delete Branch ctask/fix', 'Cancel']);
+  assert.match(mock.messages[1].message, /uncommitted changes.*Remove it anyway\?/);
+  assert.deepEqual(sent, [
+    { name: 'fix', delete_branch: true },
+    { name: 'fix', delete_branch: true, force: true },
+  ]);
+  assert.deepEqual(
+    mock.messages.slice(2).map((m) => [m.kind, m.message]),
+    [
+      ['info', 'ctask: removed task fix and branch ctask/fix'],
+      ['warning', 'ctask: branch ctask/fix had 2 commits no other branch has'],
+    ],
+  );
+  assert.equal(store.get('fix'), undefined);
+});
+
+test('another GitError of remove is an error line, not a force question', async () => {
+  store.applyList([repoStatus('fix', 'ctask/fix')]);
+  server.reply(ServerCommand.remove, () => {
+    throw new ServerError('git failed: fatal: bad object', 'GitError', { reason: 'failed' });
+  });
+  mock.answer.message = (m) => (m.modal ? 'Remove' : undefined);
+  assert.equal(await api.executeCommand(Command.removeTask, 'fix'), undefined);
+  assert.equal(mock.messages.length, 2);
+  assert.equal(mock.messages[1].message, 'ctask: git failed: fatal: bad object');
+  assert.ok(store.get('fix'));
+});
+
+test('a repo session end says what happened on its branch', () => {
+  commands.sessionEnded({
+    name: 'fix',
+    summary: {
+      end_reason: 'agent_exited',
+      exit_status: 0,
+      counts: { added: 1, modified: 0, deleted: 0 },
+      git: { branch: 'ctask/fix', commits: [{ sha: 'abc', subject: 'one' }, { sha: 'def', subject: 'two' }], committed: [], uncommitted: [{ status: 'M', path: 'a' }] },
+    },
+  });
+  assert.equal(
+    mock.messages[0].message,
+    'ctask: task fix ended: agent exited (exit status 0), changes +1 ~0 -0; branch ctask/fix: 2 commits, 1 uncommitted change',
+  );
+  commands.sessionEnded({ name: 'g', summary: { end_reason: 'stopped', git: { error: 'git log failed' } } });
+  assert.equal(mock.messages[1].message, 'ctask: task g ended: stopped');
+});

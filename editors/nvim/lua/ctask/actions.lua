@@ -23,8 +23,9 @@ local function task_name(result)
 end
 
 ---@param result any
+---@param repo? boolean The task is on a repository: its terminal runs in the worktree, not the workspace.
 ---@return string?
-local function workspace_of(result)
+local function workspace_of(result, repo)
   if type(result) ~= "table" then
     return nil
   end
@@ -34,7 +35,7 @@ local function workspace_of(result)
   if type(result.task) == "table" and type(result.task.workspace) == "string" then
     return result.task.workspace
   end
-  if type(result.terminal) == "table" and type(result.terminal.cwd) == "string" then
+  if not repo and type(result.terminal) == "table" and type(result.terminal.cwd) == "string" then
     return result.terminal.cwd
   end
 end
@@ -46,7 +47,7 @@ end
 local function execute(command, args, cb)
   client.execute(command, args, function(err, result)
     if not err and args and type(args.name) == "string" then
-      state.remember(args.name, workspace_of(result))
+      state.remember(args.name, workspace_of(result, args.repo ~= nil or state.repos[args.name] ~= nil))
     end
     cb(err, result)
   end)
@@ -63,7 +64,7 @@ end
 ---@param cb? ctask.Callback
 local function launched(result, cb)
   local name = task_name(result)
-  state.remember(name, workspace_of(result))
+  state.remember(name, workspace_of(result, name ~= nil and state.repos[name] ~= nil))
   local action = type(result) == "table" and result.action or nil
   if name and action == protocol.launch_actions.adopted then
     vim.notify(("ctask: adopted task %s: this Neovim now records its session"):format(name), vim.log.levels.INFO)
@@ -93,7 +94,7 @@ function M.task_names()
   local result = client.execute_sync(C.list, nil, 1500)
   for _, task in ipairs(M.tasks_of(result)) do
     add(task.name)
-    state.set_workspace(task.name, task.workspace)
+    state.learn(task)
   end
   for n in pairs(state.tasks) do
     add(n)
@@ -155,6 +156,18 @@ end
 ---@field agent? string One-shot agent command override.
 ---@field description? string
 ---@field args? string[] Arguments stored as the task's agent args.
+---@field repo? string A directory inside a git repository: the task gets a worktree of it on a new branch.
+---@field branch? string The new branch (default `ctask/NAME`); with `repo`.
+---@field base? string The ref the branch starts from (default the repository's HEAD); with `repo`.
+---@field prompt? string The |vim.ui.input()| prompt for the name.
+
+--- An absolute path: `~` and `$VARS` expanded, relative to the current directory.
+---@param path string
+---@return string
+local function absolute(path)
+  path = vim.fn.fnamemodify(vim.fs.normalize(path), ":p")
+  return #path > 1 and (path:gsub("/+$", "")) or path
+end
 
 --- Create a task and launch its agent; opens its terminal.
 ---@param opts? ctask.NewOpts|string
@@ -165,20 +178,64 @@ function M.new(opts, cb)
   end
   opts = opts or {}
   if opts.name == nil or opts.name == "" then
-    vim.ui.input({ prompt = "New task name: " }, function(input)
+    vim.ui.input({ prompt = opts.prompt or "New task name: " }, function(input)
       if input and vim.trim(input) ~= "" then
         M.new(vim.tbl_extend("force", opts, { name = vim.trim(input) }), cb)
       end
     end)
     return
   end
-  local args = { name = opts.name, agent = opts.agent, description = opts.description, args = opts.args }
+  local repo = type(opts.repo) == "string" and opts.repo ~= "" and absolute(opts.repo) or nil
+  if repo == nil and (opts.branch or opts.base) then
+    client.error("branch= and base= need repo=PATH (or :Ctask newrepo)")
+    return wrap(cb)({ code = -32602, message = "branch and base need repo", data = { kind = "InvalidArgument" } }, nil)
+  end
+  local args = {
+    name = opts.name,
+    agent = opts.agent,
+    description = opts.description,
+    args = opts.args,
+    repo = repo,
+    branch = repo and opts.branch or nil,
+    base = repo and opts.base or nil,
+  }
   execute(C.new, args, function(err, result)
     if err then
       return wrap(cb)(err, nil)
     end
+    if repo then
+      -- The branch at once (for the statusline), then the server's own account.
+      state.set_repo(opts.name, {
+        path = repo,
+        branch = opts.branch or protocol.default_branch(opts.name),
+        base = opts.base,
+        worktree = type(result) == "table" and type(result.terminal) == "table" and result.terminal.cwd or nil,
+      })
+      client.execute(C.status, { name = opts.name }, function(serr, status)
+        if not serr and type(status) == "table" and type(status.repo) == "table" then
+          state.set_repo(opts.name, status.repo)
+          pcall(vim.cmd.redrawstatus, { bang = true })
+        end
+      end, { silent = true })
+    end
     launched(result, cb)
   end)
+end
+
+--- Create a task on the git repository of the current directory (|getcwd()|):
+--- a worktree on a new branch, where its agent runs.
+---@param opts? ctask.NewOpts|string
+---@param cb? ctask.Callback
+function M.newrepo(opts, cb)
+  if type(opts) == "string" then
+    opts = { name = opts }
+  end
+  opts = vim.deepcopy(opts or {})
+  if opts.repo == nil or opts.repo == "" then
+    opts.repo = vim.fn.getcwd()
+  end
+  opts.prompt = opts.prompt or ("New task on the repository of %s: "):format(vim.fn.fnamemodify(opts.repo, ":~"))
+  M.new(opts, cb)
 end
 
 --- Attach to, adopt, or start a new session of a task.
@@ -359,18 +416,20 @@ function M.list(cb)
     local tasks = M.tasks_of(result)
     local lines, names = {}, {}
     for _, task in ipairs(tasks) do
-      state.set_workspace(task.name, task.workspace)
+      state.learn(task)
       local lease = type(task.lease) == "table" and task.lease or {}
       local cached = state.tasks[task.name]
       local lease_text = cached and cached.kind == "owned" and "owned" or tostring(lease.state or "?")
       local last = type(task.last_summary) == "table" and task.last_summary or nil
-      lines[#lines + 1] = ("%-24s %-12s %-10s %-20s %s"):format(
+      local repo = state.repos[task.name]
+      lines[#lines + 1] = vim.trim(("%-24s %-12s %-10s %-20s %-28s %s"):format(
         task.name,
         lease_text,
         task.tmux_alive and "running" or "-",
         type(task.updated_at) == "string" and task.updated_at or "",
-        last and (tostring(last.end_reason or "") .. " " .. counts_text(last.counts)) or ""
-      )
+        last and (tostring(last.end_reason or "") .. " " .. counts_text(last.counts)) or "",
+        repo and ("[" .. repo.branch .. "]") or ""
+      ))
       names[#lines] = task.name
     end
     if #lines == 0 then
@@ -434,7 +493,7 @@ function M.status(name, cb)
         return wrap(cb)(err, nil)
       end
       if type(result) == "table" then
-        state.set_workspace(n, result.workspace)
+        state.learn(vim.tbl_extend("keep", { name = n }, result))
         local lease = type(result.lease) == "table" and result.lease or {}
         local parts = { "lease " .. tostring(lease.state or "?") }
         if lease.host then
@@ -445,6 +504,10 @@ function M.status(name, cb)
         if last then
           parts[#parts + 1] = "last " .. tostring(last.end_reason or "?") .. " " .. counts_text(last.counts)
         end
+        local repo = state.repos[n]
+        if repo then
+          parts[#parts + 1] = ("branch %s of %s"):format(repo.branch, vim.fn.fnamemodify(tostring(repo.path), ":~"))
+        end
         vim.notify(("ctask: %s: %s"):format(n, table.concat(parts, ", ")), vim.log.levels.INFO)
       end
       wrap(cb)(nil, result)
@@ -453,22 +516,34 @@ function M.status(name, cb)
 end
 
 --- Remove a task and its workspace, after confirmation. With `force`, also
---- when it is leased or running.
+--- when it is leased or running (or its worktree has uncommitted changes or
+--- unmerged commits). A task on a repository may have its branch deleted too.
 ---@param name string
 ---@param force? boolean
 ---@param cb? ctask.Callback
 function M.remove(name, force, cb)
   M.with_name(name, "Remove task", function(n)
-    local prompt = ("Remove task %s and its workspace%s?"):format(n, force and " (even if running)" or "")
-    vim.ui.select({ "Remove", "Cancel" }, { prompt = prompt, kind = "ctask_confirm" }, function(choice)
-      if choice ~= "Remove" then
+    local repo = state.repos[n]
+    local delete = repo and ("Remove and delete branch " .. repo.branch) or nil
+    local what = repo and " and its workspace (with the worktree)" or " and its workspace"
+    local prompt = ("Remove task %s%s%s?"):format(n, what, force and " (even if running)" or "")
+    local items = delete and { "Remove", delete, "Cancel" } or { "Remove", "Cancel" }
+    vim.ui.select(items, { prompt = prompt, kind = "ctask_confirm" }, function(choice)
+      if choice ~= "Remove" and (delete == nil or choice ~= delete) then
         return
       end
-      execute(C.remove, { name = n, force = force or nil }, function(err, result)
+      local args = { name = n, force = force or nil, delete_branch = (delete ~= nil and choice == delete) or nil }
+      execute(C.remove, args, function(err, result)
         if not err then
           state.forget(n)
           pcall(vim.cmd.redrawstatus, { bang = true })
-          vim.notify(("ctask: removed task %s"):format(n), vim.log.levels.INFO)
+          local branch = type(result) == "table" and result.branch_deleted == true
+              and (" and branch " .. tostring(result.branch or (repo and repo.branch)))
+            or ""
+          vim.notify(("ctask: removed task %s%s"):format(n, branch), vim.log.levels.INFO)
+          for _, w in ipairs(type(result) == "table" and type(result.warnings) == "table" and result.warnings or {}) do
+            vim.notify("ctask: " .. client.one_line(w), vim.log.levels.WARN)
+          end
         end
         wrap(cb)(err, result)
       end)

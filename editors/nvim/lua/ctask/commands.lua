@@ -5,11 +5,15 @@ local M = {}
 ---@class ctask.Subcommand
 ---@field run fun(args: string[], bang: boolean)
 ---@field names? boolean Complete task names for the first argument.
+---@field keys? string[] `key=` words completed after the first argument.
 ---@field desc string
 
 local function actions()
   return require("ctask.actions")
 end
+
+--- `key=VALUE` words of `new` and `newrepo` (also `--key=VALUE`), and the option each sets.
+local NEW_KEYS = { agent = "agent", repo = "repo", branch = "branch", base = "base" }
 
 ---@param args string[]
 ---@return ctask.NewOpts
@@ -20,9 +24,9 @@ local function parse_new(args)
       out.args = vim.list_slice(args, i + 1)
       break
     end
-    local agent = a:match("^agent=(.+)$") or a:match("^%-%-agent=(.+)$")
-    if agent then
-      out.agent = agent
+    local key, value = a:match("^%-?%-?(%a+)=(.+)$")
+    if key and NEW_KEYS[key] then
+      out[NEW_KEYS[key]] = value
     elseif out.name == nil then
       out.name = a
     else
@@ -53,9 +57,17 @@ end
 ---@type table<string, ctask.Subcommand>
 M.subcommands = {
   new = {
-    desc = "create a task and launch its agent: new [NAME] [agent=CMD] [DESCRIPTION...] [-- AGENT_ARGS...]",
+    desc = "create a task and launch its agent: new [NAME] [agent=CMD] [repo=PATH [branch=B] [base=REF]] [DESCRIPTION...] [-- AGENT_ARGS...]",
+    keys = { "agent=", "repo=", "branch=", "base=" },
     run = function(args)
       actions().new(parse_new(args))
+    end,
+  },
+  newrepo = {
+    desc = "New Task from This Repository (the current directory's), in a worktree on a new branch: newrepo [NAME] [branch=B] [base=REF] [agent=CMD] [DESCRIPTION...]",
+    keys = { "agent=", "branch=", "base=" },
+    run = function(args)
+      actions().newrepo(parse_new(args))
     end,
   },
   resume = {
@@ -191,6 +203,20 @@ function M.complete(arglead, cmdline, _cursor)
   local spec = M.subcommands[words[1]]
   if spec and spec.names and #words == 1 then
     return matching(require("ctask.actions").task_names(), arglead)
+  end
+  if spec and spec.keys and not vim.tbl_contains(words, "--") then
+    local key, value = arglead:match("^(%a+)=(.*)$")
+    if key == "repo" and vim.tbl_contains(spec.keys, "repo=") then
+      return vim.tbl_map(function(dir)
+        return "repo=" .. dir
+      end, vim.fn.getcompletion(value, "dir"))
+    elseif key then
+      return {}
+    end
+    -- After the name: the keys (a word typed first is the name).
+    if #words >= 2 then
+      return matching(spec.keys, arglead)
+    end
   end
   return {}
 end

@@ -27,6 +27,27 @@ function M.lease_state(_, params, ctx)
   if changed and info then
     lease_changed(info)
   end
+  local id = ctx and ctx.client_id
+  if id and state.repos_client ~= id then
+    -- Notifications carry no repository: ask once per server for the branches of the tasks.
+    state.repos_client = id
+    vim.schedule(function()
+      local client = vim.lsp.get_client_by_id(id)
+      if not client or client:is_stopped() then
+        return
+      end
+      local command = require("ctask.protocol").commands.list
+      client:request("workspace/executeCommand", { command = command, arguments = { vim.empty_dict() } }, function(err, result)
+        if err or type(result) ~= "table" then
+          return
+        end
+        for _, task in ipairs(require("ctask.actions").tasks_of(result)) do
+          state.learn(task)
+        end
+        pcall(vim.cmd.redrawstatus, { bang = true })
+      end)
+    end)
+  end
 end
 
 --- `ctask/diff`: fill the task's quickfix list (live, and once with final = true).
@@ -58,6 +79,16 @@ local function describe_summary(summary)
     tonumber(counts.modified) or 0,
     tonumber(counts.deleted) or 0
   )
+  local git = summary.git
+  if type(git) == "table" and type(git.branch) == "string" and type(git.error) ~= "string" then
+    local commits = type(git.commits) == "table" and #git.commits or 0
+    local text = ("branch %s: %d commit%s"):format(git.branch, commits, commits == 1 and "" or "s")
+    local dirty = type(git.uncommitted) == "table" and #git.uncommitted or 0
+    if dirty > 0 then
+      text = text .. (", %d uncommitted"):format(dirty)
+    end
+    parts[#parts + 1] = text
+  end
   return " (" .. table.concat(parts, ", ") .. ")"
 end
 M.describe_summary = describe_summary

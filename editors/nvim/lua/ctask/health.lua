@@ -123,6 +123,17 @@ local function check_tmux()
   end
 end
 
+local function check_git()
+  local path = vim.fn.exepath("git")
+  if path == "" then
+    health.warn("git not found on PATH: only needed for tasks on a git repository (:Ctask newrepo, repo=PATH)", {
+      "Install git: `sudo apt-get install git` (Debian/Ubuntu), `brew install git` (macOS)",
+    })
+    return
+  end
+  health.ok(("git found: %s (tasks on a git repository)"):format(path))
+end
+
 local function report_tasks()
   local state = require("ctask.state")
   local names = vim.tbl_keys(state.tasks)
@@ -146,6 +157,8 @@ function M.check()
   end
   health.start("ctask: tmux")
   check_tmux()
+  health.start("ctask: git")
+  check_git()
   health.start("ctask: tasks")
   report_tasks()
 end

@@ -49,11 +49,20 @@ function M.lease(name)
   return name and require("ctask.state").info(name) or nil
 end
 
---- Create a task and launch its agent. `opts` is a name or `{name, agent, description}`.
+--- Create a task and launch its agent. `opts` is a name or `{name, agent, description, args, repo, branch, base}`.
 ---@param opts? ctask.NewOpts|string
 ---@param cb? ctask.Callback
 function M.new(opts, cb)
   require("ctask.actions").new(opts, cb)
+end
+
+--- New Task from This Repository: a task on the git repository of the current
+--- directory (or `opts.repo`), in a worktree on a new branch. `opts` is a name
+--- or `{name, branch, base, agent, description, args, repo}`.
+---@param opts? ctask.NewOpts|string
+---@param cb? ctask.Callback
+function M.newrepo(opts, cb)
+  require("ctask.actions").newrepo(opts, cb)
 end
 
 ---@param name? string

@@ -10,7 +10,7 @@ M.name = "ctask"
 
 --- `workspace/executeCommand` commands; each takes one object argument.
 M.commands = {
-  new = "ctask.new", -- {name, agent?, description?, args?}
+  new = "ctask.new", -- {name, agent?, description?, args?, repo?, branch?, base?}
   resume = "ctask.resume", -- {name, agent?}
   last = "ctask.last", -- {agent?}
   open = "ctask.open", -- {name}
@@ -20,7 +20,7 @@ M.commands = {
   stop = "ctask.stop", -- {name}
   diff = "ctask.diff", -- {name}
   log = "ctask.log", -- {name, limit?}
-  remove = "ctask.remove", -- {name, force?}
+  remove = "ctask.remove", -- {name, force?, delete_branch?}
 }
 
 --- Server -> client notifications.
@@ -54,8 +54,20 @@ M.error_kinds = {
   "LockTimeout",
   "AdoptionDeclined",
   "ConfigError",
+  "GitNotFound",
+  "GitError",
   "InternalError",
 }
+
+--- `data.reason` of a `GitError` that `ctask.remove` overrides with `force`.
+M.forcible_git_reasons = { dirty = true, unmerged = true, repo_missing = true }
+
+--- The branch `ctask.new` makes for a task on a repository when none is given.
+---@param name string
+---@return string
+function M.default_branch(name)
+  return "ctask/" .. name
+end
 
 --- The actions of the `fresh_remote` adoption question (`window/showMessageRequest`).
 M.adopt_actions = { adopt = "Adopt", cancel = "Cancel" }

@@ -28,12 +28,24 @@ local M = {}
 ---@field owned_here boolean
 ---@field kind "owned"|"busy"|"remote"|"stale"|"none" Derived: what the statusline shows.
 ---@field received_ms integer `vim.uv.now()` when the notification arrived.
+---@field repo? ctask.RepoInfo The task's repository and branch, when known (|ctask.lease()| adds it).
 
 ---@type table<string, ctask.LeaseInfo>
 M.tasks = {}
 
 ---@type table<string, {path: string, real: string}>
 M.workspaces = {}
+
+---@class ctask.RepoInfo
+---The git repository of a task made from one (`repo` of `ctask.list`/`ctask.status`).
+---@field path string The repository's top level.
+---@field branch string The task's branch.
+---@field base? string The ref the branch was made from.
+---@field worktree string The task's worktree, inside its workspace.
+
+--- Repositories of the tasks on one, from list/status results (notifications lack them).
+---@type table<string, ctask.RepoInfo>
+M.repos = {}
 
 --- The task the user acted on last (a command's argument or result).
 ---@type string?
@@ -42,6 +54,10 @@ M.last = nil
 --- The client whose notifications filled the cache.
 ---@type integer?
 M.client_id = nil
+
+--- The client asked once (`ctask.list`) for the repositories of the tasks it announces.
+---@type integer?
+M.repos_client = nil
 
 --- Fields that change without being a change of lease state (SPEC 4).
 local VOLATILE = { heartbeat_at = true, age_s = true, received_ms = true }
@@ -92,6 +108,35 @@ function M.set_workspace(name, path)
   M.workspaces[name] = { path = path, real = vim.uv.fs_realpath(path) or path }
 end
 
+--- Record (or, with nil, forget) the repository of a task from a task object's `repo`.
+---@param name string
+---@param repo any
+function M.set_repo(name, repo)
+  if type(name) ~= "string" then
+    return
+  end
+  if type(repo) == "table" and type(repo.branch) == "string" then
+    M.repos[name] = {
+      path = repo.path,
+      branch = repo.branch,
+      base = repo.base ~= vim.NIL and repo.base or nil,
+      worktree = repo.worktree,
+    }
+  else
+    M.repos[name] = nil
+  end
+end
+
+--- What a `ctask.list`/`ctask.status` task object tells the cache: workspace and repository.
+---@param task any
+function M.learn(task)
+  if type(task) ~= "table" or type(task.name) ~= "string" then
+    return
+  end
+  M.set_workspace(task.name, task.workspace)
+  M.set_repo(task.name, task.repo)
+end
+
 --- Store a `ctask/leaseState` payload; true when the lease state changed.
 ---@param params table
 ---@param client_id? integer
@@ -121,6 +166,7 @@ end
 function M.forget(name)
   M.tasks[name] = nil
   M.workspaces[name] = nil
+  M.repos[name] = nil
   if M.last == name then
     M.last = nil
   end
@@ -130,6 +176,7 @@ end
 function M.clear()
   M.tasks = {}
   M.client_id = nil
+  M.repos_client = nil
 end
 
 --- Remember the task the user acted on.
@@ -192,6 +239,7 @@ function M.info(name)
     return nil
   end
   local copy = vim.deepcopy(info)
+  copy.repo = vim.deepcopy(M.repos[name])
   if type(copy.age_s) == "number" then
     copy.age_s = copy.age_s + (vim.uv.now() - copy.received_ms) / 1000
   end

@@ -38,7 +38,11 @@ function M.render()
     local ok, text = pcall(opts.format, info)
     return ok and tostring(text or "") or ""
   end
-  return ("%s %s %s"):format(opts.symbols[info.kind] or "", info.name, label(info))
+  local text = ("%s %s %s"):format(opts.symbols[info.kind] or "", info.name, label(info))
+  if info.repo then
+    text = text .. " [" .. info.repo.branch .. "]"
+  end
+  return text
 end
 
 return M

@@ -132,6 +132,8 @@ export const mock = {
   openedFiles: [] as string[],
   openedFolders: [] as { path: string; newWindow: boolean }[],
   folders: [] as string[],
+  /** The file of the active text editor, if any. */
+  activeFile: undefined as string | undefined,
   /** Settings by full key (`ctask.home`): what the user set, and the package.json default. */
   settings: new Map<string, { user?: unknown; default?: unknown }>(),
   configListeners: [] as Listener[],
@@ -152,6 +154,7 @@ export const mock = {
     this.openedFiles = [];
     this.openedFolders = [];
     this.folders = [];
+    this.activeFile = undefined;
     this.settings.clear();
     this.configListeners = [];
     this.answer.inputBox = () => undefined;
@@ -229,6 +232,9 @@ export const window = {
   get terminals() {
     return mock.terminals;
   },
+  get activeTextEditor() {
+    return mock.activeFile === undefined ? undefined : { document: { uri: Uri.file(mock.activeFile) } };
+  },
   showTextDocument(uri: Uri) {
     mock.openedFiles.push(uri.fsPath);
     return Promise.resolve({});
@@ -238,6 +244,10 @@ export const window = {
 export const workspace = {
   get workspaceFolders() {
     return mock.folders.map((f, index) => ({ uri: Uri.file(f), name: f, index }));
+  },
+  getWorkspaceFolder(uri: Uri) {
+    const index = mock.folders.findIndex((f) => uri.fsPath === f || uri.fsPath.startsWith(`${f}/`));
+    return index < 0 ? undefined : { uri: Uri.file(mock.folders[index]), name: mock.folders[index], index };
   },
   getConfiguration(section: string) {
     const full = (key: string) => `${section}.${key}`;
