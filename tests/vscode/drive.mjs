@@ -9,6 +9,10 @@
 //   new-task      F1, "ctask: New Task", Enter, the name, Enter: the item shows
 //                 the task owned, the terminal opens; the agent exits and the
 //                 item changes; Show Changes opens the file; Restart Server.
+//                 With --repo-task NAME (the open folder is a git repository):
+//                 F1 "ctask: New Task from This Repository", the name, Enter
+//                 on the branch box (default ctask/NAME): the item shows that
+//                 task owned, its tooltip the branch; its agent exits too.
 //   adopt-remote  the open folder is a task another host holds: the item warns;
 //                 F1 "ctask: Attach" asks in a modal dialog; Adopt makes the
 //                 task owned here; the agent exits and the item changes.
@@ -28,6 +32,8 @@ const { values: opt } = parseArgs({
     'end-timeout': { type: 'string', default: '60' },
     // Text the agent prints: wait for it in the terminal.
     'terminal-text': { type: 'string', default: '' },
+    // new-task: then a task from the open folder's repository, with this name.
+    'repo-task': { type: 'string', default: '' },
   },
 });
 if (!opt.url || !opt.task) {
@@ -145,11 +151,11 @@ async function waitTerminal() {
 }
 
 /** Hover the item; return the tooltip's text (host, pid, heartbeat age) while it shows. */
-async function hoverTooltip() {
+async function hoverTooltip(step = 'tooltip') {
   await page.hover(ITEM);
   await new Promise((r) => setTimeout(r, 1200));
   const text = await page.evaluate(() => document.querySelector('.monaco-hover, .workbench-hover')?.textContent ?? '');
-  report('tooltip', { text: text.slice(0, 500) });
+  report(step, { text: text.slice(0, 800) });
   return text;
 }
 
@@ -195,7 +201,50 @@ async function newTask() {
   await new Promise((r) => setTimeout(r, 500));
   const restarted = await waitItem((i) => i.text.includes(opt.task), 'the task again after a restart');
   report('restarted', restarted);
-  return { owned, ended, terminalText: terminalText.slice(0, 500), tooltip: tooltip.slice(0, 500), screenshots: [ownedShot, endedShot] };
+  const screenshots = [ownedShot, endedShot];
+  if (opt['repo-task']) {
+    screenshots.push(await repoTask(opt['repo-task']));
+  }
+  return { owned, ended, terminalText: terminalText.slice(0, 500), tooltip: tooltip.slice(0, 500), screenshots };
+}
+
+/** Wait until the quick input's text box shows PLACEHOLDER (two input boxes of one command share a title). */
+async function waitPlaceholder(placeholder, what) {
+  await page
+    .waitForFunction(
+      (placeholder) => {
+        const input = document.querySelector('.quick-input-widget input');
+        return document.activeElement === input && input.getAttribute('placeholder') === placeholder;
+      },
+      { timeout: TIMEOUT },
+      placeholder,
+    )
+    .catch((e) => {
+      throw new Error(`quick input never showed ${what}: ${e.message}`);
+    });
+}
+
+async function repoTask(name) {
+  await palette('ctask: New Task from This Repository');
+  await page.keyboard.press('Enter');
+  await waitPlaceholder('fix-login', 'the task name input box of New Task from This Repository');
+  const title = await page.$eval('.quick-input-widget .quick-input-title', (e) => e.textContent);
+  report('repo-input-box', { title });
+  await page.keyboard.type(name, { delay: 15 });
+  await page.keyboard.press('Enter');
+  await waitPlaceholder(`ctask/${name}`, 'the branch input box');
+  const prompt = await page.$eval('.quick-input-widget .quick-input-message', (e) => e.textContent).catch(() => '');
+  report('branch-box', { prompt });
+  await page.keyboard.press('Enter');
+  const owned = await waitItem((i) => i.text.includes(`${name}: owned`), `${name}: owned`);
+  report('repo-owned', owned);
+  await page.mouse.move(700, 300);
+  await hoverTooltip('repo-tooltip');
+  const path = await shot('vscode-repo-owned.png');
+  await page.mouse.move(700, 300);
+  const ended = await waitItem((i) => !i.text.includes(`${name}: owned`), `a change after ${name}'s session ended`, END_TIMEOUT);
+  report('repo-ended', ended);
+  return path;
 }
 
 async function adoptRemote() {

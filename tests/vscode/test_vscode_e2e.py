@@ -6,7 +6,10 @@ runs in real tmux on the test's private socket.  ``drive.mjs`` (puppeteer-core)
 uses the keyboard as a user would: F1, "ctask: New Task", Enter, the name,
 Enter.  The test then sees the status-bar item show the task as owned, the
 integrated terminal attached to the tmux session, and, once the scripted agent
-exits, the item change.  Screenshots go to ``tests/vscode/artifacts/``.
+exits, the item change.  The open folder is a git repository: "ctask: New Task
+from This Repository" then makes a second task whose agent runs in a git
+worktree on branch ``ctask/NAME``, shown in the item's tooltip.  Screenshots
+go to ``tests/vscode/artifacts/``.
 
 First use installs code-server from the npm registry into a download cache
 outside the repository (``$CTASK_TEST_CACHE``, else ``$XDG_CACHE_HOME`` or
@@ -49,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 EXTENSION = REPO / "editors" / "vscode"
 ARTIFACTS = HERE / "artifacts"
 TASK = "hello-vscode"
+REPO_TASK = "repo-vscode"
 
 APT_PACKAGES = ("chromium", "libkrb5-dev", "pkg-config", "ripgrep", "g++", "make", "python3")
 """Debian packages code-server's native modules and the browser need."""
@@ -364,11 +368,16 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
     env.write_config({"agent": {"command": agent[0], "args": agent_args, "env": {}}})
     project = tmp_path / "project"
     project.mkdir()
-    (project / "README.md").write_text("a project folder that is not a task workspace\n")
+    (project / "README.md").write_text("a project folder that is not a task workspace, in a git repository\n")
+    for git_args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "initial"]):
+        git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *git_args]
+        tools.must(tools.run(git, cwd=project, env=env.vars, timeout=30), " ".join(git))
     url = code_server.start(project)
 
     watch = LeaseWatch(env, task)
-    drive = code_server.drive("new-task", url, task, "--terminal-text", "hello from the agent", on_tick=watch)
+    drive = code_server.drive(
+        "new-task", url, task, "--terminal-text", "hello from the agent", "--repo-task", REPO_TASK, on_tick=watch
+    )
     steps = code_server.check(drive)
 
     owned = steps["owned"]
@@ -401,6 +410,23 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
     assert summary["end_reason"] == "agent_exited"
     assert summary["added"] == ["result.txt"]
     assert env.lease(task) is None
+
+    # New Task from This Repository: the branch box defaulted to ctask/NAME; the agent ran in the
+    # task's worktree of the open folder's repository, on that branch; the tooltip showed it.
+    assert steps["repo-input-box"]["title"] == "ctask: New Task from This Repository", steps["repo-input-box"]
+    assert f"ctask/{REPO_TASK}" in steps["branch-box"]["prompt"], steps["branch-box"]
+    assert f"{REPO_TASK}: owned" in steps["repo-owned"]["text"], steps["repo-owned"]
+    assert f"branch ctask/{REPO_TASK}" in steps["repo-tooltip"]["text"], steps["repo-tooltip"]
+    assert str(project) in steps["repo-tooltip"]["text"], steps["repo-tooltip"]
+    status = env.json("status", REPO_TASK)
+    assert status["repo"]["path"] == str(project) and status["repo"]["branch"] == f"ctask/{REPO_TASK}", status
+    worktree = Path(status["repo"]["worktree"])
+    assert worktree.parent == env.task_dir(REPO_TASK), status
+    assert (worktree / "result.txt").read_text().strip() == "done"
+    branch = tools.run(["git", "-C", str(worktree), "branch", "--show-current"], env=env.vars, timeout=30)
+    assert branch.stdout.strip() == f"ctask/{REPO_TASK}", branch
+    repo_summary = env.summary(REPO_TASK)
+    assert repo_summary is not None and repo_summary["git"]["branch"] == f"ctask/{REPO_TASK}", repo_summary
     assert env.tmux_sessions() == []
     for shot in steps["done"]["screenshots"]:
         assert Path(shot).stat().st_size > 10_000, shot

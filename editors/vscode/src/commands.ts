@@ -166,7 +166,7 @@ export class Commands {
   /** Send `ctask.new`; a TaskExists error offers Resume instead. */
   private async create(name: string, args: Record<string, string>): Promise<LaunchResult | undefined> {
     try {
-      return this.launched(name, await this.d.server.execute<LaunchResult>(ServerCommand.new, args));
+      return this.launched(name, await this.d.server.execute<LaunchResult>(ServerCommand.new, args), args.repo !== undefined);
     } catch (error) {
       if (error instanceof ServerError && error.kind === ErrorKind.taskExists) {
         void this.offer(`ctask: ${error.message}`, 'Resume', () => this.resumeTask(name));
@@ -264,7 +264,9 @@ export class Commands {
     this.d.store.setRepo(name, guess);
     try {
       const status = await this.d.server.execute<TaskJson>(ServerCommand.status, { name });
-      if (status?.repo) {
+      if (!this.d.store.get(name) && status?.name === name) {
+        this.d.store.applyTask(status);
+      } else if (status?.repo) {
         this.d.store.setRepo(name, status.repo);
       }
     } catch {
@@ -318,14 +320,15 @@ export class Commands {
   }
 
   /** After a launching command: remember the task, show its state, open its terminal. */
-  private launched(name: string, result: LaunchResult | undefined): LaunchResult | undefined {
+  private launched(name: string, result: LaunchResult | undefined, onRepo = false): LaunchResult | undefined {
     this.d.store.setLastActed(name);
     // Notifications are the authority on the lease; the result only fills in a task not heard of yet.
     if (!this.d.store.get(name)) {
       const task = result?.task;
       if (typeof task === 'object' && task !== null) {
         this.d.store.applyTask(task);
-      } else if (result?.session?.lease && result.terminal?.cwd) {
+      } else if (result?.session?.lease && result.terminal?.cwd && !onRepo) {
+        // The terminal runs in the workspace (for a task on a repository: in its worktree, so not this way).
         this.d.store.applyTask({ name, workspace: result.terminal.cwd, lease: result.session.lease, tmux_session: result.session.tmux_session });
       }
     }

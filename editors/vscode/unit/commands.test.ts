@@ -355,6 +355,8 @@ test('New Task from This Repository: the active editor folder, name, default bra
   assert.equal(mock.terminals[0].creationOptions.cwd, '/home/u/.local/share/ctask/tasks/fix/worktree');
   assert.deepEqual(server.sent(ServerCommand.status), [{ name: 'fix' }]);
   assert.equal(store.get('fix')?.repo?.branch, 'ctask/fix');
+  // The workspace is the task's, not the worktree the terminal runs in.
+  assert.equal(store.get('fix')?.workspace, '/home/u/.local/share/ctask/tasks/fix');
   assert.equal(store.lastActedName, 'fix');
 });
 
@@ -376,14 +378,17 @@ test('New Task from This Repository asks which folder when several are open and 
   mock.answer.quickPick = (items) => items.find((i) => i.folder === '/src/lib');
   const answers = ['t2', ''];
   mock.answer.inputBox = () => answers.shift();
-  server.reply(ServerCommand.new, () => launchRepo('t2'));
+  server.reply(ServerCommand.new, () => {
+    store.applyLeaseState(owned('t2'));
+    return launchRepo('t2');
+  });
   server.reply(ServerCommand.status, () => {
     throw new ServerError('gone', 'TaskNotFound');
   });
   await api.executeCommand(Command.newTaskFromRepository);
   assert.deepEqual(mock.quickPicks[0].items.map((i) => i.description), ['/src/lib', '/src/app']);
   assert.deepEqual(server.sent(ServerCommand.new), [{ name: 't2', repo: '/src/lib' }]);
-  // The status poll failed: the branch is still known from the launch.
+  // The status poll failed: the branch is still known from the launch (the lease notification made the task known).
   assert.deepEqual(store.get('t2')?.repo, { path: '/src/lib', branch: 'ctask/t2', base: null, worktree: '/home/u/.local/share/ctask/tasks/t2/worktree' });
   assert.equal(mock.messages.length, 0);
 });
