@@ -85,6 +85,7 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
 
     # Remove asked about the branch; the uncommitted notes.txt refused it until forced.
     assert [a["items"] for a in res["remove_asked"]] == [["Remove", "Remove and delete branch ctask/t1", "Cancel"]] * 2
+    assert "uncommitted changes" in res["remove_asked"][1]["prompt"]  # :Ctask! remove
     assert res["remove_unforced"] == {"kind": "GitError", "reason": "dirty"}  # notes.txt
     assert len(res["remove_unforced_lines"]) == 1
     assert res["removed_line"] == "ctask: removed task t1 and branch ctask/t1"

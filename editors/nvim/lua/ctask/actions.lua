@@ -526,7 +526,8 @@ function M.remove(name, force, cb)
     local repo = state.repos[n]
     local delete = repo and ("Remove and delete branch " .. repo.branch) or nil
     local what = repo and " and its workspace (with the worktree)" or " and its workspace"
-    local prompt = ("Remove task %s%s%s?"):format(n, what, force and " (even if running)" or "")
+    local forced = repo and " (even if running, with uncommitted changes or unmerged commits)" or " (even if running)"
+    local prompt = ("Remove task %s%s%s?"):format(n, what, force and forced or "")
     local items = delete and { "Remove", delete, "Cancel" } or { "Remove", "Cancel" }
     vim.ui.select(items, { prompt = prompt, kind = "ctask_confirm" }, function(choice)
       if choice ~= "Remove" and (delete == nil or choice ~= delete) then
