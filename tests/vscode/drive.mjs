@@ -154,6 +154,10 @@ async function waitTerminal() {
 async function hoverTooltip(step = 'tooltip') {
   await page.hover(ITEM);
   await new Promise((r) => setTimeout(r, 1200));
+  // The hover can take longer to show (the item re-renders every second while leased).
+  await page
+    .waitForFunction(() => (document.querySelector('.monaco-hover, .workbench-hover')?.textContent ?? '') !== '', { timeout: 5000 })
+    .catch(() => undefined);
   const text = await page.evaluate(() => document.querySelector('.monaco-hover, .workbench-hover')?.textContent ?? '');
   report(step, { text: text.slice(0, 800) });
   return text;

@@ -52,8 +52,10 @@ export interface RepoJson {
   /** The repository's top level. */
   path: string;
   branch: string;
-  /** The ref the branch was made from. */
+  /** The commit the branch was made from. */
   base?: string | null;
+  /** The ref given for it (e.g. `HEAD`, `main`). */
+  base_ref?: string | null;
   /** The task's worktree (inside its workspace); the agent runs there. */
   worktree: string;
 }

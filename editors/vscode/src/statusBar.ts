@@ -142,8 +142,10 @@ export function present({ task, server, now, ended, live }: PresentInput): Prese
     lines.push(`agent: ${md(task.agent)}`, '');
   }
   if (task.repo) {
-    const base = task.repo.base ? ` from ${md(task.repo.base)}` : '';
-    lines.push(`$(git-branch) branch ${md(task.repo.branch)}${base} · repository ${md(task.repo.path)}`, '');
+    const { base, base_ref: ref } = task.repo;
+    const sha = base && /^[0-9a-f]{40,64}$/.test(base) ? base.slice(0, 10) : base;
+    const from = ref && sha && ref !== base ? ` from ${md(ref)} (${md(sha)})` : sha || ref ? ` from ${md(String(ref ?? sha))}` : '';
+    lines.push(`$(git-branch) branch ${md(task.repo.branch)}${from} · repository ${md(task.repo.path)}`, '');
     if (task.repo.worktree) {
       lines.push(`worktree: ${md(task.repo.worktree)}`, '');
     }

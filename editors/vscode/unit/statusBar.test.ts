@@ -98,4 +98,7 @@ test('a task on a git repository shows its branch, repository and worktree in th
   assert.match(p.tooltip, /\$\(git-branch\) branch ctask\/fix from main · repository \/src\/app/);
   assert.match(p.tooltip, /worktree: \/t\/fix\/app/);
   assert.doesNotMatch(present({ task: owned('plain'), server: 'running', now: NOW }).tooltip, /branch/);
+  const sha = 'b954b214476dd15d3bcafaae7f8492e56e68e56d';
+  const fromHead = present({ task: { ...task, repo: { ...task.repo, base: sha, base_ref: 'HEAD' } }, server: 'running', now: NOW });
+  assert.match(fromHead.tooltip, /branch ctask\/fix from HEAD \(b954b21447\) · repository/);
 });

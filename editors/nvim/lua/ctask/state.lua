@@ -40,7 +40,8 @@ M.workspaces = {}
 ---The git repository of a task made from one (`repo` of `ctask.list`/`ctask.status`).
 ---@field path string The repository's top level.
 ---@field branch string The task's branch.
----@field base? string The ref the branch was made from.
+---@field base? string The commit the branch was made from.
+---@field base_ref? string The ref given for it (`HEAD`, `main`, ...).
 ---@field worktree string The task's worktree, inside its workspace.
 
 --- Repositories of the tasks on one, from list/status results (notifications lack them).
@@ -120,6 +121,7 @@ function M.set_repo(name, repo)
       path = repo.path,
       branch = repo.branch,
       base = repo.base ~= vim.NIL and repo.base or nil,
+      base_ref = repo.base_ref ~= vim.NIL and repo.base_ref or nil,
       worktree = repo.worktree,
     }
   else
