@@ -66,6 +66,7 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
     assert res["terminal_cwd"] == str(worktree)
     assert res["pane_path"] == str(worktree)
     assert res["statusline"] == "● t1 owned [ctask/t1]"
+    assert res["open_statusline"] == "● t1 owned [ctask/t1]"  # a file of the worktree, opened by :Ctask open
     assert ", branch ctask/t1 of " in res["status_line"] and str(repo) in res["status_line"]
     ended = res["ended_line"]
     assert ended.startswith("ctask: task t1: session ended (agent_exited, exit 0, ")

@@ -352,7 +352,8 @@ export class Commands {
     }
     const result = await this.d.server.execute<OpenResult | undefined>(ServerCommand.open, { name });
     this.d.store.setLastActed(name);
-    const folder = [result?.workspace, this.d.store.get(name)?.workspace].find(
+    // `folder`: what to open (a repo task's worktree); older servers only say `workspace`.
+    const folder = [result?.folder, result?.workspace, this.d.store.get(name)?.workspace].find(
       (v): v is string => typeof v === 'string' && v.length > 0,
     );
     if (!folder) {

@@ -152,6 +152,8 @@ export interface LaunchResult {
 export interface OpenResult {
   task?: string;
   workspace?: string;
+  /** The folder to open: a repo task's worktree, else the workspace. */
+  folder?: string;
   uri?: string;
 }
 

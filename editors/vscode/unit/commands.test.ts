@@ -239,6 +239,12 @@ test('Open Task Folder opens the returned folder in a new window when one is ope
   assert.deepEqual(mock.openedFolders, [{ path: '/home/u/.local/share/ctask/tasks/fix', newWindow: true }]);
 });
 
+test('Open Task Folder of a repo task opens its worktree', async () => {
+  server.reply(ServerCommand.open, () => ({ task: 'r', workspace: '/t/r', folder: '/t/r/app', uri: 'file:///t/r/app' }));
+  await api.executeCommand(Command.openTaskFolder, 'r');
+  assert.deepEqual(mock.openedFolders, [{ path: '/t/r/app', newWindow: false }]);
+});
+
 test('Remove Task confirms, and offers force when the task is busy', async () => {
   store.applyLeaseState(lease('fix'));
   let tries = 0;

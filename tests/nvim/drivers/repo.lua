@@ -90,6 +90,15 @@ H.wait(10000, function()
 end, ":Ctask status t1")
 H.observe("status_line", note_matching("^ctask: t1: ", vim.log.levels.INFO))
 
+-- :Ctask open goes to the worktree (a tab-local cwd), where t1 is the current task.
+vim.cmd("Ctask open t1")
+H.wait(10000, function()
+  return vim.fn.getcwd() == worktree
+end, ":Ctask open to :tcd into t1's worktree")
+vim.cmd.edit(vim.fs.joinpath(worktree, "README.md"))
+H.observe("open_statusline", ctask.statusline())
+vim.cmd("tabclose!")
+
 -- The agent commits on its branch; then it is told to finish.
 H.wait(20000, function()
   local subject = H.run({ "git", "-C", worktree, "log", "-1", "--format=%s" })

@@ -297,7 +297,8 @@ function M.open(name, cb)
         client.error("the server returned no folder for task " .. n)
         return wrap(cb)(nil, result)
       end
-      state.remember(n, folder)
+      -- The folder of a repo task is its worktree, inside the workspace.
+      state.remember(n, type(result) == "table" and type(result.workspace) == "string" and result.workspace or folder)
       vim.cmd("tabnew")
       vim.cmd.tcd(vim.fn.fnameescape(folder))
       vim.cmd.edit(vim.fn.fnameescape(folder))
