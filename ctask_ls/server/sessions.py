@@ -122,7 +122,13 @@ def launch_result(server: CtaskServer, ws: Workspace, owned: OwnedSession | None
 def _new(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     core = ls.core
     ws, _meta, agent = core.create(
-        a["name"], agent=a.get("agent"), args=a.get("args"), description=a.get("description")
+        a["name"],
+        agent=a.get("agent"),
+        args=a.get("args"),
+        description=a.get("description"),
+        repo=a.get("repo"),
+        branch=a.get("branch"),
+        base=a.get("base"),
     )
     try:
         with ls.leases.hold(ws):
@@ -250,8 +256,10 @@ def _remove(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
         if mine is not None and force:
             ls.owner.forget(ws)
             mine.owned.release("task removed")
-        path = core.remove(ws.name, force=force)
-    return {"removed": ws.name, "workspace": path}
+        result = core.remove(ws.name, force=force, delete_branch=bool(a.get("delete_branch", False)))
+    for warning in result["warnings"]:
+        ls.say(f"warning: {warning}")
+    return result
 
 
 JOBS: dict[str, Job] = {

@@ -166,7 +166,7 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
     await asyncio.to_thread(retry_until, lambda: any("unreadable line" in m for m in s.logs()), 5)
 
     removed = await s.command(p.REMOVE, {"name": "t1"})
-    assert removed == {"removed": "t1", "workspace": str(env.task_dir("t1"))}
+    assert removed == {"removed": "t1", "workspace": str(env.task_dir("t1")), "warnings": []}
     assert not env.task_dir("t1").exists()
     gone = await s.lease("t1", lambda n: n.get("removed") is True)
     assert gone.params["state"] == "missing"
