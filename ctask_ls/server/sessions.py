@@ -201,7 +201,8 @@ def _attach(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
 
 def _open(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     ws, _meta = ls.core.load(a["name"])
-    return {"task": ws.name, "workspace": str(ws.root), "uri": Path(ws.root).as_uri()}
+    folder = ls.core.terminal_spec(ws)["cwd"]  # a repo task's worktree (when it exists), else the workspace
+    return {"task": ws.name, "workspace": str(ws.root), "folder": folder, "uri": Path(folder).as_uri()}
 
 
 def _list(ls: CtaskServer, a: Args) -> list[dict[str, t.Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,8 @@ async def test_new_from_a_repository_runs_in_the_worktree_and_reports_gits_view(
         "base_ref": "HEAD",
         "worktree": str(worktree),
     }
+    opened = await s.command(p.OPEN, {"name": "t1"})
+    assert opened["folder"] == str(worktree) and opened["uri"] == worktree.as_uri()
     listed = {task["name"]: task for task in await s.command(p.LIST, {})}
     assert listed["t1"]["repo"]["branch"] == "ctask/t1"
     mark = s.mark()
@@ -74,8 +77,8 @@ async def test_git_errors_are_one_line_leave_nothing_and_keep_the_server_up(
     plain = tmp_path / "plain"
     plain.mkdir()
     s = await lsp()
-    base = {"name": "t1", "agent": sys.executable, "args": [gagent, "wait=go"]}
-    cases = [
+    base: dict[str, t.Any] = {"name": "t1", "agent": sys.executable, "args": [gagent, "wait=go"]}
+    cases: list[tuple[dict[str, t.Any], str, str | None]] = [
         ({"repo": str(plain)}, "GitError", "not_a_repository"),
         ({"repo": str(repo), "branch": "taken"}, "GitError", "branch_exists"),
         ({"repo": str(repo), "base": "nope"}, "GitError", "bad_ref"),
