@@ -819,7 +819,7 @@ class Core:
             result["branch_deleted"] = deleted
         elif delete_branch:
             result["warnings"].append(f"task {ws.name} is not on a git repository: no branch to delete")
-        shutil.rmtree(ws.root)
+        _remove_tree(ws.root)
         if repo is not None:
             with contextlib.suppress(CtaskError):
                 gitrepo.forget_worktree(repo)  # after a forced rm that git refused
@@ -1141,6 +1141,22 @@ class _Finalizer:
             ws.manifest_start.unlink()
         with contextlib.suppress(FileNotFoundError):
             ws.launched_marker.unlink()
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove a workspace as one step: rename it out of ``tasks/``, then delete it.
+
+    A dying owner may still write into the workspace while it is deleted
+    (``rm --force``); after the rename its writes find no task and fail, and
+    nothing can refill the directory being deleted.  Should deleting still
+    fail, the leftover is hidden: ``.NAME.removed-...`` is not a task name.
+    """
+    trash = root.with_name(f".{root.name}.removed-{os.getpid()}-{time.monotonic_ns()}")
+    root.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    if trash.exists():
+        time.sleep(0.1)
+        shutil.rmtree(trash)
 
 
 def _agent_cwd(ws: Workspace, meta: TaskMeta) -> str:
