@@ -381,20 +381,12 @@ def test_resume_of_a_task_whose_worktree_is_gone(env: Env, repo: Path, gagent: l
     assert not env.tmux_alive("t1")
 
 
-def test_a_crash_before_the_worktree_leaves_a_provisional_task_that_rm_cleans(
-    env: Env, repo: Path, gagent: list[str]
+@pytest.mark.parametrize("point", ["new.before_worktree", "new.worktree_added"])
+def test_a_new_killed_half_way_leaves_a_provisional_task_that_rm_cleans(
+    env: Env, repo: Path, gagent: list[str], point: str
 ) -> None:
-    proc = env.run(
-        "new",
-        "t1",
-        "--repo",
-        str(repo),
-        "--agent",
-        gagent[0],
-        "--",
-        gagent[1],
-        env={"CTASK_FAULT": "new.before_worktree"},
-    )
+    argv = ("new", "t1", "--repo", str(repo), "--agent", gagent[0], "--", gagent[1])
+    proc = env.run(*argv, env={"CTASK_FAULT": point})
     assert proc.returncode == -9
     assert env.task_yaml("t1")["provisional"] is True
     assert env.task_yaml("t1")["repo"]["branch"] == "ctask/t1"
@@ -402,4 +394,4 @@ def test_a_crash_before_the_worktree_leaves_a_provisional_task_that_rm_cleans(
     assert proc.returncode == 0, proc.stderr
     assert not env.task_dir("t1").exists()
     assert worktrees(env.vars, repo) == [str(repo)]
-    assert branches(env.vars, repo) == ["main"]
+    assert branches(env.vars, repo) == ["main"], "the branch of a task that never ran goes with it"

@@ -215,14 +215,15 @@ def _remove_registered(info: RepoInfo, *, force: bool) -> subprocess.CompletedPr
     return None
 
 
-def _delete_new_branch(info: RepoInfo) -> None:
+def _delete_new_branch(info: RepoInfo) -> bool:
     """Delete the task's branch if it still points at the base: nobody committed on it.
 
     ``git branch -D`` also refuses a branch checked out in another worktree.
     """
     tip = run(info.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{info.branch}", check=False)
-    if tip.returncode == 0 and tip.stdout.strip() == info.base:
-        run(info.path, "branch", "-D", "--end-of-options", info.branch, check=False)
+    if tip.returncode != 0 or tip.stdout.strip() != info.base:
+        return False
+    return run(info.path, "branch", "-D", "--end-of-options", info.branch, check=False).returncode == 0
 
 
 def forget_worktree(info: RepoInfo) -> None:
@@ -287,11 +288,14 @@ def unmerged_commits(info: RepoInfo) -> int:
     return int(proc.stdout.strip() or 0)
 
 
-def remove_worktree(info: RepoInfo, *, force: bool, delete_branch: bool) -> tuple[list[str], bool]:
+def remove_worktree(
+    info: RepoInfo, *, force: bool, delete_branch: bool, provisional: bool = False
+) -> tuple[list[str], bool]:
     """Remove the task's worktree with git (and its branch if asked).
 
-    Returns the warnings and whether the branch was deleted.  Raises
-    :class:`GitError` when git refuses to remove the worktree.
+    The branch of a ``provisional`` task (one that never ran) goes too when
+    nobody committed on it.  Returns the warnings and whether the branch was
+    deleted.  Raises :class:`GitError` when git refuses to remove the worktree.
     """
     warnings: list[str] = []
     wt = Path(info.worktree)
@@ -304,7 +308,7 @@ def remove_worktree(info: RepoInfo, *, force: bool, delete_branch: bool) -> tupl
             f"git could not remove the worktree {wt}: {_first_line(proc.stderr)}", reason="failed", repo=info.path
         )
     if not delete_branch:
-        return warnings, False
+        return warnings, provisional and _delete_new_branch(info)
     proc = run(info.path, "branch", "-D", "--end-of-options", info.branch, check=False)
     if proc.returncode != 0:
         warnings.append(f"branch '{info.branch}' was not deleted: {_first_line(proc.stderr)}")

@@ -344,6 +344,7 @@ class Core:
                 except CtaskError:  # it undid its own work; what is left in git is not ours
                     shutil.rmtree(ws.root, ignore_errors=True)
                     raise
+                self.fault("new.worktree_added")
             meta = ws.read_meta()
         except BaseException:
             self.discard_provisional(ws)
@@ -784,8 +785,10 @@ class Core:
         info = self.inspect(ws)
         pane = self.tmux.pane(ws.tmux_session) if self.tmux.available() else None
         alive = pane is not None and not pane.dead
+        provisional = False
         try:
-            repo = ws.read_meta().repo
+            meta = ws.read_meta()
+            repo, provisional = meta.repo, meta.provisional
         except CtaskError:
             if not force:
                 raise
@@ -810,7 +813,10 @@ class Core:
         if repo is not None:
             deleted = False
             try:
-                result["warnings"], deleted = gitrepo.remove_worktree(repo, force=force, delete_branch=delete_branch)
+                # A task that never ran (a `new` killed half-way) also loses its untouched branch.
+                result["warnings"], deleted = gitrepo.remove_worktree(
+                    repo, force=force, delete_branch=delete_branch, provisional=provisional
+                )
             except CtaskError as exc:
                 if not force:
                     raise
