@@ -97,6 +97,28 @@ def _print_changes(diff: t.Mapping[str, t.Any]) -> None:
     for mark, key in (("+", "added"), ("~", "modified"), ("-", "deleted")):
         for path in diff.get(key) or []:
             print(f"  {mark} {path}")
+    if isinstance(view := diff.get("git"), dict):
+        _print_git(view)
+
+
+def _print_git(view: t.Mapping[str, t.Any]) -> None:
+    """Git's view of a repo task: commits since the base, then committed and uncommitted files."""
+    base = str(view.get("base", ""))[:12]
+    if "error" in view:
+        print(f"  git: branch {view.get('branch')}, base {base}: {view['error']}")
+        return
+    head = str(view.get("head", ""))[:12]
+    counts = view.get("counts") or {}
+    print(f"  git: branch {view.get('branch')}, base {base}, head {head}")
+    print(f"  commits since base: {counts.get('commits', 0)}")
+    for c in view.get("commits") or []:
+        print(f"    {str(c.get('sha', ''))[:12]} {c.get('subject', '')}")
+    print(f"  committed (git diff --name-status base HEAD): {counts.get('committed', 0)}")
+    for e in view.get("committed") or []:
+        print(f"    {e.get('status')}\t{e.get('path')}")
+    print(f"  uncommitted (git status): {counts.get('uncommitted', 0)}")
+    for e in view.get("uncommitted") or []:
+        print(f"    {e.get('status')}\t{e.get('path')}")
 
 
 def _print_status_line(st: TaskStatus) -> None:
@@ -221,7 +243,15 @@ def _resume(core: Core, name: str, args: argparse.Namespace, *, shell: bool = Fa
 
 
 def cmd_new(core: Core, args: argparse.Namespace) -> int:
-    ws, _meta, agent = core.create(args.name, agent=args.agent, args=args.agent_args, description=args.description)
+    ws, _meta, agent = core.create(
+        args.name,
+        agent=args.agent,
+        args=args.agent_args,
+        description=args.description,
+        repo=args.repo,
+        branch=args.branch,
+        base=args.base,
+    )
     try:
         owned = core.launch(ws, agent)
     except BaseException:
@@ -285,6 +315,10 @@ def cmd_status(core: Core, args: argparse.Namespace) -> int:
     print(f"workspace: {st.workspace}")
     print(f"lease:     {_lease_text(st.lease)}")
     print(f"tmux:      {st.tmux_session} ({'running' if st.tmux_alive else 'not running'})")
+    if st.meta is not None and st.meta.repo is not None:
+        repo = st.meta.repo
+        print(f"repo:      {repo.path} (branch {repo.branch} from {repo.base[:12]})")
+        print(f"worktree:  {repo.worktree}")
     if st.meta is not None:
         agent = " ".join([st.meta.agent.command, *st.meta.agent.args])
         print(f"agent:     {agent}")
@@ -345,11 +379,15 @@ def cmd_log(core: Core, args: argparse.Namespace) -> int:
 
 
 def cmd_rm(core: Core, args: argparse.Namespace) -> int:
-    path = core.remove(args.name, force=args.force)
+    result = core.remove(args.name, force=args.force, delete_branch=args.delete_branch)
+    for warning in result["warnings"]:
+        _say(f"warning: {warning}")
     if args.json:
-        _print_json({"removed": args.name, "workspace": path})
-    else:
-        print(f"removed task {args.name} ({path})")
+        _print_json(result)
+        return 0
+    print(f"removed task {args.name} ({result['workspace']})")
+    if "branch" in result:
+        print(f"branch {result['branch']} {'deleted' if result['branch_deleted'] else 'kept'}")
     return 0
 
 
@@ -396,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", metavar="CMD", help="agent command (a name on PATH or a path)")
     p.add_argument("--description", "-m", help="one line saying what the task is")
     p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
+    p.add_argument("--repo", metavar="PATH", help="give the task a git worktree of this repository")
+    p.add_argument("--branch", metavar="BRANCH", help="the worktree's new branch (default ctask/NAME; needs --repo)")
+    p.add_argument("--base", metavar="REF", help="start the branch from this ref (default the repo's HEAD)")
     for name, helptext, func in (
         ("resume", "attach to, adopt or relaunch a task's session", cmd_resume),
         ("open", "open a shell session in the task's workspace", cmd_open),
@@ -427,7 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", "-n", type=int, help="show only the last N sessions")
     p = add("rm", "remove a task's workspace", cmd_rm)
     p.add_argument("name")
-    p.add_argument("--force", "-f", action="store_true", help="also when leased or running (kills the session)")
+    p.add_argument(
+        "--force", "-f", action="store_true", help="also when leased, running, or its worktree has unmerged work"
+    )
+    p.add_argument("--delete-branch", action="store_true", help="also delete a repo task's branch")
     p = add("demo", "run a scripted agent in a private home and show what ctask records", cmd_demo, json_flag=False)
     p.add_argument("--keep", action="store_true", help="keep the demo's private home and print its path")
     p.add_argument("--seconds", type=float, default=6.0, help="how long the scripted agent works (default 6)")

@@ -264,7 +264,7 @@ def test_rm_refuses_a_running_unowned_session_unless_forced(env: Env, agent: lis
     assert env.task_dir("t1").is_dir() and env.tmux_alive("t1")
     proc = env.run("rm", "t1", "--force", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"removed": "t1", "workspace": str(env.task_dir("t1"))}
+    assert json.loads(proc.stdout) == {"removed": "t1", "workspace": str(env.task_dir("t1")), "warnings": []}
     assert not env.task_dir("t1").exists()
     assert env.tmux_sessions() == []
 

@@ -98,3 +98,18 @@ class AdoptionDeclined(CtaskError):
 
 class ConfigError(CtaskError):
     kind = "ConfigError"
+
+
+class GitNotFound(CtaskError):
+    kind = "GitNotFound"
+
+
+class GitError(CtaskError):
+    """git refused, or the repository is not in a state the command accepts.
+
+    ``data.reason`` is one of ``not_a_repository``, ``branch_exists``,
+    ``bad_branch``, ``bad_ref``, ``worktree_taken``, ``worktree_missing``, ``dirty``, ``unmerged``,
+    ``repo_missing``, ``failed``.
+    """
+
+    kind = "GitError"

@@ -45,8 +45,15 @@ def _brief(summary: dict[str, t.Any]) -> dict[str, t.Any]:
     return {k: v for k, v in log_record(summary).items() if k != "last_lines"}
 
 
+GIT_LISTS = frozenset({"commits", "committed", "uncommitted"})
+
+
 def log_record(summary: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    return {k: v for k, v in summary.items() if k not in FILE_LISTS}
+    """The session-log line of a summary: counts, not file lists (nor git's lists)."""
+    record = {k: v for k, v in summary.items() if k not in FILE_LISTS}
+    if isinstance(view := record.get("git"), dict):
+        record["git"] = {k: v for k, v in view.items() if k not in GIT_LISTS}
+    return record
 
 
 def append_session(ws: Workspace, summary: t.Mapping[str, t.Any]) -> None:

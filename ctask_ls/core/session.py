@@ -29,7 +29,9 @@ import subprocess
 import threading
 import time
 import typing as t
+from pathlib import Path
 
+from ctask_ls.core import git as gitrepo
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core import records, timeutil
@@ -39,6 +41,7 @@ from ctask_ls.core.errors import (
     AdoptionDeclined,
     CorruptMetadata,
     CtaskError,
+    GitError,
     InvalidArgument,
     LaunchFailed,
     NoSession,
@@ -50,10 +53,10 @@ from ctask_ls.core.errors import (
 from ctask_ls.core.lease import LeaseInfo
 from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_lock
 from ctask_ls.core.tmux import PaneState, Tmux
+from ctask_ls.core.workspace import RepoInfo
 
 if t.TYPE_CHECKING:
     import datetime as dt
-    from pathlib import Path
 
     from ctask_ls.core.config import Config
     from ctask_ls.core.lease import Lease
@@ -108,6 +111,7 @@ class TaskStatus:
             "description": self.meta.description if self.meta else None,
             "agent": self.meta.agent.to_mapping() if self.meta else None,
             "provisional": self.meta.provisional if self.meta else None,
+            "repo": self.meta.repo.to_mapping() if self.meta and self.meta.repo else None,
             "last_summary": last,
         }
         if self.error is not None:
@@ -299,14 +303,24 @@ class Core:
         agent: str | None = None,
         args: t.Sequence[str] | None = None,
         description: str | None = None,
+        repo: object = None,
+        branch: object = None,
+        base: object = None,
     ) -> tuple[Workspace, TaskMeta, ResolvedAgent]:
-        """Create a provisional workspace and resolve its agent (removed again on failure)."""
+        """Create a provisional workspace and resolve its agent (removed again on failure).
+
+        With ``repo``, the workspace also gets a git worktree of that
+        repository on a new branch (see :mod:`ctask_ls.core.git`); every git
+        check runs before anything is written.
+        """
         valid = workspaces.validate_name(name)
         if self.workspace(valid).root.exists():
             raise TaskExists(
                 f"task '{valid}' already exists; resume it with `ctask resume {valid}` or pick another name",
                 name=valid,
             )
+        if repo is None and (branch is not None or base is not None):
+            raise InvalidArgument("branch and base need repo: pass --repo PATH too")
         spec = self.config.agent.with_command(agent)
         if args is not None:
             if not all(isinstance(a, str) and "\0" not in a for a in args):
@@ -314,8 +328,23 @@ class Core:
             spec = dataclasses.replace(spec, args=tuple(args))
         resolved = resolve(spec)  # before any file is written
         self.tmux.binary()
-        ws = workspaces.create(self.config, valid, spec, description=description)
+        info: RepoInfo | None = None
+        if repo is not None:
+            plan = gitrepo.plan(repo, valid, branch=branch, base=base)
+            worktree = self.workspace(valid).root / plan.dirname
+            info = RepoInfo(
+                path=plan.repo, branch=plan.branch, base=plan.base, worktree=str(worktree), base_ref=plan.base_ref
+            )
+        ws = workspaces.create(self.config, valid, spec, description=description, repo=info)
         try:
+            if info is not None:
+                self.fault("new.before_worktree")
+                try:
+                    gitrepo.add_worktree(info)
+                except CtaskError:  # it undid its own work; what is left in git is not ours
+                    shutil.rmtree(ws.root, ignore_errors=True)
+                    raise
+                self.fault("new.worktree_added")
             meta = ws.read_meta()
         except BaseException:
             self.discard_provisional(ws)
@@ -323,11 +352,13 @@ class Core:
         return ws, meta, resolved
 
     def discard_provisional(self, ws: Workspace) -> None:
-        """Remove a workspace that ``new`` created and that never ran."""
-        with contextlib.suppress(OSError):
+        """Remove a workspace that ``new`` created and that never ran (with its worktree and branch)."""
+        with contextlib.suppress(OSError, CtaskError):
             meta = ws.read_meta()
             if not meta.provisional:
                 return
+            if meta.repo is not None:
+                gitrepo.discard(meta.repo)
         shutil.rmtree(ws.root, ignore_errors=True)
 
     # -- launch (SPEC 3.5) ---------------------------------------------------------
@@ -338,6 +369,7 @@ class Core:
         mode = "persistent" if self.config.mode == "persistent" or self.owner == "server" else "direct"
         if ws.manifest_start.exists():
             self.reconcile(ws)
+        cwd = _agent_cwd(ws, ws.read_meta())
         started = timeutil.now()
         sid = leases.new_session_id(self.host, os.getpid(), started)
         lease = leases.Lease(
@@ -385,14 +417,14 @@ class Core:
             owned.baseline = baseline
             self.fault("launch.manifest_written")
             self.heartbeats.add(ws, sid, self.config.heartbeat_interval, owned.on_lost)
-            env = launch_environment(os.environ, self._ctask_vars(ws, sid, mode), agent.spec)
+            env = launch_environment(os.environ, self._ctask_vars(ws, sid, mode, cwd), agent.spec)
             if mode == "persistent":
-                self.tmux.new_session(ws.tmux_session, agent.argv, cwd=str(ws.root), env=env, session_id=sid)
+                self.tmux.new_session(ws.tmux_session, agent.argv, cwd=cwd, env=env, session_id=sid)
                 _mark_launched(ws, sid)
                 self.fault("launch.tmux_started")
                 self._verify(ws, agent)
             else:
-                owned.start_direct(agent.argv, env)
+                owned.start_direct(agent.argv, env, cwd)
                 _mark_launched(ws, sid)
         except BaseException as exc:
             owned.abandon(f"launch failed: {exc}")
@@ -403,14 +435,17 @@ class Core:
         self.fault("launch.verified")
         return owned
 
-    def _ctask_vars(self, ws: Workspace, sid: str, mode: str) -> dict[str, str]:
-        return {
+    def _ctask_vars(self, ws: Workspace, sid: str, mode: str, cwd: str) -> dict[str, str]:
+        found = {
             "CTASK_TASK": ws.name,
             "CTASK_WORKSPACE": str(ws.root),
             "CTASK_SESSION_ID": sid,
             "CTASK_MODE": mode,
             "CTASK_HOME": str(self.config.home),
         }
+        if cwd != str(ws.root):
+            found["CTASK_WORKTREE"] = cwd
+        return found
 
     def capture(self, ws: Workspace, sid: str | None) -> manifests.Manifest:
         """Capture the workspace's manifest, reporting progress through ``self.progress``."""
@@ -697,8 +732,12 @@ class Core:
         return {"stopped": stopped, "finalized": False, "summary": None}
 
     def diff(self, name: object) -> dict[str, t.Any]:
-        """Live diff against the running session's baseline, else the last summary's."""
-        ws, _meta = self.load(name)
+        """Live diff against the running session's baseline, else the last summary's.
+
+        A repo task's diff also has ``git``: git's view against the task's
+        base (live while a session runs, else the last summary's).
+        """
+        ws, meta = self.load(name)
         try:
             baseline = manifests.Manifest.load(ws.manifest_start)
         except FileNotFoundError:
@@ -706,11 +745,14 @@ class Core:
         if baseline is not None:
             current = self.capture(ws, None)
             d = manifests.diff(baseline, current)
-            return {"name": ws.name, "live": True, "session_id": baseline.session_id, **d.to_json()}
+            live: dict[str, t.Any] = {"name": ws.name, "live": True, "session_id": baseline.session_id, **d.to_json()}
+            if meta.repo is not None:
+                live["git"] = gitrepo.view(meta.repo)
+            return live
         summary = records.read_summary(ws)
         if summary is None:
             raise NoSession(f"task {ws.name} has no session yet; start one with `ctask resume {ws.name}`", name=ws.name)
-        return {
+        ended = {
             "name": ws.name,
             "live": False,
             "session_id": summary.get("session_id"),
@@ -718,6 +760,9 @@ class Core:
             "counts": summary.get("counts", {}),
             "bytes": summary.get("bytes", {}),
         }
+        if isinstance(summary.get("git"), dict):
+            ended["git"] = summary["git"]
+        return ended
 
     def log(self, name: object, limit: int | None = None) -> tuple[list[dict[str, t.Any]], list[str]]:
         ws, _meta = self.load(name)
@@ -725,13 +770,29 @@ class Core:
             raise InvalidArgument("limit must be a non-negative integer")
         return records.read_sessions(ws, limit)
 
-    def remove(self, name: object, *, force: bool = False) -> str:
+    def remove(self, name: object, *, force: bool = False, delete_branch: bool = False) -> dict[str, t.Any]:
+        """Remove a task's workspace; for a repo task, its worktree through git first.
+
+        Returns ``{removed, workspace, branch?, branch_deleted?, warnings}``.
+        Without ``force``: refuses a leased or running task, and a worktree
+        with uncommitted changes or with commits no other branch has.
+        """
         ws = self.workspace(name)
         if not ws.root.is_dir():
             raise TaskNotFound(f"task '{ws.name}' does not exist", name=ws.name)
+        if delete_branch not in (True, False):
+            raise InvalidArgument("delete_branch must be true or false")
         info = self.inspect(ws)
         pane = self.tmux.pane(ws.tmux_session) if self.tmux.available() else None
         alive = pane is not None and not pane.dead
+        provisional = False
+        try:
+            meta = ws.read_meta()
+            repo, provisional = meta.repo, meta.provisional
+        except CtaskError:
+            if not force:
+                raise
+            repo = None  # a corrupt task.yaml with --force: the files go, git prunes the worktree later
         if not force:
             if info.fresh and info.lease is not None:
                 raise TaskBusy(
@@ -744,10 +805,31 @@ class Core:
                     f"task {ws.name} has a running session; stop it with `ctask stop {ws.name}` or pass --force",
                     name=ws.name,
                 )
+            if repo is not None and (problem := gitrepo.removal_problem(repo)) is not None:
+                raise problem
         if pane is not None:
             self.tmux.kill_session(ws.tmux_session)
-        shutil.rmtree(ws.root)
-        return str(ws.root)
+        result: dict[str, t.Any] = {"removed": ws.name, "workspace": str(ws.root), "warnings": []}
+        if repo is not None:
+            deleted = False
+            try:
+                # A task that never ran (a `new` killed half-way) also loses its untouched branch.
+                result["warnings"], deleted = gitrepo.remove_worktree(
+                    repo, force=force, delete_branch=delete_branch, provisional=provisional
+                )
+            except CtaskError as exc:
+                if not force:
+                    raise
+                result["warnings"] = [str(exc)]
+            result["branch"] = repo.branch
+            result["branch_deleted"] = deleted
+        elif delete_branch:
+            result["warnings"].append(f"task {ws.name} is not on a git repository: no branch to delete")
+        _remove_tree(ws.root)
+        if repo is not None:
+            with contextlib.suppress(CtaskError):
+                gitrepo.forget_worktree(repo)  # after a forced rm that git refused
+        return result
 
     def launch_result(self, ws: Workspace, owned: OwnedSession | None, action: str) -> dict[str, t.Any]:
         """``{task, action, session, terminal}``: what a launching command returns (CLI --json and server)."""
@@ -765,11 +847,16 @@ class Core:
     def terminal_spec(self, ws: Workspace) -> dict[str, t.Any]:
         """What an editor runs in its own terminal to attach to the task's session."""
         argv = self.tmux.attach_argv(ws.tmux_session)
+        cwd = str(ws.root)
+        with contextlib.suppress(CtaskError):
+            repo = ws.read_meta().repo
+            if repo is not None and Path(repo.worktree).is_dir():
+                cwd = repo.worktree
         return {
             "name": f"ctask: {ws.name}",
             "command": argv[0],
             "args": argv[1:],
-            "cwd": str(ws.root),
+            "cwd": cwd,
             "env": {"TMUX": ""},
         }
 
@@ -815,8 +902,8 @@ class OwnedSession:
 
     # -- direct mode --------------------------------------------------------------------
 
-    def start_direct(self, argv: list[str], env: dict[str, str]) -> None:
-        self._child = subprocess.Popen(argv, cwd=self.ws.root, env=env)
+    def start_direct(self, argv: list[str], env: dict[str, str], cwd: str) -> None:
+        self._child = subprocess.Popen(argv, cwd=cwd, env=env)
 
     # -- watching -------------------------------------------------------------------------
 
@@ -1023,6 +1110,10 @@ class _Finalizer:
             summary["last_lines"] = lines
         if final.errors:
             summary["unreadable"] = final.errors
+        with contextlib.suppress(CtaskError):  # task.yaml unreadable: the manifest diff still stands
+            repo = ws.read_meta().repo
+            if repo is not None:
+                summary["git"] = gitrepo.view(repo)
         records.write_summary(ws, summary)
         core.fault("finalize.summary_written")
         records.append_session(ws, summary)
@@ -1056,6 +1147,37 @@ class _Finalizer:
             ws.manifest_start.unlink()
         with contextlib.suppress(FileNotFoundError):
             ws.launched_marker.unlink()
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove a workspace as one step: rename it out of ``tasks/``, then delete it.
+
+    A dying owner may still write into the workspace while it is deleted
+    (``rm --force``); after the rename its writes find no task and fail, and
+    nothing can refill the directory being deleted.  Should deleting still
+    fail, the leftover is hidden: ``.NAME.removed-...`` is not a task name.
+    """
+    trash = root.with_name(f".{root.name}.removed-{os.getpid()}-{time.monotonic_ns()}")
+    root.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    if trash.exists():
+        time.sleep(0.1)
+        shutil.rmtree(trash)
+
+
+def _agent_cwd(ws: Workspace, meta: TaskMeta) -> str:
+    """Where the agent starts: the worktree of a repo task, else the workspace."""
+    if meta.repo is None:
+        return str(ws.root)
+    if not Path(meta.repo.worktree).is_dir():
+        raise GitError(
+            f"task {ws.name}'s worktree {meta.repo.worktree} is gone; recreate it with "
+            f"`git -C {meta.repo.path} worktree add {meta.repo.worktree} {meta.repo.branch}`, "
+            f"or remove the task with `ctask rm {ws.name}`",
+            reason="worktree_missing",
+            repo=meta.repo.path,
+        )
+    return meta.repo.worktree
 
 
 def _mark_launched(ws: Workspace, session_id: str) -> None:

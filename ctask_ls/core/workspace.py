@@ -49,6 +49,45 @@ def tmux_session_name(name: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class RepoInfo:
+    """The ``repo`` mapping of a repo task's ``task.yaml``."""
+
+    path: str
+    """The repository's top-level directory (absolute)."""
+    branch: str
+    base: str
+    """The full commit id the branch started from."""
+    worktree: str
+    """The worktree's directory inside the workspace (absolute)."""
+    base_ref: str = "HEAD"
+    """What the user asked for (``--base``), as typed."""
+
+    def to_mapping(self) -> dict[str, t.Any]:
+        return {
+            "path": self.path,
+            "branch": self.branch,
+            "base": self.base,
+            "base_ref": self.base_ref,
+            "worktree": self.worktree,
+        }
+
+    @classmethod
+    def from_mapping(cls, data: object) -> RepoInfo:
+        if not isinstance(data, dict):
+            raise ValueError("repo must be a mapping of path, branch, base and worktree")
+        values: dict[str, str] = {}
+        for key in ("path", "branch", "base", "worktree"):
+            value = data.get(key)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"repo.{key} must be a non-empty string")
+            values[key] = value
+        base_ref = data.get("base_ref", "HEAD")
+        if not isinstance(base_ref, str):
+            raise ValueError("repo.base_ref must be a string")
+        return cls(base_ref=base_ref, **values)
+
+
+@dataclasses.dataclass(frozen=True)
 class TaskMeta:
     """The contents of ``task.yaml``."""
 
@@ -59,6 +98,8 @@ class TaskMeta:
     mode: str = "persistent"
     provisional: bool = False
     description: str | None = None
+    repo: RepoInfo | None = None
+    """Set for a task on a git repository (``ctask new --repo``)."""
     extra: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
     """Unknown keys, preserved on rewrite."""
 
@@ -74,13 +115,15 @@ class TaskMeta:
         }
         if self.description is not None:
             data["description"] = self.description
+        if self.repo is not None:
+            data["repo"] = self.repo.to_mapping()
         for key, value in self.extra.items():
             data.setdefault(key, value)
         return data
 
     @classmethod
     def from_mapping(cls, data: t.Mapping[str, t.Any], *, path: Path) -> TaskMeta:
-        known = {"schema", "name", "created_at", "updated_at", "agent", "mode", "provisional", "description"}
+        known = {"schema", "name", "created_at", "updated_at", "agent", "mode", "provisional", "description", "repo"}
         try:
             if data.get("schema", SCHEMA) != SCHEMA:
                 raise ValueError(f"unsupported schema {data.get('schema')!r}")
@@ -104,6 +147,7 @@ class TaskMeta:
                 mode=mode,
                 provisional=provisional,
                 description=description,
+                repo=RepoInfo.from_mapping(data["repo"]) if data.get("repo") is not None else None,
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (ValueError, TypeError, CtaskError) as exc:
@@ -196,8 +240,19 @@ class Workspace:
             return meta
 
 
-def create(config: Config, name: str, agent: AgentSpec, *, description: str | None = None) -> Workspace:
-    """Create a *provisional* workspace; refuse existing names and tmux-name twins."""
+def create(
+    config: Config,
+    name: str,
+    agent: AgentSpec,
+    *,
+    description: str | None = None,
+    repo: RepoInfo | None = None,
+) -> Workspace:
+    """Create a *provisional* workspace; refuse existing names and tmux-name twins.
+
+    With ``repo``, task.yaml records it before the worktree exists, so that a
+    ``new`` killed half-way leaves a record of what to clean up.
+    """
     validate_name(name)
     if description is not None and ("\0" in description or len(description) > 10_000):
         raise InvalidArgument("description must be text of at most 10000 characters")
@@ -220,7 +275,13 @@ def create(config: Config, name: str, agent: AgentSpec, *, description: str | No
         ws.ctask_dir.mkdir()
         now = timeutil.now()
         meta = TaskMeta(
-            name=name, created_at=now, updated_at=now, agent=agent, provisional=True, description=description
+            name=name,
+            created_at=now,
+            updated_at=now,
+            agent=agent,
+            provisional=True,
+            description=description,
+            repo=repo,
         )
         with require_lock(ws.lock_path, config.lock_timeout, what="create the task"):
             ws.write_meta(meta)

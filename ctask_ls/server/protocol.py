@@ -74,6 +74,9 @@ ARGUMENTS: dict[str, tuple[Arg, ...]] = {
         Arg("agent", "str"),
         Arg("description", "str"),
         Arg("args", "strlist"),
+        Arg("repo", "str"),
+        Arg("branch", "str"),
+        Arg("base", "str"),
     ),
     RESUME: (Arg("name", "name", required=True), Arg("agent", "str")),
     LAST: (Arg("agent", "str"),),
@@ -84,7 +87,7 @@ ARGUMENTS: dict[str, tuple[Arg, ...]] = {
     STOP: (Arg("name", "name", required=True),),
     DIFF: (Arg("name", "name", required=True),),
     LOG: (Arg("name", "name", required=True), Arg("limit", "int")),
-    REMOVE: (Arg("name", "name", required=True), Arg("force", "bool")),
+    REMOVE: (Arg("name", "name", required=True), Arg("force", "bool"), Arg("delete_branch", "bool")),
 }
 
 

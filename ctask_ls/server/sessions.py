@@ -122,7 +122,13 @@ def launch_result(server: CtaskServer, ws: Workspace, owned: OwnedSession | None
 def _new(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     core = ls.core
     ws, _meta, agent = core.create(
-        a["name"], agent=a.get("agent"), args=a.get("args"), description=a.get("description")
+        a["name"],
+        agent=a.get("agent"),
+        args=a.get("args"),
+        description=a.get("description"),
+        repo=a.get("repo"),
+        branch=a.get("branch"),
+        base=a.get("base"),
     )
     try:
         with ls.leases.hold(ws):
@@ -195,7 +201,8 @@ def _attach(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
 
 def _open(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     ws, _meta = ls.core.load(a["name"])
-    return {"task": ws.name, "workspace": str(ws.root), "uri": Path(ws.root).as_uri()}
+    folder = ls.core.terminal_spec(ws)["cwd"]  # a repo task's worktree (when it exists), else the workspace
+    return {"task": ws.name, "workspace": str(ws.root), "folder": folder, "uri": Path(folder).as_uri()}
 
 
 def _list(ls: CtaskServer, a: Args) -> list[dict[str, t.Any]]:
@@ -250,8 +257,10 @@ def _remove(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
         if mine is not None and force:
             ls.owner.forget(ws)
             mine.owned.release("task removed")
-        path = core.remove(ws.name, force=force)
-    return {"removed": ws.name, "workspace": path}
+        result = core.remove(ws.name, force=force, delete_branch=bool(a.get("delete_branch", False)))
+    for warning in result["warnings"]:
+        ls.say(f"warning: {warning}")
+    return result
 
 
 JOBS: dict[str, Job] = {

@@ -125,7 +125,12 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
         assert [x["name"] for x in same] == ["t1"]
 
     opened = await s.command(p.OPEN, {"name": "t1"})
-    assert opened == {"task": "t1", "workspace": str(env.task_dir("t1")), "uri": env.task_dir("t1").as_uri()}
+    assert opened == {
+        "task": "t1",
+        "workspace": str(env.task_dir("t1")),
+        "folder": str(env.task_dir("t1")),
+        "uri": env.task_dir("t1").as_uri(),
+    }
 
     assert (await s.command(p.ATTACH, {"name": "t1"}))["action"] == "owned"
     assert (await s.command(p.RESUME, {"name": "t1"}))["action"] == "owned"
@@ -166,7 +171,7 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
     await asyncio.to_thread(retry_until, lambda: any("unreadable line" in m for m in s.logs()), 5)
 
     removed = await s.command(p.REMOVE, {"name": "t1"})
-    assert removed == {"removed": "t1", "workspace": str(env.task_dir("t1"))}
+    assert removed == {"removed": "t1", "workspace": str(env.task_dir("t1")), "warnings": []}
     assert not env.task_dir("t1").exists()
     gone = await s.lease("t1", lambda n: n.get("removed") is True)
     assert gone.params["state"] == "missing"

@@ -47,6 +47,8 @@ SPEC_KINDS = frozenset(
         "TmuxError",
         "LockTimeout",
         "ConfigError",
+        "GitError",
+        "GitNotFound",
     }
 )
 BAD_ARGUMENT_KINDS = frozenset({"InvalidName", "InvalidArgument"})
@@ -148,11 +150,14 @@ def objects(draw: st.DrawFn, command: str) -> dict[str, t.Any]:
 
 
 def tame(command: str, value: t.Any) -> t.Any:
-    """Never let a launching command fall back to the configured (real) agent; keep the corrupt task."""
+    """Never let a launching command fall back to the configured (real) agent; keep the corrupt task; no real repo."""
     if command in LAUNCHING_WITH_AGENT and isinstance(value, dict) and value.get("agent") is None:
         return {**value, "agent": NO_AGENTS[0]}
     if command == p.REMOVE and isinstance(value, dict) and value.get("name") == BROKEN:
         return {**value, "name": BROKEN + "-gone"}
+    if command == p.NEW and isinstance(value, dict) and isinstance(value.get("repo"), str):
+        # A generated "." or "" must never reach the checkout the tests run in.
+        return {**value, "repo": "/nonexistent-ctask-test/" + value["repo"]}
     return value
 
 

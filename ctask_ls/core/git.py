@@ -1,0 +1,355 @@
+"""Tasks on a git repository: one worktree and one branch per task.
+
+``ctask new NAME --repo PATH`` gives the task a git worktree of PATH inside
+its workspace, on a new branch (default ``ctask/NAME``) started from a base
+ref (default PATH's HEAD).  The agent starts in the worktree, so parallel
+agents on one repository never share a checkout.
+
+Decisions (the issue leaves them open):
+
+- The worktree is ``<workspace>/<name of the repository's top-level
+  directory>`` (``repo`` if that name would be ``.ctask``), so a user in the
+  workspace sees the repository under its own name next to ``.ctask/``.
+- ``--repo`` may name any directory inside the repository; the top level is
+  recorded.  When PATH is itself a linked worktree, the new worktree is
+  still created from it (git shares one repository between them).
+- Every check that can fail runs before anything is written; a failure
+  after that removes what ``new`` created (workspace, worktree, branch).
+- The summary's git view compares against the task's base commit, so it is
+  cumulative over the task's sessions: ``commits`` are ``base..HEAD`` on the
+  task's branch, ``committed`` is ``git diff --name-status base HEAD``, and
+  ``uncommitted`` is ``git status`` of the worktree (untracked files too).
+- ``ctask rm`` refuses a worktree with uncommitted changes or with commits
+  that no other branch has, unless ``--force``; it keeps the branch unless
+  ``--delete-branch``.
+
+Only this module runs git; it calls the ``git`` found on PATH with a
+timeout, never through a shell, and with ``GIT_TERMINAL_PROMPT=0`` and no
+pager or editor so that a git command never waits for a person.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import subprocess
+import typing as t
+from pathlib import Path
+
+from .errors import CtaskError, GitError, GitNotFound, InvalidArgument
+from .workspace import RepoInfo
+
+TIMEOUT = 60.0
+MAX_LISTED = 500
+"""At most this many commits or paths per list in a summary (the rest are counted)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What ``new --repo`` will create, checked before anything is written."""
+
+    repo: str
+    branch: str
+    base: str
+    base_ref: str
+    dirname: str
+
+
+def binary() -> str:
+    found = shutil.which("git")
+    if found is None:
+        raise GitNotFound("git is not installed or not on PATH; install git (e.g. `apt-get install git`)")
+    return found
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat", GIT_EDITOR="true", LC_ALL="C")
+    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR"):
+        env.pop(key, None)  # a caller inside a git hook must not redirect us to its repository
+    return env
+
+
+def run(cwd: str | Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``git -C cwd ARGS``; raise :class:`GitError` (reason ``failed``) when ``check`` and it fails."""
+    argv = [binary(), "-C", str(cwd), *args]
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, errors="surrogateescape", env=_env(), timeout=TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"`git {' '.join(args)}` did not finish in {TIMEOUT:.0f} s in {cwd}", reason="failed") from exc
+    except OSError as exc:
+        raise GitError(f"could not run git in {cwd}: {exc.strerror or exc}", reason="failed") from exc
+    if check and proc.returncode != 0:
+        raise GitError(f"`git {' '.join(args)}` failed in {cwd}: {_first_line(proc.stderr)}", reason="failed")
+    return proc
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line.removeprefix("fatal: ").removeprefix("error: ")
+    return "no message"
+
+
+def default_branch(name: str) -> str:
+    return f"ctask/{name}"
+
+
+def plan(path: object, name: str, *, branch: object = None, base: object = None) -> Plan:
+    """Check PATH, BRANCH and BASE against git; write nothing."""
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise InvalidArgument("repo must be the path of a git repository")
+    for what, value in (("branch", branch), ("base", base)):
+        if value is not None and (not isinstance(value, str) or not value or "\0" in value or "\n" in value):
+            raise InvalidArgument(f"{what} must be a non-empty string on one line")
+    binary()
+    where = Path(path).expanduser()
+    if not where.is_dir():
+        raise GitError(
+            f"{path} is not a directory; pass --repo the path of a git repository", reason="not_a_repository"
+        )
+    where = where.resolve()
+    top = run(where, "rev-parse", "--show-toplevel", check=False)
+    if top.returncode != 0 or not top.stdout.strip():
+        raise GitError(
+            f"{where} is not inside a git repository ({_first_line(top.stderr)}); "
+            "pass --repo the path of a git repository, or `git init` it first",
+            reason="not_a_repository",
+            repo=str(where),
+        )
+    repo = top.stdout.strip()
+    if run(repo, "rev-parse", "--is-bare-repository").stdout.strip() == "true":
+        raise GitError(f"{repo} is a bare repository; pass a repository with a work tree", reason="not_a_repository")
+    br = t.cast(str, branch) if branch is not None else default_branch(name)
+    check = run(repo, "check-ref-format", "--branch", br, check=False)
+    if check.returncode != 0 or br.startswith("-"):
+        raise GitError(f"'{br}' is not a valid git branch name; pass --branch NAME", reason="bad_branch", repo=repo)
+    if run(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{br}", check=False).returncode == 0:
+        raise GitError(
+            f"branch '{br}' already exists in {repo}; pass --branch with a new name, "
+            f"or delete it with `git -C {repo} branch -D {br}`",
+            reason="branch_exists",
+            repo=repo,
+            branch=br,
+        )
+    ref = t.cast(str, base) if base is not None else "HEAD"
+    resolved = (
+        run(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False)
+        if not ref.startswith("-")
+        else None
+    )
+    if resolved is None or resolved.returncode != 0 or not resolved.stdout.strip():
+        if base is None:
+            raise GitError(
+                f"{repo} has no commits yet; commit something first, or pass --base REF", reason="bad_ref", repo=repo
+            )
+        raise GitError(
+            f"'{ref}' is not a commit in {repo}; pass --base a branch, tag or commit that exists",
+            reason="bad_ref",
+            repo=repo,
+            ref=ref,
+        )
+    dirname = Path(repo).name
+    if dirname in ("", ".", "..", ".ctask"):
+        dirname = "repo"
+    return Plan(repo=repo, branch=br, base=resolved.stdout.strip(), base_ref=ref, dirname=dirname)
+
+
+def add_worktree(info: RepoInfo) -> None:
+    """``git worktree add -b BRANCH WORKTREE BASE``; undo a half-made one on failure.
+
+    The branch is deleted again only when this call created it: a branch that
+    appeared in between (another ``new`` racing for the same ``--branch``)
+    belongs to someone else.
+    """
+    worktree = Path(info.worktree)
+    proc = run(info.path, "worktree", "add", "--quiet", "-b", info.branch, str(worktree), info.base, check=False)
+    if proc.returncode == 0:
+        return
+    message = _first_line(proc.stderr)
+    if "already exists" in message and info.branch in message and str(worktree) not in message:
+        raise GitError(
+            f"branch '{info.branch}' already exists in {info.path}; pass --branch with a new name",
+            reason="branch_exists",
+            repo=info.path,
+            branch=info.branch,
+        )
+    if "already registered" in message or "already exists" in message:
+        _delete_new_branch(info)  # the path belongs to someone else: leave it alone
+        raise GitError(
+            f"the worktree path {worktree} is taken in {info.path} ({message}); "
+            f"run `git -C {info.path} worktree prune` and try again",
+            reason="worktree_taken",
+            repo=info.path,
+        )
+    _undo(info)
+    raise GitError(f"git could not create the worktree {worktree}: {message}", reason="failed", repo=info.path)
+
+
+def _undo(info: RepoInfo) -> None:
+    """Remove the worktree and branch of a task that never ran (never raises)."""
+    with contextlib.suppress(CtaskError):
+        _remove_registered(info, force=True)
+        _delete_new_branch(info)
+
+
+def _remove_registered(info: RepoInfo, *, force: bool) -> subprocess.CompletedProcess[str] | None:
+    """``git worktree remove`` of the task's worktree; a registered but missing one is pruned.
+
+    Only the task's own worktree is touched: ``git worktree prune`` runs only
+    when that one is registered and its directory is gone.
+    """
+    worktree = Path(info.worktree)
+    if worktree.exists():
+        return run(
+            info.path, "worktree", "remove", *(["--force", "--force"] if force else []), str(worktree), check=False
+        )
+    listed = run(info.path, "worktree", "list", "--porcelain", "-z", check=False).stdout.split("\0")
+    if f"worktree {worktree}" in listed:
+        run(info.path, "worktree", "prune", check=False)
+    return None
+
+
+def _delete_new_branch(info: RepoInfo) -> bool:
+    """Delete the task's branch if it still points at the base: nobody committed on it.
+
+    ``git branch -D`` also refuses a branch checked out in another worktree.
+    """
+    tip = run(info.path, "rev-parse", "--verify", "--quiet", f"refs/heads/{info.branch}", check=False)
+    if tip.returncode != 0 or tip.stdout.strip() != info.base:
+        return False
+    return run(info.path, "branch", "-D", "--end-of-options", info.branch, check=False).returncode == 0
+
+
+def forget_worktree(info: RepoInfo) -> None:
+    """Unregister the task's worktree if its directory is gone (after ``rm --force``)."""
+    if Path(info.path).is_dir():
+        _remove_registered(info, force=True)
+
+
+def discard(info: RepoInfo) -> None:
+    """Undo :func:`add_worktree` for a task that never ran: worktree and branch go."""
+    _undo(info)
+
+
+# -- rm -------------------------------------------------------------------------------------------
+
+
+def removal_problem(info: RepoInfo) -> GitError | None:
+    """Why ``rm`` without ``--force`` must refuse: uncommitted changes or unmerged commits."""
+    wt = Path(info.worktree)
+    if not Path(info.path).is_dir():
+        return GitError(
+            f"the task's repository {info.path} is gone; pass --force to remove the task and its worktree files",
+            reason="repo_missing",
+            repo=info.path,
+        )
+    if not wt.is_dir():
+        return None
+    status = run(wt, "status", "--porcelain", "-z", "--untracked-files=normal", check=False)
+    if status.returncode != 0:
+        return GitError(
+            f"git cannot read the worktree {wt} ({_first_line(status.stderr)}); pass --force to remove it anyway",
+            reason="failed",
+            repo=info.path,
+        )
+    changed = [e for e in status.stdout.split("\0") if e]
+    if changed:
+        return GitError(
+            f"the worktree {wt} has {len(changed)} uncommitted change(s); commit or discard them, "
+            "or pass --force to remove it anyway",
+            reason="dirty",
+            repo=info.path,
+        )
+    unmerged = unmerged_commits(info)
+    if unmerged:
+        return GitError(
+            f"branch '{info.branch}' has {unmerged} commit(s) that no other branch has; merge them, "
+            "or pass --force (the branch and its commits are kept unless --delete-branch)",
+            reason="unmerged",
+            repo=info.path,
+            branch=info.branch,
+        )
+    return None
+
+
+def unmerged_commits(info: RepoInfo) -> int:
+    """Commits on the task's branch that no other local branch contains (0 if the branch is gone)."""
+    ref = f"refs/heads/{info.branch}"
+    if run(info.path, "show-ref", "--verify", "--quiet", ref, check=False).returncode != 0:
+        return 0
+    # --exclude before --branches takes the name without refs/heads/ (git-rev-list(1)).
+    proc = run(info.path, "rev-list", "--count", ref, "--not", f"--exclude={info.branch}", "--branches")
+    return int(proc.stdout.strip() or 0)
+
+
+def remove_worktree(
+    info: RepoInfo, *, force: bool, delete_branch: bool, provisional: bool = False
+) -> tuple[list[str], bool]:
+    """Remove the task's worktree with git (and its branch if asked).
+
+    The branch of a ``provisional`` task (one that never ran) goes too when
+    nobody committed on it.  Returns the warnings and whether the branch was
+    deleted.  Raises :class:`GitError` when git refuses to remove the worktree.
+    """
+    warnings: list[str] = []
+    wt = Path(info.worktree)
+    if not Path(info.path).is_dir():
+        warnings.append(f"repository {info.path} is gone; removed the worktree's files only")
+        return warnings, False
+    proc = _remove_registered(info, force=force)
+    if proc is not None and proc.returncode != 0:
+        raise GitError(
+            f"git could not remove the worktree {wt}: {_first_line(proc.stderr)}", reason="failed", repo=info.path
+        )
+    if not delete_branch:
+        return warnings, provisional and _delete_new_branch(info)
+    proc = run(info.path, "branch", "-D", "--end-of-options", info.branch, check=False)
+    if proc.returncode != 0:
+        warnings.append(f"branch '{info.branch}' was not deleted: {_first_line(proc.stderr)}")
+        return warnings, False
+    return warnings, True
+
+
+# -- the summary's git view ---------------------------------------------------------------------
+
+
+def view(info: RepoInfo) -> dict[str, t.Any]:
+    """Git's view of the task for its summary; ``{error}`` instead of raising."""
+    out: dict[str, t.Any] = {"repo": info.path, "branch": info.branch, "worktree": info.worktree, "base": info.base}
+    wt = Path(info.worktree)
+    try:
+        if not wt.is_dir():
+            raise GitError(f"the worktree {wt} is gone", reason="failed")
+        out["head"] = run(wt, "rev-parse", "--verify", "HEAD").stdout.strip()
+        log = run(wt, "log", "-z", "--reverse", "--format=%H%x00%s", f"{info.base}..HEAD").stdout
+        fields = log.split("\0")
+        commits = [
+            {"sha": fields[i].strip(), "subject": fields[i + 1]}
+            for i in range(0, len(fields) - 1, 2)
+            if fields[i].strip()
+        ]
+        out["commits"] = commits[:MAX_LISTED]
+        committed = _name_status(run(wt, "diff", "--name-status", "-z", "--no-renames", info.base, "HEAD").stdout)
+        out["committed"] = committed[:MAX_LISTED]
+        status = run(wt, "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames").stdout
+        uncommitted = [{"status": e[:2].strip() or "?", "path": e[3:]} for e in status.split("\0") if len(e) > 3]
+        out["uncommitted"] = uncommitted[:MAX_LISTED]
+        out["counts"] = {
+            "commits": len(commits),
+            "committed": len(committed),
+            "uncommitted": len(uncommitted),
+        }
+    except CtaskError as exc:
+        out["error"] = str(exc)
+    return out
+
+
+def _name_status(text: str) -> list[dict[str, str]]:
+    fields = text.split("\0")
+    return [{"status": fields[i], "path": fields[i + 1]} for i in range(0, len(fields) - 1, 2) if fields[i]]
