@@ -154,11 +154,12 @@ async function waitTerminal() {
 async function hoverTooltip(step = 'tooltip') {
   await page.hover(ITEM);
   await new Promise((r) => setTimeout(r, 1200));
-  // The hover can take longer to show (the item re-renders every second while leased).
-  await page
-    .waitForFunction(() => (document.querySelector('.monaco-hover, .workbench-hover')?.textContent ?? '') !== '', { timeout: 5000 })
-    .catch(() => undefined);
-  const text = await page.evaluate(() => document.querySelector('.monaco-hover, .workbench-hover')?.textContent ?? '');
+  // The first hover element with text: an open editor has an empty, hidden .monaco-hover of its own,
+  // and the hover can take longer to show (the item re-renders every second while leased).
+  const hoverText = () =>
+    [...document.querySelectorAll('.workbench-hover, .monaco-hover')].map((e) => e.textContent ?? '').find((t) => t.trim() !== '') ?? '';
+  await page.waitForFunction(hoverText, { timeout: 5000 }).catch(() => undefined);
+  const text = await page.evaluate(hoverText);
   report(step, { text: text.slice(0, 800) });
   return text;
 }
