@@ -99,7 +99,7 @@ function launchOptions(arg: unknown, keys: readonly string[]): Record<string, st
 }
 
 /** `ctask.list` returns an array of tasks (a `{tasks}` object is accepted too). */
-function taskList(result: unknown): TaskJson[] {
+export function taskList(result: unknown): TaskJson[] {
   const list = Array.isArray(result) ? result : (result as { tasks?: unknown } | null)?.tasks;
   return Array.isArray(list) ? (list as TaskJson[]).filter((t) => t && typeof t.name === 'string') : [];
 }

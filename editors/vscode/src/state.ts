@@ -59,6 +59,8 @@ export class TaskStore {
   private readonly listeners = new Set<() => void>();
   private lastActed: string | undefined;
   private readonly versions = new Map<string, number>();
+  /** Repositories by task: notifications carry none, list/status/launch results do. */
+  private readonly repos = new Map<string, RepoJson>();
 
   /** Call `listener` after every change; returns the function that unsubscribes. */
   onDidChange(listener: () => void): () => void {
@@ -96,7 +98,7 @@ export class TaskStore {
       description: before?.description ?? null,
       updated_at: before?.updated_at ?? null,
       last_summary: before?.last_summary ?? null,
-      repo: before?.repo ?? null,
+      repo: before?.repo ?? this.repos.get(params.name) ?? null,
       ...params,
     };
     if (isFresh(view.state) && !isFresh(before?.state) && this.diffs.get(params.name)?.final) {
@@ -137,6 +139,11 @@ export class TaskStore {
 
   private put(task: TaskJson): TaskView {
     const view = taskViewFromJson(task);
+    if (view.repo) {
+      this.repos.set(task.name, view.repo);
+    } else {
+      this.repos.delete(task.name);
+    }
     const before = this.tasks.get(task.name);
     if (view.owned_here === undefined && before?.owned_here !== undefined && before.session_id === view.session_id) {
       view.owned_here = before.owned_here;
@@ -151,6 +158,7 @@ export class TaskStore {
     for (const name of [...this.tasks.keys()]) {
       if (!names.has(name)) {
         this.tasks.delete(name);
+        this.repos.delete(name);
       }
     }
     for (const task of tasks) {
@@ -159,8 +167,9 @@ export class TaskStore {
     this.changed();
   }
 
-  /** What a launch with `repo` told us before the next list/status does. */
+  /** A task's repository (from a launch with `repo`, or a list): kept for notifications of the task to come. */
   setRepo(name: string, repo: RepoJson): void {
+    this.repos.set(name, repo);
     const task = this.tasks.get(name);
     if (task) {
       task.repo = repo;
@@ -168,7 +177,17 @@ export class TaskStore {
     }
   }
 
+  /** The repositories of a `ctask.list` result, and nothing else of it (the lease states may be older than notifications). */
+  learnRepos(tasks: TaskJson[]): void {
+    for (const task of tasks) {
+      if (task.repo) {
+        this.setRepo(task.name, task.repo);
+      }
+    }
+  }
+
   remove(name: string): void {
+    this.repos.delete(name);
     if (!this.tasks.has(name) && this.lastActed !== name) {
       return;
     }

@@ -4,7 +4,7 @@
  * context.subscriptions.  The server comes from a factory so unit tests can
  * pass a fake one (src/extension.ts passes the language client).
  */
-import { Commands } from './commands';
+import { Commands, taskList } from './commands';
 import { LeaseState, SECTION, ServerCommand } from './constants';
 import type { TaskJson } from './protocol';
 import type { Server, ServerHandlers } from './server';
@@ -49,7 +49,16 @@ export function wire<S extends ManagedServer>(
     leaseState: (p) => store.applyLeaseState(p),
     diff: (p) => store.applyDiff(p),
     sessionEnded: (p) => late.commands?.sessionEnded(p),
-    stateChanged: () => late.statusBar?.update(),
+    stateChanged: (state) => {
+      late.statusBar?.update();
+      if (state === 'running') {
+        // Notifications carry no repository: ask once per server for the branches of the tasks.
+        srv.execute<unknown>(ServerCommand.list, {}).then(
+          (result) => store.learnRepos(taskList(result)),
+          (error: unknown) => output.warn(`listing the tasks' repositories: ${String(error)}`),
+        );
+      }
+    },
   });
   context.subscriptions.push(srv);
 

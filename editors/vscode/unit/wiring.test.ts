@@ -134,3 +134,20 @@ test('while the current task is leased its status is polled for the heartbeat ag
   t.mock.timers.tick(2000);
   assert.deepEqual(wired.server.sent(ServerCommand.status), [{ name: 'fix' }]);
 });
+
+test('once the server runs, the tasks\' repositories are asked for once and kept through notifications', async () => {
+  const repo = { path: '/src/app', branch: 'ctask/fix', base: 'abc', base_ref: 'HEAD', worktree: '/t/fix/app' };
+  wired.server.reply(ServerCommand.list, () => [taskJson('fix', { state: 'missing' }, { repo }), taskJson('plain')]);
+  wired.server.become('running');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(wired.server.sent(ServerCommand.list).length, 1);
+  // The list's lease states are not applied (notifications are newer); the repository is, when the task shows up.
+  assert.equal(wired.store.get('fix'), undefined);
+  wired.server.handlers.leaseState(owned('fix'));
+  wired.store.setLastActed('fix');
+  assert.deepEqual(wired.store.get('fix')?.repo, repo);
+  assert.match(String((item().tooltip as { value: string }).value), /branch ctask\/fix from HEAD \(abc\)/);
+  wired.server.handlers.leaseState(lease('fix'));
+  assert.equal(wired.store.get('fix')?.repo?.branch, 'ctask/fix');
+  assert.equal(wired.store.get('plain'), undefined);
+});
