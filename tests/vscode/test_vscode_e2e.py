@@ -42,7 +42,7 @@ import filelock
 import pytest
 import yaml
 
-from tests.helpers import BIN, REPO, Env
+from tests.helpers import BIN, REPO, Env, retry_until
 from tests.vscode import tools
 
 CODE_SERVER_VERSION = "4.100.3"
@@ -425,9 +425,10 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
     assert (worktree / "result.txt").read_text().strip() == "done"
     branch = tools.run(["git", "-C", str(worktree), "branch", "--show-current"], env=env.vars, timeout=30)
     assert branch.stdout.strip() == f"ctask/{REPO_TASK}", branch
-    repo_summary = env.summary(REPO_TASK)
-    assert repo_summary is not None and repo_summary["git"]["branch"] == f"ctask/{REPO_TASK}", repo_summary
-    assert env.tmux_sessions() == []
+    repo_summary = retry_until(lambda: env.summary(REPO_TASK), seconds=10)
+    assert repo_summary["git"]["branch"] == f"ctask/{REPO_TASK}", repo_summary
+    assert {"status": "??", "path": "result.txt"} in repo_summary["git"]["uncommitted"], repo_summary["git"]
+    retry_until(lambda: env.tmux_sessions() == [], seconds=10)
     for shot in steps["done"]["screenshots"]:
         assert Path(shot).stat().st_size > 10_000, shot
         print(f"screenshot: {shot}")

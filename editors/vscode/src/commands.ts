@@ -70,9 +70,10 @@ function gitText(summary: Summary): string {
   if (!git || typeof git !== 'object' || !git.branch) {
     return '';
   }
-  const parts = [plural(git.commits?.length ?? 0, 'commit')];
-  if (git.uncommitted?.length) {
-    parts.push(`${plural(git.uncommitted.length, 'uncommitted change')}`);
+  const parts = [plural(git.counts?.commits ?? git.commits?.length ?? 0, 'commit')];
+  const uncommitted = git.counts?.uncommitted ?? git.uncommitted?.length ?? 0;
+  if (uncommitted) {
+    parts.push(plural(uncommitted, 'uncommitted change'));
   }
   return `; branch ${git.branch}: ${parts.join(', ')}`;
 }

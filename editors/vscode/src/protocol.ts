@@ -70,6 +70,8 @@ export interface GitSummary {
   commits?: { sha: string; subject: string }[];
   committed?: { status: string; path: string }[];
   uncommitted?: { status: string; path: string }[];
+  /** The full numbers (the lists stop at 500 entries). */
+  counts?: { commits?: number; committed?: number; uncommitted?: number };
   error?: string;
 }
 

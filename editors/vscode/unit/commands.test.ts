@@ -521,4 +521,8 @@ test('a repo session end says what happened on its branch', () => {
   );
   commands.sessionEnded({ name: 'g', summary: { end_reason: 'stopped', git: { error: 'git log failed' } } });
   assert.equal(mock.messages[1].message, 'ctask: task g ended: stopped');
+  // The lists stop at 500 entries: the counts are the full numbers.
+  const many = Array.from({ length: 500 }, (_, i) => ({ sha: `s${i}`, subject: 'x' }));
+  commands.sessionEnded({ name: 'h', summary: { end_reason: 'stopped', git: { branch: 'b', commits: many, counts: { commits: 731, uncommitted: 0 } } } });
+  assert.equal(mock.messages[2].message, 'ctask: task h ended: stopped; branch b: 731 commits');
 });

@@ -81,9 +81,11 @@ local function describe_summary(summary)
   )
   local git = summary.git
   if type(git) == "table" and type(git.branch) == "string" and type(git.error) ~= "string" then
-    local commits = type(git.commits) == "table" and #git.commits or 0
+    -- The lists stop at 500 entries; `counts` has the full numbers.
+    local counts = type(git.counts) == "table" and git.counts or {}
+    local commits = tonumber(counts.commits) or (type(git.commits) == "table" and #git.commits) or 0
     local text = ("branch %s: %d commit%s"):format(git.branch, commits, commits == 1 and "" or "s")
-    local dirty = type(git.uncommitted) == "table" and #git.uncommitted or 0
+    local dirty = tonumber(counts.uncommitted) or (type(git.uncommitted) == "table" and #git.uncommitted) or 0
     if dirty > 0 then
       text = text .. (", %d uncommitted"):format(dirty)
     end
