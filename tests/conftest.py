@@ -43,7 +43,7 @@ def agent(tmp_path: Path) -> list[str]:
 
     Steps: ``write=NAME:TEXT``, ``sleep=S``, ``wait=FILE`` (until FILE exists in the
     workspace), ``exit=N``, ``print=TEXT``, ``dump=FILE`` (argv, environment, cwd and
-    pid as JSON).
+    pid as JSON).  In a repo task, files are in the worktree instead.
     """
     script = tmp_path / "agent.py"
     script.write_text(AGENT_SCRIPT)

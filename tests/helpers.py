@@ -350,7 +350,7 @@ class Env:
 
 AGENT_SCRIPT = """\
 import os, sys, time, pathlib
-here = pathlib.Path(os.environ.get("CTASK_WORKSPACE", "."))
+here = pathlib.Path(os.environ.get("CTASK_WORKTREE") or os.environ.get("CTASK_WORKSPACE", "."))
 for arg in sys.argv[1:]:
     if arg.startswith("write="):
         name, _, text = arg[6:].partition(":")
