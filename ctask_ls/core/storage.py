@@ -55,10 +55,18 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
 
 
 def append_line(path: Path, record: t.Mapping[str, t.Any]) -> None:
-    """Append one JSON line with a single ``write`` (O_APPEND) and fsync it."""
+    """Append one JSON line with a single ``write`` (O_APPEND) and fsync it.
+
+    A file whose last line lacks its newline (truncated by a full disk or an
+    editor) gets one first, so the new record never glues onto the broken line
+    and is never lost with it; the broken line stays as it was.
+    """
     line = (json.dumps(record, separators=(",", ":"), sort_keys=False, default=str) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
         os.write(fd, line)
         os.fsync(fd)
     finally:
