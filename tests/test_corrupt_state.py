@@ -187,9 +187,8 @@ def test_cli_skips_bad_session_log_lines_with_warnings_and_appends_after_them(
     proc = env.run("log", "t1")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stdout.splitlines()) == max(good_records, 1)
-    assert env.run("status", "t1").returncode == 0
+    assert env.run("status", "good").returncode == 0
     assert path.read_bytes() == bad
-    healthy_task_still_works(env)
 
     # The next session is recorded after the bad lines, readable, and the bad bytes stay as they were.
     proc = env.run("resume", "t1")
@@ -299,15 +298,14 @@ async def test_server_reports_a_corrupt_start_manifest_adopts_and_keeps_its_byte
 
 async def test_server_skips_bad_session_log_lines_with_warnings(lsp: Start, env: Env, agent: list[str]) -> None:
     def setup() -> dict[str, tuple[Path, bytes, int]]:
-        env.bare_task("good")
+        assert env.new("good", agent, "write=a.txt:1", "sleep=0.5").returncode == 0
+        healthy = env.read("good", SESSIONS)  # one real record: each task's log starts with it
         out = {}
         for kind in KINDS:
-            assert env.new(kind, agent, "write=a.txt:1", "sleep=0.5").returncode == 0
+            env.bare_task(kind)
             path = env.task_dir(kind) / SESSIONS
-            bad, bad_lines = corrupt_log(kind, path.read_bytes())
+            bad, bad_lines = corrupt_log(kind, healthy)
             path.write_bytes(bad)
-            if kind == "empty":  # a wiped history: the summary of its last session goes with it
-                (env.task_dir(kind) / ".ctask/summary.yaml").unlink()
             out[kind] = (path, bad, bad_lines)
         return out
 
@@ -333,3 +331,17 @@ async def test_server_skips_bad_session_log_lines_with_warnings(lsp: Start, env:
         await still_serving(s)
     listed = await s.command(p.LIST, {})
     assert all("error" not in x for x in listed), listed
+
+
+def test_cli_reports_five_bad_session_log_lines_then_counts_the_rest(env: Env) -> None:
+    env.bare_task("t1")
+    path = env.task_dir("t1") / SESSIONS
+    bad = b"".join(b"garbage %d\n" % i for i in range(1000)) + b'{"session_id": "s1"}\n'
+    path.write_bytes(bad)
+    proc = env.run("log", "t1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["session_id"] for r in json.loads(proc.stdout)] == ["s1"]
+    warnings = proc.stderr.splitlines()
+    assert [w.split(": unreadable")[0] for w in warnings[:5]] == [f"[ctask] warning: {path}:{n}" for n in range(1, 6)]
+    assert warnings[5:] == [f"[ctask] warning: {path}: 995 more unreadable lines skipped"], warnings
+    assert path.read_bytes() == bad
