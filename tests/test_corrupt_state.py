@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ctask_ls.core.storage import keep_aside
 from ctask_ls.server import protocol as p
 from tests.helpers import Env, retry_until
 from tests.server.conftest import RpcError, Session, Start, lsp
@@ -345,3 +346,19 @@ def test_cli_reports_five_bad_session_log_lines_then_counts_the_rest(env: Env) -
     assert [w.split(": unreadable")[0] for w in warnings[:5]] == [f"[ctask] warning: {path}:{n}" for n in range(1, 6)]
     assert warnings[5:] == [f"[ctask] warning: {path}: 995 more unreadable lines skipped"], warnings
     assert path.read_bytes() == bad
+
+
+def test_keeping_a_corrupt_file_aside_never_replaces_one_kept_before(tmp_path: Path) -> None:
+    path = tmp_path / "task.yaml"
+    earlier = tmp_path / "task.yaml.corrupt-20260101T000000Z"
+    earlier.write_bytes(b"first corrupt bytes")
+    path.write_bytes(b"second corrupt bytes")
+    aside = keep_aside(path, "20260101T000000Z")
+    assert aside.name == "task.yaml.corrupt-20260101T000000Z-1"
+    assert (aside.read_bytes(), earlier.read_bytes()) == (b"second corrupt bytes", b"first corrupt bytes")
+    assert not path.exists()
+
+    path.write_bytes(b"third")
+    kept = keep_aside(path, "20260101T000000Z", move=False)
+    assert kept.name == "task.yaml.corrupt-20260101T000000Z-2"
+    assert kept.read_bytes() == path.read_bytes() == b"third"

@@ -48,7 +48,7 @@ from ctask_ls.core.errors import (
     TmuxError,
 )
 from ctask_ls.core.lease import LeaseInfo
-from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_lock
+from ctask_ls.core.storage import MetadataCache, atomic_write, keep_aside, require_lock, write_lock
 from ctask_ls.core.tmux import PaneState, Tmux
 
 if t.TYPE_CHECKING:
@@ -558,14 +558,15 @@ class Core:
             self._manifest_aside(ws, exc, "captured a fresh baseline")
             return None
 
-    def _manifest_aside(self, ws: Workspace, exc: CorruptMetadata, then: str, *, link: bool = False) -> None:
-        """Keep a corrupt start manifest's bytes: move it aside (``link``: give them a second name,
-        so that finalize can remove the manifest last as usual), never just delete them."""
-        aside = ws.manifest_start.with_name(f"manifest.start.json.corrupt-{int(time.time())}")
-        with contextlib.suppress(OSError):
-            (os.link if link else os.replace)(ws.manifest_start, aside)
-        self.say(f"warning: {exc.path} is corrupt ({exc.error}); kept it as {aside.name} and {then}")
-        records.event(ws, "warning", message=f"corrupt start manifest kept as {aside.name}")
+    def _manifest_aside(self, ws: Workspace, exc: CorruptMetadata, then: str, *, move: bool = True) -> None:
+        """Keep a corrupt start manifest's bytes aside, never just delete them (``move`` False:
+        keep the manifest too, for finalize to remove last as usual)."""
+        try:
+            kept = f"kept it as {keep_aside(ws.manifest_start, str(int(time.time())), move=move).name}"
+        except OSError as err:
+            kept = f"could not keep it aside ({err.strerror or err})"
+        self.say(f"warning: {exc.path} is corrupt ({exc.error}); {kept} and {then}")
+        records.event(ws, "warning", message=f"corrupt start manifest: {kept}")
 
     # -- reconciliation (SPEC 3.8) ---------------------------------------------------
 
@@ -602,7 +603,7 @@ class Core:
         if pane is not None and not pane.dead and reason is EndReason.ENDED_UNOWNED:
             return None
         if corrupt is not None:
-            self._manifest_aside(ws, corrupt, "recorded the session without a baseline", link=True)
+            self._manifest_aside(ws, corrupt, "recorded the session without a baseline", move=False)
         if pane is None and not _launched(ws, baseline.session_id):
             # The launcher died before tmux ran the agent: not a session, nothing to record.
             for path in (ws.manifest_start, ws.lease_path, ws.stop_marker):

@@ -73,6 +73,34 @@ def append_line(path: Path, record: t.Mapping[str, t.Any]) -> None:
         os.close(fd)
 
 
+def keep_aside(path: Path, stamp: str, *, move: bool = True) -> Path:
+    """Give ``path``'s bytes a new name ``<name>.corrupt-<stamp>[-N]`` that never replaces a file.
+
+    ``move`` False keeps ``path`` too (a hard link, or a copy where links are
+    not supported), for a caller that removes it later in its usual order.
+    FileNotFoundError passes through.
+    """
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(path, aside)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            raise
+        except OSError:  # no hard links here: copy, never over an existing file
+            try:
+                with path.open("rb") as src, aside.open("xb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+            except FileExistsError:
+                continue
+        if move:
+            path.unlink()
+        return aside
+    raise FileExistsError(f"too many files named {path.name}.corrupt-{stamp}*")
+
+
 def dump_yaml(data: t.Mapping[str, t.Any]) -> str:
     yaml, _loader, dumper = yaml_module()
     text: str = yaml.dump(dict(data), Dumper=dumper, sort_keys=False, allow_unicode=True)
