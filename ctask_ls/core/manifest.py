@@ -129,7 +129,7 @@ class Manifest:
 
 
 MAX_MANIFEST_BYTES = 512 << 20
-"""Start manifests larger than this are refused unread (100,000 files take about 8 MB)."""
+"""Start manifests larger than this are refused unread (100,000 files with short paths take about 6 MB)."""
 
 MANIFEST_HINT = (
     "it is the running session's baseline, which `ctask diff` reads; the session is still recorded "
