@@ -359,6 +359,12 @@ def cmd_diff(core: Core, args: argparse.Namespace) -> int:
     return 0
 
 
+def _field(record: t.Mapping[str, t.Any], key: str) -> str:
+    """A log record's field as text: a hand-edited record may lack it or hold any type."""
+    value = record.get(key)
+    return "-" if value is None else str(value)
+
+
 def cmd_log(core: Core, args: argparse.Namespace) -> int:
     sessions, problems = core.log(args.name, args.limit)
     for problem in problems:
@@ -369,10 +375,13 @@ def cmd_log(core: Core, args: argparse.Namespace) -> int:
     if not sessions:
         print(f"task {args.name} has no finished sessions yet")
     for s in sessions:
-        c = s.get("counts") or {}
+        c = s.get("counts")
+        c = c if isinstance(c, dict) else {}
+        ended, sid, reason, ownership, duration = (
+            _field(s, k) for k in ("ended_at", "session_id", "end_reason", "session_ownership", "duration_s")
+        )
         print(
-            f"{s.get('ended_at')}  {s.get('session_id')}  {s.get('end_reason'):<18} "
-            f"{s.get('session_ownership'):<8} {s.get('duration_s')}s  "
+            f"{ended}  {sid}  {reason:<18} {ownership:<8} {duration}s  "
             f"+{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)}"
         )
     return 0

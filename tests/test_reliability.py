@@ -7,6 +7,7 @@ on the test's own tmux socket, while its lease says ``host: other-host``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -144,11 +145,39 @@ def test_yes_adopts_a_session_held_by_another_host(env: Env, remote_owner: subpr
     assert env.tmux_sessions() == []
 
 
+def _stop_outside_the_lock(env: Env, pid: int) -> None:
+    """SIGSTOP ``pid`` at a moment it does not hold t1's write lock.
+
+    A process stopped during its few milliseconds under the lock (a heartbeat)
+    holds it until it is continued, and adopters then give up after
+    ``lock_timeout`` and attach passively (see README, Guarantees): not what this
+    test is about.
+    """
+    fd = os.open(env.task_dir("t1") / ".ctask" / "write.lock", os.O_RDWR)
+    try:
+        for _ in range(100):
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.kill(pid, signal.SIGCONT)
+                time.sleep(0.02)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        raise AssertionError("the owner always held the write lock")
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGSTOP, signal.SIGKILL], ids=["sigstop", "sigkill"])
 def test_a_remote_owner_that_stops_beating_goes_stale_after_stale_after(
     env: Env, remote_owner: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
-    os.kill(remote_owner.pid, sig)
+    if sig == signal.SIGSTOP:
+        _stop_outside_the_lock(env, remote_owner.pid)
+    else:
+        os.kill(remote_owner.pid, sig)
     stopped_at = time.monotonic()
     # A pid on another host cannot be checked: the lease stays fresh_remote until stale_after (3 s) passes.
     assert env.json("status", "t1")["lease"]["state"] == "fresh_remote"

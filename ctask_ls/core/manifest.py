@@ -81,10 +81,22 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        """Read a manifest file; FileNotFoundError passes through, anything wrong is CorruptMetadata."""
+        """Read a manifest file; FileNotFoundError passes through, anything wrong is CorruptMetadata.
+
+        A file larger than :data:`MAX_MANIFEST_BYTES` is refused unread, so a
+        runaway file cannot exhaust memory.
+        """
         try:
             with path.open("rb") as fh:
-                data = json.load(fh)
+                size = os.fstat(fh.fileno()).st_size
+                if size > MAX_MANIFEST_BYTES:
+                    raise ValueError(f"larger than {MAX_MANIFEST_BYTES} bytes")
+                raw = fh.read(MAX_MANIFEST_BYTES + 1)
+            if len(raw) > MAX_MANIFEST_BYTES:
+                raise ValueError(f"larger than {MAX_MANIFEST_BYTES} bytes")
+            if not raw.strip():
+                raise ValueError("the file is empty")
+            data = json.loads(raw)
             if not isinstance(data, dict) or data.get("schema") != 2:
                 raise ValueError("not a ctask manifest (schema 2)")
             paths, kinds = data["paths"], data["kinds"]
@@ -111,8 +123,18 @@ class Manifest:
                 session_id if isinstance(session_id, str) else None,
                 captured if isinstance(captured, str) else None,
             )
-        except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError) as exc:
-            raise CorruptMetadata(str(path), f"not a valid manifest: {exc}") from exc
+        except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, RecursionError) as exc:
+            why = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise CorruptMetadata(str(path), f"not a valid manifest: {why}", hint=MANIFEST_HINT) from exc
+
+
+MAX_MANIFEST_BYTES = 512 << 20
+"""Start manifests larger than this are refused unread (100,000 files with short paths take about 6 MB)."""
+
+MANIFEST_HINT = (
+    "it is the running session's baseline, which `ctask diff` reads; the session is still recorded "
+    "when it ends (without it, an adopter or reconciliation moves it aside to *.corrupt-<time>)"
+)
 
 
 _KIND_CODE = {FILE: "f", SYMLINK: "l", OTHER: "o"}

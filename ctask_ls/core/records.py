@@ -60,26 +60,54 @@ def append_session(ws: Workspace, summary: t.Mapping[str, t.Any]) -> None:
     append_line(ws.sessions_log, log_record(summary))
 
 
+MAX_LINE_BYTES = 1 << 20
+"""A session-log line longer than this is skipped unread (a record is a few hundred bytes)."""
+MAX_PROBLEMS = 5
+"""Unreadable session-log lines reported one by one; the rest are counted in one more line."""
+
+
 def read_sessions(ws: Workspace, limit: int | None = None) -> tuple[list[dict[str, t.Any]], list[str]]:
-    """Session records, oldest first, and one problem line per unreadable line."""
+    """Session records, oldest first, and the problems: unreadable lines are skipped, never fatal.
+
+    A line that is not a JSON object with a string ``session_id`` is skipped and
+    reported (at most :data:`MAX_PROBLEMS` lines, then one line counting the
+    rest); memory stays bounded by :data:`MAX_LINE_BYTES` whatever the file holds.
+    """
     records: list[dict[str, t.Any]] = []
     problems: list[str] = []
+    skipped = 0
     try:
         fh = ws.sessions_log.open("rb")
     except FileNotFoundError:
         return [], []
     with fh:
-        for number, raw in enumerate(fh, 1):
-            if not raw.strip():
+        number = 0
+        while raw := fh.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            why: str | None = None
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                why = f"longer than {MAX_LINE_BYTES} bytes"
+            elif not raw.strip():
                 continue
-            try:
-                record = json.loads(raw)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except (ValueError, UnicodeDecodeError) as exc:
-                problems.append(f"{ws.sessions_log}:{number}: unreadable line skipped ({exc})")
-                continue
-            records.append(record)
+            else:
+                try:
+                    record = json.loads(raw)
+                    if not isinstance(record, dict):
+                        raise ValueError(f"a JSON {type(record).__name__}, not an object")
+                    if not isinstance(record.get("session_id"), str):
+                        raise ValueError("not a session record: no session_id")
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                    why = " ".join(str(exc).split())[:200]
+                else:
+                    records.append(record)
+            if why is not None:
+                skipped += 1
+                if skipped <= MAX_PROBLEMS:
+                    problems.append(f"{ws.sessions_log}:{number}: unreadable line skipped ({why})")
+    if skipped > MAX_PROBLEMS:
+        problems.append(f"{ws.sessions_log}: {skipped - MAX_PROBLEMS} more unreadable lines skipped")
     if limit is not None:
         records = records[-limit:] if limit > 0 else []
     return records, problems

@@ -51,7 +51,7 @@ from ctask_ls.core.errors import (
     TmuxError,
 )
 from ctask_ls.core.lease import LeaseInfo
-from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_lock
+from ctask_ls.core.storage import MetadataCache, atomic_write, keep_aside, require_lock, write_lock
 from ctask_ls.core.tmux import PaneState, Tmux
 from ctask_ls.core.workspace import RepoInfo
 
@@ -590,12 +590,18 @@ class Core:
         except FileNotFoundError:
             return None
         except CorruptMetadata as exc:
-            aside = ws.manifest_start.with_name(f"manifest.start.json.corrupt-{int(time.time())}")
-            with contextlib.suppress(OSError):
-                os.replace(ws.manifest_start, aside)
-            self.say(f"warning: {exc}; moved it to {aside.name} and captured a fresh baseline")
-            records.event(ws, "warning", message=f"corrupt start manifest moved to {aside.name}")
+            self._manifest_aside(ws, exc, "captured a fresh baseline")
             return None
+
+    def _manifest_aside(self, ws: Workspace, exc: CorruptMetadata, then: str, *, move: bool = True) -> None:
+        """Keep a corrupt start manifest's bytes aside, never just delete them (``move`` False:
+        keep the manifest too, for finalize to remove last as usual)."""
+        try:
+            kept = f"kept it as {keep_aside(ws.manifest_start, str(int(time.time())), move=move).name}"
+        except OSError as err:
+            kept = f"could not keep it aside ({err.strerror or err})"
+        self.say(f"warning: {exc.path} is corrupt ({exc.error}); {kept} and {then}")
+        records.event(ws, "warning", message=f"corrupt start manifest: {kept}")
 
     # -- reconciliation (SPEC 3.8) ---------------------------------------------------
 
@@ -621,16 +627,18 @@ class Core:
         info = self.inspect(ws)
         if info.fresh or info.error is not None:
             return None
+        corrupt: CorruptMetadata | None = None
         try:
             baseline = manifests.Manifest.load(ws.manifest_start)
         except FileNotFoundError:
             return None
         except CorruptMetadata as exc:
-            self.say(f"warning: {exc}")
-            baseline = manifests.Manifest({})
+            baseline, corrupt = manifests.Manifest({}), exc
         pane = self.tmux.pane(ws.tmux_session)
         if pane is not None and not pane.dead and reason is EndReason.ENDED_UNOWNED:
             return None
+        if corrupt is not None:
+            self._manifest_aside(ws, corrupt, "recorded the session without a baseline", move=False)
         if pane is None and not _launched(ws, baseline.session_id):
             # The launcher died before tmux ran the agent: not a session, nothing to record.
             for path in (ws.manifest_start, ws.lease_path, ws.stop_marker):
@@ -650,7 +658,7 @@ class Core:
         summary = _Finalizer(self, ws).run(
             session_id=sid,
             baseline=baseline,
-            baseline_kind="original",
+            baseline_kind="original" if corrupt is None else "none",
             started_at=started,
             agent=agent,
             mode="persistent",

@@ -55,14 +55,50 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
 
 
 def append_line(path: Path, record: t.Mapping[str, t.Any]) -> None:
-    """Append one JSON line with a single ``write`` (O_APPEND) and fsync it."""
+    """Append one JSON line with a single ``write`` (O_APPEND) and fsync it.
+
+    A file whose last line lacks its newline (truncated by a full disk or an
+    editor) gets one first, so the new record never glues onto the broken line
+    and is never lost with it; the broken line stays as it was.
+    """
     line = (json.dumps(record, separators=(",", ":"), sort_keys=False, default=str) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
         os.write(fd, line)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def keep_aside(path: Path, stamp: str, *, move: bool = True) -> Path:
+    """Give ``path``'s bytes a new name ``<name>.corrupt-<stamp>[-N]`` that never replaces a file.
+
+    ``move`` False keeps ``path`` too (a hard link, or a copy where links are
+    not supported), for a caller that removes it later in its usual order.
+    FileNotFoundError passes through.
+    """
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(path, aside)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            raise
+        except OSError:  # no hard links here: copy, never over an existing file
+            try:
+                with path.open("rb") as src, aside.open("xb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+            except FileExistsError:
+                continue
+        if move:
+            path.unlink()
+        return aside
+    raise FileExistsError(f"too many files named {path.name}.corrupt-{stamp}*")
 
 
 def dump_yaml(data: t.Mapping[str, t.Any]) -> str:

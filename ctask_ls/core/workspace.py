@@ -20,7 +20,14 @@ from ctask_ls.core.agent import AgentSpec
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, InvalidName, TaskExists, TaskNotFound
 from ctask_ls.core.lease import read_lease
 from ctask_ls.core.records import read_summary
-from ctask_ls.core.storage import MetadataCache, atomic_write, dump_yaml, load_yaml_mapping, require_lock
+from ctask_ls.core.storage import (
+    MetadataCache,
+    atomic_write,
+    dump_yaml,
+    keep_aside,
+    load_yaml_mapping,
+    require_lock,
+)
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.config import Config
@@ -315,8 +322,7 @@ def repair(config: Config, name: str) -> list[str]:
         try:
             ws.read_meta()
         except CorruptMetadata:
-            aside = ws.task_yaml.with_name(f"task.yaml.corrupt-{stamp}")
-            os.replace(ws.task_yaml, aside)
+            aside = keep_aside(ws.task_yaml, stamp)
             moved.append(str(aside))
         except TaskNotFound:
             pass
@@ -326,16 +332,14 @@ def repair(config: Config, name: str) -> list[str]:
         try:
             read_lease(ws)
         except CorruptMetadata:
-            aside = ws.lease_path.with_name(f"lease.yaml.corrupt-{stamp}")
-            os.replace(ws.lease_path, aside)
+            aside = keep_aside(ws.lease_path, stamp)
             moved.append(str(aside))
         except FileNotFoundError:
             pass
         try:
             read_summary(ws)
         except CorruptMetadata:
-            aside = ws.summary_path.with_name(f"summary.yaml.corrupt-{stamp}")
-            os.replace(ws.summary_path, aside)
+            aside = keep_aside(ws.summary_path, stamp)
             moved.append(str(aside))
     return moved
 
