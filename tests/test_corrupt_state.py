@@ -163,6 +163,23 @@ def test_cli_records_a_session_whose_start_manifest_is_corrupt_and_keeps_its_byt
     assert env.run("diff", "t1").returncode == 0
 
 
+def test_a_session_whose_start_manifest_is_corrupt_and_tmux_session_gone_keeps_its_id(
+    env: Env, agent: list[str]
+) -> None:
+    env.new_detached("t1", agent, "wait=go")
+    launched = (env.task_dir("t1") / ".ctask" / "launched").read_text().strip()
+    path = env.task_dir("t1") / MANIFEST
+    path.write_bytes(corrupt_metadata(MANIFEST, "binary", path.read_bytes()))
+    env.tmux("kill-session", "-t", env.tmux_name("t1"))
+    proc = env.run("list")
+    assert proc.returncode == 0, proc.stderr
+    (record,) = env.records("t1", 1)
+    # Without the baseline and the tmux session, the id comes from .ctask/launched: a rerun after a
+    # crash finds this record instead of logging the session again under an invented id.
+    assert record["session_id"] == launched
+    assert (record["end_reason"], record["baseline"]) == ("ended_unowned", "none")
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_cli_skips_bad_session_log_lines_with_warnings_and_appends_after_them(
     env: Env, agent: list[str], kind: str

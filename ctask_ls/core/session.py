@@ -649,7 +649,13 @@ class Core:
         stop = _stop_requested(ws, baseline.session_id or (pane.session_id if pane else None))
         if stop is not None:
             reason = EndReason.STOPPED
-        sid = baseline.session_id or (pane.session_id if pane else None) or f"{self.host}-unknown-{int(time.time())}"
+        # The session id, even without a readable baseline: a rerun after a crash must find the same record.
+        sid = (
+            baseline.session_id
+            or (pane.session_id if pane else None)
+            or _launched_sid(ws)
+            or f"{self.host}-unknown-{int(time.time())}"
+        )
         started = _parse_or_now(baseline.captured_at)
         agent = _lease_agent(info) or _meta_agent(ws)
         end = _EndState(reason, pane)
@@ -1195,11 +1201,17 @@ def _mark_launched(ws: Workspace, session_id: str) -> None:
 
 def _launched(ws: Workspace, session_id: str | None) -> bool:
     """Whether the session of this start manifest ever ran (see Workspace.launched_marker)."""
+    text = _launched_sid(ws)
+    return text is not None and (session_id is None or text == session_id)
+
+
+def _launched_sid(ws: Workspace) -> str | None:
+    """The id in ``.ctask/launched``: the running session's, even when its start manifest is unreadable."""
     try:
         text = ws.launched_marker.read_text(encoding="utf-8", errors="replace").strip()
     except FileNotFoundError:
-        return False
-    return session_id is None or text == session_id
+        return None
+    return text or None
 
 
 def _is_ours(ws: Workspace, lease_sid: str) -> bool:
