@@ -16,6 +16,7 @@ work as in git.  Negation (``!pattern``) is not supported and is ignored.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import json
@@ -37,20 +38,72 @@ Entry = tuple[str, int, int, int, str | None]
 _TOP_EXCLUDES = frozenset({"task.yaml", ".ctask"})
 
 
-@dataclasses.dataclass
 class Manifest:
-    """A snapshot of the files of a workspace."""
+    """A snapshot of the files of a workspace, kept as parallel columns.
 
-    entries: dict[str, Entry]
-    errors: list[str] = dataclasses.field(default_factory=list)
-    """One line per directory that could not be read."""
-    session_id: str | None = None
-    """The session this manifest is the baseline of (start manifests only)."""
-    captured_at: str | None = None
+    ``paths`` and, at the same index, ``sizes``, ``mtimes``, ``modes`` and one
+    letter of ``kinds`` (``f`` file, ``l`` symlink, ``o`` other); ``targets``
+    maps the index of a symlink to its target.  The columns are what a capture
+    builds and what the manifest file holds: 100,000 five-field tuples in a
+    dict cost more to build (and to free) than the walk's bookkeeping does.
+    ``entries`` is the per-path view of the same data, built on demand.
+    """
+
+    def __init__(
+        self,
+        entries: t.Mapping[str, Entry] | None = None,
+        errors: list[str] | None = None,
+        session_id: str | None = None,
+        captured_at: str | None = None,
+    ) -> None:
+        values = list((entries or {}).values())
+        self.paths: list[str] = list(entries or {})
+        self.kinds: str = "".join(_KIND_CODE[v[0]] for v in values)
+        self.sizes: list[int] = [v[1] for v in values]
+        self.mtimes: list[int] = [v[2] for v in values]
+        self.modes: list[int] = [v[3] for v in values]
+        self.targets: dict[int, str] = {i: v[4] for i, v in enumerate(values) if v[4] is not None}
+        self.errors: list[str] = errors if errors is not None else []
+        """One line per directory that could not be read."""
+        self.session_id = session_id
+        """The session this manifest is the baseline of (start manifests only)."""
+        self.captured_at = captured_at
+        self._entries: _Entries | None = None
+
+    @classmethod
+    def from_columns(
+        cls,
+        paths: list[str],
+        kinds: str,
+        sizes: list[int],
+        mtimes: list[int],
+        modes: list[int],
+        targets: dict[int, str],
+        errors: list[str] | None = None,
+    ) -> Manifest:
+        m = cls(None, errors)
+        m.paths, m.kinds, m.sizes, m.mtimes, m.modes, m.targets = paths, kinds, sizes, mtimes, modes, targets
+        return m
+
+    @property
+    def entries(self) -> t.Mapping[str, Entry]:
+        """Path -> (kind, size, mtime_ns, mode, link target or None), in capture order."""
+        if self._entries is None:
+            self._entries = _Entries(self)
+        return self._entries
+
+    def entry(self, index: int) -> Entry:
+        return (
+            _KIND_NAME[self.kinds[index]],
+            self.sizes[index],
+            self.mtimes[index],
+            self.modes[index],
+            self.targets.get(index),
+        )
 
     @property
     def total_bytes(self) -> int:
-        return sum(e[1] for e in self.entries.values())
+        return sum(self.sizes)
 
     def to_json(self) -> str:
         """The manifest file: columns, not one object per file.
@@ -61,20 +114,18 @@ class Manifest:
         numbers is several times faster than 100,000 small objects, and the
         end-of-session diff starts by loading this file.
         """
-        paths = list(self.entries)
-        values = list(self.entries.values())
         return json.dumps(
             {
                 "schema": 2,
                 "session_id": self.session_id,
                 "captured_at": self.captured_at,
                 "errors": self.errors,
-                "paths": paths,
-                "kinds": "".join(_KIND_CODE[v[0]] for v in values),
-                "sizes": [v[1] for v in values],
-                "mtimes_ns": [v[2] for v in values],
-                "modes": [v[3] for v in values],
-                "targets": {str(i): v[4] for i, v in enumerate(values) if v[4] is not None},
+                "paths": self.paths,
+                "kinds": self.kinds,
+                "sizes": self.sizes,
+                "mtimes_ns": self.mtimes,
+                "modes": self.modes,
+                "targets": {str(i): target for i, target in self.targets.items()},
             },
             separators=(",", ":"),
         )
@@ -93,26 +144,58 @@ class Manifest:
             n = len(paths)
             if not (isinstance(kinds, str) and len(kinds) == n == len(sizes) == len(mtimes) == len(modes)):
                 raise ValueError("its columns have different lengths")
-            if not all(isinstance(p, str) for p in paths) or not isinstance(targets, dict):
+            # Type checks over whole columns at C speed (map(type, ...)), not a Python loop per value.
+            if not isinstance(paths, list) or set(map(type, paths)) - {str} or not isinstance(targets, dict):
                 raise ValueError("paths must be strings")
-            if not all(type(x) is int for column in (sizes, mtimes, modes) for x in column):
+            if len(set(paths)) != n:
+                raise ValueError("a path is listed twice")
+            if any(not isinstance(column, list) or set(map(type, column)) - {int} for column in (sizes, mtimes, modes)):
                 raise ValueError("sizes, times and modes must be integers")
-            names = [_KIND_NAME[k] for k in kinds]
-            links: list[str | None] = [None] * n
+            unknown = set(kinds) - _KIND_NAME.keys()
+            if unknown:
+                raise KeyError(min(unknown))
+            links: dict[int, str] = {}
             for index, target in targets.items():
-                links[int(index)] = str(target)
-            entries = dict(zip(paths, zip(names, sizes, mtimes, modes, links, strict=True), strict=True))
+                i = int(index)
+                if not 0 <= i < n:
+                    raise IndexError(f"link target of entry {i}, which does not exist")
+                links[i] = str(target)
             errors = data.get("errors") or []
             session_id = data.get("session_id")
             captured = data.get("captured_at")
-            return cls(
-                entries,
-                [str(e) for e in errors] if isinstance(errors, list) else [],
-                session_id if isinstance(session_id, str) else None,
-                captured if isinstance(captured, str) else None,
+            m = cls.from_columns(
+                paths, kinds, sizes, mtimes, modes, links, [str(e) for e in errors] if isinstance(errors, list) else []
             )
+            m.session_id = session_id if isinstance(session_id, str) else None
+            m.captured_at = captured if isinstance(captured, str) else None
+            return m
         except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError) as exc:
             raise CorruptMetadata(str(path), f"not a valid manifest: {exc}") from exc
+
+
+class _Entries(t.Mapping[str, Entry]):
+    """``Manifest.entries``: a read-only mapping over the columns (an index is built on first lookup)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._m = manifest
+        self._index: dict[str, int] | None = None
+
+    def _at(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = dict(zip(self._m.paths, range(len(self._m.paths)), strict=True))
+        return self._index
+
+    def __getitem__(self, path: str) -> Entry:
+        return self._m.entry(self._at()[path])
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._at()
+
+    def __iter__(self) -> t.Iterator[str]:
+        return iter(self._m.paths)
+
+    def __len__(self) -> int:
+        return len(self._m.paths)
 
 
 _KIND_CODE = {FILE: "f", SYMLINK: "l", OTHER: "o"}
@@ -164,6 +247,7 @@ def _translate(pat: str) -> str:
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+_S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
 
 
 def capture(
@@ -184,27 +268,47 @@ def capture(
     try:
         fd = os.open(root, _DIR_FLAGS)
     except OSError as exc:
-        return Manifest({}, [f".: {exc.strerror or exc}"])
+        return Manifest(None, [f".: {exc.strerror or exc}"])
     try:
         walker.walk(fd, "", 0)
     finally:
         os.close(fd)
-    return Manifest(walker.entries, walker.errors)
+    kinds = ["f"] * len(walker.paths)
+    for index, kind in walker.odd.items():
+        kinds[index] = kind
+    return Manifest.from_columns(
+        walker.paths, "".join(kinds), walker.sizes, walker.mtimes, walker.modes, walker.targets, walker.errors
+    )
 
 
 class _Walker:
+    """Appends each file to the columns as it is stat'ed: one loop, no per-file object but the stat result.
+
+    Regular files are the fast path (four appends); symlinks and other kinds
+    also record their index in ``odd`` (and ``targets``).
+    """
+
     def __init__(self, rules: IgnoreRules, progress: t.Callable[[int], None] | None, every: int) -> None:
         self.rules = rules
-        self.has_rules = bool(rules.names or rules.dir_names or rules.regexes)
-        self.entries: dict[str, Entry] = {}
+        self.dir_rules = bool(rules.names or rules.dir_names or rules.regexes)
+        """Directories need a look at the rules (``.git/``, the default, is a directory rule)."""
+        self.file_rules = bool(rules.names or any(not dir_only for dir_only, _a, _rx in rules.regexes))
+        """Files need one only when a rule can match a file."""
+        self.paths: list[str] = []
+        self.sizes: list[int] = []
+        self.mtimes: list[int] = []
+        self.modes: list[int] = []
+        self.odd: dict[int, str] = {}
+        self.targets: dict[int, str] = {}
         self.errors: list[str] = []
         self.progress = progress
         self.every = every
         self.next_report = every
 
     def walk(self, fd: int, prefix: str, depth: int) -> None:
-        entries, errors, rules, has_rules = self.entries, self.errors, self.rules, self.has_rules
-        s_isdir, s_islnk, s_isreg = stat.S_ISDIR, stat.S_ISLNK, stat.S_ISREG
+        paths, sizes, mtimes, modes = self.paths, self.sizes, self.mtimes, self.modes
+        add_path, add_size, add_mtime, add_mode = paths.append, sizes.append, mtimes.append, modes.append
+        errors, rules, file_rules = self.errors, self.rules, self.file_rules
         subdirs: list[str] = []
         try:
             it = os.scandir(fd)
@@ -213,39 +317,50 @@ class _Walker:
             return
         with it:
             for entry in it:
-                name = entry.name
-                if not prefix and name in _TOP_EXCLUDES:
-                    continue
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # deleted while we walk
                 except OSError as exc:
-                    errors.append(f"{prefix}{name}: {exc.strerror or exc}")
+                    errors.append(f"{prefix}{entry.name}: {exc.strerror or exc}")
                     continue
                 mode = st.st_mode
-                if s_isdir(mode):
-                    if not (has_rules and rules.ignored(prefix + name, name, True)):
-                        subdirs.append(name)
+                kind = mode & _S_IFMT
+                if kind == _S_IFDIR:
+                    subdirs.append(entry.name)
                     continue
-                rel = prefix + name
-                if has_rules and rules.ignored(rel, name, False):
+                name = entry.name
+                if file_rules and rules.ignored(prefix + name, name, False):
                     continue
-                if s_isreg(mode):
-                    entries[rel] = (FILE, st.st_size, st.st_mtime_ns, mode & 0o7777, None)
-                elif s_islnk(mode):
-                    try:
-                        target: str | None = os.readlink(name, dir_fd=fd)
-                    except OSError:
-                        target = None
-                    entries[rel] = (SYMLINK, st.st_size, st.st_mtime_ns, mode & 0o7777, target)
+                if not prefix and name in _TOP_EXCLUDES:
+                    continue
+                if kind == _S_IFREG:
+                    add_path(prefix + name)
+                    add_size(st.st_size)
+                    add_mtime(st.st_mtime_ns)
+                    add_mode(mode & 0o7777)
+                    continue
+                index = len(paths)
+                add_path(prefix + name)
+                add_mtime(st.st_mtime_ns)
+                add_mode(mode & 0o7777)
+                if kind == _S_IFLNK:
+                    self.odd[index] = "l"
+                    add_size(st.st_size)
+                    with contextlib.suppress(OSError):
+                        self.targets[index] = os.readlink(name, dir_fd=fd)
                 else:
-                    entries[rel] = (OTHER, 0, st.st_mtime_ns, mode & 0o7777, None)
-        if self.progress is not None and len(entries) >= self.next_report:
-            self.progress(len(entries))
-            self.next_report = len(entries) + self.every
+                    self.odd[index] = "o"
+                    add_size(0)
+        if self.progress is not None and len(paths) >= self.next_report:
+            self.progress(len(paths))
+            self.next_report = len(paths) + self.every
         for name in subdirs:
             rel = prefix + name
+            if not prefix and name in _TOP_EXCLUDES:
+                continue
+            if self.dir_rules and rules.ignored(rel, name, True):
+                continue
             if depth >= _MAX_DEPTH:
                 errors.append(f"{rel}: deeper than {_MAX_DEPTH} levels, not walked")
                 continue
@@ -299,18 +414,70 @@ class Diff:
 
 
 def diff(old: Manifest, new: Manifest) -> Diff:
-    """``added``, ``modified`` (kind, size, mtime, mode or link target changed), ``deleted``."""
-    before, after = old.entries, new.entries
-    added = sorted(after.keys() - before.keys())
-    deleted = sorted(before.keys() - after.keys())
-    modified = sorted(p for p, e in after.items() if p in before and before[p] != e)
+    """``added``, ``modified`` (kind, size, mtime, mode or link target changed), ``deleted``.
+
+    Works on the columns: one dict from old path to index, one pass over the
+    new paths.  When both manifests list the same paths in the same order (a
+    session that only modified files: the walk order of unchanged directories
+    is stable), the columns are compared whole, at C speed.
+    """
+    added: list[str] = []
+    modified: list[str] = []
+    deleted: list[str] = []
+    added_bytes = modified_bytes = deleted_bytes = 0
+    o_sizes, o_mtimes, o_modes, o_kinds, o_targets = old.sizes, old.mtimes, old.modes, old.kinds, old.targets
+    n_paths, n_sizes, n_mtimes, n_modes, n_kinds, n_targets = (
+        new.paths,
+        new.sizes,
+        new.mtimes,
+        new.modes,
+        new.kinds,
+        new.targets,
+    )
+    if old.paths == n_paths:
+        if (
+            o_mtimes != n_mtimes
+            or o_sizes != n_sizes
+            or o_modes != n_modes
+            or o_kinds != n_kinds
+            or o_targets != n_targets
+        ):
+            for i, path in enumerate(n_paths):
+                if (
+                    o_mtimes[i] != n_mtimes[i]
+                    or o_sizes[i] != n_sizes[i]
+                    or o_modes[i] != n_modes[i]
+                    or o_kinds[i] != n_kinds[i]
+                    or o_targets.get(i) != n_targets.get(i)
+                ):
+                    modified.append(path)
+                    modified_bytes += n_sizes[i]
+    else:
+        where = dict(zip(old.paths, range(len(old.paths)), strict=True))
+        take = where.pop
+        for i, path in enumerate(n_paths):
+            j = take(path, -1)
+            if j < 0:
+                added.append(path)
+                added_bytes += n_sizes[i]
+            elif (
+                o_mtimes[j] != n_mtimes[i]
+                or o_sizes[j] != n_sizes[i]
+                or o_modes[j] != n_modes[i]
+                or o_kinds[j] != n_kinds[i]
+                or ((i in n_targets or j in o_targets) and o_targets.get(j) != n_targets.get(i))
+            ):
+                modified.append(path)
+                modified_bytes += n_sizes[i]
+        deleted = list(where)
+        deleted_bytes = sum(o_sizes[j] for j in where.values())
     return Diff(
-        [printable(p) for p in added],
-        [printable(p) for p in modified],
-        [printable(p) for p in deleted],
-        sum(after[p][1] for p in added),
-        sum(after[p][1] for p in modified),
-        sum(before[p][1] for p in deleted),
+        [printable(p) for p in sorted(added)],
+        [printable(p) for p in sorted(modified)],
+        [printable(p) for p in sorted(deleted)],
+        added_bytes,
+        modified_bytes,
+        deleted_bytes,
     )
 
 
