@@ -304,3 +304,55 @@ def test_odd_file_names_do_not_stop_a_session_being_recorded(env: Env, agent: li
     env.records("t1", 1)
     proc = env.run("status", "t1")
     assert proc.returncode == 0, proc.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcd/", min_size=1, max_size=4), unique=True, max_size=40),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 39), st.integers(0, 2)), max_size=25),
+    st.sampled_from([1, 2, 3, 8]),
+)
+def test_diff_aligns_manifests_that_share_their_order(
+    paths: list[str], edits: list[tuple[int, int, int]], block: int
+) -> None:
+    """The block alignment in ``diff`` gives exactly the dict-based answer, whatever was added, removed or moved."""
+    old = {
+        p: ("symlink" if i % 7 == 3 else "file", i % 5, i, 0o644, f"t{i}" if i % 7 == 3 else None)
+        for i, p in enumerate(paths)
+    }
+    order = list(old)
+    new = dict(old)
+    for op, at, value in edits:  # delete, insert, modify, retarget, move, chmod
+        if not order:
+            break
+        p = order[at % len(order)]
+        if op == 0:
+            order.remove(p)
+            del new[p]
+        elif op == 1 and f"n{at}{value}" not in new:
+            order.insert(at % (len(order) + 1), f"n{at}{value}")
+            new[f"n{at}{value}"] = ("file", value, 0, 0o644, None)
+        elif op == 2:
+            new[p] = (new[p][0], new[p][1] + value + 1, *new[p][2:])
+        elif op == 3 and new[p][0] == "symlink":
+            new[p] = (*new[p][:4], f"other{value}")
+        elif op == 4:
+            order.remove(p)
+            order.insert(value * len(order) // 2, p)
+        elif op == 5:
+            new[p] = (*new[p][:3], 0o755, new[p][4])
+    a = manifest.Manifest(old)
+    b = manifest.Manifest({p: new[p] for p in order})
+    saved = manifest._BLOCK, manifest._WINDOW, manifest._MAX_RESYNCS
+    manifest._BLOCK, manifest._WINDOW, manifest._MAX_RESYNCS = block, block * 2, block * 3
+    try:
+        d = manifest.diff(a, b)
+    finally:
+        manifest._BLOCK, manifest._WINDOW, manifest._MAX_RESYNCS = saved
+    assert d.added == sorted(set(new) - set(old))
+    assert d.deleted == sorted(set(old) - set(new))
+    assert d.modified == sorted(p for p in set(old) & set(new) if old[p] != new[p])
+    assert d.added_bytes == sum(new[p][1] for p in d.added)
+    assert d.modified_bytes == sum(new[p][1] for p in d.modified)
+    assert d.deleted_bytes == sum(old[p][1] for p in d.deleted)
+    assert manifest.diff(a, a).empty and manifest.diff(b, b).empty

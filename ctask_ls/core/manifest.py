@@ -413,72 +413,108 @@ class Diff:
         }
 
 
+_BLOCK = 256
+"""Entries compared at once (as list slices) while aligning two manifests."""
+_WINDOW = 1024
+"""How far ahead a resync looks for the next common path."""
+_MAX_RESYNCS = 64
+"""Beyond this many resyncs the manifests have little order in common: pair the rest by dict."""
+
+
 def diff(old: Manifest, new: Manifest) -> Diff:
     """``added``, ``modified`` (kind, size, mtime, mode or link target changed), ``deleted``.
 
-    Works on the columns: one dict from old path to index, one pass over the
-    new paths.  When both manifests list the same paths in the same order (a
-    session that only modified files: the walk order of unchanged directories
-    is stable), the columns are compared whole, at C speed.
+    Two captures of one workspace list most paths in the same order (the walk
+    order of a directory that did not change is stable), so the manifests are
+    first aligned block by block, comparing list slices at C speed; only the
+    entries around a change (and everything, when little order is shared)
+    are paired through a dict, one Python step per entry.
     """
-    added: list[str] = []
-    modified: list[str] = []
-    deleted: list[str] = []
-    added_bytes = modified_bytes = deleted_bytes = 0
-    o_sizes, o_mtimes, o_modes, o_kinds, o_targets = old.sizes, old.mtimes, old.modes, old.kinds, old.targets
-    n_paths, n_sizes, n_mtimes, n_modes, n_kinds, n_targets = (
-        new.paths,
-        new.sizes,
-        new.mtimes,
-        new.modes,
-        new.kinds,
-        new.targets,
-    )
-    if old.paths == n_paths:
+    pairs, old_rest, new_rest = _align(old.paths, new.paths)
+    changed: list[tuple[int, int]] = []
+    for i, j, k in pairs:
         if (
-            o_mtimes != n_mtimes
-            or o_sizes != n_sizes
-            or o_modes != n_modes
-            or o_kinds != n_kinds
-            or o_targets != n_targets
+            old.mtimes[i : i + k] != new.mtimes[j : j + k]
+            or old.sizes[i : i + k] != new.sizes[j : j + k]
+            or old.modes[i : i + k] != new.modes[j : j + k]
+            or old.kinds[i : i + k] != new.kinds[j : j + k]
+            or ("l" in old.kinds[i : i + k] and (old.targets or new.targets))
         ):
-            for i, path in enumerate(n_paths):
-                if (
-                    o_mtimes[i] != n_mtimes[i]
-                    or o_sizes[i] != n_sizes[i]
-                    or o_modes[i] != n_modes[i]
-                    or o_kinds[i] != n_kinds[i]
-                    or o_targets.get(i) != n_targets.get(i)
-                ):
-                    modified.append(path)
-                    modified_bytes += n_sizes[i]
-    else:
-        where = dict(zip(old.paths, range(len(old.paths)), strict=True))
-        take = where.pop
-        for i, path in enumerate(n_paths):
-            j = take(path, -1)
-            if j < 0:
-                added.append(path)
-                added_bytes += n_sizes[i]
-            elif (
-                o_mtimes[j] != n_mtimes[i]
-                or o_sizes[j] != n_sizes[i]
-                or o_modes[j] != n_modes[i]
-                or o_kinds[j] != n_kinds[i]
-                or ((i in n_targets or j in o_targets) and o_targets.get(j) != n_targets.get(i))
-            ):
-                modified.append(path)
-                modified_bytes += n_sizes[i]
-        deleted = list(where)
-        deleted_bytes = sum(o_sizes[j] for j in where.values())
+            changed.extend(zip(range(i, i + k), range(j, j + k), strict=True))
+    where = {old.paths[i]: i for i in old_rest}
+    added_at: list[int] = []
+    for j in new_rest:
+        i = where.pop(new.paths[j], -1)
+        if i < 0:
+            added_at.append(j)
+        else:
+            changed.append((i, j))
+    modified_at = [j for i, j in changed if old.entry(i) != new.entry(j)]
     return Diff(
-        [printable(p) for p in sorted(added)],
-        [printable(p) for p in sorted(modified)],
-        [printable(p) for p in sorted(deleted)],
-        added_bytes,
-        modified_bytes,
-        deleted_bytes,
+        sorted(printable(new.paths[j]) for j in added_at),
+        sorted(printable(new.paths[j]) for j in modified_at),
+        sorted(printable(p) for p in where),
+        sum(new.sizes[j] for j in added_at),
+        sum(new.sizes[j] for j in modified_at),
+        sum(old.sizes[i] for i in where.values()),
     )
+
+
+def _align(old: list[str], new: list[str]) -> tuple[list[tuple[int, int, int]], list[int], list[int]]:
+    """Pair equal runs of two path lists: (old start, new start, length) runs, then the unpaired indices of each.
+
+    Paths are unique within a manifest, so a path paired here cannot also be
+    unpaired on the other side; the caller pairs the unpaired ones by path.
+    """
+    pairs: list[tuple[int, int, int]] = []
+    old_rest: list[int] = []
+    new_rest: list[int] = []
+    n_old, n_new = len(old), len(new)
+    i = j = resyncs = 0
+    while i < n_old and j < n_new:
+        k = min(_BLOCK, n_old - i, n_new - j)
+        if old[i : i + k] == new[j : j + k]:
+            pairs.append((i, j, k))
+            i += k
+            j += k
+            continue
+        lo, hi = 0, k - 1  # the blocks differ: pair their common prefix (bisection on slices)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if old[i : i + mid] == new[j : j + mid]:
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo:
+            pairs.append((i, j, lo))
+            i += lo
+            j += lo
+        resyncs += 1
+        if resyncs > _MAX_RESYNCS:
+            break
+        # old[i] != new[j]: skip to the nearer of "new[j] further on in old" and "old[i] further on in new"
+        try:
+            skip_old = old.index(new[j], i + 1, i + 1 + _WINDOW) - i
+        except ValueError:
+            skip_old = _WINDOW + 1
+        try:
+            skip_new = new.index(old[i], j + 1, j + 1 + _WINDOW) - j
+        except ValueError:
+            skip_new = _WINDOW + 1
+        if skip_old <= _WINDOW and skip_old <= skip_new:
+            old_rest.extend(range(i, i + skip_old))
+            i += skip_old
+        elif skip_new <= _WINDOW:
+            new_rest.extend(range(j, j + skip_new))
+            j += skip_new
+        else:
+            old_rest.append(i)
+            new_rest.append(j)
+            i += 1
+            j += 1
+    old_rest.extend(range(i, n_old))
+    new_rest.extend(range(j, n_new))
+    return pairs, old_rest, new_rest
 
 
 def printable(path: str) -> str:
