@@ -356,3 +356,34 @@ def test_diff_aligns_manifests_that_share_their_order(
     assert d.modified_bytes == sum(new[p][1] for p in d.modified)
     assert d.deleted_bytes == sum(old[p][1] for p in d.deleted)
     assert manifest.diff(a, a).empty and manifest.diff(b, b).empty
+
+
+def test_a_subdirectory_of_mixed_kinds_is_recorded_like_the_top(tmp_path: Path) -> None:
+    """Directories of regular files take a batched path; any other kind in a directory takes the careful one."""
+    ws = tmp_path / "ws"
+    _files(ws, {"plain/a.txt": "a", "plain/b.txt": "bb", "mixed/f.txt": "fff", "top.txt": ""})
+    (ws / "mixed" / "link").symlink_to("f.txt")
+    os.mkfifo(ws / "mixed" / "pipe")
+    (ws / "plain" / "a.txt").chmod(0o600)
+    m = manifest.capture(ws)
+
+    def entry(rel: str, kind: str, size: int, target: str | None = None) -> manifest.Entry:
+        st_ = (ws / rel).lstat()
+        return (kind, size, st_.st_mtime_ns, st_.st_mode & 0o7777, target)
+
+    assert dict(m.entries) == {
+        "top.txt": entry("top.txt", "file", 0),
+        "plain/a.txt": entry("plain/a.txt", "file", 1),
+        "plain/b.txt": entry("plain/b.txt", "file", 2),
+        "mixed/f.txt": entry("mixed/f.txt", "file", 3),
+        "mixed/link": entry("mixed/link", "symlink", 5, "f.txt"),
+        "mixed/pipe": entry("mixed/pipe", "other", 0),
+    }
+    assert m.entries["plain/a.txt"][3] == 0o600
+    assert manifest.Manifest.load(_saved(tmp_path, m)).entries == m.entries
+
+
+def _saved(tmp_path: Path, m: manifest.Manifest) -> Path:
+    path = tmp_path / "m.json"
+    path.write_text(m.to_json())
+    return path

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import fnmatch
 import json
+import operator
 import os
 import re
 import stat
@@ -248,6 +249,8 @@ def _translate(pat: str) -> str:
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
+_NAME_OF = operator.attrgetter("name")
+_MODE_OF, _SIZE_OF, _MTIME_OF = (operator.attrgetter(a) for a in ("st_mode", "st_size", "st_mtime_ns"))
 
 
 def capture(
@@ -316,42 +319,56 @@ class _Walker:
             errors.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
             return
         with it:
-            for entry in it:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # deleted while we walk
-                except OSError as exc:
-                    errors.append(f"{prefix}{entry.name}: {exc.strerror or exc}")
-                    continue
-                mode = st.st_mode
-                kind = mode & _S_IFMT
-                if kind == _S_IFDIR:
-                    subdirs.append(entry.name)
-                    continue
-                name = entry.name
-                if file_rules and rules.ignored(prefix + name, name, False):
-                    continue
-                if not prefix and name in _TOP_EXCLUDES:
-                    continue
-                if kind == _S_IFREG:
-                    add_path(prefix + name)
-                    add_size(st.st_size)
-                    add_mtime(st.st_mtime_ns)
-                    add_mode(mode & 0o7777)
-                    continue
-                index = len(paths)
+            entries = list(it)
+        if prefix and not file_rules:
+            # A directory of regular files only (most of a big tree): every column at once, at C speed.
+            try:
+                stats = [entry.stat(follow_symlinks=False) for entry in entries]
+            except OSError:  # gone or unreadable: the loop below reports it
+                stats = []
+            kinds = list(map(_MODE_OF, stats))
+            if len(stats) == len(entries) and all(map(stat.S_ISREG, kinds)):
+                paths += map(prefix.__add__, map(_NAME_OF, entries))
+                sizes += map(_SIZE_OF, stats)
+                mtimes += map(_MTIME_OF, stats)
+                modes += map(stat.S_IMODE, kinds)
+                entries = []
+        for entry in entries:  # stat results are cached in each entry: no second system call
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # deleted while we walk
+            except OSError as exc:
+                errors.append(f"{prefix}{entry.name}: {exc.strerror or exc}")
+                continue
+            mode = st.st_mode
+            kind = mode & _S_IFMT
+            if kind == _S_IFDIR:
+                subdirs.append(entry.name)
+                continue
+            name = entry.name
+            if file_rules and rules.ignored(prefix + name, name, False):
+                continue
+            if not prefix and name in _TOP_EXCLUDES:
+                continue
+            if kind == _S_IFREG:
                 add_path(prefix + name)
+                add_size(st.st_size)
                 add_mtime(st.st_mtime_ns)
                 add_mode(mode & 0o7777)
-                if kind == _S_IFLNK:
-                    self.odd[index] = "l"
-                    add_size(st.st_size)
-                    with contextlib.suppress(OSError):
-                        self.targets[index] = os.readlink(name, dir_fd=fd)
-                else:
-                    self.odd[index] = "o"
-                    add_size(0)
+                continue
+            index = len(paths)
+            add_path(prefix + name)
+            add_mtime(st.st_mtime_ns)
+            add_mode(mode & 0o7777)
+            if kind == _S_IFLNK:
+                self.odd[index] = "l"
+                add_size(st.st_size)
+                with contextlib.suppress(OSError):
+                    self.targets[index] = os.readlink(name, dir_fd=fd)
+            else:
+                self.odd[index] = "o"
+                add_size(0)
         if self.progress is not None and len(paths) >= self.next_report:
             self.progress(len(paths))
             self.next_report = len(paths) + self.every
