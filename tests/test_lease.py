@@ -150,7 +150,15 @@ def test_a_lease_reads_the_same_with_and_without_the_yaml_parser(tmp_path: Path)
         ws.lease_path.write_text(text)
         assert leases.read_lease(ws) == lease
     # Other forms (a hand edit, an older writer) go through YAML.
-    for text in ("pid: 0x10\n", "pid: 12 # comment\n", "agent: plain\n", "a: '1'\n", "a: 1", "A: 1\n", "a: -1\n"):
+    for text in (
+        "pid: 0x10\n",
+        "pid: 12 # comment\n",
+        "agent: plain\n",
+        "pid: '1'\n",
+        "pid: 1",
+        "yes: 1\n",
+        "pid: -1\n",
+    ):
         assert leases._plain_mapping(text) is None, text
     ws.lease_path.write_text(yaml.safe_dump({**lease.to_mapping(), "agent": "plain words"}, sort_keys=False))
     assert leases.read_lease(ws).agent == "plain words"

@@ -156,11 +156,16 @@ def lease_yaml(lease: Lease) -> str:
     )
 
 
+_LEASE_KEYS = frozenset(
+    ("schema", "session_id", "host", "pid", "agent", "mode", "tmux_session", "started_at", "heartbeat_at", "owner")
+)
+
+
 def _plain_mapping(text: str) -> dict[str, t.Any] | None:
     """Parse what :func:`lease_yaml` writes without a YAML parser; None for anything else.
 
-    Every line must be ``key: value`` with a lower-case key and a value that is
-    a decimal integer or a JSON string, which YAML reads the same way (a
+    Every line must be ``key: value`` with a key of the lease and a value that
+    is a decimal integer or a JSON string, which YAML reads the same way (a
     double-quoted scalar).  ``ctask list`` reads every lease, and importing
     and running a YAML parser for a handful of them was a tenth of its time.
     """
@@ -169,7 +174,7 @@ def _plain_mapping(text: str) -> dict[str, t.Any] | None:
     data: dict[str, t.Any] = {}
     for line in text[:-1].split("\n"):
         key, sep, value = line.partition(": ")
-        if not sep or not key.replace("_", "").isalpha() or not key.islower() or not key.isascii():
+        if not sep or key not in _LEASE_KEYS:
             return None
         if value.isdigit() and value.isascii() and (value == "0" or value[0] != "0"):
             data[key] = int(value)
