@@ -387,3 +387,57 @@ def _saved(tmp_path: Path, m: manifest.Manifest) -> Path:
     path = tmp_path / "m.json"
     path.write_text(m.to_json())
     return path
+
+
+@pytest.mark.parametrize("helper", ["works", "fails", "garbage"])
+def test_a_capture_split_with_a_helper_process_is_the_same_capture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: str
+) -> None:
+    """A long walk hands half of what is left to a second process; the manifest must not tell the difference."""
+    from ctask_ls.core import walk
+
+    ws = tmp_path / "ws"
+    files = {f"d{i}/sub{j}/f{k}.txt": "x" * (i + j + k) for i in range(6) for j in range(5) for k in range(3)}
+    _files(ws, {**files, "top.txt": "t", "d1/skip.log": "", "d2/build/out": "", "d3/anchored.tmp": ""})
+    (ws / "d4" / "link").symlink_to("../top.txt")
+    (ws / "d5" / "sub0" / "loop").symlink_to("loop")
+    os.mkfifo(ws / "d3" / "sub1" / "pipe")
+    (ws / "d2" / "sub2" / os.fsdecode(b"bad\xffname")).write_text("?")
+    (ws / ".ctask").mkdir()
+    (ws / ".ctask" / "lease.yaml").write_text("")
+    patterns = ["*.log", "build/", "d3/*.tmp", ".git/"]
+    alone = manifest.capture(ws, patterns, split=False)
+    monkeypatch.setattr(manifest, "SPLIT_AFTER", 0.0)  # split at the first chance
+    if helper == "fails":
+        monkeypatch.setattr(walk, "_HELPER_BOOT", "import sys; sys.exit(3)")
+    elif helper == "garbage":
+        monkeypatch.setattr(walk, "_HELPER_BOOT", "import sys; sys.stdout.write('no marshal here')")
+    started: list[int] = []
+    real_start = walk._Helper.start
+
+    def spy(*args: object, **kwargs: object) -> object:
+        started.append(1)
+        return real_start(*args, **kwargs)  # type: ignore[arg-type]
+
+    codes: list[int | None] = []
+    real_finish = walk._Helper.finish
+
+    def spy_finish(self: walk._Helper, walker: walk.Walker) -> None:
+        real_finish(self, walker)
+        codes.append(self.proc.returncode)
+
+    monkeypatch.setattr(walk._Helper, "start", spy)
+    monkeypatch.setattr(walk._Helper, "finish", spy_finish)
+    split = manifest.capture(ws, patterns)
+    assert started, "the walk never split"
+    assert codes == [{"works": 0, "fails": 3, "garbage": 0}[helper]]
+    assert (split.paths, split.kinds, split.sizes, split.mtimes, split.modes, split.targets, split.errors) == (
+        alone.paths,
+        alone.kinds,
+        alone.sizes,
+        alone.mtimes,
+        alone.modes,
+        alone.targets,
+        alone.errors,
+    )
+    assert len(alone.paths) == 6 * 5 * 3 + 5

@@ -16,18 +16,17 @@ work as in git.  Negation (``!pattern``) is not supported and is ignored.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fnmatch
 import json
-import operator
 import os
-import re
-import stat
 import typing as t
 from pathlib import Path
 
+from ctask_ls.core import walk as walking
 from ctask_ls.core.errors import CorruptMetadata
+
+SPLIT_AFTER = 0.04
+"""Seconds of walking after which a capture splits what is left with a helper process."""
 
 FILE = "file"
 SYMLINK = "symlink"
@@ -35,8 +34,6 @@ OTHER = "other"
 
 Entry = tuple[str, int, int, int, str | None]
 """(kind, size, mtime_ns, mode, link target or None)."""
-
-_TOP_EXCLUDES = frozenset({"task.yaml", ".ctask"})
 
 
 class Manifest:
@@ -203,198 +200,32 @@ _KIND_CODE = {FILE: "f", SYMLINK: "l", OTHER: "o"}
 _KIND_NAME = {v: k for k, v in _KIND_CODE.items()}
 
 
-class IgnoreRules:
-    """Compiled gitignore-style patterns."""
-
-    def __init__(self, patterns: t.Iterable[str]) -> None:
-        self.names: set[str] = set()
-        self.dir_names: set[str] = set()
-        regexes: list[tuple[bool, bool, re.Pattern[str]]] = []
-        for raw in patterns:
-            pat = raw.strip()
-            if not pat or pat.startswith(("#", "!")):
-                continue
-            dir_only = pat.endswith("/")
-            pat = pat.rstrip("/")
-            anchored = "/" in pat
-            pat = pat.lstrip("/")
-            if not pat:
-                continue
-            if not anchored and not any(c in pat for c in "*?["):
-                (self.dir_names if dir_only else self.names).add(pat)
-                continue
-            regexes.append((dir_only, anchored, re.compile(_translate(pat))))
-        self.regexes = regexes
-
-    def ignored(self, rel: str, name: str, is_dir: bool) -> bool:
-        if name in self.names or (is_dir and name in self.dir_names):
-            return True
-        for dir_only, anchored, rx in self.regexes:
-            if dir_only and not is_dir:
-                continue
-            if rx.fullmatch(rel if anchored else name):
-                return True
-        return False
-
-
-def _translate(pat: str) -> str:
-    parts = []
-    for i, chunk in enumerate(pat.split("**")):
-        if i:
-            parts.append(".*")
-        parts.append(fnmatch.translate(chunk).removeprefix("(?s:").removesuffix(")\\Z").replace(".*", "[^/]*"))
-    rx = "".join(parts)
-    return rx.replace(".*/", "(?:.*/)?") if "**/" in pat else rx
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
-_S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
-_NAME_OF = operator.attrgetter("name")
-_MODE_OF, _SIZE_OF, _MTIME_OF = (operator.attrgetter(a) for a in ("st_mode", "st_size", "st_mtime_ns"))
-
-
 def capture(
     root: Path,
     ignore: t.Iterable[str] = (".git/",),
     *,
     progress: t.Callable[[int], None] | None = None,
     progress_every: int = 5000,
+    split: bool = True,
 ) -> Manifest:
-    """Walk ``root`` without following symlinks and record every file.
+    """Walk ``root`` without following symlinks and record every file (see :mod:`ctask_ls.core.walk`).
 
-    The walk is relative to open directory descriptors (``scandir(fd)``,
-    ``fstatat``, ``openat`` with ``O_NOFOLLOW``), as find(1) does: each stat
-    resolves one name instead of a whole path, and a directory swapped for a
-    symlink during the walk is never followed.
+    A walk still going after :data:`SPLIT_AFTER` seconds hands half of the
+    subdirectories left to a helper process (``split=False``: never); the
+    manifest is the same either way.
     """
-    walker = _Walker(IgnoreRules(ignore), progress, progress_every)
+    walker = walking.Walker(
+        walking.IgnoreRules(ignore), progress, progress_every, split_after=SPLIT_AFTER if split else None
+    )
     try:
-        fd = os.open(root, _DIR_FLAGS)
+        fd = os.open(root, walking.DIR_FLAGS)
     except OSError as exc:
         return Manifest(None, [f".: {exc.strerror or exc}"])
     try:
         walker.walk(fd, "", 0)
     finally:
         os.close(fd)
-    kinds = ["f"] * len(walker.paths)
-    for index, kind in walker.odd.items():
-        kinds[index] = kind
-    return Manifest.from_columns(
-        walker.paths, "".join(kinds), walker.sizes, walker.mtimes, walker.modes, walker.targets, walker.errors
-    )
-
-
-class _Walker:
-    """Appends each file to the columns as it is stat'ed: one loop, no per-file object but the stat result.
-
-    Regular files are the fast path (four appends); symlinks and other kinds
-    also record their index in ``odd`` (and ``targets``).
-    """
-
-    def __init__(self, rules: IgnoreRules, progress: t.Callable[[int], None] | None, every: int) -> None:
-        self.rules = rules
-        self.dir_rules = bool(rules.names or rules.dir_names or rules.regexes)
-        """Directories need a look at the rules (``.git/``, the default, is a directory rule)."""
-        self.file_rules = bool(rules.names or any(not dir_only for dir_only, _a, _rx in rules.regexes))
-        """Files need one only when a rule can match a file."""
-        self.paths: list[str] = []
-        self.sizes: list[int] = []
-        self.mtimes: list[int] = []
-        self.modes: list[int] = []
-        self.odd: dict[int, str] = {}
-        self.targets: dict[int, str] = {}
-        self.errors: list[str] = []
-        self.progress = progress
-        self.every = every
-        self.next_report = every
-
-    def walk(self, fd: int, prefix: str, depth: int) -> None:
-        paths, sizes, mtimes, modes = self.paths, self.sizes, self.mtimes, self.modes
-        add_path, add_size, add_mtime, add_mode = paths.append, sizes.append, mtimes.append, modes.append
-        errors, rules, file_rules = self.errors, self.rules, self.file_rules
-        subdirs: list[str] = []
-        try:
-            it = os.scandir(fd)
-        except OSError as exc:
-            errors.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
-            return
-        with it:
-            entries = list(it)
-        if prefix and not file_rules:
-            # A directory of regular files only (most of a big tree): every column at once, at C speed.
-            try:
-                stats = [entry.stat(follow_symlinks=False) for entry in entries]
-            except OSError:  # gone or unreadable: the loop below reports it
-                stats = []
-            kinds = list(map(_MODE_OF, stats))
-            if len(stats) == len(entries) and all(map(stat.S_ISREG, kinds)):
-                paths += map(prefix.__add__, map(_NAME_OF, entries))
-                sizes += map(_SIZE_OF, stats)
-                mtimes += map(_MTIME_OF, stats)
-                modes += map(stat.S_IMODE, kinds)
-                entries = []
-        for entry in entries:  # stat results are cached in each entry: no second system call
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # deleted while we walk
-            except OSError as exc:
-                errors.append(f"{prefix}{entry.name}: {exc.strerror or exc}")
-                continue
-            mode = st.st_mode
-            kind = mode & _S_IFMT
-            if kind == _S_IFDIR:
-                subdirs.append(entry.name)
-                continue
-            name = entry.name
-            if file_rules and rules.ignored(prefix + name, name, False):
-                continue
-            if not prefix and name in _TOP_EXCLUDES:
-                continue
-            if kind == _S_IFREG:
-                add_path(prefix + name)
-                add_size(st.st_size)
-                add_mtime(st.st_mtime_ns)
-                add_mode(mode & 0o7777)
-                continue
-            index = len(paths)
-            add_path(prefix + name)
-            add_mtime(st.st_mtime_ns)
-            add_mode(mode & 0o7777)
-            if kind == _S_IFLNK:
-                self.odd[index] = "l"
-                add_size(st.st_size)
-                with contextlib.suppress(OSError):
-                    self.targets[index] = os.readlink(name, dir_fd=fd)
-            else:
-                self.odd[index] = "o"
-                add_size(0)
-        if self.progress is not None and len(paths) >= self.next_report:
-            self.progress(len(paths))
-            self.next_report = len(paths) + self.every
-        for name in subdirs:
-            rel = prefix + name
-            if not prefix and name in _TOP_EXCLUDES:
-                continue
-            if self.dir_rules and rules.ignored(rel, name, True):
-                continue
-            if depth >= _MAX_DEPTH:
-                errors.append(f"{rel}: deeper than {_MAX_DEPTH} levels, not walked")
-                continue
-            try:
-                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                errors.append(f"{rel}: {exc.strerror or exc}")
-                continue
-            try:
-                self.walk(child, rel + "/", depth + 1)
-            finally:
-                os.close(child)
-
-
-_MAX_DEPTH = 400
+    return Manifest.from_columns(*walker.columns())
 
 
 @dataclasses.dataclass(frozen=True)
