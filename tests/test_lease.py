@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import Env, retry_until
 
@@ -127,3 +128,37 @@ def test_owner_writes_a_complete_lease_and_keeps_its_heartbeat_fresh(env: Env, a
     assert code == 0, err
     assert env.lease("t1") is None
     env.records("t1", 1)
+
+
+def test_a_lease_reads_the_same_with_and_without_the_yaml_parser(tmp_path: Path) -> None:
+    """``read_lease`` parses what ctask writes without YAML; it must agree with YAML, and hand anything else to it."""
+    import datetime as dt
+
+    import yaml
+
+    from ctask_ls.core import lease as leases
+    from ctask_ls.core.workspace import Workspace
+
+    ws = Workspace(tmp_path, "t1")
+    ws.ctask_dir.mkdir(parents=True)
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    for agent in ("claude", 'we"ird\\ \u00e9 : # [x]', "0123", "yes", "", "\U0001f600"):
+        lease = leases.Lease("h-1-2", "höst", 4242, agent, "persistent", "ctask-t1", at, at, "cli")
+        text = leases.lease_yaml(lease)
+        if agent.isascii() or max(agent) <= "\uffff":  # YAML reads a JSON surrogate pair as two lone surrogates
+            assert leases._plain_mapping(text) == yaml.safe_load(text)
+        ws.lease_path.write_text(text)
+        assert leases.read_lease(ws) == lease
+    # Other forms (a hand edit, an older writer) go through YAML.
+    for text in (
+        "pid: 0x10\n",
+        "pid: 12 # comment\n",
+        "agent: plain\n",
+        "pid: '1'\n",
+        "pid: 1",
+        "yes: 1\n",
+        "pid: -1\n",
+    ):
+        assert leases._plain_mapping(text) is None, text
+    ws.lease_path.write_text(yaml.safe_dump({**lease.to_mapping(), "agent": "plain words"}, sort_keys=False))
+    assert leases.read_lease(ws).agent == "plain words"

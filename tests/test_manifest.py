@@ -304,3 +304,140 @@ def test_odd_file_names_do_not_stop_a_session_being_recorded(env: Env, agent: li
     env.records("t1", 1)
     proc = env.run("status", "t1")
     assert proc.returncode == 0, proc.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abcd/", min_size=1, max_size=4), unique=True, max_size=40),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 39), st.integers(0, 2)), max_size=25),
+    st.sampled_from([1, 2, 3, 8]),
+)
+def test_diff_aligns_manifests_that_share_their_order(
+    paths: list[str], edits: list[tuple[int, int, int]], block: int
+) -> None:
+    """The block alignment in ``diff`` gives exactly the dict-based answer, whatever was added, removed or moved."""
+    old = {
+        p: ("symlink" if i % 7 == 3 else "file", i % 5, i, 0o644, f"t{i}" if i % 7 == 3 else None)
+        for i, p in enumerate(paths)
+    }
+    order = list(old)
+    new = dict(old)
+    for op, at, value in edits:  # delete, insert, modify, retarget, move, chmod
+        if not order:
+            break
+        p = order[at % len(order)]
+        if op == 0:
+            order.remove(p)
+            del new[p]
+        elif op == 1 and f"n{at}{value}" not in new:
+            order.insert(at % (len(order) + 1), f"n{at}{value}")
+            new[f"n{at}{value}"] = ("file", value, 0, 0o644, None)
+        elif op == 2:
+            new[p] = (new[p][0], new[p][1] + value + 1, *new[p][2:])
+        elif op == 3 and new[p][0] == "symlink":
+            new[p] = (*new[p][:4], f"other{value}")
+        elif op == 4:
+            order.remove(p)
+            order.insert(value * len(order) // 2, p)
+        elif op == 5:
+            new[p] = (*new[p][:3], 0o755, new[p][4])
+    a = manifest.Manifest(old)
+    b = manifest.Manifest({p: new[p] for p in order})
+    saved = manifest._BLOCK, manifest._WINDOW, manifest._MAX_RESYNCS
+    manifest._BLOCK, manifest._WINDOW, manifest._MAX_RESYNCS = block, block * 2, block * 3
+    try:
+        d = manifest.diff(a, b)
+    finally:
+        manifest._BLOCK, manifest._WINDOW, manifest._MAX_RESYNCS = saved
+    assert d.added == sorted(set(new) - set(old))
+    assert d.deleted == sorted(set(old) - set(new))
+    assert d.modified == sorted(p for p in set(old) & set(new) if old[p] != new[p])
+    assert d.added_bytes == sum(new[p][1] for p in d.added)
+    assert d.modified_bytes == sum(new[p][1] for p in d.modified)
+    assert d.deleted_bytes == sum(old[p][1] for p in d.deleted)
+    assert manifest.diff(a, a).empty and manifest.diff(b, b).empty
+
+
+def test_a_subdirectory_of_mixed_kinds_is_recorded_like_the_top(tmp_path: Path) -> None:
+    """Directories of regular files take a batched path; any other kind in a directory takes the careful one."""
+    ws = tmp_path / "ws"
+    _files(ws, {"plain/a.txt": "a", "plain/b.txt": "bb", "mixed/f.txt": "fff", "top.txt": ""})
+    (ws / "mixed" / "link").symlink_to("f.txt")
+    os.mkfifo(ws / "mixed" / "pipe")
+    (ws / "plain" / "a.txt").chmod(0o600)
+    m = manifest.capture(ws)
+
+    def entry(rel: str, kind: str, size: int, target: str | None = None) -> manifest.Entry:
+        st_ = (ws / rel).lstat()
+        return (kind, size, st_.st_mtime_ns, st_.st_mode & 0o7777, target)
+
+    assert dict(m.entries) == {
+        "top.txt": entry("top.txt", "file", 0),
+        "plain/a.txt": entry("plain/a.txt", "file", 1),
+        "plain/b.txt": entry("plain/b.txt", "file", 2),
+        "mixed/f.txt": entry("mixed/f.txt", "file", 3),
+        "mixed/link": entry("mixed/link", "symlink", 5, "f.txt"),
+        "mixed/pipe": entry("mixed/pipe", "other", 0),
+    }
+    assert m.entries["plain/a.txt"][3] == 0o600
+    assert manifest.Manifest.load(_saved(tmp_path, m)).entries == m.entries
+
+
+def _saved(tmp_path: Path, m: manifest.Manifest) -> Path:
+    path = tmp_path / "m.json"
+    path.write_text(m.to_json())
+    return path
+
+
+@pytest.mark.parametrize("helper", ["works", "fails", "garbage"])
+def test_a_capture_split_with_a_helper_process_is_the_same_capture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: str
+) -> None:
+    """A long walk hands half of what is left to a second process; the manifest must not tell the difference."""
+    from ctask_ls.core import walk
+
+    ws = tmp_path / "ws"
+    files = {f"d{i}/sub{j}/f{k}.txt": "x" * (i + j + k) for i in range(6) for j in range(5) for k in range(3)}
+    _files(ws, {**files, "top.txt": "t", "d1/skip.log": "", "d2/build/out": "", "d3/anchored.tmp": ""})
+    (ws / "d4" / "link").symlink_to("../top.txt")
+    (ws / "d5" / "sub0" / "loop").symlink_to("loop")
+    os.mkfifo(ws / "d3" / "sub1" / "pipe")
+    (ws / "d2" / "sub2" / os.fsdecode(b"bad\xffname")).write_text("?")
+    (ws / ".ctask").mkdir()
+    (ws / ".ctask" / "lease.yaml").write_text("")
+    patterns = ["*.log", "build/", "d3/*.tmp", ".git/"]
+    alone = manifest.capture(ws, patterns, split=False)
+    monkeypatch.setattr(manifest, "SPLIT_AFTER", 0.0)  # split at the first chance
+    if helper == "fails":
+        monkeypatch.setattr(walk, "_HELPER_BOOT", "import sys; sys.exit(3)")
+    elif helper == "garbage":
+        monkeypatch.setattr(walk, "_HELPER_BOOT", "import sys; sys.stdout.write('no marshal here')")
+    started: list[int] = []
+    real_start = walk._Helper.start
+
+    def spy(*args: object, **kwargs: object) -> object:
+        started.append(1)
+        return real_start(*args, **kwargs)  # type: ignore[arg-type]
+
+    codes: list[int | None] = []
+    real_finish = walk._Helper.finish
+
+    def spy_finish(self: walk._Helper, walker: walk.Walker) -> None:
+        real_finish(self, walker)
+        codes.append(self.proc.returncode)
+
+    monkeypatch.setattr(walk._Helper, "start", spy)
+    monkeypatch.setattr(walk._Helper, "finish", spy_finish)
+    split = manifest.capture(ws, patterns)
+    assert started, "the walk never split"
+    assert codes == [{"works": 0, "fails": 3, "garbage": 0}[helper]]
+    assert (split.paths, split.kinds, split.sizes, split.mtimes, split.modes, split.targets, split.errors) == (
+        alone.paths,
+        alone.kinds,
+        alone.sizes,
+        alone.mtimes,
+        alone.modes,
+        alone.targets,
+        alone.errors,
+    )
+    assert len(alone.paths) == 6 * 5 * 3 + 5

@@ -19,14 +19,13 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import socket
 import threading
 import time
 import typing as t
 
 from ctask_ls.core import timeutil
 from ctask_ls.core.errors import CorruptMetadata, TaskNotFound
-from ctask_ls.core.storage import atomic_write, load_yaml_mapping, write_lock
+from ctask_ls.core.storage import atomic_write, parse_yaml_mapping, read_text_limited, write_lock
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import Workspace
@@ -41,7 +40,8 @@ _REPAIR = "if no ctask process owns task {name}, run `ctask repair {name}` to mo
 
 
 def hostname() -> str:
-    return socket.gethostname()
+    """gethostname(2), which on Linux is uname's nodename (without importing socket)."""
+    return os.uname().nodename
 
 
 def new_session_id(host: str, pid: int, started: dt.datetime) -> str:
@@ -128,7 +128,10 @@ class LeaseInfo:
 def read_lease(ws: Workspace) -> Lease:
     """Read the lease; FileNotFoundError when there is none, CorruptMetadata when unreadable."""
     hint = _REPAIR.format(name=ws.name)
-    data = load_yaml_mapping(ws.lease_path, hint=hint)
+    text = read_text_limited(ws.lease_path, hint=hint)
+    data = _plain_mapping(text)
+    if data is None:  # not the form lease_yaml writes: a YAML parser decides
+        data = parse_yaml_mapping(text, ws.lease_path, hint=hint)
     try:
         return Lease.from_mapping(data)
     except (ValueError, TypeError) as exc:
@@ -153,8 +156,45 @@ def lease_yaml(lease: Lease) -> str:
     )
 
 
+_LEASE_KEYS = frozenset(
+    ("schema", "session_id", "host", "pid", "agent", "mode", "tmux_session", "started_at", "heartbeat_at", "owner")
+)
+
+
+def _plain_mapping(text: str) -> dict[str, t.Any] | None:
+    """Parse what :func:`lease_yaml` writes without a YAML parser; None for anything else.
+
+    Every line must be ``key: value`` with a key of the lease and a value that
+    is a decimal integer or a JSON string, which YAML reads the same way (a
+    double-quoted scalar).  ``ctask list`` reads every lease, and importing
+    and running a YAML parser for a handful of them was a tenth of its time.
+    """
+    if not text.endswith("\n"):
+        return None
+    data: dict[str, t.Any] = {}
+    for line in text[:-1].split("\n"):
+        key, sep, value = line.partition(": ")
+        if not sep or key not in _LEASE_KEYS:
+            return None
+        if value.isdigit() and value.isascii() and (value == "0" or value[0] != "0"):
+            data[key] = int(value)
+        elif len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return None
+            if not isinstance(parsed, str):
+                return None
+            data[key] = parsed
+        else:
+            return None
+    return data
+
+
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` is a live process (zombies count as dead)."""
+    if pid == os.getpid():  # the server classifies its own leases on every poll
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -183,10 +223,16 @@ def classify(lease: Lease, *, stale_after: float, host: str, now: float | None =
     return LeaseInfo(FRESH_REMOTE, None, lease, age)
 
 
-def inspect_lease(ws: Workspace, *, stale_after: float, host: str | None = None) -> LeaseInfo:
-    """Exactly one of the four states, with the reason when stale."""
+def inspect_lease(
+    ws: Workspace, *, stale_after: float, host: str | None = None, reads: LeaseReads | None = None
+) -> LeaseInfo:
+    """Exactly one of the four states, with the reason when stale.
+
+    ``reads``: reuse the lease parsed last time when its file has not changed
+    (for display only: ``status`` and ``list``, never a decision under the lock).
+    """
     try:
-        lease = read_lease(ws)
+        lease = read_lease(ws) if reads is None else reads.read(ws)
     except FileNotFoundError:
         return LeaseInfo(MISSING)
     except CorruptMetadata as exc:
@@ -194,6 +240,28 @@ def inspect_lease(ws: Workspace, *, stale_after: float, host: str | None = None)
     except OSError as exc:
         return LeaseInfo(STALE, f"lease file is unreadable: {exc.strerror}")
     return classify(lease, stale_after=stale_after, host=host or hostname())
+
+
+class LeaseReads:
+    """Parsed leases keyed by file identity (inode, size, mtime, ctime), for a long-lived process.
+
+    A heartbeat rewrites the lease by atomic rename, so every beat is a new
+    file and misses; between beats, ``status`` costs a stat instead of a parse.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[tuple[int, int, int, int], Lease]] = {}
+
+    def read(self, ws: Workspace) -> Lease:
+        path = ws.dir + "/.ctask/lease.yaml"
+        st = os.stat(path)  # FileNotFoundError: no lease
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        hit = self._parsed.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        lease = read_lease(ws)
+        self._parsed[path] = (key, lease)
+        return lease
 
 
 class HeartbeatService:
@@ -222,7 +290,7 @@ class HeartbeatService:
         with self._mutex:
             # On a grid of `interval`: every lease of this process beats in the same wake-up.
             first = (time.monotonic() // interval + 1) * interval
-            self._entries[str(ws.root)] = _Beat(ws, session_id, interval, first, on_lost)
+            self._entries[ws.dir] = _Beat(ws, session_id, interval, first, on_lost)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="ctask-heartbeat", daemon=True)
                 self._thread.start()
@@ -230,7 +298,7 @@ class HeartbeatService:
 
     def remove(self, ws: Workspace) -> None:
         with self._mutex:
-            self._entries.pop(str(ws.root), None)
+            self._entries.pop(ws.dir, None)
 
     def _run(self) -> None:
         while True:
@@ -276,8 +344,8 @@ class HeartbeatService:
             lost = f"the workspace is gone ({exc})"
         if lost is not None:
             with self._mutex:
-                if self._entries.get(str(beat.ws.root)) is beat:
-                    del self._entries[str(beat.ws.root)]
+                if self._entries.get(beat.ws.dir) is beat:
+                    del self._entries[beat.ws.dir]
             if beat.on_lost is not None:
                 beat.on_lost(lost)
 
@@ -296,7 +364,7 @@ class _Beat:
 def file_identity(ws: Workspace) -> tuple[int, int, int] | None:
     """(inode, mtime_ns, size): every lease write is an atomic rename, so a new inode."""
     try:
-        st = ws.lease_path.stat()
+        st = os.stat(ws.dir + "/.ctask/lease.yaml")
     except OSError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)

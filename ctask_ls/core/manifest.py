@@ -17,15 +17,16 @@ work as in git.  Negation (``!pattern``) is not supported and is ignored.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
 import os
-import re
-import stat
 import typing as t
 from pathlib import Path
 
+from ctask_ls.core import walk as walking
 from ctask_ls.core.errors import CorruptMetadata
+
+SPLIT_AFTER = 0.04
+"""Seconds of walking after which a capture splits what is left with a helper process."""
 
 FILE = "file"
 SYMLINK = "symlink"
@@ -34,23 +35,73 @@ OTHER = "other"
 Entry = tuple[str, int, int, int, str | None]
 """(kind, size, mtime_ns, mode, link target or None)."""
 
-_TOP_EXCLUDES = frozenset({"task.yaml", ".ctask"})
 
-
-@dataclasses.dataclass
 class Manifest:
-    """A snapshot of the files of a workspace."""
+    """A snapshot of the files of a workspace, kept as parallel columns.
 
-    entries: dict[str, Entry]
-    errors: list[str] = dataclasses.field(default_factory=list)
-    """One line per directory that could not be read."""
-    session_id: str | None = None
-    """The session this manifest is the baseline of (start manifests only)."""
-    captured_at: str | None = None
+    ``paths`` and, at the same index, ``sizes``, ``mtimes``, ``modes`` and one
+    letter of ``kinds`` (``f`` file, ``l`` symlink, ``o`` other); ``targets``
+    maps the index of a symlink to its target.  The columns are what a capture
+    builds and what the manifest file holds: 100,000 five-field tuples in a
+    dict cost more to build (and to free) than the walk's bookkeeping does.
+    ``entries`` is the per-path view of the same data, built on demand.
+    """
+
+    def __init__(
+        self,
+        entries: t.Mapping[str, Entry] | None = None,
+        errors: list[str] | None = None,
+        session_id: str | None = None,
+        captured_at: str | None = None,
+    ) -> None:
+        values = list((entries or {}).values())
+        self.paths: list[str] = list(entries or {})
+        self.kinds: str = "".join(_KIND_CODE[v[0]] for v in values)
+        self.sizes: list[int] = [v[1] for v in values]
+        self.mtimes: list[int] = [v[2] for v in values]
+        self.modes: list[int] = [v[3] for v in values]
+        self.targets: dict[int, str] = {i: v[4] for i, v in enumerate(values) if v[4] is not None}
+        self.errors: list[str] = errors if errors is not None else []
+        """One line per directory that could not be read."""
+        self.session_id = session_id
+        """The session this manifest is the baseline of (start manifests only)."""
+        self.captured_at = captured_at
+        self._entries: _Entries | None = None
+
+    @classmethod
+    def from_columns(
+        cls,
+        paths: list[str],
+        kinds: str,
+        sizes: list[int],
+        mtimes: list[int],
+        modes: list[int],
+        targets: dict[int, str],
+        errors: list[str] | None = None,
+    ) -> Manifest:
+        m = cls(None, errors)
+        m.paths, m.kinds, m.sizes, m.mtimes, m.modes, m.targets = paths, kinds, sizes, mtimes, modes, targets
+        return m
+
+    @property
+    def entries(self) -> t.Mapping[str, Entry]:
+        """Path -> (kind, size, mtime_ns, mode, link target or None), in capture order."""
+        if self._entries is None:
+            self._entries = _Entries(self)
+        return self._entries
+
+    def entry(self, index: int) -> Entry:
+        return (
+            _KIND_NAME[self.kinds[index]],
+            self.sizes[index],
+            self.mtimes[index],
+            self.modes[index],
+            self.targets.get(index),
+        )
 
     @property
     def total_bytes(self) -> int:
-        return sum(e[1] for e in self.entries.values())
+        return sum(self.sizes)
 
     def to_json(self) -> str:
         """The manifest file: columns, not one object per file.
@@ -61,20 +112,18 @@ class Manifest:
         numbers is several times faster than 100,000 small objects, and the
         end-of-session diff starts by loading this file.
         """
-        paths = list(self.entries)
-        values = list(self.entries.values())
         return json.dumps(
             {
                 "schema": 2,
                 "session_id": self.session_id,
                 "captured_at": self.captured_at,
                 "errors": self.errors,
-                "paths": paths,
-                "kinds": "".join(_KIND_CODE[v[0]] for v in values),
-                "sizes": [v[1] for v in values],
-                "mtimes_ns": [v[2] for v in values],
-                "modes": [v[3] for v in values],
-                "targets": {str(i): v[4] for i, v in enumerate(values) if v[4] is not None},
+                "paths": self.paths,
+                "kinds": self.kinds,
+                "sizes": self.sizes,
+                "mtimes_ns": self.mtimes,
+                "modes": self.modes,
+                "targets": {str(i): target for i, target in self.targets.items()},
             },
             separators=(",", ":"),
         )
@@ -105,24 +154,31 @@ class Manifest:
             n = len(paths)
             if not (isinstance(kinds, str) and len(kinds) == n == len(sizes) == len(mtimes) == len(modes)):
                 raise ValueError("its columns have different lengths")
-            if not all(isinstance(p, str) for p in paths) or not isinstance(targets, dict):
+            # Type checks over whole columns at C speed (map(type, ...)), not a Python loop per value.
+            if not isinstance(paths, list) or set(map(type, paths)) - {str} or not isinstance(targets, dict):
                 raise ValueError("paths must be strings")
-            if not all(type(x) is int for column in (sizes, mtimes, modes) for x in column):
+            if len(set(paths)) != n:
+                raise ValueError("a path is listed twice")
+            if any(not isinstance(column, list) or set(map(type, column)) - {int} for column in (sizes, mtimes, modes)):
                 raise ValueError("sizes, times and modes must be integers")
-            names = [_KIND_NAME[k] for k in kinds]
-            links: list[str | None] = [None] * n
+            unknown = set(kinds) - _KIND_NAME.keys()
+            if unknown:
+                raise KeyError(min(unknown))
+            links: dict[int, str] = {}
             for index, target in targets.items():
-                links[int(index)] = str(target)
-            entries = dict(zip(paths, zip(names, sizes, mtimes, modes, links, strict=True), strict=True))
+                i = int(index)
+                if not 0 <= i < n:
+                    raise IndexError(f"link target of entry {i}, which does not exist")
+                links[i] = str(target)
             errors = data.get("errors") or []
             session_id = data.get("session_id")
             captured = data.get("captured_at")
-            return cls(
-                entries,
-                [str(e) for e in errors] if isinstance(errors, list) else [],
-                session_id if isinstance(session_id, str) else None,
-                captured if isinstance(captured, str) else None,
+            m = cls.from_columns(
+                paths, kinds, sizes, mtimes, modes, links, [str(e) for e in errors] if isinstance(errors, list) else []
             )
+            m.session_id = session_id if isinstance(session_id, str) else None
+            m.captured_at = captured if isinstance(captured, str) else None
+            return m
         except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, RecursionError) as exc:
             why = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             raise CorruptMetadata(str(path), f"not a valid manifest: {why}", hint=MANIFEST_HINT) from exc
@@ -137,55 +193,33 @@ MANIFEST_HINT = (
 )
 
 
+class _Entries(t.Mapping[str, Entry]):
+    """``Manifest.entries``: a read-only mapping over the columns (an index is built on first lookup)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._m = manifest
+        self._index: dict[str, int] | None = None
+
+    def _at(self) -> dict[str, int]:
+        if self._index is None:
+            self._index = dict(zip(self._m.paths, range(len(self._m.paths)), strict=True))
+        return self._index
+
+    def __getitem__(self, path: str) -> Entry:
+        return self._m.entry(self._at()[path])
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._at()
+
+    def __iter__(self) -> t.Iterator[str]:
+        return iter(self._m.paths)
+
+    def __len__(self) -> int:
+        return len(self._m.paths)
+
+
 _KIND_CODE = {FILE: "f", SYMLINK: "l", OTHER: "o"}
 _KIND_NAME = {v: k for k, v in _KIND_CODE.items()}
-
-
-class IgnoreRules:
-    """Compiled gitignore-style patterns."""
-
-    def __init__(self, patterns: t.Iterable[str]) -> None:
-        self.names: set[str] = set()
-        self.dir_names: set[str] = set()
-        regexes: list[tuple[bool, bool, re.Pattern[str]]] = []
-        for raw in patterns:
-            pat = raw.strip()
-            if not pat or pat.startswith(("#", "!")):
-                continue
-            dir_only = pat.endswith("/")
-            pat = pat.rstrip("/")
-            anchored = "/" in pat
-            pat = pat.lstrip("/")
-            if not pat:
-                continue
-            if not anchored and not any(c in pat for c in "*?["):
-                (self.dir_names if dir_only else self.names).add(pat)
-                continue
-            regexes.append((dir_only, anchored, re.compile(_translate(pat))))
-        self.regexes = regexes
-
-    def ignored(self, rel: str, name: str, is_dir: bool) -> bool:
-        if name in self.names or (is_dir and name in self.dir_names):
-            return True
-        for dir_only, anchored, rx in self.regexes:
-            if dir_only and not is_dir:
-                continue
-            if rx.fullmatch(rel if anchored else name):
-                return True
-        return False
-
-
-def _translate(pat: str) -> str:
-    parts = []
-    for i, chunk in enumerate(pat.split("**")):
-        if i:
-            parts.append(".*")
-        parts.append(fnmatch.translate(chunk).removeprefix("(?s:").removesuffix(")\\Z").replace(".*", "[^/]*"))
-    rx = "".join(parts)
-    return rx.replace(".*/", "(?:.*/)?") if "**/" in pat else rx
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 def capture(
@@ -194,97 +228,26 @@ def capture(
     *,
     progress: t.Callable[[int], None] | None = None,
     progress_every: int = 5000,
+    split: bool = True,
 ) -> Manifest:
-    """Walk ``root`` without following symlinks and record every file.
+    """Walk ``root`` without following symlinks and record every file (see :mod:`ctask_ls.core.walk`).
 
-    The walk is relative to open directory descriptors (``scandir(fd)``,
-    ``fstatat``, ``openat`` with ``O_NOFOLLOW``), as find(1) does: each stat
-    resolves one name instead of a whole path, and a directory swapped for a
-    symlink during the walk is never followed.
+    A walk still going after :data:`SPLIT_AFTER` seconds hands half of the
+    subdirectories left to a helper process (``split=False``: never); the
+    manifest is the same either way.
     """
-    walker = _Walker(IgnoreRules(ignore), progress, progress_every)
+    walker = walking.Walker(
+        walking.IgnoreRules(ignore), progress, progress_every, split_after=SPLIT_AFTER if split else None
+    )
     try:
-        fd = os.open(root, _DIR_FLAGS)
+        fd = os.open(root, walking.DIR_FLAGS)
     except OSError as exc:
-        return Manifest({}, [f".: {exc.strerror or exc}"])
+        return Manifest(None, [f".: {exc.strerror or exc}"])
     try:
         walker.walk(fd, "", 0)
     finally:
         os.close(fd)
-    return Manifest(walker.entries, walker.errors)
-
-
-class _Walker:
-    def __init__(self, rules: IgnoreRules, progress: t.Callable[[int], None] | None, every: int) -> None:
-        self.rules = rules
-        self.has_rules = bool(rules.names or rules.dir_names or rules.regexes)
-        self.entries: dict[str, Entry] = {}
-        self.errors: list[str] = []
-        self.progress = progress
-        self.every = every
-        self.next_report = every
-
-    def walk(self, fd: int, prefix: str, depth: int) -> None:
-        entries, errors, rules, has_rules = self.entries, self.errors, self.rules, self.has_rules
-        s_isdir, s_islnk, s_isreg = stat.S_ISDIR, stat.S_ISLNK, stat.S_ISREG
-        subdirs: list[str] = []
-        try:
-            it = os.scandir(fd)
-        except OSError as exc:
-            errors.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
-            return
-        with it:
-            for entry in it:
-                name = entry.name
-                if not prefix and name in _TOP_EXCLUDES:
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # deleted while we walk
-                except OSError as exc:
-                    errors.append(f"{prefix}{name}: {exc.strerror or exc}")
-                    continue
-                mode = st.st_mode
-                if s_isdir(mode):
-                    if not (has_rules and rules.ignored(prefix + name, name, True)):
-                        subdirs.append(name)
-                    continue
-                rel = prefix + name
-                if has_rules and rules.ignored(rel, name, False):
-                    continue
-                if s_isreg(mode):
-                    entries[rel] = (FILE, st.st_size, st.st_mtime_ns, mode & 0o7777, None)
-                elif s_islnk(mode):
-                    try:
-                        target: str | None = os.readlink(name, dir_fd=fd)
-                    except OSError:
-                        target = None
-                    entries[rel] = (SYMLINK, st.st_size, st.st_mtime_ns, mode & 0o7777, target)
-                else:
-                    entries[rel] = (OTHER, 0, st.st_mtime_ns, mode & 0o7777, None)
-        if self.progress is not None and len(entries) >= self.next_report:
-            self.progress(len(entries))
-            self.next_report = len(entries) + self.every
-        for name in subdirs:
-            rel = prefix + name
-            if depth >= _MAX_DEPTH:
-                errors.append(f"{rel}: deeper than {_MAX_DEPTH} levels, not walked")
-                continue
-            try:
-                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                errors.append(f"{rel}: {exc.strerror or exc}")
-                continue
-            try:
-                self.walk(child, rel + "/", depth + 1)
-            finally:
-                os.close(child)
-
-
-_MAX_DEPTH = 400
+    return Manifest.from_columns(*walker.columns())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,20 +283,108 @@ class Diff:
         }
 
 
+_BLOCK = 256
+"""Entries compared at once (as list slices) while aligning two manifests."""
+_WINDOW = 1024
+"""How far ahead a resync looks for the next common path."""
+_MAX_RESYNCS = 64
+"""Beyond this many resyncs the manifests have little order in common: pair the rest by dict."""
+
+
 def diff(old: Manifest, new: Manifest) -> Diff:
-    """``added``, ``modified`` (kind, size, mtime, mode or link target changed), ``deleted``."""
-    before, after = old.entries, new.entries
-    added = sorted(after.keys() - before.keys())
-    deleted = sorted(before.keys() - after.keys())
-    modified = sorted(p for p, e in after.items() if p in before and before[p] != e)
+    """``added``, ``modified`` (kind, size, mtime, mode or link target changed), ``deleted``.
+
+    Two captures of one workspace list most paths in the same order (the walk
+    order of a directory that did not change is stable), so the manifests are
+    first aligned block by block, comparing list slices at C speed; only the
+    entries around a change (and everything, when little order is shared)
+    are paired through a dict, one Python step per entry.
+    """
+    pairs, old_rest, new_rest = _align(old.paths, new.paths)
+    changed: list[tuple[int, int]] = []
+    for i, j, k in pairs:
+        if (
+            old.mtimes[i : i + k] != new.mtimes[j : j + k]
+            or old.sizes[i : i + k] != new.sizes[j : j + k]
+            or old.modes[i : i + k] != new.modes[j : j + k]
+            or old.kinds[i : i + k] != new.kinds[j : j + k]
+            or ("l" in old.kinds[i : i + k] and (old.targets or new.targets))
+        ):
+            changed.extend(zip(range(i, i + k), range(j, j + k), strict=True))
+    where = {old.paths[i]: i for i in old_rest}
+    added_at: list[int] = []
+    for j in new_rest:
+        i = where.pop(new.paths[j], -1)
+        if i < 0:
+            added_at.append(j)
+        else:
+            changed.append((i, j))
+    modified_at = [j for i, j in changed if old.entry(i) != new.entry(j)]
     return Diff(
-        [printable(p) for p in added],
-        [printable(p) for p in modified],
-        [printable(p) for p in deleted],
-        sum(after[p][1] for p in added),
-        sum(after[p][1] for p in modified),
-        sum(before[p][1] for p in deleted),
+        sorted(printable(new.paths[j]) for j in added_at),
+        sorted(printable(new.paths[j]) for j in modified_at),
+        sorted(printable(p) for p in where),
+        sum(new.sizes[j] for j in added_at),
+        sum(new.sizes[j] for j in modified_at),
+        sum(old.sizes[i] for i in where.values()),
     )
+
+
+def _align(old: list[str], new: list[str]) -> tuple[list[tuple[int, int, int]], list[int], list[int]]:
+    """Pair equal runs of two path lists: (old start, new start, length) runs, then the unpaired indices of each.
+
+    Paths are unique within a manifest, so a path paired here cannot also be
+    unpaired on the other side; the caller pairs the unpaired ones by path.
+    """
+    pairs: list[tuple[int, int, int]] = []
+    old_rest: list[int] = []
+    new_rest: list[int] = []
+    n_old, n_new = len(old), len(new)
+    i = j = resyncs = 0
+    while i < n_old and j < n_new:
+        k = min(_BLOCK, n_old - i, n_new - j)
+        if old[i : i + k] == new[j : j + k]:
+            pairs.append((i, j, k))
+            i += k
+            j += k
+            continue
+        lo, hi = 0, k - 1  # the blocks differ: pair their common prefix (bisection on slices)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if old[i : i + mid] == new[j : j + mid]:
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo:
+            pairs.append((i, j, lo))
+            i += lo
+            j += lo
+        resyncs += 1
+        if resyncs > _MAX_RESYNCS:
+            break
+        # old[i] != new[j]: skip to the nearer of "new[j] further on in old" and "old[i] further on in new"
+        try:
+            skip_old = old.index(new[j], i + 1, i + 1 + _WINDOW) - i
+        except ValueError:
+            skip_old = _WINDOW + 1
+        try:
+            skip_new = new.index(old[i], j + 1, j + 1 + _WINDOW) - j
+        except ValueError:
+            skip_new = _WINDOW + 1
+        if skip_old <= _WINDOW and skip_old <= skip_new:
+            old_rest.extend(range(i, i + skip_old))
+            i += skip_old
+        elif skip_new <= _WINDOW:
+            new_rest.extend(range(j, j + skip_new))
+            j += skip_new
+        else:
+            old_rest.append(i)
+            new_rest.append(j)
+            i += 1
+            j += 1
+    old_rest.extend(range(i, n_old))
+    new_rest.extend(range(j, n_new))
+    return pairs, old_rest, new_rest
 
 
 def printable(path: str) -> str:

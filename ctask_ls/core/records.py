@@ -149,7 +149,7 @@ def load_summary_or_none(
     try:
         if cache is not None:
             hint = SUMMARY_HINT.format(name=ws.name)
-            return cache.get(ws.summary_path, lambda p: _brief(load_yaml_mapping(p, hint=hint))), None
+            return cache.get(ws.dir + "/.ctask/summary.yaml", lambda p: _brief(load_yaml_mapping(p, hint=hint))), None
         return read_summary(ws), None
     except FileNotFoundError:
         return None, None

@@ -156,6 +156,8 @@ class Core:
         self.fault = fault
         self.memory_cache = MetadataCache(None)
         """Parsed task.yaml/summary.yaml keyed by file identity, for `status` in a long-lived process."""
+        self.lease_reads = leases.LeaseReads()
+        """The same for lease files (display only)."""
         self.progress: ProgressHook | None = None
         """Called with (workspace, "begin" | "report" | "end", files so far) around captures."""
 
@@ -184,7 +186,7 @@ class Core:
     ) -> TaskStatus:
         """A task's status; reconciles an ended unowned session first."""
         ws = self.workspace(name)
-        if not ws.root.is_dir():
+        if not os.path.isdir(ws.dir):
             raise TaskNotFound(f"task '{ws.name}' does not exist; create it with `ctask new {ws.name}`", name=ws.name)
         return self._status(ws, panes, reconcile, cache, None)
 
@@ -201,8 +203,8 @@ class Core:
         if panes is None:
             panes = self.tmux.panes() if self.tmux.available() else {}
 
-        def has(path: Path) -> bool:
-            return path.name in present if present is not None else path.exists()
+        def has(name: str) -> bool:
+            return name in present if present is not None else os.path.exists(f"{ws.dir}/.ctask/{name}")
 
         meta: TaskMeta | None = None
         error: CorruptMetadata | None = None
@@ -214,7 +216,7 @@ class Core:
             if not ws.ctask_dir.is_dir():
                 raise
             error = CorruptMetadata(str(ws.task_yaml), "missing", hint=f"run `ctask repair {ws.name}`")
-        running = has(ws.manifest_start)
+        running = has("manifest.start.json")
         if reconcile and error is None and running:
             try:
                 if self.reconcile(ws, panes=panes) is not None:
@@ -222,16 +224,19 @@ class Core:
                     running, present = ws.manifest_start.exists(), None
             except CtaskError as exc:
                 self.say(f"warning: could not reconcile task {ws.name}: {exc}")
-        info = self.inspect(ws) if has(ws.lease_path) else LeaseInfo(leases.MISSING)
+        if present is None or "lease.yaml" in present:
+            info = leases.inspect_lease(ws, stale_after=self.config.stale_after, host=self.host, reads=self.lease_reads)
+        else:
+            info = LeaseInfo(leases.MISSING)
         if error is None and info.error is not None:
             error = info.error
-        summary, summary_error = records.load_summary_or_none(ws, cache) if has(ws.summary_path) else (None, None)
+        summary, summary_error = records.load_summary_or_none(ws, cache) if has("summary.yaml") else (None, None)
         if error is None and summary_error is not None:
             error = summary_error
         pane = panes.get(ws.tmux_session)
         return TaskStatus(
             name=ws.name,
-            workspace=str(ws.root),
+            workspace=ws.dir,
             lease=info,
             tmux_session=ws.tmux_session,
             tmux_alive=pane is not None and not pane.dead,
@@ -246,10 +251,11 @@ class Core:
         panes = self.tmux.panes() if self.tmux.available() else {}
         cache = self.metadata_cache()
         out = []
+        tasks_dir = str(self.config.tasks_dir)
         for name in self.names():
-            ws = workspaces.Workspace(self.config.tasks_dir, name)  # names() lists real directories only
+            ws = workspaces.Workspace(tasks_dir, name)  # names() lists real directories only
             try:
-                present = frozenset(os.listdir(ws.ctask_dir))
+                present = frozenset(os.listdir(ws.dir + "/.ctask"))
             except FileNotFoundError:
                 present = frozenset()
             except OSError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import typing as t
 from pathlib import Path
 
@@ -39,6 +38,8 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
     ``durable=False`` skips the fsync: for heartbeats, which are rewritten every
     few seconds and whose loss in a power cut only makes a lease look older.
     """
+    import tempfile  # not at the top: `ctask list` with a warm cache never writes
+
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -107,9 +108,9 @@ def dump_yaml(data: t.Mapping[str, t.Any]) -> str:
     return text
 
 
-def read_text_limited(path: Path, *, hint: str = "") -> str:
+def read_text_limited(path: str | Path, *, hint: str = "") -> str:
     """Read a metadata file; raise CorruptMetadata when it cannot be a sane one."""
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         raw = fh.read(MAX_METADATA_BYTES + 1)
     if len(raw) > MAX_METADATA_BYTES:
         raise CorruptMetadata(str(path), f"larger than {MAX_METADATA_BYTES} bytes", hint=hint)
@@ -119,9 +120,13 @@ def read_text_limited(path: Path, *, hint: str = "") -> str:
         raise CorruptMetadata(str(path), f"not UTF-8 text: {exc.reason} at byte {exc.start}", hint=hint) from exc
 
 
-def load_yaml_mapping(path: Path, *, hint: str = "") -> dict[str, t.Any]:
+def load_yaml_mapping(path: str | Path, *, hint: str = "") -> dict[str, t.Any]:
     """Parse a YAML mapping; FileNotFoundError passes through, anything else is CorruptMetadata."""
-    text = read_text_limited(path, hint=hint)
+    return parse_yaml_mapping(read_text_limited(path, hint=hint), path, hint=hint)
+
+
+def parse_yaml_mapping(text: str, path: str | Path, *, hint: str = "") -> dict[str, t.Any]:
+    """Parse the text of a metadata file at ``path`` as a YAML mapping, else raise CorruptMetadata."""
     yaml, loader, _dumper = yaml_module()
     try:
         data = yaml.load(text, Loader=loader)
@@ -159,11 +164,11 @@ class MetadataCache:
             self.entries = {}
         self.seen: set[str] = set()
 
-    def get(self, path: Path, parse: t.Callable[[Path], dict[str, t.Any]]) -> dict[str, t.Any]:
+    def get(self, path: str, parse: t.Callable[[str], dict[str, t.Any]]) -> dict[str, t.Any]:
         """``parse(path)``, or its cached result when the file has not changed."""
-        st = path.stat()  # FileNotFoundError passes through, as parse would raise it
+        st = os.stat(path)  # FileNotFoundError passes through, as parse would raise it
         key = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-        name = str(path)
+        name = path
         self.seen.add(name)
         cached = self.entries.get(name)
         if isinstance(cached, list) and len(cached) == 2 and cached[0] == key and isinstance(cached[1], dict):

@@ -11,7 +11,8 @@ def now() -> dt.datetime:
 
 
 def rfc3339(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: `list` formats two times per task, and strftime is several times slower
+    return value.astimezone(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def now_str() -> str:

@@ -129,7 +129,7 @@ class TaskMeta:
         return data
 
     @classmethod
-    def from_mapping(cls, data: t.Mapping[str, t.Any], *, path: Path) -> TaskMeta:
+    def from_mapping(cls, data: t.Mapping[str, t.Any], *, path: str | Path) -> TaskMeta:
         known = {"schema", "name", "created_at", "updated_at", "agent", "mode", "provisional", "description", "repo"}
         try:
             if data.get("schema", SCHEMA) != SCHEMA:
@@ -159,7 +159,9 @@ class TaskMeta:
             )
         except (ValueError, TypeError, CtaskError) as exc:
             raise CorruptMetadata(
-                str(path), f"wrong contents: {exc}", hint=_REPAIR_HINT.format(name=path.parent.name)
+                str(path),
+                f"wrong contents: {exc}",
+                hint=_REPAIR_HINT.format(name=Path(path).parent.name),
             ) from exc
 
 
@@ -169,10 +171,15 @@ _REPAIR_HINT = "fix it by hand, or run `ctask repair {name}` to move it aside an
 class Workspace:
     """Paths of one task's workspace; no I/O in the constructor."""
 
-    def __init__(self, tasks_dir: Path, name: str) -> None:
+    def __init__(self, tasks_dir: str | Path, name: str) -> None:
         self.name = validate_name(name)
-        self.root = tasks_dir / name
+        self.dir = os.path.join(tasks_dir, name)
+        """The root as a string: ``list`` reads a thousand workspaces, and a Path per file read adds up."""
         self.tmux_session = tmux_session_name(name)
+
+    @functools.cached_property
+    def root(self) -> Path:
+        return Path(self.dir)
 
     @functools.cached_property
     def task_yaml(self) -> Path:
@@ -224,12 +231,12 @@ class Workspace:
             if cache is None:
                 data = load_yaml_mapping(self.task_yaml, hint=hint)
             else:
-                data = cache.get(self.task_yaml, lambda p: load_yaml_mapping(p, hint=hint))
+                data = cache.get(self.dir + "/task.yaml", lambda p: load_yaml_mapping(p, hint=hint))
         except FileNotFoundError as exc:
             raise TaskNotFound(
                 f"task '{self.name}' does not exist; create it with `ctask new {self.name}`", name=self.name
             ) from exc
-        return TaskMeta.from_mapping(data, path=self.task_yaml)
+        return TaskMeta.from_mapping(data, path=self.dir + "/task.yaml")
 
     def write_meta(self, meta: TaskMeta) -> None:
         """Write task.yaml atomically; the caller holds the write lock."""
@@ -351,7 +358,7 @@ def open_workspace(config: Config, name: object) -> Workspace:
     it, never writes through it and never deletes what it points to.
     """
     ws = Workspace(config.tasks_dir, validate_name(name))
-    if ws.root.is_symlink():
+    if os.path.islink(ws.dir):
         raise CorruptMetadata(
             str(ws.root),
             "the workspace is a symbolic link, which ctask never follows",

@@ -49,7 +49,7 @@ def lease_state(server: CtaskServer, ws: Workspace, info: LeaseInfo, pane: PaneS
     data = info.to_json()
     return protocol.LeaseState(
         name=ws.name,
-        workspace=str(ws.root),
+        workspace=ws.dir,
         state=info.state,
         tmux_session=ws.tmux_session,
         tmux_alive=pane is not None and not pane.dead,
@@ -84,8 +84,9 @@ class LeaseWatcher:
     def tick(self, panes: dict[str, PaneState]) -> None:
         core = self.server.core
         seen: dict[str, protocol.LeaseState] = {}
+        tasks_dir = str(core.config.tasks_dir)
         for name in core.names():
-            ws = self._workspaces.get(str(core.config.tasks_dir / name))  # checked when first seen
+            ws = self._workspaces.get(os.path.join(tasks_dir, name))  # checked when first seen
             if ws is None:
                 try:
                     ws = core.workspace(name)
@@ -93,15 +94,15 @@ class LeaseWatcher:
                     continue
             pane = panes.get(ws.tmux_session)
             stamp = core_leases.file_identity(ws)
-            self._stamps[str(ws.root)] = stamp
-            self._workspaces[str(ws.root)] = ws
+            self._stamps[ws.dir] = stamp
+            self._workspaces[ws.dir] = ws
             info = self._inspect(ws, stamp)
             self._maintain(ws, info, pane)
-            seen[str(ws.root)] = lease_state(self.server, ws, info, pane)
+            seen[ws.dir] = lease_state(self.server, ws, info, pane)
         for tracked in self.server.owner.sessions():  # owned in a home the settings moved away from
             ws = tracked.owned.ws
-            if str(ws.root) not in seen and ws.root.is_dir():
-                seen[str(ws.root)] = lease_state(self.server, ws, core.inspect(ws), panes.get(ws.tmux_session))
+            if ws.dir not in seen and ws.root.is_dir():
+                seen[ws.dir] = lease_state(self.server, ws, core.inspect(ws), panes.get(ws.tmux_session))
         for key, state in seen.items():
             before = self.last.get(key)
             if before is None or before.change_key() != state.change_key():
@@ -143,7 +144,7 @@ class LeaseWatcher:
     def _inspect(self, ws: Workspace, stamp: tuple[int, int, int] | None) -> LeaseInfo:
         """``core.inspect``, parsing the lease file only when its identity changed."""
         core = self.server.core
-        key = str(ws.root)
+        key = ws.dir
         if stamp is None:
             self._parsed.pop(key, None)
             return core.inspect(ws)
@@ -158,7 +159,7 @@ class LeaseWatcher:
     @contextlib.contextmanager
     def hold(self, ws: Workspace) -> t.Iterator[None]:
         """Neither adopt nor reconcile ``ws`` in this block (a command is changing it)."""
-        key = str(ws.root)
+        key = ws.dir
         with self._lock:
             mine = key not in self._busy
             self._busy.add(key)
@@ -172,7 +173,7 @@ class LeaseWatcher:
     # -- reconcile and adopt ----------------------------------------------------------------------
 
     def _maintain(self, ws: Workspace, info: LeaseInfo, pane: PaneState | None) -> None:
-        key = str(ws.root)
+        key = ws.dir
         with self._lock:
             if key in self._busy:
                 return

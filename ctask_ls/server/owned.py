@@ -67,7 +67,7 @@ class Owner:
         with self._lock:
             closing = self.server.stopping
             if not closing:
-                self._sessions[str(owned.ws.root)] = tracked
+                self._sessions[owned.ws.dir] = tracked
         if closing:  # a launch that finished after shutdown began: hand it on at once
             tracked.ending = True
             owned.release("server shutting down")
@@ -77,7 +77,7 @@ class Owner:
 
     def get(self, ws: Workspace) -> Tracked | None:
         with self._lock:
-            return self._sessions.get(str(ws.root))
+            return self._sessions.get(ws.dir)
 
     def sessions(self) -> list[Tracked]:
         with self._lock:
@@ -86,7 +86,7 @@ class Owner:
     def forget(self, ws: Workspace) -> Tracked | None:
         """Stop tracking ``ws`` (it is being removed); the caller releases it."""
         with self._lock:
-            tracked = self._sessions.pop(str(ws.root), None)
+            tracked = self._sessions.pop(ws.dir, None)
         if tracked is not None:
             with tracked.lock:
                 tracked.ending = True
@@ -94,7 +94,7 @@ class Owner:
 
     def _drop(self, tracked: Tracked) -> None:
         with self._lock:
-            key = str(tracked.owned.ws.root)
+            key = tracked.owned.ws.dir
             if self._sessions.get(key) is tracked:
                 del self._sessions[key]
 
