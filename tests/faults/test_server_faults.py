@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import typing as t
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,7 @@ from tests.faults.common import (
     start_manifest_sid,
 )
 from tests.faults.test_cli_faults import ADOPT, FINALIZE, STARTED_LAUNCH
+from tests.gitrepo import branches, make_repo, worktrees
 from tests.helpers import Env, retry_until
 from tests.server.conftest import Session, Start, new_args
 
@@ -155,3 +157,27 @@ async def test_server_killed_in_finalize_is_completed_by_the_next_server(
     assert summary is not None and summary["added"] == ["a.txt", "b.txt", "go"]
     check_agent_files(env, "t1", AGENT_FILES)
     assert heir.alive
+
+
+@pytest.mark.parametrize("point", ["new.before_worktree", "new.worktree_added"])
+async def test_server_killed_in_a_repo_new_leaves_a_provisional_task_the_next_server_removes(
+    lsp: Start, env: Env, agent_py: str, tmp_path: Path, point: str
+) -> None:
+    repo = make_repo(env.vars, tmp_path / "project")
+    doomed = await lsp(extra_env={"CTASK_FAULT": point})
+    await _died(doomed, doomed.command(p.NEW, {**new_args("t1", agent_py, *AGENT_STEPS), "repo": str(repo)}))
+    check_metadata(env, "t1")
+    assert env.task_yaml("t1")["provisional"] is True, "a task that never ran says so"
+    assert env.lease("t1") is None and not env.tmux_alive("t1")
+    env.records("t1", 0)
+
+    heir = await lsp()
+    listed = {task["name"]: task for task in await heir.command(p.LIST, {})}
+    assert listed["t1"]["provisional"] is True
+    assert listed["t1"]["repo"]["branch"] == "ctask/t1"
+    removed = await heir.command(p.REMOVE, {"name": "t1"})
+    assert removed["branch"] == "ctask/t1"
+    assert not env.task_dir("t1").exists()
+    # Whether or not git had made them, neither the worktree nor the untouched branch is left.
+    assert worktrees(env.vars, repo) == [str(repo)]
+    assert branches(env.vars, repo) == ["main"]
