@@ -89,10 +89,16 @@ async def test_tcp_listens_on_loopback_only_unless_a_host_is_given(env: Env) -> 
     await stop_client(client)
 
 
-@pytest.mark.skipif(HAS_WEBSOCKETS, reason="websockets is installed: the real WebSocket test runs instead")
+WITHOUT_WEBSOCKETS = (
+    "import runpy, sys; sys.modules['websockets'] = None; sys.argv = ['ctask-ls', '--ws']; "
+    "runpy.run_module('ctask_ls', run_name='__main__', alter_sys=True)"
+)
+"""``python -m ctask_ls --ws`` as it runs where websockets is not installed (importlib finds no spec)."""
+
+
 def test_ws_without_websockets_says_what_to_install(env: Env) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "ctask_ls", "--ws"],
+        [sys.executable, "-c", WITHOUT_WEBSOCKETS],
         env=env.vars,
         stdin=subprocess.DEVNULL,
         capture_output=True,
