@@ -274,7 +274,8 @@ class HeartbeatService:
     """
 
     def __init__(self, *, lock_timeout: float) -> None:
-        self._lock_timeout = lock_timeout
+        self.lock_timeout = lock_timeout
+        """How long a beat waits for the write lock (at most one interval); settable while running."""
         self._entries: dict[str, _Beat] = {}
         self._mutex = threading.Lock()
         self._wake = threading.Event()
@@ -319,7 +320,7 @@ class HeartbeatService:
         beat.next_at = max(beat.next_at + beat.interval, (now // beat.interval) * beat.interval + beat.interval)
         lost: str | None = None
         try:
-            with write_lock(beat.ws.lock_path, min(self._lock_timeout, beat.interval)) as held:
+            with write_lock(beat.ws.lock_path, min(self.lock_timeout, beat.interval)) as held:
                 if not held:
                     return  # skipped: try again at the next beat
                 lease: Lease | None = None

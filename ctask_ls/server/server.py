@@ -207,6 +207,7 @@ class CtaskServer(LanguageServer):
             under, _reported = self._overlay(self.base_config, self._init_settings)
         config, problems = self._overlay(under, raw)
         self.core.config = config
+        self.core.heartbeats.lock_timeout = config.lock_timeout
         if problems:
             self.show(f"ignored invalid settings from {source}: {'; '.join(problems)} (defaults used for them)")
         self.poke()

@@ -115,3 +115,18 @@ async def test_a_large_manifest_capture_reports_progress(lsp: Start, env: Env, a
     go.write_text("")
     ended = await s.wait_for(p.SESSION_ENDED, name="big")
     assert ended.params["summary"]["counts"]["added"] == 6000
+
+
+def test_lock_timeout_from_the_editor_reaches_the_heartbeats(env: Env) -> None:
+    """In process: the heartbeats' lock timeout follows the settings, not only the start-up config."""
+    from ctask_ls.server.server import CtaskServer
+
+    server = CtaskServer(env.vars)
+    try:
+        assert server.core.heartbeats.lock_timeout == 5  # FAST_CONFIG's
+        server.apply_settings({"ctask": {"lockTimeout": 1.5}}, "workspace/didChangeConfiguration")
+        assert server.core.config.lock_timeout == 1.5
+        assert server.core.heartbeats.lock_timeout == 1.5
+    finally:
+        server.requests.shutdown()
+        server.background.shutdown()
