@@ -111,6 +111,21 @@ def test_new_from_a_subdirectory_with_branch_and_base(env: Env, repo: Path, gage
     assert "feature/x" in branches(env.vars, repo)
 
 
+def test_new_from_another_tasks_worktree_records_the_main_repository(env: Env, repo: Path, gagent: list[str]) -> None:
+    assert new(env, "t1", repo, gagent).returncode == 0
+    proc = new(env, "t2", env.task_dir("t1") / "project", gagent)
+    assert proc.returncode == 0, proc.stderr
+    meta = env.task_yaml("t2")["repo"]
+    assert meta["path"] == str(repo), "the main worktree, not t1's"
+    assert meta["worktree"] == str(env.task_dir("t2") / "project")
+    # Removing t1 does not orphan t2.
+    assert env.run("rm", "t1").returncode == 0
+    proc = env.run("rm", "t2", "--delete-branch")
+    assert proc.returncode == 0, proc.stderr
+    assert worktrees(env.vars, repo) == [str(repo)]
+    assert branches(env.vars, repo) == ["ctask/t1", "main"]
+
+
 def test_terminal_spec_opens_in_the_worktree(env: Env, repo: Path, gagent: list[str]) -> None:
     proc = run(
         env, "new", "t1", "--repo", str(repo), "--detach", "--json", "--agent", gagent[0], "--", gagent[1], "wait=go"
@@ -295,7 +310,14 @@ def test_rm_when_the_repository_is_gone_needs_force(env: Env, repo: Path, gagent
 def test_not_a_repository(env: Env, tmp_path: Path, gagent: list[str]) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
-    for path, words in ((plain, "is not inside a git repository"), (tmp_path / "missing", "is not a directory")):
+    bare = tmp_path / "bare.git"
+    git(env.vars, tmp_path, "init", "-q", "--bare", str(bare))
+    cases = (
+        (plain, "is not inside a git repository"),
+        (tmp_path / "missing", "is not a directory"),
+        (bare, "must be run in a work tree"),
+    )
+    for path, words in cases:
         line = one_line_error(new(env, "t1", path, gagent))
         assert words in line and "--repo" in line
         assert not env.task_dir("t1").exists()

@@ -42,6 +42,9 @@ from .errors import CtaskError, GitError, GitNotFound, InvalidArgument
 from .workspace import RepoInfo
 
 TIMEOUT = 60.0
+"""Seconds any git command may take, except the checkout of a new worktree."""
+CHECKOUT_TIMEOUT = 1800.0
+"""``git worktree add`` checks out the whole tree: a large repository takes minutes."""
 MAX_LISTED = 500
 """At most this many commits or paths per list in a summary (the rest are counted)."""
 
@@ -72,15 +75,15 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(cwd: str | Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(cwd: str | Path, *args: str, check: bool = True, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     """Run ``git -C cwd ARGS``; raise :class:`GitError` (reason ``failed``) when ``check`` and it fails."""
     argv = [binary(), "-C", str(cwd), *args]
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, errors="surrogateescape", env=_env(), timeout=TIMEOUT, check=False
+            argv, capture_output=True, text=True, errors="surrogateescape", env=_env(), timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise GitError(f"`git {' '.join(args)}` did not finish in {TIMEOUT:.0f} s in {cwd}", reason="failed") from exc
+        raise GitError(f"`git {' '.join(args)}` did not finish in {timeout:.0f} s in {cwd}", reason="failed") from exc
     except OSError as exc:
         raise GitError(f"could not run git in {cwd}: {exc.strerror or exc}", reason="failed") from exc
     if check and proc.returncode != 0:
@@ -122,9 +125,7 @@ def plan(path: object, name: str, *, branch: object = None, base: object = None)
             reason="not_a_repository",
             repo=str(where),
         )
-    repo = top.stdout.strip()
-    if run(repo, "rev-parse", "--is-bare-repository").stdout.strip() == "true":
-        raise GitError(f"{repo} is a bare repository; pass a repository with a work tree", reason="not_a_repository")
+    repo = _main_worktree(top.stdout.strip())
     br = t.cast(str, branch) if branch is not None else default_branch(name)
     check = run(repo, "check-ref-format", "--branch", br, check=False)
     if check.returncode != 0 or br.startswith("-"):
@@ -160,6 +161,19 @@ def plan(path: object, name: str, *, branch: object = None, base: object = None)
     return Plan(repo=repo, branch=br, base=resolved.stdout.strip(), base_ref=ref, dirname=dirname)
 
 
+def _main_worktree(top: str) -> str:
+    """The repository's main worktree, also when ``top`` is a linked one (another task's, say).
+
+    Recording the main worktree keeps a task independent of the worktree it
+    was started from: removing that one later does not orphan this task.
+    """
+    listed = run(top, "worktree", "list", "--porcelain").stdout.splitlines()
+    main = next((line.removeprefix("worktree ") for line in listed if line.startswith("worktree ")), top)
+    if "bare" in listed[:4] or not Path(main).is_dir():
+        return top  # a bare repository's linked worktree: the one given is the only checkout there is
+    return main
+
+
 def add_worktree(info: RepoInfo) -> None:
     """``git worktree add -b BRANCH WORKTREE BASE``; undo a half-made one on failure.
 
@@ -168,7 +182,18 @@ def add_worktree(info: RepoInfo) -> None:
     belongs to someone else.
     """
     worktree = Path(info.worktree)
-    proc = run(info.path, "worktree", "add", "--quiet", "-b", info.branch, str(worktree), info.base, check=False)
+    proc = run(
+        info.path,
+        "worktree",
+        "add",
+        "--quiet",
+        "-b",
+        info.branch,
+        str(worktree),
+        info.base,
+        check=False,
+        timeout=CHECKOUT_TIMEOUT,
+    )
     if proc.returncode == 0:
         return
     message = _first_line(proc.stderr)
