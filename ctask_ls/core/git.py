@@ -10,9 +10,9 @@ Decisions (the issue leaves them open):
 - The worktree is ``<workspace>/<name of the repository's top-level
   directory>`` (``repo`` if that name would be ``.ctask``), so a user in the
   workspace sees the repository under its own name next to ``.ctask/``.
-- ``--repo`` may name any directory inside the repository; the top level is
-  recorded.  When PATH is itself a linked worktree, the new worktree is
-  still created from it (git shares one repository between them).
+- ``--repo`` may name any directory inside the repository; the repository's
+  main worktree is recorded, also when PATH is inside a linked worktree
+  (another task's, say), so removing that one never orphans this task.
 - Every check that can fail runs before anything is written; a failure
   after that removes what ``new`` created (workspace, worktree, branch).
 - The summary's git view compares against the task's base commit, so it is
