@@ -243,7 +243,7 @@ def _resume(core: Core, name: str, args: argparse.Namespace, *, shell: bool = Fa
 
 
 def cmd_new(core: Core, args: argparse.Namespace) -> int:
-    ws, _meta, agent = core.create(
+    _ws, owned = core.new(
         args.name,
         agent=args.agent,
         args=args.agent_args,
@@ -252,12 +252,6 @@ def cmd_new(core: Core, args: argparse.Namespace) -> int:
         branch=args.branch,
         base=args.base,
     )
-    try:
-        owned = core.launch(ws, agent)
-    except BaseException:
-        core.discard_provisional(ws)
-        raise
-    ws.touch(core.config.lock_timeout, provisional=False)
     return _after_launch(core, owned, args, adopted=False)
 
 

@@ -357,6 +357,33 @@ class Core:
             raise
         return ws, meta, resolved
 
+    def new(
+        self,
+        name: object,
+        *,
+        agent: str | None = None,
+        args: t.Sequence[str] | None = None,
+        description: str | None = None,
+        repo: object = None,
+        branch: object = None,
+        base: object = None,
+        around_launch: t.Callable[[Workspace], t.ContextManager[object]] | None = None,
+    ) -> tuple[Workspace, OwnedSession]:
+        """``new``: create the task, launch its agent; a failure leaves no task (nor worktree, nor branch).
+
+        ``around_launch`` wraps the launch (the server holds its lease watcher there).
+        """
+        ws, _meta, resolved = self.create(
+            name, agent=agent, args=args, description=description, repo=repo, branch=branch, base=base
+        )
+        try:
+            with around_launch(ws) if around_launch is not None else contextlib.nullcontext():
+                owned = self.launch(ws, resolved)  # clears provisional once the agent runs
+        except BaseException:
+            self.discard_provisional(ws)
+            raise
+        return ws, owned
+
     def discard_provisional(self, ws: Workspace) -> None:
         """Remove a workspace that ``new`` created and that never ran (with its worktree and branch)."""
         with contextlib.suppress(OSError, CtaskError):

@@ -120,8 +120,7 @@ def launch_result(server: CtaskServer, ws: Workspace, owned: OwnedSession | None
 
 
 def _new(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    core = ls.core
-    ws, _meta, agent = core.create(
+    ws, owned = ls.core.new(
         a["name"],
         agent=a.get("agent"),
         args=a.get("args"),
@@ -129,18 +128,9 @@ def _new(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
         repo=a.get("repo"),
         branch=a.get("branch"),
         base=a.get("base"),
+        around_launch=ls.leases.hold,
     )
-    try:
-        with ls.leases.hold(ws):
-            owned = core.launch(ws, agent)
-    except BaseException:
-        core.discard_provisional(ws)
-        raise
     ls.owner.add(owned)
-    try:
-        ws.touch(core.config.lock_timeout, provisional=False)
-    except CtaskError as exc:
-        ls.say(f"warning: task {ws.name} runs, but task.yaml could not be updated: {exc}")
     return launch_result(ls, ws, owned, "launched")
 
 
