@@ -71,6 +71,13 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
     ended = res["ended_line"]
     assert ended.startswith("ctask: task t1: session ended (agent_exited, exit 0, ")
     assert ended.endswith(", branch ctask/t1: 1 commit, 1 uncommitted)"), ended
+    # :Ctask diff: the committed and the uncommitted files, under the worktree, and one line of counts.
+    base = _git(env, repo, "rev-parse", "--short=7", "main")
+    assert res["diff_git_entries"] == [
+        {"file": str(worktree / "agent.txt"), "text": "committed A", "valid": 1},
+        {"file": str(worktree / "notes.txt"), "text": "uncommitted ??", "valid": 1},
+    ], res["diff_git_entries"]
+    assert res["diff_git_line"] == f"ctask: t1 branch ctask/t1: 1 commit since {base}, 1 committed, 1 uncommitted"
     assert res["list_lines"][0].startswith("t1 ") and res["list_lines"][0].endswith("[ctask/t1]")
 
     # Not a repository: one ERROR line saying what to do, no task.

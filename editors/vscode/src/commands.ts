@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Command, ErrorKind, GitReason, ServerCommand, defaultBranch } from './constants';
 import { ServerError, oneLine } from './errors';
 import { validateBranchName, validateTaskName } from './names';
-import type { DiffParams, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
+import type { DiffParams, GitSummary, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
 import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
 import { stateLook } from './statusBar';
@@ -103,6 +103,47 @@ function launchOptions(arg: unknown, keys: readonly string[]): Record<string, st
 export function taskList(result: unknown): TaskJson[] {
   const list = Array.isArray(result) ? result : (result as { tasks?: unknown } | null)?.tasks;
   return Array.isArray(list) ? (list as TaskJson[]).filter((t) => t && typeof t.name === 'string') : [];
+}
+
+/** An item of Show Changes: a file of the workspace, or one under ROOT (git's view of a repo task's worktree). */
+type ChangeItem = api.QuickPickItem & { file?: string; gone?: boolean; root?: string };
+
+/**
+ * Git's view of a repo task as Show Changes items: the commits on its branch,
+ * the files committed since the base and the uncommitted ones (under the
+ * worktree), or one separator saying why git's view is unavailable.
+ */
+export function gitChangeItems(git: GitSummary): ChangeItem[] {
+  if (git.error !== undefined && git.error !== null) {
+    return [api.separator(`Git's view is unavailable: ${oneLine(String(git.error))}`)];
+  }
+  const items: ChangeItem[] = [];
+  const commits = git.commits ?? [];
+  const counts = git.counts ?? {};
+  if (commits.length) {
+    const base = (git.base ?? '').slice(0, 10);
+    items.push(api.separator(`Commits on ${git.branch ?? '?'} since ${base} (${counts.commits ?? commits.length})`));
+    items.push(...commits.map((c) => ({ label: `$(git-commit) ${c.subject}`, description: c.sha.slice(0, 10) })));
+  }
+  const groups: [string, { status: string; path: string }[], number | undefined][] = [
+    ['Committed vs base', git.committed ?? [], counts.committed],
+    ['Uncommitted', git.uncommitted ?? [], counts.uncommitted],
+  ];
+  for (const [label, entries, count] of groups) {
+    if (entries.length) {
+      items.push(api.separator(`${label} (${count ?? entries.length})`));
+      items.push(
+        ...entries.map((e) => ({
+          label: e.path,
+          description: e.status,
+          file: e.path,
+          root: git.worktree,
+          gone: e.status.includes('D'),
+        })),
+      );
+    }
+  }
+  return items;
 }
 
 export class Commands {
@@ -389,7 +430,8 @@ export class Commands {
       return undefined;
     }
     let diff: (DiffParams & { workspace?: string }) | undefined = this.d.store.diff(name);
-    if (!diff) {
+    if (!diff || (!diff.git && this.d.store.repo(name))) {
+      // Notified diffs lack git's view of a repo task: the server's result has it.
       diff = await this.d.server.execute<DiffParams & { workspace?: string }>(ServerCommand.diff, { name });
     }
     const live = diff.final === undefined ? diff.live !== false : !diff.final;
@@ -397,7 +439,9 @@ export class Commands {
     const added = diff.added ?? [];
     const modified = diff.modified ?? [];
     const deleted = diff.deleted ?? [];
-    if (!added.length && !modified.length && !deleted.length) {
+    const git = diff.git ?? undefined;
+    const gitItems = git ? gitChangeItems({ worktree: this.d.store.repo(name)?.worktree, ...git }) : [];
+    if (!added.length && !modified.length && !deleted.length && !gitItems.length) {
       void api.showInformationMessage(`ctask: task ${name} has no changes ${when}`);
       return undefined;
     }
@@ -406,13 +450,14 @@ export class Commands {
       ['Modified', 'diff-modified', modified],
       ['Deleted', 'diff-removed', deleted],
     ];
-    const items: (api.QuickPickItem & { file?: string; gone?: boolean })[] = [];
+    const items: ChangeItem[] = [];
     for (const [label, icon, files] of groups) {
       if (files.length) {
         items.push(api.separator(`${label} (${files.length})`));
         items.push(...files.map((file) => ({ label: `$(${icon}) ${file}`, file, gone: label === 'Deleted' })));
       }
     }
+    items.push(...gitItems);
     const counts = `+${added.length} ~${modified.length} -${deleted.length}`;
     const picked = await api.showQuickPick(items, {
       title: `ctask: changes of ${name} ${when} (${counts})`,
@@ -423,8 +468,13 @@ export class Commands {
       return undefined;
     }
     if (picked.gone) {
-      void api.showInformationMessage(`ctask: ${picked.file} was deleted ${when}`);
+      void api.showInformationMessage(`ctask: ${picked.file} was deleted ${picked.root ? 'on its branch or in its worktree' : when}`);
       return undefined;
+    }
+    if (picked.root) {
+      const file = path.join(picked.root, picked.file);
+      await api.openFile(file);
+      return file;
     }
     const workspace = this.d.store.get(name)?.workspace ?? diff.workspace;
     if (!workspace) {

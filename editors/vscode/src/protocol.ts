@@ -45,6 +45,8 @@ export interface DiffParams {
   modified: string[];
   deleted: string[];
   counts?: Counts;
+  /** Git's view of a repo task (`ctask.diff` results only; `ctask/diff` notifications lack it). */
+  git?: GitSummary | null;
 }
 
 /** The git repository of a task made with `repo` (`repo` of `ctask.list` / `ctask.status`). */

@@ -177,6 +177,11 @@ export class TaskStore {
     }
   }
 
+  /** A task's repository, if it is known to be on one. */
+  repo(name: string): RepoJson | undefined {
+    return this.tasks.get(name)?.repo ?? this.repos.get(name);
+  }
+
   /** The repositories of a `ctask.list` result, and nothing else of it (the lease states may be older than notifications). */
   learnRepos(tasks: TaskJson[]): void {
     for (const task of tasks) {

@@ -526,3 +526,99 @@ test('a repo session end says what happened on its branch', () => {
   commands.sessionEnded({ name: 'h', summary: { end_reason: 'stopped', git: { branch: 'b', commits: many, counts: { commits: 731, uncommitted: 0 } } } });
   assert.equal(mock.messages[2].message, 'ctask: task h ended: stopped; branch b: 731 commits');
 });
+
+// --- Show Changes of a repo task: git's view --------------------------------------
+
+const WORKTREE = '/home/u/.local/share/ctask/tasks/fix/worktree';
+
+function gitView() {
+  return {
+    repo: '/src/app',
+    branch: 'ctask/fix',
+    worktree: WORKTREE,
+    base: '0123456789abcdef0123',
+    head: 'fedcba9876543210fedc',
+    commits: [
+      { sha: 'fedcba9876543210fedc', subject: 'fix the login' },
+      { sha: 'aaaabbbbccccddddeeee', subject: 'add a test' },
+    ],
+    committed: [
+      { status: 'A', path: 'tests/test_login.py' },
+      { status: 'M', path: 'src/login.py' },
+      { status: 'D', path: 'src/old.py' },
+    ],
+    uncommitted: [{ status: '??', path: 'notes.txt' }],
+    counts: { commits: 2, committed: 3, uncommitted: 1 },
+  };
+}
+
+test('Show Changes of a repo task: the notified diff lacks git, ctask.diff gives the commits, committed and uncommitted files', async () => {
+  store.applyTask(repoStatus('fix', 'ctask/fix'));
+  store.applyDiff({ name: 'fix', session_id: 's', final: false, added: ['worktree/notes.txt'], modified: [], deleted: [] });
+  server.reply(ServerCommand.diff, () => ({
+    name: 'fix',
+    live: true,
+    added: ['worktree/notes.txt'],
+    modified: [],
+    deleted: [],
+    git: gitView(),
+  }));
+  mock.answer.quickPick = (items) => items.find((i) => i.file === 'src/login.py');
+  const opened = await commands.showChanges('fix');
+  assert.deepEqual(server.sent(ServerCommand.diff), [{ name: 'fix' }]);
+  assert.deepEqual(labels(), [
+    'Added (1)',
+    '$(diff-added) worktree/notes.txt',
+    'Commits on ctask/fix since 0123456789 (2)',
+    '$(git-commit) fix the login',
+    '$(git-commit) add a test',
+    'Committed vs base (3)',
+    'tests/test_login.py',
+    'src/login.py',
+    'src/old.py',
+    'Uncommitted (1)',
+    'notes.txt',
+  ]);
+  const items = mock.quickPicks[0].items;
+  assert.deepEqual(
+    items.filter((i) => i.description !== undefined).map((i) => i.description),
+    ['fedcba9876', 'aaaabbbbcc', 'A', 'M', 'D', '??'],
+  );
+  assert.equal(opened, `${WORKTREE}/src/login.py`);
+  assert.deepEqual(mock.openedFiles, [opened]);
+
+  // An uncommitted file opens under the worktree too; a commit or a deleted file opens nothing.
+  mock.answer.quickPick = (items) => items.find((i) => i.label === 'notes.txt');
+  assert.equal(await commands.showChanges('fix'), `${WORKTREE}/notes.txt`);
+  mock.answer.quickPick = (items) => items.find((i) => i.label === '$(git-commit) fix the login');
+  assert.equal(await commands.showChanges('fix'), undefined);
+  mock.answer.quickPick = (items) => items.find((i) => i.label === 'src/old.py');
+  assert.equal(await commands.showChanges('fix'), undefined);
+  assert.match(mock.messages.at(-1)!.message, /src\/old.py was deleted/);
+  assert.deepEqual(mock.openedFiles, [`${WORKTREE}/src/login.py`, `${WORKTREE}/notes.txt`]);
+});
+
+test('Show Changes of a repo task with git in the stored diff: no server call; only git changes still list', async () => {
+  store.applyTask(repoStatus('fix', 'ctask/fix'));
+  const git = { ...gitView(), commits: [], committed: [], counts: { commits: 0, committed: 0, uncommitted: 1 } };
+  store.applyDiff({ name: 'fix', live: false, added: [], modified: [], deleted: [], git });
+  mock.answer.quickPick = () => undefined;
+  await commands.showChanges('fix');
+  assert.equal(server.calls.length, 0);
+  assert.deepEqual(labels(), ['Uncommitted (1)', 'notes.txt']);
+});
+
+test("Show Changes of a repo task: git's error is one separator", async () => {
+  store.applyTask(repoStatus('fix', 'ctask/fix'));
+  server.reply(ServerCommand.diff, () => ({
+    live: false,
+    added: ['a.txt'],
+    modified: [],
+    deleted: [],
+    git: { repo: '/src/app', branch: 'ctask/fix', worktree: WORKTREE, base: '0123', error: 'fatal: not a git repository\nmore' },
+  }));
+  mock.answer.quickPick = () => undefined;
+  await commands.showChanges('fix');
+  assert.deepEqual(labels(), ['Added (1)', '$(diff-added) a.txt', "Git's view is unavailable: fatal: not a git repository more"]);
+  assert.equal(mock.quickPicks[0].items.at(-1)!.kind, -1);
+});

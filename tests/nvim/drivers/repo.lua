@@ -110,6 +110,29 @@ H.wait(20000, function()
 end, "the session-ended line of t1")
 H.observe("ended_line", note_matching("^ctask: task t1: session ended"))
 
+-- :Ctask diff after the session: the manifest's files, then git's view under the worktree.
+local qf = require("ctask.quickfix")
+H.wait(10000, function()
+  local id = qf.list_id("t1")
+  return id ~= nil and vim.fn.getqflist({ id = id, context = 1 }).context.ctask.final == true
+end, "the final ctask/diff of t1")
+vim.cmd("Ctask diff t1")
+local function git_entries()
+  local out = {}
+  for _, item in ipairs(vim.fn.getqflist({ id = qf.lists["t1"], items = 1 }).items) do
+    if item.text:find("committed", 1, true) then
+      out[#out + 1] = { file = vim.api.nvim_buf_get_name(item.bufnr), text = item.text, valid = item.valid }
+    end
+  end
+  return out
+end
+H.wait(10000, function()
+  return #git_entries() > 0 and note_matching("^ctask: t1 branch ") ~= nil
+end, ":Ctask diff t1 to list git's view")
+H.observe("diff_git_entries", git_entries())
+H.observe("diff_git_line", note_matching("^ctask: t1 branch "))
+vim.cmd("cclose")
+
 vim.cmd("Ctask list")
 H.wait(10000, function()
   local buf = vim.fn.bufnr("ctask://list")

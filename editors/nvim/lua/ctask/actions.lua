@@ -358,6 +358,10 @@ function M.diff(name, cb)
         if items == 0 then
           vim.notify(("ctask: task %s: no changes"):format(n), vim.log.levels.INFO)
         end
+        local line = qf.git_line(n, result.git)
+        if line then
+          vim.notify(line, result.git.error and vim.log.levels.WARN or vim.log.levels.INFO)
+        end
       end
       wrap(cb)(nil, result)
     end)

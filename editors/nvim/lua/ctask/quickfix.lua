@@ -2,7 +2,9 @@
 ---
 --- Each task has one quickfix list, replaced in place on every `ctask/diff`
 --- (so live updates do not pile up in the quickfix stack). Entry text is the
---- change: "added", "modified" or "deleted".
+--- change: "added", "modified" or "deleted". For a task on a git repository a
+--- `ctask.diff` result also carries git's view: its entries follow, under the
+--- worktree, with text "committed STATUS" (vs the base) or "uncommitted STATUS".
 
 local state = require("ctask.state")
 
@@ -32,7 +34,66 @@ function M.items(name, diff, workspace)
       end
     end
   end
+  vim.list_extend(items, M.git_items(name, diff.git))
   return items
+end
+
+local GIT_KINDS = { "committed", "uncommitted" }
+
+--- Entries for git's view of a repo task (`git` of a `ctask.diff` result):
+--- the files committed on its branch since the base, then the uncommitted ones.
+---@param name string
+---@param git? table
+---@return vim.quickfix.entry[]
+function M.git_items(name, git)
+  local items = {}
+  if type(git) ~= "table" or git.error ~= nil or type(git.worktree) ~= "string" then
+    return items
+  end
+  for _, kind in ipairs(GIT_KINDS) do
+    local entries = type(git[kind]) == "table" and git[kind] or {}
+    for _, e in ipairs(entries) do
+      if type(e) == "table" and type(e.path) == "string" then
+        local status = tostring(e.status or "?")
+        items[#items + 1] = {
+          filename = vim.fs.joinpath(git.worktree, e.path),
+          text = ("%s %s"):format(kind, status),
+          valid = status:find("D", 1, true) == nil and 1 or 0,
+          user_data = { ctask = { task = name, kind = kind, status = status, path = e.path } },
+        }
+      end
+    end
+  end
+  return items
+end
+
+--- One line of git's view of a repo task: branch, commits since the base,
+--- committed and uncommitted files; nil when there is no git view.
+---@param name string
+---@param git? table
+---@return string?
+function M.git_line(name, git)
+  if type(git) ~= "table" or type(git.branch) ~= "string" then
+    return nil
+  end
+  if git.error ~= nil then
+    return ("ctask: %s branch %s: git's view is unavailable: %s"):format(name, git.branch, tostring(git.error))
+  end
+  local counts = type(git.counts) == "table" and git.counts or {}
+  local function count(key)
+    return tonumber(counts[key]) or (type(git[key]) == "table" and #git[key]) or 0
+  end
+  local commits = count("commits")
+  local base = type(git.base) == "string" and git.base:sub(1, 7) or "the base"
+  return ("ctask: %s branch %s: %d commit%s since %s, %d committed, %d uncommitted"):format(
+    name,
+    git.branch,
+    commits,
+    commits == 1 and "" or "s",
+    base,
+    count("committed"),
+    count("uncommitted")
+  )
 end
 
 ---@param name string
