@@ -167,11 +167,21 @@ def _main_worktree(top: str) -> str:
     Recording the main worktree keeps a task independent of the worktree it
     was started from: removing that one later does not orphan this task.
     """
-    listed = run(top, "worktree", "list", "--porcelain").stdout.splitlines()
-    main = next((line.removeprefix("worktree ") for line in listed if line.startswith("worktree ")), top)
-    if "bare" in listed[:4] or not Path(main).is_dir():
+    listed = _worktrees(top)
+    if not listed or listed[0][1] or not Path(listed[0][0]).is_dir():
         return top  # a bare repository's linked worktree: the one given is the only checkout there is
-    return main
+    return listed[0][0]
+
+
+def _worktrees(cwd: str) -> list[tuple[str, bool]]:
+    """``git worktree list --porcelain``: each worktree's path and whether it is bare, the main one first."""
+    found: list[tuple[str, bool]] = []
+    for line in run(cwd, "worktree", "list", "--porcelain", check=False).stdout.splitlines():
+        if line.startswith("worktree "):
+            found.append((line.removeprefix("worktree "), False))
+        elif line == "bare" and found:
+            found[-1] = (found[-1][0], True)
+    return found
 
 
 def add_worktree(info: RepoInfo) -> None:
@@ -212,11 +222,11 @@ def add_worktree(info: RepoInfo) -> None:
             reason="worktree_taken",
             repo=info.path,
         )
-    _undo(info)
+    discard(info)
     raise GitError(f"git could not create the worktree {worktree}: {message}", reason="failed", repo=info.path)
 
 
-def _undo(info: RepoInfo) -> None:
+def discard(info: RepoInfo) -> None:
     """Remove the worktree and branch of a task that never ran (never raises)."""
     with contextlib.suppress(CtaskError):
         _remove_registered(info, force=True)
@@ -234,8 +244,7 @@ def _remove_registered(info: RepoInfo, *, force: bool) -> subprocess.CompletedPr
         return run(
             info.path, "worktree", "remove", *(["--force", "--force"] if force else []), str(worktree), check=False
         )
-    listed = run(info.path, "worktree", "list", "--porcelain", "-z", check=False).stdout.split("\0")
-    if f"worktree {worktree}" in listed:
+    if any(path == str(worktree) for path, _bare in _worktrees(info.path)):
         run(info.path, "worktree", "prune", check=False)
     return None
 
@@ -255,11 +264,6 @@ def forget_worktree(info: RepoInfo) -> None:
     """Unregister the task's worktree if its directory is gone (after ``rm --force``)."""
     if Path(info.path).is_dir():
         _remove_registered(info, force=True)
-
-
-def discard(info: RepoInfo) -> None:
-    """Undo :func:`add_worktree` for a task that never ran: worktree and branch go."""
-    _undo(info)
 
 
 # -- rm -------------------------------------------------------------------------------------------
