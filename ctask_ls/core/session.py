@@ -1035,7 +1035,7 @@ class OwnedSession:
         try:
             return self._finalize_locked(end, detected_via)
         except TaskNotFound:
-            self.lost = "the task was removed while its session ran; nothing to record"
+            self.lost = _REMOVED_WHILE_RUNNING
             return None
 
     def _finalize_locked(self, end: _EndState, detected_via: str | None) -> dict[str, t.Any] | None:
@@ -1047,7 +1047,7 @@ class OwnedSession:
                 return None
             if not _is_ours(self.ws, self.lease.session_id):
                 if not self.ws.task_yaml.exists():
-                    self.lost = "the task was removed while its session ran; nothing to record"
+                    self.lost = _REMOVED_WHILE_RUNNING
                 else:
                     self.lost = self.lost or "another process took the session over and records it"
                 return None
@@ -1194,6 +1194,9 @@ class _Finalizer:
             ws.manifest_start.unlink()
         with contextlib.suppress(FileNotFoundError):
             ws.launched_marker.unlink()
+
+
+_REMOVED_WHILE_RUNNING = "the task was removed while its session ran; nothing to record"
 
 
 def _remove_tree(root: Path) -> None:

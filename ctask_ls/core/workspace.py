@@ -60,7 +60,7 @@ class RepoInfo:
     """The ``repo`` mapping of a repo task's ``task.yaml``."""
 
     path: str
-    """The repository's top-level directory (absolute)."""
+    """The repository's main worktree (absolute), also when ``--repo`` named a linked one."""
     branch: str
     base: str
     """The full commit id the branch started from."""

@@ -55,8 +55,7 @@ def _demo(core: Core, seconds: float) -> int:
     (ws.root / "README.txt").write_text("A small project.\n")
     (ws.root / "build.log").write_text("old build output\n")
     _line(f"$ ctask new demo        # workspace {ws.root}")
-    owned = core.launch(ws, agent)
-    ws.touch(core.config.lock_timeout, provisional=False)
+    owned = core.launch(ws, agent)  # clears provisional once the agent runs
     _line(f"  agent running in tmux session {ws.tmux_session} (attach: tmux -S {core.tmux.socket} attach)\n")
     _line("$ ctask status demo      # while the agent works")
     last = ""
