@@ -49,17 +49,18 @@ local function check_server_found()
   return true
 end
 
+--- "client 3, ctask-ls 0.1.0": the LSP client id and the server's name and version.
+local function client_text(client)
+  local info = client.server_info or {}
+  local version = info.version and (", " .. (info.name or "ctask-ls") .. " " .. info.version) or ""
+  return ("client %d%s"):format(client.id, version)
+end
+
 local function check_server_starts()
   local client_mod = require("ctask.client")
   local running = client_mod.get()
   if running and running.initialized then
-    local info = running.server_info or {}
-    health.ok(
-      ("ctask-ls is running (client %d%s)"):format(
-        running.id,
-        info.version and (", " .. (info.name or "ctask-ls") .. " " .. info.version) or ""
-      )
-    )
+    health.ok(("ctask-ls is running (%s)"):format(client_text(running)))
     return
   end
   local ready, why = nil, nil
@@ -71,13 +72,7 @@ local function check_server_starts()
     return done
   end, 20)
   if ready then
-    local info = ready.server_info or {}
-    health.ok(
-      ("ctask-ls starts and answers (client %d%s)"):format(
-        ready.id,
-        info.version and (", " .. (info.name or "ctask-ls") .. " " .. info.version) or ""
-      )
-    )
+    health.ok(("ctask-ls starts and answers (%s)"):format(client_text(ready)))
     return
   end
   local exit = client_mod.last_exit
