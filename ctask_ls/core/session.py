@@ -69,9 +69,16 @@ ProgressHook = t.Callable[["Workspace", str, int], None]
 
 
 def _no_fault(point: str) -> None:
-    """Fault points: tests set CTASK_FAULT=<point> to SIGKILL the process there."""
+    """Fault points: tests set CTASK_FAULT=<point> to SIGKILL the process there.
+
+    ``CTASK_PAUSE=<point>:<seconds>`` sleeps there instead, which widens a
+    race window so that a test of the ordering around it cannot pass by luck.
+    """
     if os.environ.get("CTASK_FAULT") == point:
         os.kill(os.getpid(), 9)
+    pause = os.environ.get("CTASK_PAUSE")
+    if pause and pause.rpartition(":")[0] == point:
+        time.sleep(float(pause.rpartition(":")[2]))
 
 
 class EndReason(enum.StrEnum):

@@ -103,6 +103,9 @@ class LeaseWatcher:
             ws = tracked.owned.ws
             if ws.dir not in seen and ws.root.is_dir():
                 seen[ws.dir] = lease_state(self.server, ws, core.inspect(ws), panes.get(ws.tmux_session))
+        for key in self.server.owner.holding():  # its finalize notifies first; the tick after it, this
+            if key in self.last and key in seen:
+                seen[key] = self.last[key]
         for key, state in seen.items():
             before = self.last.get(key)
             if before is None or before.change_key() != state.change_key():
@@ -131,7 +134,10 @@ class LeaseWatcher:
         within a fraction of ``poll_interval``; adoption and reconciliation
         stay with the full tick.
         """
+        holding = self.server.owner.holding()
         for key, ws in list(self._workspaces.items()):  # tasks new since the tick wait for the next
+            if key in holding:
+                continue
             stamp = core_leases.file_identity(ws)
             if key not in self.last or self._stamps.get(key) == stamp:
                 continue

@@ -4,10 +4,14 @@ A session becomes owned when a command launches or adopts it, or when the
 lease watcher adopts an orphan.  Each tick checks every owned session against
 the tick's one tmux snapshot (:meth:`OwnedSession.check`); an ended one is
 finalized on the background executor, then the client gets ``ctask/diff``
-with ``final: true`` and ``ctask/sessionEnded`` with the summary, in that
-order.  A session whose lease was taken over (``ctask stop`` from elsewhere,
-``rm --force``, an adopter after we looked stale) is dropped: its new owner
-records it.
+with ``final: true``, ``ctask/sessionEnded`` with the summary and, last, the
+``ctask/leaseState`` that says the lease is gone: the lease watcher holds back
+the task's lease changes while its finalize runs (:meth:`Owner.holding`), so a
+status bar goes from "owned" straight to "ended", never through "idle".
+
+A session whose lease was taken over (``ctask stop`` from elsewhere, ``rm
+--force``, an adopter after we looked stale) is dropped: its new owner records
+it.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Owner:
         self._lock = threading.Lock()
         self._sessions: dict[str, Tracked] = {}
         self._finalizing: set[concurrent.futures.Future[t.Any]] = set()
+        self._holding: set[str] = set()
 
     # -- registry ---------------------------------------------------------------------------------
 
@@ -92,6 +97,11 @@ class Owner:
                 tracked.ending = True
         return tracked
 
+    def holding(self) -> frozenset[str]:
+        """Workspaces whose finalize has not yet sent its notifications: their lease changes wait."""
+        with self._lock:
+            return frozenset(self._holding)
+
     def _drop(self, tracked: Tracked) -> None:
         with self._lock:
             key = tracked.owned.ws.dir
@@ -118,10 +128,15 @@ class Owner:
                 continue
             with tracked.lock:
                 tracked.ending = True
+            with self._lock:
+                self._holding.add(owned.ws.dir)
             future = self.server.submit(self._finalize, tracked, end)
-            if future is not None:
-                with self._lock:
+            with self._lock:
+                if future is None:
+                    self._holding.discard(owned.ws.dir)
+                else:
                     self._finalizing.add(future)
+            if future is not None:
                 future.add_done_callback(self._finalizing_done)
 
     def _finalizing_done(self, future: concurrent.futures.Future[t.Any]) -> None:
@@ -143,12 +158,16 @@ class Owner:
             self.server.show(f"could not record the session of task {ws.name} ({exc}); `ctask list` will retry")
         finally:
             self._drop(tracked)
-        if summary is not None:
-            self.server.notify(protocol.DIFF_NOTIFICATION, diffs.final_payload(ws.name, summary).to_json())
-            self.server.notify(protocol.SESSION_ENDED, protocol.SessionEnded(ws.name, summary).to_json())
+        try:
+            if summary is not None:
+                self.server.notify(protocol.DIFF_NOTIFICATION, diffs.final_payload(ws.name, summary).to_json())
+                self.server.notify(protocol.SESSION_ENDED, protocol.SessionEnded(ws.name, summary).to_json())
+        finally:
+            with self._lock:
+                self._holding.discard(ws.dir)
         with contextlib.suppress(concurrent.futures.InvalidStateError):
             tracked.finished.set_result(summary)
-        self.server.poke()
+        self.server.poke()  # the next tick sends the lease change it held back
 
     # -- ending -----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import pytest
 
 from ctask_ls.server import protocol as p
 from tests.helpers import Env, retry_until
-from tests.server.conftest import Start
+from tests.server.conftest import Start, new_args
 
 LATENCY = 2.0
 """The notification must arrive within this many seconds of the change."""
@@ -124,3 +124,23 @@ async def test_lease_state_follows_another_server(lsp: Start, env: Env, agent_py
     assert note.at - at < LATENCY + 1.0  # agent exit + the other server's finalize
     await other.wait_for(p.SESSION_ENDED, name="t1")
     assert watcher.of(p.SESSION_ENDED) == []  # only the owner reports the session
+
+
+async def test_an_owned_session_that_ends_says_so_before_its_lease_shows_gone(
+    lsp: Start, env: Env, agent_py: str
+) -> None:
+    # A status bar must go from "owned" straight to "ended": the summary first,
+    # then the lease change.  The pause keeps finalize between removing the
+    # lease and notifying for over a second, far longer than a lease poll.
+    s = await lsp(client="visual-studio-code", extra_env={"CTASK_PAUSE": "finalize.before_manifest_removed:1.5"})
+    go = env.root / "go"
+    mark = s.mark()
+    await s.command(p.NEW, new_args("t1", agent_py, "write=a.txt:hi", f"wait={go}"))
+    await s.lease("t1", lambda n: n["owned_here"] and n["tmux_alive"], since=mark)
+    go.write_text("")
+    gone = await s.lease("t1", lambda n: n["state"] == "missing", since=mark, timeout=15)
+    ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark)
+    assert ended.at <= gone.at, "the lease showed gone before the session's summary arrived"
+    order = [n.method for n in s.notes[mark:] if n.params.get("name") == "t1" and n.method != p.DIFF_NOTIFICATION]
+    assert order[-2:] == [p.SESSION_ENDED, p.LEASE_STATE], order
+    assert ended.params["summary"]["added"] == ["a.txt"]
