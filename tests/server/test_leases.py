@@ -137,10 +137,15 @@ async def test_an_owned_session_that_ends_says_so_before_its_lease_shows_gone(
     mark = s.mark()
     await s.command(p.NEW, new_args("t1", agent_py, "write=a.txt:hi", f"wait={go}"))
     await s.lease("t1", lambda n: n["owned_here"] and n["tmux_alive"], since=mark)
+    mark = s.mark()  # the task showed "missing" once already, before its launch
     go.write_text("")
     gone = await s.lease("t1", lambda n: n["state"] == "missing", since=mark, timeout=15)
     ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark)
-    assert ended.at <= gone.at, "the lease showed gone before the session's summary arrived"
-    order = [n.method for n in s.notes[mark:] if n.params.get("name") == "t1" and n.method != p.DIFF_NOTIFICATION]
-    assert order[-2:] == [p.SESSION_ENDED, p.LEASE_STATE], order
+    seen = [
+        (round(n.at, 2), n.method, n.params.get("state"), n.params.get("tmux_alive"))
+        for n in s.notes[mark:]
+        if n.params.get("name") == "t1" and n.method != p.DIFF_NOTIFICATION
+    ]
+    assert ended.at <= gone.at, f"the lease showed gone before the session's summary arrived: {seen}"
+    assert [method for _, method, *_ in seen][-2:] == [p.SESSION_ENDED, p.LEASE_STATE], seen
     assert ended.params["summary"]["added"] == ["a.txt"]
