@@ -945,6 +945,8 @@ class OwnedSession:
         self.done = False
         self._child: t.Any = None
         self._mutex = threading.Lock()
+        self._repo: RepoInfo | bool | None = False
+        """The task's repository, read from task.yaml on first use (False: not read yet)."""
 
     def __repr__(self) -> str:
         return f"OwnedSession({self.ws.name!r}, {self.session_id!r}, {self.ownership})"
@@ -1000,6 +1002,15 @@ class OwnedSession:
 
     def live_diff(self) -> manifests.Diff:
         return manifests.diff(self.baseline, self.core.capture(self.ws, None))
+
+    def git_view(self) -> dict[str, t.Any] | None:
+        """Git's view of a repo task now, as ``ctask diff`` shows it; None for a task without a repository."""
+        if self._repo is False:
+            try:
+                self._repo = self.ws.read_meta().repo
+            except CtaskError:
+                return None  # unreadable task.yaml: the manifest diff still stands; read it again next time
+        return gitrepo.view(self._repo) if isinstance(self._repo, RepoInfo) else None
 
     # -- ending ---------------------------------------------------------------------------
 

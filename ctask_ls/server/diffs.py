@@ -3,14 +3,20 @@
 Live diffs are captured on the background executor, at most every
 :data:`LIVE_INTERVAL` seconds per session (longer when a capture is slow: five
 times the last capture's duration), and sent only when the diff changed (its
-lists or byte totals).  Live captures report no ``$/progress``: they are not
-work the user waits for.  The final diff comes from the summary that finalize
-wrote, so it is exactly what ``ctask diff`` shows afterwards.
+lists or byte totals, or for a task on a git repository git's view: a commit
+changes no file in the workspace).  Live captures report no ``$/progress``:
+they are not work the user waits for.  The final diff comes from the summary
+that finalize wrote, so it is exactly what ``ctask diff`` shows afterwards.
+
+A repo task's notifications carry ``git`` as ``ctask.diff`` results do
+(branch, commits, committed and uncommitted files); its git commands count in
+the capture time that spaces live diffs out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 import typing as t
@@ -30,8 +36,8 @@ LIVE_INTERVAL = 2.0
 SLOW_FACTOR = 5.0
 """A capture that took S seconds waits SLOW_FACTOR * S before the next one."""
 
-DiffKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[int, int, int]]
-EMPTY: DiffKey = ((), (), (), (0, 0, 0))
+DiffKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[int, int, int], str]
+EMPTY: DiffKey = ((), (), (), (0, 0, 0), "null")
 
 
 @dataclasses.dataclass
@@ -44,9 +50,15 @@ class LiveState:
     """The last diff sent (the empty diff before the first)."""
 
 
-def _key(d: Diff) -> DiffKey:
+def _key(d: Diff, git: dict[str, t.Any] | None) -> DiffKey:
     b = d.bytes
-    return (tuple(d.added), tuple(d.modified), tuple(d.deleted), (b["added"], b["modified"], b["deleted"]))
+    return (
+        tuple(d.added),
+        tuple(d.modified),
+        tuple(d.deleted),
+        (b["added"], b["modified"], b["deleted"]),
+        json.dumps(git, sort_keys=True),
+    )
 
 
 def maybe_live(server: CtaskServer, tracked: Tracked) -> None:
@@ -67,7 +79,8 @@ def _live(server: CtaskServer, tracked: Tracked) -> None:
             return
         with server.quiet_progress():
             d = tracked.owned.live_diff()
-        key = _key(d)
+        git = tracked.owned.git_view()
+        key = _key(d, git)
         with tracked.lock:
             if tracked.ending or key == live.last:
                 return
@@ -81,6 +94,7 @@ def _live(server: CtaskServer, tracked: Tracked) -> None:
                 deleted=d.deleted,
                 counts=d.counts,
                 bytes=d.bytes,
+                git=git,
             )
             server.notify(protocol.DIFF_NOTIFICATION, payload.to_json())
     except Exception:
@@ -101,6 +115,7 @@ def final_payload(name: str, summary: t.Mapping[str, t.Any]) -> protocol.DiffNot
     added, modified, deleted = paths("added"), paths("modified"), paths("deleted")
     counts = summary.get("counts")
     size = summary.get("bytes")
+    git = summary.get("git")
     return protocol.DiffNotification(
         name=name,
         session_id=summary.get("session_id"),
@@ -112,6 +127,7 @@ def final_payload(name: str, summary: t.Mapping[str, t.Any]) -> protocol.DiffNot
         if isinstance(counts, dict)
         else {"added": len(added), "modified": len(modified), "deleted": len(deleted)},
         bytes=dict(size) if isinstance(size, dict) else {"added": 0, "modified": 0, "deleted": 0},
+        git=dict(git) if isinstance(git, dict) else None,
     )
 
 

@@ -166,9 +166,14 @@ class DiffNotification:
     deleted: list[str]
     counts: dict[str, int]
     bytes: dict[str, int]
+    git: dict[str, t.Any] | None = None
+    """Git's view of a task on a git repository, as in ``ctask.diff`` results; absent for other tasks."""
 
     def to_json(self) -> dict[str, t.Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.git is None:
+            del out["git"]
+        return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -77,6 +77,7 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
         {"file": str(worktree / "agent.txt"), "text": "committed A", "valid": 1},
         {"file": str(worktree / "notes.txt"), "text": "uncommitted ??", "valid": 1},
     ], res["diff_git_entries"]
+    assert res["final_git_entries"] == res["diff_git_entries"], "the final ctask/diff filled in git's view too"
     assert res["diff_git_line"] == f"ctask: t1 branch ctask/t1: 1 commit since {base}, 1 committed, 1 uncommitted"
     assert res["list_lines"][0].startswith("t1 ") and res["list_lines"][0].endswith("[ctask/t1]")
 

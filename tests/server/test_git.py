@@ -107,3 +107,46 @@ async def test_git_errors_are_one_line_leave_nothing_and_keep_the_server_up(
     # Both servers still answer.
     assert await s.command(p.LIST, {}) == []
     assert await s2.command(p.LIST, {}) == []
+
+
+async def test_diff_notifications_of_a_repo_task_carry_gits_view_and_follow_a_commit(
+    lsp: Start, env: Env, tmp_path: Path, gagent: str
+) -> None:
+    repo = make_repo(env.vars, tmp_path / "project")
+    s = await lsp(extra_env=IDENTITY)
+    args = {"name": "t1", "agent": sys.executable, "args": [gagent, "write=feature.py:x = 1\n", "wait=go"]}
+    mark = s.mark()
+    await s.command(p.NEW, {**args, "repo": str(repo)})
+    worktree = env.task_dir("t1") / "project"
+
+    def git_view(n: dict[str, t.Any]) -> dict[str, t.Any]:
+        view: dict[str, t.Any] = n.get("git") or {}
+        return view
+
+    live = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: bool(git_view(n).get("uncommitted")), name="t1", since=mark)
+    assert live.params["final"] is False
+    assert git_view(live.params)["uncommitted"] == [{"status": "??", "path": "feature.py"}]
+    assert git_view(live.params)["commits"] == [] and git_view(live.params)["worktree"] == str(worktree)
+
+    # A commit changes no file of the workspace; git's view changed, so a live diff follows it.
+    git(env.vars, worktree, "add", "-A")
+    git(env.vars, worktree, "commit", "-q", "-m", "by hand: feature")
+    after = s.mark()
+    committed = await s.wait_for(
+        p.DIFF_NOTIFICATION, lambda n: git_view(n).get("counts", {}).get("commits") == 1, name="t1", since=after
+    )
+    view = git_view(committed.params)
+    assert committed.params["final"] is False
+    assert [c["subject"] for c in view["commits"]] == ["by hand: feature"]
+    assert view["committed"] == [{"status": "A", "path": "feature.py"}] and view["uncommitted"] == []
+
+    env.go("t1")
+    final = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: n["final"], name="t1", since=after, timeout=20)
+    assert git_view(final.params)["counts"] == {"commits": 1, "committed": 1, "uncommitted": 0}
+
+    # A task without a repository: no git key at all.
+    await s.command(p.NEW, {"name": "plain", "agent": sys.executable, "args": [gagent, "write=a.txt:a", "wait=go"]})
+    await s.wait_for(p.DIFF_NOTIFICATION, lambda n: n["added"] == ["a.txt"], name="plain")
+    env.go("plain")
+    plain = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: n["final"], name="plain", timeout=20)
+    assert "git" not in plain.params

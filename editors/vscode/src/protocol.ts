@@ -45,7 +45,7 @@ export interface DiffParams {
   modified: string[];
   deleted: string[];
   counts?: Counts;
-  /** Git's view of a repo task (`ctask.diff` results only; `ctask/diff` notifications lack it). */
+  /** Git's view of a repo task (`ctask.diff` results and `ctask/diff` notifications; absent for other tasks). */
   git?: GitSummary | null;
 }
 

@@ -116,7 +116,6 @@ H.wait(10000, function()
   local id = qf.list_id("t1")
   return id ~= nil and vim.fn.getqflist({ id = id, context = 1 }).context.ctask.final == true
 end, "the final ctask/diff of t1")
-vim.cmd("Ctask diff t1")
 local function git_entries()
   local out = {}
   for _, item in ipairs(vim.fn.getqflist({ id = qf.lists["t1"], items = 1 }).items) do
@@ -126,6 +125,9 @@ local function git_entries()
   end
   return out
 end
+-- The final ctask/diff notification alone filled the list, git's view included.
+H.observe("final_git_entries", git_entries())
+vim.cmd("Ctask diff t1")
 H.wait(10000, function()
   return #git_entries() > 0 and note_matching("^ctask: t1 branch ") ~= nil
 end, ":Ctask diff t1 to list git's view")

@@ -2,8 +2,8 @@
 ---
 --- Each task has one quickfix list, replaced in place on every `ctask/diff`
 --- (so live updates do not pile up in the quickfix stack). Entry text is the
---- change: "added", "modified" or "deleted". For a task on a git repository a
---- `ctask.diff` result also carries git's view: its entries follow, under the
+--- change: "added", "modified" or "deleted". For a task on a git repository
+--- `ctask/diff` and `ctask.diff` also carry git's view: its entries follow, under the
 --- worktree, with text "committed STATUS" (vs the base) or "uncommitted STATUS".
 
 local state = require("ctask.state")
@@ -40,7 +40,7 @@ end
 
 local GIT_KINDS = { "committed", "uncommitted" }
 
---- Entries for git's view of a repo task (`git` of a `ctask.diff` result):
+--- Entries for git's view of a repo task (`git` of `ctask/diff` or `ctask.diff`):
 --- the files committed on its branch since the base, then the uncommitted ones.
 ---@param name string
 ---@param git? table
