@@ -12,11 +12,7 @@ local function complete(line)
   return vim.fn.getcompletion(line, "cmdline")
 end
 local function info_matching(pattern)
-  for _, n in ipairs(H.notes) do
-    if n.level == vim.log.levels.INFO and n.msg:find(pattern) then
-      return n.msg
-    end
-  end
+  return H.note_matching(pattern, vim.log.levels.INFO)
 end
 local function terminals(task)
   local out = {}

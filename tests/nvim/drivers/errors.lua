@@ -7,9 +7,7 @@ ctask.setup({})
 H.ready_client()
 
 local function errors()
-  return vim.tbl_map(function(n)
-    return n.msg
-  end, H.notes_at(vim.log.levels.ERROR))
+  return H.messages_at(vim.log.levels.ERROR)
 end
 
 -- Each case: an Ex command and how many ERROR lines we expect after it.

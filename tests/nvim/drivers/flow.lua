@@ -103,11 +103,7 @@ end, "the lease to go and the statusline to say none")
 H.observe("statusline_after", ctask.statusline())
 H.observe("none_after_lease_gone_ms", t_none - t_gone)
 H.wait(10000, function()
-  for _, n in ipairs(H.notes) do
-    if n.msg:find("session ended", 1, true) then
-      return true
-    end
-  end
+  return H.note_matching("session ended") ~= nil
 end, "a 'session ended' notification")
 H.wait(10000, function()
   return vim.fn.getqflist({ id = qf.lists["t1"], context = 1 }).context.ctask.final == true

@@ -56,6 +56,22 @@ function H.notes_at(level)
   end, H.notes)
 end
 
+--- The texts of the notifications at `level` so far.
+function H.messages_at(level)
+  return vim.tbl_map(function(n)
+    return n.msg
+  end, H.notes_at(level))
+end
+
+--- The text of the first notification matching the Lua `pattern` (at `level`, if given), or nil.
+function H.note_matching(pattern, level)
+  for _, n in ipairs(H.notes) do
+    if (level == nil or n.level == level) and n.msg:find(pattern) then
+      return n.msg
+    end
+  end
+end
+
 --- The ctask client once initialized.
 function H.ready_client(ms)
   local client

@@ -19,16 +19,7 @@ local function complete(line)
   return vim.fn.getcompletion(line, "cmdline")
 end
 local function errors()
-  return vim.tbl_map(function(n)
-    return n.msg
-  end, H.notes_at(vim.log.levels.ERROR))
-end
-local function note_matching(pattern, level)
-  for _, n in ipairs(H.notes) do
-    if (level == nil or n.level == level) and n.msg:find(pattern) then
-      return n.msg
-    end
-  end
+  return H.messages_at(vim.log.levels.ERROR)
 end
 --- Call an API function with a callback, wait for it, return (err, result).
 local function call(what, fn, ...)
@@ -86,9 +77,9 @@ end, "the statusline to say owned")
 H.observe("statusline", ctask.statusline())
 vim.cmd("Ctask status t1")
 H.wait(10000, function()
-  return note_matching("^ctask: t1: ", vim.log.levels.INFO) ~= nil
+  return H.note_matching("^ctask: t1: ", vim.log.levels.INFO) ~= nil
 end, ":Ctask status t1")
-H.observe("status_line", note_matching("^ctask: t1: ", vim.log.levels.INFO))
+H.observe("status_line", H.note_matching("^ctask: t1: ", vim.log.levels.INFO))
 
 -- :Ctask open goes to the worktree (a tab-local cwd), where t1 is the current task.
 vim.cmd("Ctask open t1")
@@ -106,9 +97,9 @@ H.wait(20000, function()
 end, "the agent's commit in the worktree")
 vim.fn.writefile({}, vim.fs.joinpath(vim.fs.dirname(worktree), "done"))
 H.wait(20000, function()
-  return note_matching("^ctask: task t1: session ended") ~= nil
+  return H.note_matching("^ctask: task t1: session ended") ~= nil
 end, "the session-ended line of t1")
-H.observe("ended_line", note_matching("^ctask: task t1: session ended"))
+H.observe("ended_line", H.note_matching("^ctask: task t1: session ended"))
 
 -- :Ctask diff after the session: the manifest's files, then git's view under the worktree.
 local qf = require("ctask.quickfix")
@@ -129,10 +120,10 @@ end
 H.observe("final_git_entries", git_entries())
 vim.cmd("Ctask diff t1")
 H.wait(10000, function()
-  return #git_entries() > 0 and note_matching("^ctask: t1 branch ") ~= nil
+  return #git_entries() > 0 and H.note_matching("^ctask: t1 branch ") ~= nil
 end, ":Ctask diff t1 to list git's view")
 H.observe("diff_git_entries", git_entries())
-H.observe("diff_git_line", note_matching("^ctask: t1 branch "))
+H.observe("diff_git_line", H.note_matching("^ctask: t1 branch "))
 vim.cmd("cclose")
 
 vim.cmd("Ctask list")
@@ -177,6 +168,6 @@ H.observe("remove_unforced", { kind = err and err.data and err.data.kind, reason
 H.observe("remove_unforced_lines", vim.list_slice(errors(), before + 1))
 call("remove! t1", ctask.remove, "t1", true)
 H.observe("remove_asked", asked)
-H.observe("removed_line", note_matching("^ctask: removed task t1"))
+H.observe("removed_line", H.note_matching("^ctask: removed task t1"))
 H.observe("errors", errors())
 H.finish()
