@@ -76,9 +76,9 @@ def _no_fault(point: str) -> None:
     """
     if os.environ.get("CTASK_FAULT") == point:
         os.kill(os.getpid(), 9)
-    pause = os.environ.get("CTASK_PAUSE")
-    if pause and pause.rpartition(":")[0] == point:
-        time.sleep(float(pause.rpartition(":")[2]))
+    paused, _, seconds = os.environ.get("CTASK_PAUSE", "").rpartition(":")
+    if paused == point:
+        time.sleep(float(seconds))
 
 
 class EndReason(enum.StrEnum):

@@ -129,15 +129,14 @@ class Owner:
             with tracked.lock:
                 tracked.ending = True
             with self._lock:
-                self._holding.add(owned.ws.dir)
+                self._holding.add(owned.ws.dir)  # until _finalize has notified
             future = self.server.submit(self._finalize, tracked, end)
             with self._lock:
-                if future is None:
+                if future is None:  # shutting down
                     self._holding.discard(owned.ws.dir)
-                else:
-                    self._finalizing.add(future)
-            if future is not None:
-                future.add_done_callback(self._finalizing_done)
+                    continue
+                self._finalizing.add(future)
+            future.add_done_callback(self._finalizing_done)
 
     def _finalizing_done(self, future: concurrent.futures.Future[t.Any]) -> None:
         with self._lock:
