@@ -106,10 +106,12 @@ class Env:
         proc = self.run(*args, "--json", check=True)
         return json.loads(proc.stdout)
 
-    def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """Start ``ctask ARGS`` in the background (its own process group)."""
+    def spawn(
+        self, *args: str, env: dict[str, str] | None = None, prefix: t.Sequence[str] = ()
+    ) -> subprocess.Popen[str]:
+        """Start ``ctask ARGS`` in the background, in its own process group (``prefix``: as for :meth:`run`)."""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ctask_ls.cli", *args],
+            [*prefix, sys.executable, "-m", "ctask_ls.cli", *args],
             env={**self.vars, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -290,6 +292,18 @@ class Env:
         out, err = proc.communicate(timeout=timeout)
         early = b"".join(self._stderr.pop(proc.pid, [])).decode(errors="replace")
         return proc.returncode, out, early + err
+
+    def own_until_done(self, command: str, name: str, *args: str) -> tuple[str, str]:
+        """``ctask COMMAND NAME ARGS`` (attach, resume) owns the session, whose agent then finishes (``go``).
+
+        The command must own the session and exit 0; its (stdout, stderr).
+        """
+        owner = self.spawn(command, name, *args)
+        self.wait_owned(name, owner)
+        self.go(name)
+        code, out, err = self.finish(owner)
+        assert code == 0, err
+        return out, err
 
     def go(self, name: str, flag: str = "go") -> None:
         """Create FLAG in the workspace: releases an agent started with ``wait=FLAG``."""

@@ -135,11 +135,7 @@ def test_corrupt_lease_of_a_running_session_stops_adoption_and_keeps_the_session
     assert env.summary("t1") is None
 
     assert env.run("repair", "t1").returncode == 0
-    adopter = env.spawn("attach", "t1")
-    env.wait_owned("t1", adopter)
-    env.go("t1")
-    code, _out, err = env.finish(adopter)
-    assert code == 0, err
+    env.own_until_done("attach", "t1")
     env.records("t1", 1)
 
 

@@ -119,11 +119,7 @@ def test_adoption_after_the_owner_is_killed_keeps_the_original_baseline(env: Env
 
 def test_resume_adopts_a_detached_session(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "wait=go")
-    adopter = env.spawn("resume", "t1")
-    env.wait_owned("t1", adopter)
-    env.go("t1")
-    code, _out, err = env.finish(adopter)
-    assert code == 0, err
+    env.own_until_done("resume", "t1")
     summary = env.summary("t1")
     assert summary is not None
     assert (summary["session_ownership"], summary["baseline"]) == ("adopted", "original")
@@ -142,11 +138,7 @@ def test_adoption_without_a_usable_baseline_captures_a_fresh_one(env: Env, agent
     else:
         start.write_text('{"entries": [truncated')
     (env.task_dir("t1") / "before-adoption.txt").write_text("x")
-    adopter = env.spawn("attach", "t1")
-    env.wait_owned("t1", adopter)
-    env.go("t1")
-    code, _out, err = env.finish(adopter)
-    assert code == 0, err
+    _out, err = env.own_until_done("attach", "t1")
     if baseline == "corrupt":
         assert "manifest.start.json is corrupt" in err
         aside = [p.name for p in start.parent.iterdir() if p.name.startswith("manifest.start.json.corrupt-")]
@@ -201,11 +193,7 @@ def test_signal_releases_the_lease_and_leaves_the_session_running(env: Env, agen
     proc = env.run("list")
     assert proc.returncode == 0
     assert env.summary("t1") is None, "a released session that still runs is not finalized"
-    adopter = env.spawn("attach", "t1")
-    env.wait_owned("t1", adopter)
-    env.go("t1")
-    code, _out, err = env.finish(adopter)
-    assert code == 0, err
+    env.own_until_done("attach", "t1")
     summary = env.summary("t1")
     assert summary is not None
     assert (summary["session_ownership"], summary["baseline"]) == ("adopted", "original")
@@ -220,11 +208,7 @@ def test_adopter_killed_after_taking_the_lease_is_adopted_again(env: Env, agent:
     crashing.wait(timeout=20)
     assert crashing.returncode == -signal.SIGKILL
     assert env.json("status", "t1")["lease"]["state"] == "stale"
-    adopter = env.spawn("attach", "t1")
-    env.wait_owned("t1", adopter)
-    env.go("t1")
-    code, _out, err = env.finish(adopter)
-    assert code == 0, err
+    env.own_until_done("attach", "t1")
     summary = env.summary("t1")
     assert summary is not None
     assert summary["baseline"] == "original"

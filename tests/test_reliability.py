@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import typing as t
 
@@ -41,29 +40,14 @@ def _can_unshare() -> str | None:
     return None
 
 
-def _spawn_on_other_host(env: Env, *args: str) -> subprocess.Popen[str]:
-    """``ctask ARGS`` in the background on "other-host" (same pid: unshare and sh exec)."""
-    proc = subprocess.Popen(
-        [*UNSHARE, sys.executable, "-m", "ctask_ls.cli", *args],
-        env=env.vars,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=env.root,
-        start_new_session=True,
-    )
-    env.procs.append(proc)
-    return proc
-
-
 @pytest.fixture
 def remote_owner(env: Env, agent: list[str]) -> t.Iterator[subprocess.Popen[str]]:
     """Task t1 launched and owned by a ``ctask new`` running on "other-host"; its agent waits for ``go``."""
     why = _can_unshare()
     if why is not None:
         pytest.skip(why)
-    proc = _spawn_on_other_host(env, "new", "t1", "--agent", agent[0], "--", *agent[1:], "wait=go")
+    # On "other-host", with the same pid: unshare and sh exec.
+    proc = env.spawn("new", "t1", "--agent", agent[0], "--", *agent[1:], "wait=go", prefix=UNSHARE)
     lease = env.wait_owned("t1", proc)
     assert lease["host"] == OTHER, lease
     assert env.tmux_alive("t1"), "the other host's session runs on the shared tmux socket"
@@ -190,11 +174,7 @@ def test_a_remote_owner_that_stops_beating_goes_stale_after_stale_after(
     assert status["tmux_alive"] is True
     assert env.summary("t1") is None, "a running session is not finalized by status"
 
-    adopter = env.spawn("attach", "t1")  # stale: adopted without --yes
-    env.wait_owned("t1", adopter)
-    env.go("t1")
-    code, _out, err = env.finish(adopter)
-    assert code == 0, err
+    env.own_until_done("attach", "t1")  # stale: adopted without --yes
     summary = env.summary("t1")
     assert summary is not None
     assert (summary["session_ownership"], summary["end_reason"]) == ("adopted", "agent_exited")
@@ -303,11 +283,7 @@ def test_a_stop_that_loses_the_race_to_finalize_leaves_no_request_for_the_next_s
     assert not marker.exists(), f"a stop request outlived its session: {marker.read_text()}"
 
     (env.task_dir("t1") / "go").unlink()
-    owner = env.spawn("resume", "t1")
-    env.wait_owned("t1", owner)
-    env.go("t1")
-    code, _out, err = env.finish(owner)
-    assert code == 0, err
+    env.own_until_done("resume", "t1")
     summary = env.summary("t1")
     assert summary is not None
     assert summary["end_reason"] == "agent_exited", "nobody stopped the second session"

@@ -20,13 +20,9 @@ local function exists(path)
 end
 
 -- Without a name, :Ctask new asks for one.
-local prompted
-vim.ui.input = function(opts, on_confirm)
-  prompted = opts.prompt
-  on_confirm("t1")
-end
+local prompts = H.answer_input("t1")
 vim.cmd("Ctask new")
-H.observe("name_prompt", prompted)
+H.observe("name_prompt", prompts[1])
 
 -- The lease appears and the statusline says "owned" within 2 s of it.
 local t_lease, t_owned

@@ -56,6 +56,16 @@ function H.notes_at(level)
   end, H.notes)
 end
 
+--- Answer every vim.ui.input with `answer`; returns the list of prompts asked (filled as they come).
+function H.answer_input(answer)
+  local prompts = {}
+  vim.ui.input = function(opts, on_confirm)
+    prompts[#prompts + 1] = opts.prompt
+    on_confirm(answer)
+  end
+  return prompts
+end
+
 --- The texts of the notifications at `level` so far.
 function H.messages_at(level)
   return vim.tbl_map(function(n)

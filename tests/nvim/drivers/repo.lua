@@ -41,13 +41,9 @@ H.observe("complete_new_repo_dir", complete("Ctask new t9 repo=" .. H.args.repo:
 
 -- "New Task from This Repository" from a subdirectory of the repository, name asked.
 vim.cmd.cd(vim.fs.joinpath(H.args.repo, "src"))
-local prompted
-vim.ui.input = function(opts, on_confirm)
-  prompted = opts.prompt
-  on_confirm("t1")
-end
+local prompts = H.answer_input("t1")
 vim.cmd("Ctask newrepo")
-H.observe("name_prompt", prompted)
+H.observe("name_prompt", prompts[1])
 
 local term
 H.wait(20000, function()
