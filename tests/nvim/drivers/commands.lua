@@ -14,15 +14,6 @@ end
 local function info_matching(pattern)
   return H.note_matching(pattern, vim.log.levels.INFO)
 end
-local function terminals(task)
-  local out = {}
-  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.api.nvim_buf_is_valid(buf) and vim.b[buf].ctask_task == task and vim.bo[buf].buftype == "terminal" then
-      out[#out + 1] = buf
-    end
-  end
-  return out
-end
 local function buffer_lines(name)
   local buf = vim.fn.bufnr(name)
   return buf ~= -1 and vim.api.nvim_buf_get_lines(buf, 0, -1, false) or nil
@@ -90,7 +81,7 @@ vim.cmd("close")
 -- attach opens a terminal on the adopted session; attaching again reuses it.
 vim.cmd("Ctask attach beta")
 H.wait(10000, function()
-  return #terminals("beta") == 1
+  return #H.terminals("beta") == 1
 end, "a terminal for beta")
 vim.cmd("Ctask attach beta")
 local second_done = false
@@ -100,7 +91,7 @@ end)
 H.wait(10000, function()
   return second_done
 end, "the second attach")
-H.observe("beta_terminals_after_two_attaches", #terminals("beta"))
+H.observe("beta_terminals_after_two_attaches", #H.terminals("beta"))
 
 vim.cmd("Ctask stop beta")
 H.wait(15000, function()
@@ -118,7 +109,7 @@ end, "beta's lease to go")
 vim.cmd("Ctask last")
 H.wait(15000, function()
   local lease = ctask.lease("beta")
-  return lease ~= nil and lease.owned_here and #terminals("beta") == 1
+  return lease ~= nil and lease.owned_here and #H.terminals("beta") == 1
 end, ":Ctask last to relaunch beta with a terminal")
 H.observe("last_statusline", ctask.statusline())
 

@@ -41,12 +41,8 @@ H.observe("owned_after_lease_ms", t_owned - t_lease)
 -- The launching command opened a :terminal running tmux attach on the task's session.
 local term
 H.wait(5000, function()
-  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.b[buf].ctask_task == "t1" and vim.bo[buf].buftype == "terminal" then
-      term = buf
-      return true
-    end
-  end
+  term = H.terminals("t1")[1]
+  return term ~= nil
 end, "a terminal buffer for t1")
 H.observe("terminal_spec", vim.b[term].ctask_terminal)
 H.wait(10000, function()

@@ -56,6 +56,17 @@ function H.notes_at(level)
   end, H.notes)
 end
 
+--- The :terminal buffers the plugin opened on `task`'s tmux session.
+function H.terminals(task)
+  local out = {}
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_valid(buf) and vim.b[buf].ctask_task == task and vim.bo[buf].buftype == "terminal" then
+      out[#out + 1] = buf
+    end
+  end
+  return out
+end
+
 --- Answer every vim.ui.input with `answer`; returns the list of prompts asked (filled as they come).
 function H.answer_input(answer)
   local prompts = {}

@@ -48,12 +48,8 @@ H.observe("name_prompt", prompts[1])
 local term
 H.wait(20000, function()
   H.check(#errors() == 0, "an ERROR line instead of the task: " .. tostring(errors()[1]))
-  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-    if vim.b[buf].ctask_task == "t1" and vim.bo[buf].buftype == "terminal" then
-      term = buf
-      return true
-    end
-  end
+  term = H.terminals("t1")[1]
+  return term ~= nil
 end, "a terminal buffer for t1")
 H.observe("terminal_cwd", vim.b[term].ctask_terminal.cwd)
 H.wait(10000, function()
