@@ -153,10 +153,30 @@ def _confirm_factory(yes: bool) -> t.Callable[[Workspace, LeaseInfo], bool]:
 
 
 def _own(core: Core, owned: OwnedSession, *, attach: bool, as_json: bool, adopted: bool) -> int:
-    """Attach (with a terminal), then own the session until it ends."""
+    """Attach (with a terminal), and own the session until it ends.
+
+    A watcher thread owns the session the whole time, attached or not: the
+    moment the agent exits it records the session, and its finalize kills
+    what is left of the tmux session, so an attached terminal (this one, or
+    an editor's) returns by itself; nobody is left looking at a dead pane.
+    """
     ws = owned.ws
+    outcome: list[tuple[bool, dict[str, t.Any] | None]] = []  # (the session ended, its summary)
+
+    failures: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            end = owned.wait(interrupted=interrupted)
+            outcome.append((end is not None, owned.finalize(end) if end is not None else None))
+        except BaseException as exc:  # noqa: BLE001 - raised again on the main thread, where errors are reported
+            failures.append(exc)
+
     with _Interrupts() as interrupted:
-        if attach and _is_tty() and owned.mode == "persistent":
+        watcher = threading.Thread(target=watch, name=f"ctask-own-{ws.name}", daemon=True)
+        watcher.start()
+        ended = owned.check(core.tmux.panes()) is not None
+        if attach and _is_tty() and owned.mode == "persistent" and not ended:
             code, why = core.tmux.attach(ws.tmux_session)
             pane = core.tmux.pane(ws.tmux_session)
             if code != 0 and pane is not None and not pane.dead:
@@ -164,26 +184,31 @@ def _own(core: Core, owned: OwnedSession, *, attach: bool, as_json: bool, adopte
 
                 records.event(ws, "attach_failed", error=why, session_id=owned.session_id)
                 if adopted:
+                    interrupted.set()
+                    watcher.join()
                     owned.release(f"attach failed: {why}")
                     _err(f"error: tmux could not attach to {ws.tmux_session}: {why}")
                     return 1
                 _say(f"warning: tmux could not attach ({why}); still owning the session")
             elif pane is not None and not pane.dead:
                 _say(f"detached; ctask keeps owning task {ws.name} until its session ends (Ctrl-C releases it)")
-        elif owned.mode == "persistent":
+        elif owned.mode == "persistent" and not ended:
             _say(
                 f"owning task {ws.name} (tmux session {ws.tmux_session}) without attaching: no terminal; "
                 "waiting for it to end (Ctrl-C releases it)"
             )
-        end = owned.wait(interrupted=interrupted)
-    if end is None:
+        while watcher.is_alive():  # joined in slices: the signal handlers run on this thread
+            watcher.join(0.1)
+    if failures:
+        raise failures[0]
+    ended, summary = outcome[0] if outcome else (False, None)
+    if not ended:
         if owned.lost is not None:
             _say(f"no longer the owner of task {ws.name}: {owned.lost}")
             return 0
         owned.release("interrupted")
         _say(f"released task {ws.name}; its session keeps running: `ctask attach {ws.name}` takes it back")
         return 0
-    summary = owned.finalize(end)
     if summary is None:
         _say(f"task {ws.name}: {owned.lost or 'the session was recorded by another process'}")
         return 0

@@ -103,9 +103,44 @@ def resolve(spec: AgentSpec, *, path_env: str | None = None, label: str | None =
     return ResolvedAgent(spec=spec, path=found, label=label or command)
 
 
+EDITOR_VARIABLES = frozenset(
+    {
+        # Neovim: the editor that started the server (it may be gone by the time the agent runs)
+        "NVIM",
+        "NVIM_LISTEN_ADDRESS",
+        "NVIM_LOG_FILE",
+        "NVIM_SYSTEM_RPLUGIN_MANIFEST",
+        "VIMRUNTIME",
+        "VIM",
+        "MYVIMRC",
+        "MYGVIMRC",
+        # VS Code and other Electron editors
+        "ELECTRON_RUN_AS_NODE",
+        "ELECTRON_NO_ATTACH_CONSOLE",
+        # Emacs
+        "INSIDE_EMACS",
+        "EMACS",
+    }
+)
+"""Variables of the editor that started ``ctask-ls``, never passed to an agent (SPEC 3.3)."""
+EDITOR_PREFIXES = ("VSCODE_", "CODE_SERVER_")
+"""Prefixes of the same (``VSCODE_IPC_HOOK_CLI``, ``VSCODE_GIT_IPC_HANDLE``, ...)."""
+
+
+def is_editor_variable(name: str) -> bool:
+    """Whether ``name`` belongs to the editor that started the server rather than to the user's shell."""
+    return name in EDITOR_VARIABLES or name.startswith(EDITOR_PREFIXES)
+
+
 def launch_environment(base: t.Mapping[str, str], ctask_vars: t.Mapping[str, str], spec: AgentSpec) -> dict[str, str]:
-    """The environment of the launched agent, in the order SPEC 3.3 gives."""
-    env = dict(base)
+    """The environment of the launched agent, in the order SPEC 3.3 gives.
+
+    The caller's environment less the editor's own variables
+    (:data:`EDITOR_VARIABLES`, :data:`EDITOR_PREFIXES`), then the
+    ``CTASK_*`` variables, then ``agent.env``, which wins (so a user who
+    really wants ``NVIM`` in the agent sets it there).
+    """
+    env = {k: v for k, v in base.items() if not is_editor_variable(k)}
     env.update(ctask_vars)
     env.update(dict(spec.env))
     return env

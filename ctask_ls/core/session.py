@@ -24,6 +24,7 @@ import dataclasses
 import enum
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -167,6 +168,8 @@ class Core:
         """The same for lease files (display only)."""
         self.progress: ProgressHook | None = None
         """Called with (workspace, "begin" | "report" | "end", files so far) around captures."""
+        self.exit_channel = f"ctask-exit-{os.getpid()}-{secrets.token_hex(4)}"
+        """The tmux ``wait-for`` channel that the sessions this process owns signal when their agent dies."""
 
     # -- lookup -----------------------------------------------------------------
 
@@ -459,10 +462,14 @@ class Core:
             self.heartbeats.add(ws, sid, self.config.heartbeat_interval, owned.on_lost)
             env = launch_environment(os.environ, self._ctask_vars(ws, sid, mode, cwd), agent.spec)
             if mode == "persistent":
-                self.tmux.new_session(ws.tmux_session, agent.argv, cwd=cwd, env=env, session_id=sid)
+                self.tmux.new_session(
+                    ws.tmux_session, agent.argv, cwd=cwd, env=env, session_id=sid, exit_channel=self.exit_channel
+                )
                 _mark_launched(ws, sid)
                 self.fault("launch.tmux_started")
-                self._verify(ws, agent)
+                failed = self._verify(ws)
+                if failed is not None:
+                    raise self._launch_failed(owned, agent, failed)
             else:
                 owned.start_direct(agent.argv, env, cwd)
                 _mark_launched(ws, sid)
@@ -505,7 +512,13 @@ class Core:
             self.say(f"warning: task {ws.name}: could not read {problem}")
         return m
 
-    def _verify(self, ws: Workspace, agent: ResolvedAgent) -> None:
+    def _verify(self, ws: Workspace) -> PaneState | None:
+        """Watch the agent's first moments: its dead pane if it failed at once, else None.
+
+        Failing is exiting with a non-zero (or unknown) status or by a signal.
+        An agent that exits 0 at once has done its job: its session ends as
+        any other and the owner records it with its diff (SPEC 3.5 step 5).
+        """
         deadline = time.monotonic() + self.config.launch_grace
         while True:
             pane = self.tmux.pane(ws.tmux_session)
@@ -515,29 +528,72 @@ class Core:
                     "check that the socket's directory exists and is writable",
                     socket=self.tmux.socket,
                 )
-            if pane is None or pane.dead:
+            if pane is not None and pane.dead:
                 pane = self.tmux.settled_pane(ws.tmux_session, pane)
-                lines = self.tmux.capture_tail(ws.tmux_session) if pane is not None else []
-                self.tmux.kill_session(ws.tmux_session)
-                status = pane.dead_status if pane is not None else None
-                signal = pane.dead_signal if pane is not None else None
-                if status is not None:
-                    how = f"exited with status {status}"
-                elif signal is not None:
-                    how = f"was killed by signal {signal}"
-                else:
-                    how = "exited (tmux did not report its exit status)"
-                tail = " | ".join(lines[-3:]) if lines else "no output"
-                raise LaunchFailed(
-                    f"agent '{agent.label}' {how} right after it started (last output: {tail}); "
-                    "check the agent's command and arguments",
-                    exit_status=status,
-                    exit_signal=signal,
-                    last_lines=lines,
-                )
+            if pane is None or pane.dead:
+                if pane is not None and pane.dead_status == 0 and pane.dead_signal is None:
+                    return None
+                return pane or PaneState(ws.tmux_session, True, None, None, None, None)
             if time.monotonic() >= deadline:
-                return
+                return None
             time.sleep(0.05)
+
+    def _launch_failed(self, owned: OwnedSession, agent: ResolvedAgent, pane: PaneState) -> LaunchFailed:
+        """The error for an agent that failed at once; what it wrote is kept and recorded, never deleted.
+
+        An agent that wrote nothing leaves no session: the launch is undone
+        (and ``new`` removes its task).  One that wrote something gets its
+        session recorded as any other (exit status, last lines, diff), and
+        the task stays, no longer provisional: ctask never deletes a file the
+        agent wrote, except through ``rm``.
+        """
+        ws = owned.ws
+        lines = self.tmux.capture_tail(ws.tmux_session)
+        if pane.dead_status is not None:
+            how = f"exited with status {pane.dead_status}"
+        elif pane.dead_signal is not None:
+            how = f"was killed by signal {pane.dead_signal}"
+        else:
+            how = "exited (tmux did not report its exit status)"
+        tail = " | ".join(lines[-3:]) if lines else "no output"
+        message = f"agent '{agent.label}' {how} right after it started (last output: {tail}); "
+        wrote = self._agent_wrote(ws, owned.baseline)
+        if wrote:
+            summary = owned.finalize(_EndState(EndReason.AGENT_EXITED, pane, last_lines=lines))
+            with contextlib.suppress(CtaskError):
+                if ws.read_meta().provisional:
+                    ws.touch(self.config.lock_timeout, provisional=False)
+            message += (
+                f"it wrote {wrote}, kept in task {ws.name} and recorded as a session: see `ctask diff {ws.name}`; "
+                "check the agent's command and arguments"
+            )
+            return LaunchFailed(
+                message,
+                exit_status=pane.dead_status,
+                exit_signal=pane.dead_signal,
+                last_lines=lines,
+                kept=True,
+                recorded=summary is not None,
+            )
+        self.tmux.kill_session(ws.tmux_session)
+        return LaunchFailed(
+            message + "check the agent's command and arguments",
+            exit_status=pane.dead_status,
+            exit_signal=pane.dead_signal,
+            last_lines=lines,
+            kept=False,
+        )
+
+    def _agent_wrote(self, ws: Workspace, baseline: manifests.Manifest) -> str | None:
+        """What the agent changed since the baseline, in words (files, or commits of a repo task); None if nothing."""
+        d = manifests.diff(baseline, self.capture(ws, None))
+        if any(d.counts.values()):
+            return "files (" + ", ".join(f"{n} {what}" for what, n in d.counts.items() if n) + ")"
+        with contextlib.suppress(CtaskError):
+            repo = ws.read_meta().repo
+            if repo is not None and (gitrepo.view(repo).get("counts") or {}).get("commits"):
+                return "commits on branch " + repo.branch
+        return None
 
     # -- dispatcher (SPEC 3.6) and adoption (SPEC 3.7) --------------------------------
 
@@ -619,6 +675,7 @@ class Core:
             owned.baseline = baseline
             self.fault("adopt.baseline")
             self.heartbeats.add(ws, lease_sid, self.config.heartbeat_interval, owned.on_lost)
+            self.tmux.signal_exit_to(ws.tmux_session, self.exit_channel)
         except BaseException as exc:
             owned.release(f"adoption failed: {exc}")
             raise
@@ -698,7 +755,7 @@ class Core:
         )
         started = _parse_or_now(baseline.captured_at)
         agent = _lease_agent(info) or _meta_agent(ws)
-        end = _EndState(reason, pane)
+        end = _EndState(reason, pane, ended_at=_stop_time(stop) if stop is not None else None)
         if stop is not None and stop.get("last_lines"):
             end.last_lines = list(stop["last_lines"])
         summary = _Finalizer(self, ws).run(
@@ -978,7 +1035,14 @@ class OwnedSession:
         return None
 
     def wait(self, *, interrupted: threading.Event | None = None) -> _EndState | None:
-        """Poll until the session ends; None if interrupted or ownership was lost."""
+        """Watch until the session ends; None if interrupted or ownership was lost.
+
+        tmux signals the owner's ``wait-for`` channel the moment the agent
+        dies (the session's ``pane-died`` hook), so the end is seen at once;
+        between signals a look every ``poll_interval`` (a second at most)
+        catches the rest (a killed session, an exit tmux missed, a lost
+        lease, an interrupt).
+        """
         if self._child is not None:
             while True:
                 try:
@@ -988,17 +1052,16 @@ class OwnedSession:
                         return None
                     continue
                 return _EndState(EndReason.AGENT_EXITED, None, exit_status=code, detected_via="wait")
+        tmux = self.core.tmux
         while True:
             if self.lost is not None:
                 return None
-            end = self.check(self.core.tmux.panes())
+            end = self.check(tmux.panes())
             if end is not None:
                 return end
-            if interrupted is not None:
-                if interrupted.wait(self.core.config.poll_interval):
-                    return None
-            else:
-                time.sleep(self.core.config.poll_interval)
+            if interrupted is not None and interrupted.is_set():
+                return None
+            tmux.wait_for(self.core.exit_channel, min(self.core.config.poll_interval, _EXIT_LOOK))
 
     def live_diff(self) -> manifests.Diff:
         return manifests.diff(self.baseline, self.core.capture(self.ws, None))
@@ -1072,6 +1135,7 @@ class OwnedSession:
             stop = _stop_requested(self.ws, self.session_id)
             if stop is not None:
                 end.reason = EndReason.STOPPED
+                end.ended_at = _stop_time(stop)
                 if stop.get("last_lines") and not end.last_lines:
                     end.last_lines = list(stop["last_lines"])
             return _Finalizer(self.core, self.ws).run(
@@ -1096,6 +1160,8 @@ class _EndState:
     exit_status: int | None = None
     detected_via: str = "polling"
     last_lines: list[str] | None = None
+    ended_at: dt.datetime | None = None
+    """When the agent ended, when known before finalize (a stop request's time)."""
 
 
 class _Finalizer:
@@ -1132,17 +1198,20 @@ class _Finalizer:
         exit_status = end.exit_status
         exit_signal: int | None = None
         lines = end.last_lines
+        ended = end.ended_at
         if end.pane is not None and end.pane.dead:
             pane = core.tmux.settled_pane(ws.tmux_session, end.pane)
             if exit_status is None and pane is not None:
                 exit_status = pane.dead_status
             if pane is not None and pane.dead_signal is not None:
                 exit_signal = pane.dead_signal
+            if pane is not None and pane.dead_time is not None:
+                ended = timeutil.from_timestamp(pane.dead_time)  # when it ended, not when it was noticed
             if lines is None:
                 lines = core.tmux.capture_tail(ws.tmux_session)
         final = core.capture(ws, None)
         d = manifests.diff(baseline, final)
-        ended = timeutil.now()
+        ended = ended or timeutil.now()
         summary: dict[str, t.Any] = {
             "schema": 1,
             "task": ws.name,
@@ -1213,6 +1282,10 @@ class _Finalizer:
         with contextlib.suppress(FileNotFoundError):
             ws.launched_marker.unlink()
 
+
+_EXIT_LOOK = 1.0
+"""The longest an owner waits between two looks at its session: tmux runs no ``pane-died`` hook for an exit
+it missed (see :meth:`Tmux.settled_pane`), and an attached user must get the terminal back within a second."""
 
 _REMOVED_WHILE_RUNNING = "the task was removed while its session ran; nothing to record"
 
@@ -1315,6 +1388,13 @@ def _parse_or_now(value: str | None) -> dt.datetime:
         with contextlib.suppress(ValueError):
             return timeutil.parse(value)
     return timeutil.now()
+
+
+def _stop_time(stop: dict[str, t.Any]) -> dt.datetime | None:
+    """When a stop request was made (the session was killed right after), if it says."""
+    with contextlib.suppress(ValueError, TypeError):
+        return timeutil.parse(stop["requested_at"]) if stop.get("requested_at") else None
+    return None
 
 
 def _stop_requested(ws: Workspace, session_id: str | None) -> dict[str, t.Any] | None:

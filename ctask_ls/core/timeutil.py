@@ -34,3 +34,8 @@ def parse(value: object) -> dt.datetime:
 
 def age_seconds(value: dt.datetime, *, at: float | None = None) -> float:
     return (time.time() if at is None else at) - value.timestamp()
+
+
+def from_timestamp(value: float) -> dt.datetime:
+    """A Unix time (as tmux reports it) as a UTC datetime, whole seconds."""
+    return dt.datetime.fromtimestamp(value, dt.UTC).replace(microsecond=0)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -40,11 +42,14 @@ _PANE_FORMAT = "\t".join(
         "#{pane_dead_status}",
         "#{pane_dead_signal}",
         "#{pane_pid}",
+        "#{pane_dead_time}",
         "#{" + SESSION_ID_OPTION + "}",
     ]
 )
 # Variables tmux sets itself for the pane; a caller's values would be wrong inside it.
 _TMUX_OWNED_VARS = frozenset({"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES"})
+# A tmux wait-for channel name ctask makes (it is spliced into a hook's command string).
+_CHANNEL_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 # What the tmux client itself needs when it starts a server.
 _CLIENT_VARS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMUX_TMPDIR", "TMPDIR", "SHELL")
 
@@ -76,6 +81,17 @@ def zombie_exit_code(pid: int) -> int | None:
         return None
 
 
+# C0 and C1 controls (tab aside) and DEL; tmux shows a NUL cell as a lone "^@".
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CARETS_RE = re.compile(r"(?:\^@)+")
+
+
+def clean_line(line: str) -> str:
+    """A screen line as ctask records it: no control characters, no lone ``^@`` junk, no trailing blanks."""
+    line = _CONTROL_RE.sub("", line).rstrip()
+    return "" if _CARETS_RE.fullmatch(line.strip()) else line
+
+
 @dataclasses.dataclass(frozen=True)
 class PaneState:
     """What tmux says of a session's (single) pane."""
@@ -89,6 +105,8 @@ class PaneState:
     pid: int | None
     session_id: str | None
     """The ctask session id the session was tagged with at launch."""
+    dead_time: float | None = None
+    """When a dead pane's process ended (Unix time, tmux's ``pane_dead_time``)."""
 
     @property
     def exit_unknown(self) -> bool:
@@ -136,7 +154,14 @@ class Tmux:
         return result.returncode, result.stdout, result.stderr
 
     def new_session(
-        self, name: str, argv: t.Sequence[str], *, cwd: str, env: t.Mapping[str, str], session_id: str
+        self,
+        name: str,
+        argv: t.Sequence[str],
+        *,
+        cwd: str,
+        env: t.Mapping[str, str],
+        session_id: str,
+        exit_channel: str | None = None,
     ) -> None:
         """Start ``argv`` as the pane's own process of a new detached session.
 
@@ -153,6 +178,10 @@ class Tmux:
         launcher = [sys.executable, "-m", "ctask_ls.core.execagent", json.dumps(sorted(passed)), *argv]
         cmd += [tmux_arg(a) for a in launcher]
         cmd += [";", "set-option", "-t", name, SESSION_ID_OPTION, tmux_arg(session_id)]
+        if exit_channel is not None:
+            # The session's plain name: in this chain, tmux (3.3) resolves no "=name" target for
+            # set-hook; the name was just created, and an exact name wins over a prefix.
+            cmd += [";", *self._exit_hook_args(name, exit_channel)]
         client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
         proc = subprocess.run(
             cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, check=False
@@ -176,9 +205,9 @@ class Tmux:
         states: dict[str, PaneState] = {}
         for line in proc.stdout.splitlines():
             parts = line.split("\t")
-            if len(parts) != 6:
+            if len(parts) != 7:
                 continue
-            name, dead, status, signal, pid, sid = parts
+            name, dead, status, signal, pid, died, sid = parts
             if name in states:  # a session split by hand: the first pane is the agent's
                 continue
             states[name] = PaneState(
@@ -188,8 +217,50 @@ class Tmux:
                 dead_signal=int(signal) if signal.isdigit() and signal != "0" else None,
                 pid=int(pid) if pid.isdigit() else None,
                 session_id=sid or None,
+                dead_time=float(died) if dead == "1" and died.isdigit() and died != "0" else None,
             )
         return states
+
+    # -- learning of an agent's exit as it happens ---------------------------------------------
+
+    @staticmethod
+    def _exit_hook_args(target: str, channel: str) -> list[str]:
+        if not _CHANNEL_RE.fullmatch(channel):
+            raise ValueError(f"bad tmux wait-for channel {channel!r}")
+        return ["set-hook", "-t", target, "pane-died", f"wait-for -S {channel}"]
+
+    def signal_exit_to(self, name: str, channel: str) -> bool:
+        """Make tmux signal ``channel`` (``wait-for -S``) when the session's agent dies.
+
+        The owner of a session blocks in :meth:`wait_for` on its channel, so it
+        learns of the exit the moment tmux does.  A new owner (adoption)
+        points the hook at its own channel.
+        """
+        code, _out, _err = self._cmd(*self._exit_hook_args(f"={name}", channel))
+        return code == 0
+
+    def wait_for(self, channel: str, timeout: float) -> bool:
+        """Block until ``channel`` is signalled (True) or ``timeout`` passes (False).
+
+        tmux remembers a signal that came while nobody waited, so an exit
+        between two waits is not missed.  The timeout keeps the caller's own
+        checks (a killed session fires no ``pane-died``) going.
+        """
+        try:
+            proc = subprocess.run(
+                [self.binary(), *self.socket_args, "wait-for", channel],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        if proc.returncode != 0:  # no server (it went away): do not spin
+            time.sleep(min(timeout, 0.2))
+            return False
+        return True
 
     def pane(self, name: str) -> PaneState | None:
         return self.panes().get(name)
@@ -200,23 +271,42 @@ class Tmux:
         tmux marks a pane dead when its pty closes, a moment before it reaps
         the process and knows the exit status; under load that moment can be
         long.  tmux (3.3 at least) now and then misses the SIGCHLD altogether
-        and never reaps the process; the zombie's ``/proc`` entry then still
-        has the status.  After ``timeout`` the status stays unknown.
+        and never reaps the process: then it knows neither the status nor
+        the time, shows no "Pane is dead" and runs no ``pane-died`` hook.  A
+        zombie agent is the sign; ctask then sends the tmux server the
+        SIGCHLD it missed (:meth:`nudge`), once, and tmux reaps it as usual.
+        Should that not help, the zombie's ``/proc`` entry still has the
+        status.  After ``timeout`` the status stays unknown.
         """
         pane = pane if pane is not None else self.pane(name)
         deadline = time.monotonic() + timeout
+        nudged: float | None = None
         while pane is not None and pane.dead and pane.exit_unknown and time.monotonic() < deadline:
             if pane.pid is not None and (code := zombie_exit_code(pane.pid)) is not None:
-                # tmux missed the SIGCHLD and never reaped the agent: the zombie
-                # still holds the status, in waitpid's encoding.
-                return dataclasses.replace(
-                    pane,
-                    dead_status=(code >> 8) & 0xFF if code & 0x7F == 0 else None,
-                    dead_signal=code & 0x7F or None,
-                )
+                if nudged is None:
+                    nudged = time.monotonic() if self.nudge() else 0.0
+                elif time.monotonic() - nudged > 0.3:
+                    # The zombie still holds the status, in waitpid's encoding.
+                    return dataclasses.replace(
+                        pane,
+                        dead_status=(code >> 8) & 0xFF if code & 0x7F == 0 else None,
+                        dead_signal=code & 0x7F or None,
+                    )
             time.sleep(0.02)
             pane = self.pane(name)
         return pane
+
+    def nudge(self) -> bool:
+        """Send the tmux server a SIGCHLD, so that it reaps an agent whose exit it missed."""
+        code, out, _err = self._cmd("list-sessions", "-F", "#{pid}")
+        pid = out[0].strip() if code == 0 and out else ""
+        if not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), signal.SIGCHLD)
+        except OSError:
+            return False
+        return True
 
     def server_error(self) -> str | None:
         """None when the tmux server answers, else what tmux says is wrong."""
@@ -230,7 +320,7 @@ class Tmux:
         code, out, _err = self._cmd("capture-pane", "-p", "-J", "-t", f"={name}:", "-S", "-200")
         if code != 0:
             return []
-        text = [ln.rstrip() for ln in out if not ln.startswith("Pane is dead")]
+        text = [clean_line(ln) for ln in out if not ln.startswith("Pane is dead")]
         while text and not text[-1]:
             text.pop()
         return text[-lines:]
