@@ -2,7 +2,9 @@
 
 Modules: :mod:`.protocol` (command and notification names, payloads, error
 codes), :mod:`.settings` (editor settings over the shared config),
-:mod:`.server` (the pygls server, executors, poll tick, lifecycle), and one
+:mod:`.rpc` (reading the transport, the LSP lifecycle, one answer per
+request, the size limit, cancellation), :mod:`.server` (the pygls server,
+executors, poll tick, transports, closing), and one
 module per feature, each with a ``setup(server)``: :mod:`.owned` (sessions
 this server owns, finalize), :mod:`.diffs` (``ctask/diff``), :mod:`.leases`
 (``ctask/leaseState``, reconcile, auto-adoption), :mod:`.sessions` (the

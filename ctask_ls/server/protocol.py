@@ -58,6 +58,32 @@ REQUEST_FAILED = -32803
 """LSP's RequestFailed: valid arguments, but the command could not be done (``data.kind`` says why)."""
 INTERNAL_ERROR = -32603
 """A bug in the server (``data.kind`` is ``InternalError``); the server keeps running."""
+PARSE_ERROR = -32700
+"""The message is not UTF-8 JSON (``id: null``)."""
+INVALID_REQUEST = -32600
+"""Not a JSON-RPC 2.0 request, a broken header, a message over the size limit, a second
+``initialize``, or any request after ``shutdown``."""
+METHOD_NOT_FOUND = -32601
+SERVER_NOT_INITIALIZED = -32002
+"""A request before ``initialize``: it was not executed."""
+REQUEST_CANCELLED = -32800
+"""``$/cancelRequest`` reached a command before it started (or shutdown did): nothing was done."""
+
+ERROR_CODES: dict[str, int] = {
+    "ParseError": PARSE_ERROR,
+    "InvalidRequest": INVALID_REQUEST,
+    "InvalidHeader": INVALID_REQUEST,
+    "MessageTooLarge": INVALID_REQUEST,
+    "AlreadyInitialized": INVALID_REQUEST,
+    "ServerShutDown": INVALID_REQUEST,
+    "ServerNotInitialized": SERVER_NOT_INITIALIZED,
+    "MethodNotFound": METHOD_NOT_FOUND,
+    "InvalidParams": INVALID_PARAMS,
+    "UnknownCommand": INVALID_PARAMS,
+    "RequestCancelled": REQUEST_CANCELLED,
+    "InternalError": INTERNAL_ERROR,
+}
+"""``data.kind`` -> code of the errors the JSON-RPC layer answers by itself (:mod:`.rpc`)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,10 @@ The poll tick
     on change, reconciles ended unowned sessions and adopts orphans.
 
 Lifecycle
+    :mod:`.rpc` reads the transport and applies the LSP lifecycle before pygls
+    dispatches anything: -32002 before ``initialize``, -32600 after
+    ``shutdown``, one answer per request, a size limit.
+
     ``shutdown`` (and ``exit``, SIGTERM, SIGINT, SIGHUP, or the client
     vanishing) waits briefly for finalizes in flight, then *releases* every
     owned session: heartbeats stop and leases are removed while the tmux
@@ -42,16 +46,19 @@ import typing as t
 import uuid
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import FeatureRequestError, JsonRpcException
+from pygls.io_ import StdoutWriter, WebSocketWriter
 from pygls.lsp.server import LanguageServer
 
 from ctask_ls import __version__
 from ctask_ls.core.errors import AdoptionDeclined, CtaskError
 from ctask_ls.core.session import Core
 
-from . import protocol, settings
+from . import protocol, rpc, settings
 
 if t.TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+
     from ctask_ls.core.config import Config
     from ctask_ls.core.lease import LeaseInfo
     from ctask_ls.core.tmux import PaneState
@@ -97,6 +104,10 @@ def rpc_error(exc: BaseException) -> JsonRpcException:
     return CommandError(message, protocol.INTERNAL_ERROR, {"kind": "InternalError"})
 
 
+def _cancelled(why: str) -> CommandError:
+    return CommandError(f"{why}; nothing was done", protocol.REQUEST_CANCELLED, {"kind": "RequestCancelled"})
+
+
 def _jsonable(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | dict)
 
@@ -113,13 +124,19 @@ class _Capture:
 class CtaskServer(LanguageServer):
     """The language server: the core plus an event loop, two executors and the poll tick."""
 
+    protocol: rpc.CtaskProtocol
     owner: Owner
     """Sessions this server owns (set up by :mod:`.owned`)."""
     leases: LeaseWatcher
     """The ``ctask/leaseState`` watcher (set up by :mod:`.leases`)."""
 
     def __init__(self, env: t.Mapping[str, str] | None = None) -> None:
-        super().__init__("ctask-ls", __version__, text_document_sync_kind=types.TextDocumentSyncKind.None_)
+        super().__init__(
+            "ctask-ls",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.None_,
+            protocol_cls=rpc.CtaskProtocol,
+        )
         self.base_config, self.startup_problems = settings.base_config(env)
         self.core = Core(self.base_config, owner="server", say=self.say)
         self.core.progress = self._on_progress
@@ -144,9 +161,31 @@ class CtaskServer(LanguageServer):
     # -- running core code off the loop ------------------------------------------------------
 
     async def in_request(self, fn: t.Callable[..., T], *args: t.Any, **kwargs: t.Any) -> T:
-        """Run a blocking core call for a request, off the event loop."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.requests, functools.partial(fn, *args, **kwargs))
+        """Run a blocking core call for a request, off the event loop.
+
+        A job that has started runs to its end and the request is answered with
+        its outcome, whatever the client cancels; one that has not started when
+        the client cancels it (``$/cancelRequest``) or the server shuts down
+        never runs, and the answer says so (-32800, ``RequestCancelled``).
+        """
+        run = self.protocol.command_run()
+        if run is not None and run.cancelled:
+            raise _cancelled("the client cancelled the request before it started")
+        try:
+            job = self.requests.submit(functools.partial(fn, *args, **kwargs))
+        except RuntimeError:  # the executor is shut down
+            raise _cancelled("ctask-ls is shutting down") from None
+        if run is not None:
+            run.job = job
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            if not job.cancelled():
+                raise
+            why = (
+                "the client cancelled the request" if run is not None and run.cancelled else "ctask-ls is shutting down"
+            )
+            raise _cancelled(f"{why} before it started") from None
 
     async def in_background(self, fn: t.Callable[..., T], *args: t.Any, **kwargs: t.Any) -> T:
         loop = asyncio.get_running_loop()
@@ -409,6 +448,93 @@ class CtaskServer(LanguageServer):
             with contextlib.suppress(BaseException):
                 await poller
 
+    # -- transports (pygls' own readers buffer any Content-Length: see .rpc) ---------------------
+
+    def start_io(self, stdin: t.BinaryIO | None = None, stdout: t.BinaryIO | None = None) -> None:
+        """Serve one client over stdin/stdout until it goes away."""
+        self._stop_event = stop = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        reading = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctask-stdin")
+        reader = rpc.BlockingReader(stdin or sys.stdin.buffer, reading)
+        try:
+            asyncio.run(rpc.serve(reader, self.protocol, stop))
+        except BrokenPipeError:
+            logger.warning("the connection to the client is lost")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            reading.shutdown(wait=False, cancel_futures=True)
+            self._stop_serving()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` and serve the client that connects."""
+        self._stop_event = stop = threading.Event()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.protocol.set_writer(writer)  # its write and close are synchronous
+            try:
+                await rpc.serve(rpc.StreamReader(reader), self.protocol, stop)
+            except ConnectionError:
+                logger.warning("the connection to the client is lost")
+            finally:
+                self._stop_serving()
+
+        async def listen() -> None:
+            server = await asyncio.start_server(connection, host, port, limit=2 * rpc.MAX_HEADER_LINE)
+            self._server = server
+            async with server:
+                await server.serve_forever()
+
+        with contextlib.suppress(asyncio.CancelledError):
+            asyncio.run(listen())
+
+    def start_ws(self, host: str, port: int) -> None:
+        """Listen for WebSocket connections on ``host:port``; each message is one JSON-RPC body.
+
+        A message over :data:`rpc.MAX_MESSAGE_BYTES` closes the connection
+        (websockets refuses it from its frame header, code 1009).
+        """
+        from websockets.asyncio.server import serve
+        from websockets.exceptions import ConnectionClosed
+
+        self._stop_event = stop = threading.Event()
+
+        async def connection(websocket: ServerConnection) -> None:
+            self.protocol.set_writer(WebSocketWriter(websocket), include_headers=False)
+            try:
+                while not stop.is_set():
+                    self.protocol.handle_body(await websocket.recv(decode=False))
+            except ConnectionClosed:
+                logger.info("the WebSocket connection is closed")
+            finally:
+                self._stop_serving()
+
+        async def listen() -> None:
+            server = await serve(connection, host, port, max_size=rpc.MAX_MESSAGE_BYTES)
+            self._server = server
+            async with server:
+                await server.serve_forever()
+
+        with contextlib.suppress(asyncio.CancelledError):
+            asyncio.run(listen())
+
+    def _stop_serving(self) -> None:
+        """pygls' ``shutdown`` without waiting for its thread pool (ctask-ls runs nothing on it)."""
+        if self._stop_event is not None:
+            self._stop_event.set()
+        if self._thread_pool is not None:
+            self._thread_pool.shutdown(wait=False)
+        if self._server is not None:
+            self._server.close()
+
+    def report_server_error(self, error: Exception, source: type[Exception]) -> None:
+        """pygls' errors that no request answers: stderr and ``window/logMessage``, never a popup."""
+        if source is FeatureRequestError:  # already answered to the request
+            return
+        logger.error("%s: %s", source.__name__, error)
+        text = f"ctask: internal error ({source.__name__}: {one_line(str(error))}); see the server's stderr log"
+        self.call_soon(self.window_log_message, types.LogMessageParams(type=types.MessageType.Error, message=text))
+
     # -- closing ---------------------------------------------------------------------------------
 
     def close(self, why: str) -> None:
@@ -480,7 +606,7 @@ def _setup_lifecycle(server: CtaskServer) -> None:
     @server.feature(types.EXIT)
     def on_exit(ls: CtaskServer, params: None) -> None:
         ls.close("server exit")
-        hard_exit(0 if getattr(ls.protocol, "_shutdown", False) else 1)
+        hard_exit(0 if ls.protocol.state is rpc.State.SHUT_DOWN else 1)
 
 
 async def _pull_configuration(ls: CtaskServer) -> object:

@@ -23,6 +23,8 @@ import logging
 import typing as t
 from pathlib import Path
 
+from pygls.exceptions import JsonRpcException
+
 from ctask_ls.core import workspace as workspaces
 from ctask_ls.core.errors import AdoptionDeclined, CtaskError, InvalidArgument, NoSession
 from ctask_ls.core.session import DispatchKind
@@ -284,7 +286,7 @@ def register(server: CtaskServer, command: str, job: Job) -> None:
                 return _status_from(ls, params, panes)
             return await ls.in_request(job, ls, params)
         except Exception as exc:
-            if not isinstance(exc, CtaskError):
+            if not isinstance(exc, CtaskError | JsonRpcException):
                 logger.exception("%s failed", command)
             raise rpc_error(exc) from None
         finally:
