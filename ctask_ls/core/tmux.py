@@ -244,23 +244,29 @@ class Tmux:
 
         tmux remembers a signal that came while nobody waited, so an exit
         between two waits is not missed.  The timeout keeps the caller's own
-        checks (a killed session fires no ``pane-died``) going.
+        checks (a killed session fires no ``pane-died``) going.  The waiting
+        tmux client runs under coreutils' ``timeout``, so it goes away on
+        time even when the caller is killed and cannot end it.
         """
+        argv = [self.binary(), *self.socket_args, "wait-for", channel]
+        if (bounded := shutil.which("timeout")) is not None:
+            argv = [bounded, "-s", "KILL", f"{max(timeout, 0.01):.2f}", *argv]
         try:
             proc = subprocess.run(
-                [self.binary(), *self.socket_args, "wait-for", channel],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                timeout=timeout,
+                timeout=timeout + 1.0,
                 check=False,
             )
         except subprocess.TimeoutExpired:
             return False
-        if proc.returncode != 0:  # no server (it went away): do not spin
+        if proc.returncode == 0:
+            return True
+        if proc.returncode not in (124, 137, -9):  # not a timeout: no server (it went away); do not spin
             time.sleep(min(timeout, 0.2))
-            return False
-        return True
+        return False
 
     def pane(self, name: str) -> PaneState | None:
         return self.panes().get(name)

@@ -1,7 +1,10 @@
 """Sessions this server owns: watched on every tick, finalized when they end.
 
 A session becomes owned when a command launches or adopts it, or when the
-lease watcher adopts an orphan.  Each tick checks every owned session against
+lease watcher adopts an orphan.  tmux's ``pane-died`` hook of every owned
+session signals the core's ``wait-for`` channel, and a thread waiting on it
+runs a tick at once, so an agent's exit is recorded (and an editor terminal
+attached to it returns) without waiting for the next poll.  Each tick checks every owned session against
 the tick's one tmux snapshot (:meth:`OwnedSession.check`); an ended one is
 finalized on the background executor, then the client gets ``ctask/diff``
 with ``final: true``, ``ctask/sessionEnded`` with the summary and, last, the
@@ -39,6 +42,9 @@ logger = logging.getLogger("ctask_ls.server.owned")
 
 Summary = dict[str, t.Any]
 
+EXIT_WAIT = 5.0
+"""How long one wait for an agent's exit lasts (the poll tick still runs every ``poll_interval``)."""
+
 
 @dataclasses.dataclass
 class Tracked:
@@ -63,6 +69,7 @@ class Owner:
         self._sessions: dict[str, Tracked] = {}
         self._finalizing: set[concurrent.futures.Future[t.Any]] = set()
         self._holding: set[str] = set()
+        self._exit_watcher: threading.Thread | None = None
 
     # -- registry ---------------------------------------------------------------------------------
 
@@ -73,12 +80,29 @@ class Owner:
             closing = self.server.stopping
             if not closing:
                 self._sessions[owned.ws.dir] = tracked
+        with self._lock:
+            start_watcher = not closing and self._exit_watcher is None
+            if start_watcher:
+                self._exit_watcher = threading.Thread(target=self._watch_exits, name="ctask-exits", daemon=True)
+        if start_watcher and self._exit_watcher is not None:
+            self._exit_watcher.start()
         if closing:  # a launch that finished after shutdown began: hand it on at once
             tracked.ending = True
             owned.release("server shutting down")
             tracked.finished.set_result(None)
         self.server.poke()
         return tracked
+
+    def _watch_exits(self) -> None:
+        """Learn of an owned agent's exit as tmux sees it: its ``pane-died`` hook signals the core's channel.
+
+        One waiting tmux client for all owned sessions; each signal runs a
+        tick at once instead of at the next poll.
+        """
+        core = self.server.core
+        while not self.server.stopping:
+            if core.tmux.wait_for(core.exit_channel, EXIT_WAIT):
+                self.server.poke()
 
     def get(self, ws: Workspace) -> Tracked | None:
         with self._lock:
