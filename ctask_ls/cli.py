@@ -420,9 +420,9 @@ def cmd_rm(core: Core, args: argparse.Namespace) -> int:
 
 
 def cmd_repair(core: Core, args: argparse.Namespace) -> int:
-    from ctask_ls.core import workspace
+    from ctask_ls.core import repair
 
-    moved = workspace.repair(core.config, args.name)
+    moved = repair.repair(core.config, args.name)
     if args.json:
         _print_json({"task": args.name, "moved": moved})
     elif moved:

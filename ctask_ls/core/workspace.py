@@ -18,13 +18,10 @@ from pathlib import Path
 from ctask_ls.core import timeutil
 from ctask_ls.core.agent import AgentSpec
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, InvalidName, TaskExists, TaskNotFound
-from ctask_ls.core.lease import read_lease
-from ctask_ls.core.records import read_summary
 from ctask_ls.core.storage import (
     MetadataCache,
     atomic_write,
     dump_yaml,
-    keep_aside,
     load_yaml_mapping,
     require_lock,
 )
@@ -312,43 +309,6 @@ def task_names(config: Config) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(e.name for e in entries if NAME_RE.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
-
-
-def repair(config: Config, name: str) -> list[str]:
-    """Move corrupt metadata aside (``*.corrupt-<time>``) and write fresh task.yaml.
-
-    Returns what was moved.  Only corrupt files are touched.
-    """
-    ws = open_workspace(config, name)
-    if not ws.root.is_dir():
-        raise TaskNotFound(f"task '{name}' does not exist", name=name)
-    moved: list[str] = []
-    stamp = timeutil.now().strftime("%Y%m%dT%H%M%SZ")
-    ws.ctask_dir.mkdir(exist_ok=True)
-    with require_lock(ws.lock_path, config.lock_timeout, what="repair the task"):
-        try:
-            ws.read_meta()
-        except CorruptMetadata:
-            aside = keep_aside(ws.task_yaml, stamp)
-            moved.append(str(aside))
-        except TaskNotFound:
-            pass
-        if not ws.task_yaml.exists():
-            now = timeutil.now()
-            ws.write_meta(TaskMeta(name=name, created_at=now, updated_at=now, agent=config.agent))
-        try:
-            read_lease(ws)
-        except CorruptMetadata:
-            aside = keep_aside(ws.lease_path, stamp)
-            moved.append(str(aside))
-        except FileNotFoundError:
-            pass
-        try:
-            read_summary(ws)
-        except CorruptMetadata:
-            aside = keep_aside(ws.summary_path, stamp)
-            moved.append(str(aside))
-    return moved
 
 
 def open_workspace(config: Config, name: object) -> Workspace:
