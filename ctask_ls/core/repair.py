@@ -14,20 +14,21 @@ from ctask_ls.core.errors import CorruptMetadata, TaskNotFound
 from ctask_ls.core.lease import read_lease
 from ctask_ls.core.records import read_summary
 from ctask_ls.core.storage import keep_aside, require_lock
-from ctask_ls.core.workspace import TaskMeta, open_workspace
+from ctask_ls.core.workspace import TaskMeta
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.config import Config
+    from ctask_ls.core.context import Context
 
 
-def repair(config: Config, name: str) -> list[str]:
+def repair(ctx: Context, name: object) -> list[str]:
     """Move corrupt metadata aside (``*.corrupt-<time>``) and write fresh task.yaml.
 
     Returns what was moved.  Only corrupt files are touched.
     """
-    ws = open_workspace(config, name)
+    config = ctx.config
+    ws = ctx.workspace(name)
     if not ws.root.is_dir():
-        raise TaskNotFound(f"task '{name}' does not exist", name=name)
+        raise TaskNotFound(f"task '{ws.name}' does not exist", name=ws.name)
     moved: list[str] = []
     stamp = timeutil.now().strftime("%Y%m%dT%H%M%SZ")
     ws.ctask_dir.mkdir(exist_ok=True)
@@ -41,7 +42,7 @@ def repair(config: Config, name: str) -> list[str]:
             pass
         if not ws.task_yaml.exists():
             now = timeutil.now()
-            ws.write_meta(TaskMeta(name=name, created_at=now, updated_at=now, agent=config.agent))
+            ws.write_meta(TaskMeta(name=ws.name, created_at=now, updated_at=now, agent=config.agent))
         try:
             read_lease(ws)
         except CorruptMetadata:

@@ -18,6 +18,7 @@ from pathlib import Path
 from ctask_ls.core import timeutil
 from ctask_ls.core.agent import AgentSpec
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, InvalidName, TaskExists, TaskNotFound
+from ctask_ls.core.git import RepoInfo
 from ctask_ls.core.storage import (
     MetadataCache,
     atomic_write,
@@ -50,45 +51,6 @@ def validate_name(name: object) -> str:
 def tmux_session_name(name: str) -> str:
     """``ctask-`` + the name with ``.`` and ``:`` replaced by ``_``."""
     return "ctask-" + name.replace(".", "_").replace(":", "_")
-
-
-@dataclasses.dataclass(frozen=True)
-class RepoInfo:
-    """The ``repo`` mapping of a repo task's ``task.yaml``."""
-
-    path: str
-    """The repository's main worktree (absolute), also when ``--repo`` named a linked one."""
-    branch: str
-    base: str
-    """The full commit id the branch started from."""
-    worktree: str
-    """The worktree's directory inside the workspace (absolute)."""
-    base_ref: str = "HEAD"
-    """What the user asked for (``--base``), as typed."""
-
-    def to_mapping(self) -> dict[str, t.Any]:
-        return {
-            "path": self.path,
-            "branch": self.branch,
-            "base": self.base,
-            "base_ref": self.base_ref,
-            "worktree": self.worktree,
-        }
-
-    @classmethod
-    def from_mapping(cls, data: object) -> RepoInfo:
-        if not isinstance(data, dict):
-            raise ValueError("repo must be a mapping of path, branch, base and worktree")
-        values: dict[str, str] = {}
-        for key in ("path", "branch", "base", "worktree"):
-            value = data.get(key)
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"repo.{key} must be a non-empty string")
-            values[key] = value
-        base_ref = data.get("base_ref", "HEAD")
-        if not isinstance(base_ref, str):
-            raise ValueError("repo.base_ref must be a string")
-        return cls(base_ref=base_ref, **values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,11 +130,11 @@ _REPAIR_HINT = "fix it by hand, or run `ctask repair {name}` to move it aside an
 class Workspace:
     """Paths of one task's workspace; no I/O in the constructor."""
 
-    def __init__(self, tasks_dir: str | Path, name: str) -> None:
+    def __init__(self, tasks_dir: str | Path, name: object) -> None:
         self.name = validate_name(name)
-        self.dir = os.path.join(tasks_dir, name)
+        self.dir = os.path.join(tasks_dir, self.name)
         """The root as a string: ``list`` reads a thousand workspaces, and a Path per file read adds up."""
-        self.tmux_session = tmux_session_name(name)
+        self.tmux_session = tmux_session_name(self.name)
 
     @functools.cached_property
     def root(self) -> Path:
@@ -253,21 +215,21 @@ class Workspace:
 
 def create(
     config: Config,
-    name: str,
+    ws: Workspace,
     agent: AgentSpec,
     *,
     description: str | None = None,
     repo: RepoInfo | None = None,
-) -> Workspace:
-    """Create a *provisional* workspace; refuse existing names and tmux-name twins.
+) -> TaskMeta:
+    """Create ``ws`` as a *provisional* workspace; refuse existing names and tmux-name twins.
 
-    With ``repo``, task.yaml records it before the worktree exists, so that a
-    ``new`` killed half-way leaves a record of what to clean up.
+    Returns the task.yaml written.  With ``repo``, task.yaml records it
+    before the worktree exists, so that a ``new`` killed half-way leaves a
+    record of what to clean up.
     """
-    validate_name(name)
+    name = ws.name
     if description is not None and ("\0" in description or len(description) > 10_000):
         raise InvalidArgument("description must be text of at most 10000 characters")
-    ws = Workspace(config.tasks_dir, name)
     config.tasks_dir.mkdir(parents=True, exist_ok=True)
     for other in task_names(config):
         if other != name and tmux_session_name(other) == ws.tmux_session:
@@ -299,7 +261,7 @@ def create(
     except BaseException:
         shutil.rmtree(ws.root, ignore_errors=True)
         raise
-    return ws
+    return meta
 
 
 def task_names(config: Config) -> list[str]:
@@ -317,7 +279,7 @@ def open_workspace(config: Config, name: object) -> Workspace:
     A symlink in ``<home>/tasks`` could point anywhere: ctask never follows
     it, never writes through it and never deletes what it points to.
     """
-    ws = Workspace(config.tasks_dir, validate_name(name))
+    ws = Workspace(config.tasks_dir, name)  # which validates the name
     if os.path.islink(ws.dir):
         raise CorruptMetadata(
             str(ws.root),
