@@ -21,14 +21,10 @@ import sys
 import threading
 import typing as t
 
-from ctask_ls.core import timeutil
-from ctask_ls.core.config import load_config
-from ctask_ls.core.errors import CtaskError
-from ctask_ls.core.session import Core, Dispatch, DispatchKind, OwnedSession, TaskStatus
+from ctask_ls.core.api import Core, CtaskError, NewTask, NoSession, OutcomeKind, load_config, rfc3339
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.lease import LeaseInfo
-    from ctask_ls.core.workspace import Workspace
+    from ctask_ls.core.api import LeaseInfo, Outcome, OwnedSession, TaskStatus, Workspace
 
 
 def _err(msg: str) -> None:
@@ -130,7 +126,7 @@ def _print_status_line(st: TaskStatus) -> None:
     if last is not None:
         c = last.get("counts") or {}
         last_text = f"{last.get('end_reason')} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)}"
-    updated = timeutil.rfc3339(st.meta.updated_at) if st.meta else "-"
+    updated = rfc3339(st.meta.updated_at) if st.meta else "-"
     tmux = "running" if st.tmux_alive else "-"
     print(f"{st.name:<24} {st.lease.state:<12} {tmux:<8} {updated:<21} {last_text}")
 
@@ -180,9 +176,7 @@ def _own(core: Core, owned: OwnedSession, *, attach: bool, as_json: bool, adopte
             code, why = core.tmux.attach(ws.tmux_session)
             pane = core.tmux.pane(ws.tmux_session)
             if code != 0 and pane is not None and not pane.dead:
-                from ctask_ls.core import records
-
-                records.event(ws, "attach_failed", error=why, session_id=owned.session_id)
+                owned.attach_failed(why)
                 if adopted:
                     interrupted.set()
                     watcher.join()
@@ -234,7 +228,7 @@ def _after_launch(core: Core, owned: OwnedSession, args: argparse.Namespace, *, 
     return _own(core, owned, attach=True, as_json=args.json, adopted=adopted)
 
 
-def _passive(core: Core, d: Dispatch, args: argparse.Namespace) -> int:
+def _passive(core: Core, d: Outcome, args: argparse.Namespace) -> int:
     ws = d.ws
     info = d.info or core.inspect(ws)
     if args.json and not _is_tty():
@@ -252,24 +246,29 @@ def _passive(core: Core, d: Dispatch, args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume(core: Core, name: str, args: argparse.Namespace, *, shell: bool = False) -> int:
-    ws, meta = core.load(name)
-    d = core.dispatch(ws, confirm=_confirm_factory(getattr(args, "yes", False)))
-    if d.kind is DispatchKind.PASSIVE:
+def _resume(core: Core, name: str, args: argparse.Namespace, *, shell: bool = False, launch_new: bool = True) -> int:
+    """``resume``/``last``/``open``, and ``attach`` (``launch_new`` False): the core decides, this prints."""
+    d = core.resume(
+        name,
+        confirm=_confirm_factory(getattr(args, "yes", False)),
+        launch_new=launch_new,
+        agent=getattr(args, "agent", None),
+        shell=shell,
+    )
+    ws = d.ws
+    if d.kind is OutcomeKind.NO_SESSION:
+        raise NoSession(f"task {ws.name} has no running session; start one with `ctask resume {ws.name}`", name=ws.name)
+    if d.kind is OutcomeKind.PASSIVE or d.owned is None:
         return _passive(core, d, args)
-    if d.kind is DispatchKind.ADOPTED and d.owned is not None:
-        return _after_launch(core, d.owned, args, adopted=True)
-    agent = core.resolve_agent(meta, getattr(args, "agent", None), shell=shell)
-    owned = core.launch(ws, agent)
-    return _after_launch(core, owned, args, adopted=False)
+    return _after_launch(core, d.owned, args, adopted=d.kind is OutcomeKind.ADOPTED)
 
 
 # -- commands --------------------------------------------------------------------------------
 
 
 def cmd_new(core: Core, args: argparse.Namespace) -> int:
-    _ws, owned = core.new(
-        args.name,
+    task = NewTask(
+        name=args.name,
         agent=args.agent,
         args=args.agent_args,
         description=args.description,
@@ -277,6 +276,7 @@ def cmd_new(core: Core, args: argparse.Namespace) -> int:
         branch=args.branch,
         base=args.base,
     )
+    _ws, owned = core.new(task)
     return _after_launch(core, owned, args, adopted=False)
 
 
@@ -293,16 +293,7 @@ def cmd_open(core: Core, args: argparse.Namespace) -> int:
 
 
 def cmd_attach(core: Core, args: argparse.Namespace) -> int:
-    ws, _meta = core.load(args.name)
-    d = core.dispatch(ws, confirm=_confirm_factory(args.yes))
-    if d.kind is DispatchKind.NONE:
-        from ctask_ls.core.errors import NoSession
-
-        raise NoSession(f"task {ws.name} has no running session; start one with `ctask resume {ws.name}`", name=ws.name)
-    if d.kind is DispatchKind.PASSIVE:
-        return _passive(core, d, args)
-    assert d.owned is not None
-    return _after_launch(core, d.owned, args, adopted=True)
+    return _resume(core, args.name, args, launch_new=False)
 
 
 def cmd_list(core: Core, args: argparse.Namespace) -> int:
@@ -341,7 +332,7 @@ def cmd_status(core: Core, args: argparse.Namespace) -> int:
     if st.meta is not None:
         agent = " ".join([st.meta.agent.command, *st.meta.agent.args])
         print(f"agent:     {agent}")
-        print(f"updated:   {timeutil.rfc3339(st.meta.updated_at)}")
+        print(f"updated:   {rfc3339(st.meta.updated_at)}")
     if st.last_summary is not None:
         s = st.last_summary
         c = s.get("counts") or {}
@@ -355,12 +346,11 @@ def cmd_status(core: Core, args: argparse.Namespace) -> int:
 def cmd_stop(core: Core, args: argparse.Namespace) -> int:
     result = core.stop(args.name)
     if args.json:
-        _print_json(result)
+        _print_json(result.to_json())
         return 0
-    summary = result.get("summary")
-    if summary:
-        _print_summary(summary)
-    elif result.get("stopped"):
+    if result.summary:
+        _print_summary(result.summary)
+    elif result.stopped:
         print(f"stopped task {args.name}; its owner will record the session")
     else:
         print(f"task {args.name} had already ended; its owner is recording the session")
@@ -420,9 +410,7 @@ def cmd_rm(core: Core, args: argparse.Namespace) -> int:
 
 
 def cmd_repair(core: Core, args: argparse.Namespace) -> int:
-    from ctask_ls.core import workspace
-
-    moved = workspace.repair(core.config, args.name)
+    moved = core.repair(args.name)
     if args.json:
         _print_json({"task": args.name, "moved": moved})
     elif moved:

@@ -1,0 +1,1 @@
+"""The session core, in layers (README "Architecture"); the front doors import :mod:`ctask_ls.core.api` only."""

@@ -38,8 +38,7 @@ import subprocess
 import typing as t
 from pathlib import Path
 
-from .errors import CtaskError, GitError, GitNotFound, InvalidArgument
-from .workspace import RepoInfo
+from ctask_ls.core.errors import CtaskError, GitError, GitNotFound, InvalidArgument
 
 TIMEOUT = 60.0
 """Seconds any git command may take, except the checkout of a new worktree."""
@@ -47,6 +46,45 @@ CHECKOUT_TIMEOUT = 1800.0
 """``git worktree add`` checks out the whole tree: a large repository takes minutes."""
 MAX_LISTED = 500
 """At most this many commits or paths per list in a summary (the rest are counted)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RepoInfo:
+    """The ``repo`` mapping of a repo task's ``task.yaml``."""
+
+    path: str
+    """The repository's main worktree (absolute), also when ``--repo`` named a linked one."""
+    branch: str
+    base: str
+    """The full commit id the branch started from."""
+    worktree: str
+    """The worktree's directory inside the workspace (absolute)."""
+    base_ref: str = "HEAD"
+    """What the user asked for (``--base``), as typed."""
+
+    def to_mapping(self) -> dict[str, t.Any]:
+        return {
+            "path": self.path,
+            "branch": self.branch,
+            "base": self.base,
+            "base_ref": self.base_ref,
+            "worktree": self.worktree,
+        }
+
+    @classmethod
+    def from_mapping(cls, data: object) -> RepoInfo:
+        if not isinstance(data, dict):
+            raise ValueError("repo must be a mapping of path, branch, base and worktree")
+        values: dict[str, str] = {}
+        for key in ("path", "branch", "base", "worktree"):
+            value = data.get(key)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"repo.{key} must be a non-empty string")
+            values[key] = value
+        base_ref = data.get("base_ref", "HEAD")
+        if not isinstance(base_ref, str):
+            raise ValueError("repo.base_ref must be a string")
+        return cls(base_ref=base_ref, **values)
 
 
 @dataclasses.dataclass(frozen=True)

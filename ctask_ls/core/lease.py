@@ -11,6 +11,10 @@
     fresh heartbeat, this host, owner alive.
 ``fresh_remote``
     fresh heartbeat, another host (shared filesystems).
+
+A lease is written in one place, :func:`try_acquire_or_renew` (launch and
+adoption take it, the heartbeat renews it), and removed in one place,
+:func:`release`; both run under the task's write lock.
 """
 
 from __future__ import annotations
@@ -19,13 +23,11 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import threading
-import time
 import typing as t
 
-from ctask_ls.core import timeutil
-from ctask_ls.core.errors import CorruptMetadata, TaskNotFound
-from ctask_ls.core.storage import atomic_write, parse_yaml_mapping, read_text_limited, write_lock
+from ctask_ls.core import records, timeutil
+from ctask_ls.core.errors import CorruptMetadata
+from ctask_ls.core.storage import atomic_write, parse_yaml_mapping, read_text_limited
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import Workspace
@@ -264,102 +266,126 @@ class LeaseReads:
         return lease
 
 
-class HeartbeatService:
-    """One thread that keeps every lease this process owns fresh.
+Written = tuple[tuple[int, int, int] | None, Lease]
+"""A lease as we wrote it, with its file's identity: while the file is still that one, no parse is needed."""
 
-    A lease is beaten every ``interval`` seconds under the write lock.  Before
-    rewriting, the heartbeat checks the lease is still ours: if it vanished or
-    belongs to someone else, the session was taken over (stop, rm, adoption
-    after we looked stale) and ``on_lost`` is called once; nothing is written.
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """What :func:`try_acquire_or_renew` found and did."""
+
+    held: bool
+    """The lease is ours now: taken, or renewed."""
+    found: LeaseInfo | None = None
+    """Taking: the lease that was there (when it was not taken, its state says why)."""
+    lost: str | None = None
+    """Renewing: why the lease is no longer ours (nothing was written)."""
+    written: Written | None = None
+    """What was written, for the next renewal."""
+
+
+def try_acquire_or_renew(
+    ws: Workspace,
+    lease: Lease,
+    *,
+    renew: bool = False,
+    last: Written | None = None,
+    stale_after: float = 0.0,
+    host: str | None = None,
+    over_remote: bool = False,
+    inherit_agent: bool = False,
+    before_write: t.Callable[[LeaseInfo], None] | None = None,
+) -> Claim:
+    """Take ``lease`` for a session, or renew it: the one path that writes a lease file.
+
+    Launch and adopt take, the heartbeat renews (like client-go's
+    ``tryAcquireOrRenew``).  The caller holds the task's write lock.
+
+    Renewing (``renew``): the lease there must still be ours (the same
+    ``session_id``); then only ``heartbeat_at`` moves, written without fsync.
+    ``last`` is what we wrote the time before: while the file is still that
+    one, it is not parsed.  Anything else means ownership was lost
+    (``Claim.lost`` says how) and nothing is written.
+
+    Taking: the lease there is inspected.  An unreadable one raises its
+    :class:`CorruptMetadata`; a fresh one is left alone (a ``fresh_remote`` one
+    is taken only with ``over_remote``: the user said so); a missing or stale
+    one is replaced, after ``before_write`` (the caller's last checks under
+    the same lock, which may raise), and a stale one is logged as ``stale_seen``.
+    With ``inherit_agent`` (adoption), the new lease names the agent of the
+    lease it replaces, when there was one.
     """
-
-    def __init__(self, *, lock_timeout: float) -> None:
-        self.lock_timeout = lock_timeout
-        """How long a beat waits for the write lock (at most one interval); settable while running."""
-        self._entries: dict[str, _Beat] = {}
-        self._mutex = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(
-        self,
-        ws: Workspace,
-        session_id: str,
-        interval: float,
-        on_lost: t.Callable[[str], None] | None = None,
-    ) -> None:
-        with self._mutex:
-            # On a grid of `interval`: every lease of this process beats in the same wake-up.
-            first = (time.monotonic() // interval + 1) * interval
-            self._entries[ws.dir] = _Beat(ws, session_id, interval, first, on_lost)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="ctask-heartbeat", daemon=True)
-                self._thread.start()
-        self._wake.set()
-
-    def remove(self, ws: Workspace) -> None:
-        with self._mutex:
-            self._entries.pop(ws.dir, None)
-
-    def _run(self) -> None:
-        while True:
-            with self._mutex:
-                if not self._entries:
-                    self._thread = None
-                    return
-                due = [b for b in self._entries.values() if b.next_at <= time.monotonic()]
-                wait = min(b.next_at for b in self._entries.values()) - time.monotonic()
-            for beat in due:
-                self._beat(beat)
-            if not due:
-                self._wake.wait(max(0.01, min(wait, 1.0)))
-                self._wake.clear()
-
-    def _beat(self, beat: _Beat) -> None:
-        now = time.monotonic()
-        beat.next_at = max(beat.next_at + beat.interval, (now // beat.interval) * beat.interval + beat.interval)
+    if renew:
+        current: Lease | None = None
         lost: str | None = None
-        try:
-            with write_lock(beat.ws.lock_path, min(self.lock_timeout, beat.interval)) as held:
-                if not held:
-                    return  # skipped: try again at the next beat
-                lease: Lease | None = None
-                if beat.written is not None and file_identity(beat.ws) == beat.written[0]:
-                    lease = beat.written[1]  # the file is still the one we wrote last: no parse
-                else:
-                    try:
-                        lease = read_lease(beat.ws)
-                    except FileNotFoundError:
-                        lost = "the lease was removed"
-                    except CorruptMetadata as exc:
-                        lost = f"the lease became unreadable ({exc.error})"
-                    else:
-                        if lease.session_id != beat.session_id:
-                            lost = f"the lease now belongs to {lease.host} pid {lease.pid}"
-                            lease = None
-                if lease is not None:
-                    lease = dataclasses.replace(lease, heartbeat_at=timeutil.now())
-                    write_lease(beat.ws, lease, durable=False)
-                    beat.written = (file_identity(beat.ws), lease)
-        except (OSError, TaskNotFound) as exc:  # the workspace was removed under us
-            lost = f"the workspace is gone ({exc})"
-        if lost is not None:
-            with self._mutex:
-                if self._entries.get(beat.ws.dir) is beat:
-                    del self._entries[beat.ws.dir]
-            if beat.on_lost is not None:
-                beat.on_lost(lost)
+        if last is not None and file_identity(ws) == last[0]:
+            current = last[1]  # the file is still the one we wrote last: no parse
+        else:
+            try:
+                current = read_lease(ws)
+            except FileNotFoundError:
+                lost = "the lease was removed"
+            except CorruptMetadata as exc:
+                lost = f"the lease became unreadable ({exc.error})"
+            else:
+                if current.session_id != lease.session_id:
+                    lost = f"the lease now belongs to {current.host} pid {current.pid}"
+        if current is None or lost is not None:
+            return Claim(False, lost=lost)
+        renewed = dataclasses.replace(current, heartbeat_at=timeutil.now())
+        write_lease(ws, renewed, durable=False)
+        return Claim(True, written=(file_identity(ws), renewed))
+    info = inspect_lease(ws, stale_after=stale_after, host=host)
+    if info.error is not None:
+        raise info.error
+    if info.state == FRESH_LOCAL or (info.state == FRESH_REMOTE and not over_remote):
+        return Claim(False, found=info)
+    if before_write is not None:
+        before_write(info)
+    if info.state == STALE:
+        records.event(ws, "stale_seen", reason=info.reason, session_id=info.lease.session_id if info.lease else None)
+    if inherit_agent and info.lease is not None:
+        lease = dataclasses.replace(lease, agent=info.lease.agent)
+    write_lease(ws, lease)
+    return Claim(True, found=info, written=(file_identity(ws), lease))
 
 
-@dataclasses.dataclass
-class _Beat:
-    ws: Workspace
-    session_id: str
-    interval: float
-    next_at: float
-    on_lost: t.Callable[[str], None] | None
-    written: tuple[tuple[int, int, int] | None, Lease] | None = None
-    """Identity of the lease file we wrote last, and what we wrote."""
+def is_ours(ws: Workspace, session_id: str) -> bool:
+    """Whether the lease there is ``session_id``'s."""
+    try:
+        return read_lease(ws).session_id == session_id
+    except (FileNotFoundError, CorruptMetadata, OSError):
+        return False
+
+
+def release(
+    ws: Workspace,
+    session_id: str | None,
+    *,
+    reason: str,
+    stale_after: float,
+    host: str | None = None,
+    log: bool = True,
+) -> bool:
+    """Remove the lease: the one path that does.  The caller holds the task's write lock.
+
+    ``session_id``: only while the lease is that session's; None (a session
+    recorded with no owner): whoever's it is, unless its heartbeat is fresh.
+    Logs ``lease_released`` with ``reason`` (unless ``log`` is False: the
+    caller logs its own event).  Returns whether a lease was removed.
+    """
+    if session_id is not None:
+        if not is_ours(ws, session_id):
+            return False
+    elif inspect_lease(ws, stale_after=stale_after, host=host).fresh:
+        return False
+    try:
+        ws.lease_path.unlink()
+    except FileNotFoundError:
+        return False
+    if log:
+        records.event(ws, "lease_released", session_id=session_id, reason=reason)
+    return True
 
 
 def file_identity(ws: Workspace) -> tuple[int, int, int] | None:

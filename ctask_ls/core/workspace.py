@@ -18,13 +18,11 @@ from pathlib import Path
 from ctask_ls.core import timeutil
 from ctask_ls.core.agent import AgentSpec
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, InvalidName, TaskExists, TaskNotFound
-from ctask_ls.core.lease import read_lease
-from ctask_ls.core.records import read_summary
+from ctask_ls.core.git import RepoInfo
 from ctask_ls.core.storage import (
     MetadataCache,
     atomic_write,
     dump_yaml,
-    keep_aside,
     load_yaml_mapping,
     require_lock,
 )
@@ -53,45 +51,6 @@ def validate_name(name: object) -> str:
 def tmux_session_name(name: str) -> str:
     """``ctask-`` + the name with ``.`` and ``:`` replaced by ``_``."""
     return "ctask-" + name.replace(".", "_").replace(":", "_")
-
-
-@dataclasses.dataclass(frozen=True)
-class RepoInfo:
-    """The ``repo`` mapping of a repo task's ``task.yaml``."""
-
-    path: str
-    """The repository's main worktree (absolute), also when ``--repo`` named a linked one."""
-    branch: str
-    base: str
-    """The full commit id the branch started from."""
-    worktree: str
-    """The worktree's directory inside the workspace (absolute)."""
-    base_ref: str = "HEAD"
-    """What the user asked for (``--base``), as typed."""
-
-    def to_mapping(self) -> dict[str, t.Any]:
-        return {
-            "path": self.path,
-            "branch": self.branch,
-            "base": self.base,
-            "base_ref": self.base_ref,
-            "worktree": self.worktree,
-        }
-
-    @classmethod
-    def from_mapping(cls, data: object) -> RepoInfo:
-        if not isinstance(data, dict):
-            raise ValueError("repo must be a mapping of path, branch, base and worktree")
-        values: dict[str, str] = {}
-        for key in ("path", "branch", "base", "worktree"):
-            value = data.get(key)
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"repo.{key} must be a non-empty string")
-            values[key] = value
-        base_ref = data.get("base_ref", "HEAD")
-        if not isinstance(base_ref, str):
-            raise ValueError("repo.base_ref must be a string")
-        return cls(base_ref=base_ref, **values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,11 +130,11 @@ _REPAIR_HINT = "fix it by hand, or run `ctask repair {name}` to move it aside an
 class Workspace:
     """Paths of one task's workspace; no I/O in the constructor."""
 
-    def __init__(self, tasks_dir: str | Path, name: str) -> None:
+    def __init__(self, tasks_dir: str | Path, name: object) -> None:
         self.name = validate_name(name)
-        self.dir = os.path.join(tasks_dir, name)
+        self.dir = os.path.join(tasks_dir, self.name)
         """The root as a string: ``list`` reads a thousand workspaces, and a Path per file read adds up."""
-        self.tmux_session = tmux_session_name(name)
+        self.tmux_session = tmux_session_name(self.name)
 
     @functools.cached_property
     def root(self) -> Path:
@@ -256,21 +215,21 @@ class Workspace:
 
 def create(
     config: Config,
-    name: str,
+    ws: Workspace,
     agent: AgentSpec,
     *,
     description: str | None = None,
     repo: RepoInfo | None = None,
-) -> Workspace:
-    """Create a *provisional* workspace; refuse existing names and tmux-name twins.
+) -> TaskMeta:
+    """Create ``ws`` as a *provisional* workspace; refuse existing names and tmux-name twins.
 
-    With ``repo``, task.yaml records it before the worktree exists, so that a
-    ``new`` killed half-way leaves a record of what to clean up.
+    Returns the task.yaml written.  With ``repo``, task.yaml records it
+    before the worktree exists, so that a ``new`` killed half-way leaves a
+    record of what to clean up.
     """
-    validate_name(name)
+    name = ws.name
     if description is not None and ("\0" in description or len(description) > 10_000):
         raise InvalidArgument("description must be text of at most 10000 characters")
-    ws = Workspace(config.tasks_dir, name)
     config.tasks_dir.mkdir(parents=True, exist_ok=True)
     for other in task_names(config):
         if other != name and tmux_session_name(other) == ws.tmux_session:
@@ -302,7 +261,7 @@ def create(
     except BaseException:
         shutil.rmtree(ws.root, ignore_errors=True)
         raise
-    return ws
+    return meta
 
 
 def task_names(config: Config) -> list[str]:
@@ -314,50 +273,13 @@ def task_names(config: Config) -> list[str]:
     return sorted(e.name for e in entries if NAME_RE.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
 
 
-def repair(config: Config, name: str) -> list[str]:
-    """Move corrupt metadata aside (``*.corrupt-<time>``) and write fresh task.yaml.
-
-    Returns what was moved.  Only corrupt files are touched.
-    """
-    ws = open_workspace(config, name)
-    if not ws.root.is_dir():
-        raise TaskNotFound(f"task '{name}' does not exist", name=name)
-    moved: list[str] = []
-    stamp = timeutil.now().strftime("%Y%m%dT%H%M%SZ")
-    ws.ctask_dir.mkdir(exist_ok=True)
-    with require_lock(ws.lock_path, config.lock_timeout, what="repair the task"):
-        try:
-            ws.read_meta()
-        except CorruptMetadata:
-            aside = keep_aside(ws.task_yaml, stamp)
-            moved.append(str(aside))
-        except TaskNotFound:
-            pass
-        if not ws.task_yaml.exists():
-            now = timeutil.now()
-            ws.write_meta(TaskMeta(name=name, created_at=now, updated_at=now, agent=config.agent))
-        try:
-            read_lease(ws)
-        except CorruptMetadata:
-            aside = keep_aside(ws.lease_path, stamp)
-            moved.append(str(aside))
-        except FileNotFoundError:
-            pass
-        try:
-            read_summary(ws)
-        except CorruptMetadata:
-            aside = keep_aside(ws.summary_path, stamp)
-            moved.append(str(aside))
-    return moved
-
-
 def open_workspace(config: Config, name: object) -> Workspace:
     """The workspace of a valid task name; refuses a workspace that is a symlink.
 
     A symlink in ``<home>/tasks`` could point anywhere: ctask never follows
     it, never writes through it and never deletes what it points to.
     """
-    ws = Workspace(config.tasks_dir, validate_name(name))
+    ws = Workspace(config.tasks_dir, name)  # which validates the name
     if os.path.islink(ws.dir):
         raise CorruptMetadata(
             str(ws.root),

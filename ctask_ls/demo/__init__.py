@@ -1,0 +1,1 @@
+"""The scripted demo: ``ctask demo`` and the stand-in agent it runs."""

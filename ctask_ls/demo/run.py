@@ -18,9 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ctask_ls.core.agent import AgentSpec
-from ctask_ls.core.config import Config
-from ctask_ls.core.session import Core
+from ctask_ls.core.api import AgentSpec, Config, Core, NewTask
 
 
 def _line(text: str) -> None:
@@ -51,11 +49,11 @@ def run_demo(*, keep: bool = False, seconds: float = 6.0) -> int:
 
 def _demo(core: Core, seconds: float) -> int:
     _line(f"ctask demo: a private home and tmux server in {core.config.home.parent}\n")
-    ws, _meta, agent = core.create("demo", description="scripted agent writes a few files")
+    ws, meta, agent = core.create(NewTask(name="demo", description="scripted agent writes a few files"))
     (ws.root / "README.txt").write_text("A small project.\n")
     (ws.root / "build.log").write_text("old build output\n")
     _line(f"$ ctask new demo        # workspace {ws.root}")
-    owned = core.launch(ws, agent)  # clears provisional once the agent runs
+    owned = core.launch(ws, agent, meta)  # clears provisional once the agent runs
     _line(f"  agent running in tmux session {ws.tmux_session} (attach: tmux -S {core.tmux.socket} attach)\n")
     _line("$ ctask status demo      # while the agent works")
     last = ""

@@ -24,7 +24,7 @@ import typing as t
 from . import protocol
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.manifest import Diff
+    from ctask_ls.core.api import Diff
 
     from .owned import Tracked
     from .server import CtaskServer

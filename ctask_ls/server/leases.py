@@ -27,15 +27,12 @@ import os
 import threading
 import typing as t
 
-from ctask_ls.core import lease as core_leases
-from ctask_ls.core.errors import CtaskError
+from ctask_ls.core.api import MISSING, CtaskError, classify, file_identity
 
 from . import protocol
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.lease import Lease, LeaseInfo
-    from ctask_ls.core.tmux import PaneState
-    from ctask_ls.core.workspace import Workspace
+    from ctask_ls.core.api import Lease, LeaseInfo, PaneState, Workspace
 
     from .server import CtaskServer
 
@@ -93,7 +90,7 @@ class LeaseWatcher:
                 except CtaskError:
                     continue
             pane = panes.get(ws.tmux_session)
-            stamp = core_leases.file_identity(ws)
+            stamp = file_identity(ws)
             self._stamps[ws.dir] = stamp
             self._workspaces[ws.dir] = ws
             info = self._inspect(ws, stamp)
@@ -115,7 +112,7 @@ class LeaseWatcher:
                 gone = protocol.LeaseState(
                     name=state.name,
                     workspace=state.workspace,
-                    state=core_leases.MISSING,
+                    state=MISSING,
                     tmux_session=state.tmux_session,
                     tmux_alive=False,
                     owned_here=False,
@@ -138,7 +135,7 @@ class LeaseWatcher:
         for key, ws in list(self._workspaces.items()):  # tasks new since the tick wait for the next
             if key in holding:
                 continue
-            stamp = core_leases.file_identity(ws)
+            stamp = file_identity(ws)
             if key not in self.last or self._stamps.get(key) == stamp:
                 continue
             self._stamps[key] = stamp
@@ -156,7 +153,7 @@ class LeaseWatcher:
             return core.inspect(ws)
         cached = self._parsed.get(key)
         if cached is not None and cached[0] == stamp:
-            return core_leases.classify(cached[1], stale_after=core.config.stale_after, host=core.host)
+            return classify(cached[1], stale_after=core.config.stale_after, host=core.host)
         info = core.inspect(ws)
         if info.lease is not None:
             self._parsed[key] = (stamp, info.lease)

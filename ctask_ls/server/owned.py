@@ -27,14 +27,12 @@ import threading
 import time
 import typing as t
 
-from ctask_ls.core import records
+from ctask_ls.core.api import read_summary
 
 from . import diffs, protocol
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.session import OwnedSession, _EndState
-    from ctask_ls.core.tmux import PaneState
-    from ctask_ls.core.workspace import Workspace
+    from ctask_ls.core.api import EndState, OwnedSession, PaneState, Workspace
 
     from .server import CtaskServer
 
@@ -166,14 +164,14 @@ class Owner:
         with self._lock:
             self._finalizing.discard(future)
 
-    def _finalize(self, tracked: Tracked, end: _EndState) -> None:
+    def _finalize(self, tracked: Tracked, end: EndState) -> None:
         owned = tracked.owned
         ws = owned.ws
         summary: Summary | None = None
         try:
             summary = owned.finalize(end)
             if summary is None:
-                recorded = records.read_summary(ws)
+                recorded = read_summary(ws)
                 if recorded is not None and recorded.get("session_id") == owned.session_id:
                     summary = recorded
         except Exception as exc:

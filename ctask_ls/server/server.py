@@ -51,18 +51,14 @@ from pygls.io_ import StdoutWriter, WebSocketWriter
 from pygls.lsp.server import LanguageServer
 
 from ctask_ls import __version__
-from ctask_ls.core.errors import AdoptionDeclined, CtaskError
-from ctask_ls.core.session import Core
+from ctask_ls.core.api import AdoptionDeclined, Core, CtaskError
 
 from . import protocol, rpc, settings
 
 if t.TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
-    from ctask_ls.core.config import Config
-    from ctask_ls.core.lease import LeaseInfo
-    from ctask_ls.core.tmux import PaneState
-    from ctask_ls.core.workspace import Workspace
+    from ctask_ls.core.api import Config, LeaseInfo, PaneState, Workspace
 
     from .leases import LeaseWatcher
     from .owned import Owner
@@ -138,7 +134,7 @@ class CtaskServer(LanguageServer):
             protocol_cls=rpc.CtaskProtocol,
         )
         self.base_config, self.startup_problems = settings.base_config(env)
-        self.core = Core(self.base_config, owner="server", say=self.say)
+        self.core = Core(self.base_config, owner="server", persistent_only=True, say=self.say)
         self.core.progress = self._on_progress
         self.requests = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ctask-request")
         self.background = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ctask-bg")

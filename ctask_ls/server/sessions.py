@@ -25,17 +25,22 @@ from pathlib import Path
 
 from pygls.exceptions import JsonRpcException
 
-from ctask_ls.core import workspace as workspaces
-from ctask_ls.core.errors import AdoptionDeclined, CtaskError, InvalidArgument, NoSession
-from ctask_ls.core.session import DispatchKind
+from ctask_ls.core.api import (
+    AdoptionDeclined,
+    CtaskError,
+    InvalidArgument,
+    NewTask,
+    NoSession,
+    OutcomeKind,
+    StopResult,
+    validate_name,
+)
 
 from . import protocol
 from .server import CtaskServer, rpc_error  # at run time: pygls resolves command handlers' annotations
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.session import OwnedSession
-    from ctask_ls.core.tmux import PaneState
-    from ctask_ls.core.workspace import Workspace
+    from ctask_ls.core.api import OwnedSession, PaneState, Workspace
 
 logger = logging.getLogger("ctask_ls.server.sessions")
 
@@ -78,7 +83,7 @@ def parse_arguments(command: str, args: t.Sequence[t.Any]) -> Args:
 def _check(command: str, arg: protocol.Arg, value: object) -> t.Any:
     where = f"{command}: '{arg.name}'"
     if arg.kind == "name":
-        return workspaces.validate_name(value)
+        return validate_name(value)
     if arg.kind == "str":
         if not isinstance(value, str) or not value or "\0" in value:
             raise InvalidArgument(f"{where} must be a non-empty string, not {_shown(value)}")
@@ -122,16 +127,7 @@ def launch_result(server: CtaskServer, ws: Workspace, owned: OwnedSession | None
 
 
 def _new(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    ws, owned = ls.core.new(
-        a["name"],
-        agent=a.get("agent"),
-        args=a.get("args"),
-        description=a.get("description"),
-        repo=a.get("repo"),
-        branch=a.get("branch"),
-        base=a.get("base"),
-        around_launch=ls.leases.hold,
-    )
+    ws, owned = ls.core.new(NewTask(**a), around_launch=ls.leases.hold)  # ctask.new's arguments are its fields
     ls.owner.add(owned)
     return launch_result(ls, ws, owned, "launched")
 
@@ -157,10 +153,10 @@ def _dispatch(ls: CtaskServer, ws: Workspace) -> dict[str, t.Any] | None:
         d = ls.core.dispatch(ws, confirm=ls.confirm_adoption)
     except AdoptionDeclined as exc:
         raise ls.declined(ws, exc) from None
-    if d.kind is DispatchKind.ADOPTED and d.owned is not None:
+    if d.kind is OutcomeKind.ADOPTED and d.owned is not None:
         ls.owner.add(d.owned)
         return launch_result(ls, ws, d.owned, "adopted")
-    if d.kind is DispatchKind.PASSIVE:
+    if d.kind is OutcomeKind.PASSIVE:
         mine = ls.owner.get(ws)
         if mine is not None:
             return launch_result(ls, ws, mine.owned, "owned")
@@ -219,14 +215,14 @@ def _stop(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     ws, _meta = ls.core.load(a["name"])
     mine = ls.owner.get(ws)
     result = ls.core.stop(ws.name)
-    if result.get("finalized") or mine is None:
-        return result
+    if result.finalized or mine is None:
+        return result.to_json()
     ls.poke()
     try:
         summary = mine.finished.result(timeout=STOP_WAIT)
     except concurrent.futures.TimeoutError:
-        return result
-    return {"stopped": True, "finalized": summary is not None, "summary": summary}
+        return result.to_json()
+    return StopResult(stopped=True, finalized=summary is not None, summary=summary).to_json()
 
 
 def _diff(ls: CtaskServer, a: Args) -> dict[str, t.Any]:

@@ -19,8 +19,7 @@ import dataclasses
 import os
 import typing as t
 
-from ctask_ls.core.config import Config, apply_settings, default_home, load_config
-from ctask_ls.core.errors import CtaskError
+from ctask_ls.core.api import Config, CtaskError, apply_settings, default_home, load_config
 
 from . import protocol
 

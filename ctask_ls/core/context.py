@@ -1,0 +1,144 @@
+"""What every step of a session's life shares: the configuration, tmux, the heartbeat and the diagnostics.
+
+A front door configures one :class:`Context` (through :class:`ctask_ls.core.api.Core`,
+which is one) and every lifecycle step takes it as its first argument.  It
+knows nothing of terminals or JSON-RPC: diagnostics go to ``say`` (the CLI
+prints them on stderr, the server sends ``window/logMessage``), large
+manifest captures report to ``progress``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import typing as t
+
+from ctask_ls.core import lease as leases
+from ctask_ls.core import manifest as manifests
+from ctask_ls.core import timeutil
+from ctask_ls.core import workspace as workspaces
+from ctask_ls.core.heartbeat import HeartbeatService
+from ctask_ls.core.storage import MetadataCache
+from ctask_ls.core.tmux import Tmux
+
+if t.TYPE_CHECKING:
+    from ctask_ls.core.config import Config
+    from ctask_ls.core.lease import LeaseInfo
+    from ctask_ls.core.tmux import PaneState
+    from ctask_ls.core.workspace import TaskMeta, Workspace
+
+Say = t.Callable[[str], None]
+Confirm = t.Callable[["Workspace", "LeaseInfo"], bool]
+FaultHook = t.Callable[[str], None]
+ProgressHook = t.Callable[["Workspace", str, int], None]
+
+
+def no_fault(point: str) -> None:
+    """Fault points: tests set CTASK_FAULT=<point> to SIGKILL the process there.
+
+    ``CTASK_PAUSE=<point>:<seconds>`` sleeps there instead, which widens a
+    race window so that a test of the ordering around it cannot pass by luck.
+    """
+    if os.environ.get("CTASK_FAULT") == point:
+        os.kill(os.getpid(), 9)
+    paused, _, seconds = os.environ.get("CTASK_PAUSE", "").rpartition(":")
+    if paused == point:
+        time.sleep(float(seconds))
+
+
+class Context:
+    """The session core's state, configured once per front door."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        owner: str = "cli",
+        persistent_only: bool = False,
+        say: Say | None = None,
+        tmux: Tmux | None = None,
+        fault: FaultHook = no_fault,
+    ) -> None:
+        self.heartbeats = HeartbeatService(lock_timeout=config.lock_timeout)
+        self.config = config
+        self.owner = owner
+        """Written into the leases this process takes (``cli`` or ``server``): who to look for, not a mode."""
+        self.persistent_only = persistent_only
+        """Launch in tmux whatever ``config.mode`` says (the server has no terminal for a direct session)."""
+        self.say: Say = say or (lambda _msg: None)
+        self.tmux = tmux or Tmux(config.tmux_socket)
+        self.host = leases.hostname()
+        self.fault = fault
+        self.memory_cache = MetadataCache(None)
+        """Parsed task.yaml/summary.yaml keyed by file identity, for `status` in a long-lived process."""
+        self.lease_reads = leases.LeaseReads()
+        """The same for lease files (display only)."""
+        self.progress: ProgressHook | None = None
+        """Called with (workspace, "begin" | "report" | "end", files so far) around captures."""
+        self.exit_channel = f"ctask-exit-{os.getpid()}-{secrets.token_hex(4)}"
+        """The tmux ``wait-for`` channel that the sessions this process owns signal when their agent dies."""
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        """New settings reach every reader, the heartbeat thread included."""
+        self._config = config
+        self.heartbeats.lock_timeout = config.lock_timeout
+
+    @property
+    def mode(self) -> str:
+        """How a launch runs its agent: ``persistent`` (tmux) or ``direct`` (a child on this terminal)."""
+        return "persistent" if self.persistent_only or self.config.mode == "persistent" else "direct"
+
+    # -- lookup -----------------------------------------------------------------------------------
+
+    def workspace(self, name: object) -> Workspace:
+        return workspaces.open_workspace(self.config, name)
+
+    def load(self, name: object) -> tuple[Workspace, TaskMeta]:
+        ws = self.workspace(name)
+        return ws, ws.read_meta()
+
+    def names(self) -> list[str]:
+        return workspaces.task_names(self.config)
+
+    def inspect(self, ws: Workspace) -> LeaseInfo:
+        return leases.inspect_lease(ws, stale_after=self.config.stale_after, host=self.host)
+
+    def panes(self) -> dict[str, PaneState]:
+        """One look at every tmux session (none when tmux is not installed)."""
+        return self.tmux.panes() if self.tmux.available() else {}
+
+    def pane(self, ws: Workspace) -> PaneState | None:
+        """The task's tmux session, if any (None when tmux is not installed)."""
+        return self.tmux.pane(ws.tmux_session) if self.tmux.available() else None
+
+    # -- manifests --------------------------------------------------------------------------------
+
+    def capture(self, ws: Workspace, sid: str | None) -> manifests.Manifest:
+        """Capture the workspace's manifest, reporting progress through ``self.progress``."""
+        hook = self.progress
+        report = None
+        if hook is not None:
+            hook(ws, "begin", 0)
+            report = lambda n: hook(ws, "report", n)  # noqa: E731
+        try:
+            m = manifests.capture(ws.root, self.config.ignore, progress=report)
+        finally:
+            if hook is not None:
+                hook(ws, "end", 0)
+        m.session_id = sid
+        m.captured_at = timeutil.now_str()
+        for problem in m.errors:
+            self.say(f"warning: task {ws.name}: could not read {problem}")
+        return m
+
+    def release_lease(self, ws: Workspace, session_id: str | None, *, reason: str, log: bool = True) -> bool:
+        """:func:`lease.release` with this context's staleness rule; the caller holds the write lock."""
+        return leases.release(
+            ws, session_id, reason=reason, stale_after=self.config.stale_after, host=self.host, log=log
+        )

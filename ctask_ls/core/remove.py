@@ -1,0 +1,93 @@
+"""``rm`` (SPEC 3.9): remove a task's workspace, and a repo task's worktree through git first.
+
+Without ``force`` it refuses a leased or running task, and a worktree with
+uncommitted changes or with commits that no other branch has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import typing as t
+
+from ctask_ls.core import git as gitrepo
+from ctask_ls.core.errors import CtaskError, InvalidArgument, TaskBusy, TaskNotFound
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+    from ctask_ls.core.context import Context
+
+
+def remove(ctx: Context, name: object, *, force: bool = False, delete_branch: bool = False) -> dict[str, t.Any]:
+    """Remove a task's workspace; returns ``{removed, workspace, branch?, branch_deleted?, warnings}``."""
+    ws = ctx.workspace(name)
+    if not ws.root.is_dir():
+        raise TaskNotFound(f"task '{ws.name}' does not exist", name=ws.name)
+    if delete_branch not in (True, False):
+        raise InvalidArgument("delete_branch must be true or false")
+    info = ctx.inspect(ws)
+    pane = ctx.pane(ws)
+    alive = pane is not None and not pane.dead
+    provisional = False
+    try:
+        meta = ws.read_meta()
+        repo, provisional = meta.repo, meta.provisional
+    except CtaskError:
+        if not force:
+            raise
+        repo = None  # a corrupt task.yaml with --force: the files go, git prunes the worktree later
+    if not force:
+        if info.fresh and info.lease is not None:
+            raise TaskBusy(
+                f"task {ws.name} is in use by {info.lease.host} pid {info.lease.pid}; stop it first or pass --force",
+                name=ws.name,
+            )
+        if alive:
+            raise TaskBusy(
+                f"task {ws.name} has a running session; stop it with `ctask stop {ws.name}` or pass --force",
+                name=ws.name,
+            )
+        if repo is not None and (problem := gitrepo.removal_problem(repo)) is not None:
+            raise problem
+    if pane is not None:
+        ctx.tmux.kill_session(ws.tmux_session)
+    result: dict[str, t.Any] = {"removed": ws.name, "workspace": str(ws.root), "warnings": []}
+    if repo is not None:
+        deleted = False
+        try:
+            # A task that never ran (a `new` killed half-way) also loses its untouched branch.
+            result["warnings"], deleted = gitrepo.remove_worktree(
+                repo, force=force, delete_branch=delete_branch, provisional=provisional
+            )
+        except CtaskError as exc:
+            if not force:
+                raise
+            result["warnings"] = [str(exc)]
+        result["branch"] = repo.branch
+        result["branch_deleted"] = deleted
+    elif delete_branch:
+        result["warnings"].append(f"task {ws.name} is not on a git repository: no branch to delete")
+    _remove_tree(ws.root)
+    if repo is not None:
+        with contextlib.suppress(CtaskError):
+            gitrepo.forget_worktree(repo)  # after a forced rm that git refused
+    return result
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove a workspace as one step: rename it out of ``tasks/``, then delete it.
+
+    A dying owner may still write into the workspace while it is deleted
+    (``rm --force``); after the rename its writes find no task and fail, and
+    nothing can refill the directory being deleted.  Should deleting still
+    fail, the leftover is hidden: ``.NAME.removed-...`` is not a task name.
+    """
+    trash = root.with_name(f".{root.name}.removed-{os.getpid()}-{time.monotonic_ns()}")
+    root.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    if trash.exists():
+        time.sleep(0.1)
+        shutil.rmtree(trash)
