@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import typing as t
+import weakref
 from pathlib import Path
 
 import yaml
@@ -39,6 +41,85 @@ def retry_until(fn: t.Callable[[], t.Any], seconds: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {seconds}s: {fn}")
         time.sleep(interval)
+
+
+def open_fds(pid: int | None = None) -> dict[int, str]:
+    """The file descriptors process PID (default: this one) has open, and what each is (``ls -l /proc/PID/fd``)."""
+    fds: dict[int, str] = {}
+    where = f"/proc/{'self' if pid is None else pid}/fd"
+    for fd in os.listdir(where):
+        try:
+            fds[int(fd)] = os.readlink(f"{where}/{fd}")
+        except OSError:  # closed meanwhile (or the one os.listdir used)
+            continue
+    return fds
+
+
+def _text(data: bytes) -> str:
+    """Bytes a process wrote, as ``text=True`` pipes would give them (UTF-8, universal newlines)."""
+    return data.decode(errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _Pipe:
+    """All that a spawned process writes on one pipe, read by a daemon thread as it comes.
+
+    Nothing here calls ``select()`` (which cannot take a descriptor above 1023),
+    the pipe never fills up and blocks the writer, and the thread is the only
+    reader of the pipe and the one that closes it, at end of file.
+    """
+
+    def __init__(self, stream: t.IO[str]) -> None:
+        self._stream = stream
+        self._chunks: list[bytes] = []
+        self._eof = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, name=f"pipe-{stream.fileno()}", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        fd = self._stream.fileno()
+        try:
+            while chunk := os.read(fd, 65536):
+                with self._changed:
+                    self._chunks.append(chunk)
+                    self._changed.notify_all()
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                self._stream.close()
+            with self._changed:
+                self._eof = True
+                self._changed.notify_all()
+
+    def text(self, until: str | None = None, seconds: float = 0.0) -> str:
+        """What was written so far, waiting up to ``seconds`` for ``until`` to appear (or the end of the pipe)."""
+        deadline = time.monotonic() + seconds
+        with self._changed:
+            while True:
+                text = _text(b"".join(self._chunks))
+                left = deadline - time.monotonic()
+                if self._eof or left <= 0 or (until is not None and until in text):
+                    return text
+                self._changed.wait(left)
+
+    def closed(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the end of the pipe (every writer gone); whether it came."""
+        self._thread.join(max(0.0, seconds))
+        return not self._thread.is_alive()
+
+
+def _process_groups() -> set[int]:
+    """The process groups that have a member now."""
+    groups: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    groups.add(int(f.read().rsplit(")", 1)[1].split()[2]))
+            except (OSError, IndexError, ValueError):
+                continue
+    return groups
 
 
 class Env:
@@ -70,7 +151,13 @@ class Env:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         self.procs: list[subprocess.Popen[str]] = []
-        self._stderr: dict[int, list[bytes]] = {}
+        self._pipes: weakref.WeakKeyDictionary[subprocess.Popen[str], tuple[_Pipe, _Pipe]] = weakref.WeakKeyDictionary()
+        """(stdout, stderr) of each process :meth:`spawn` started, keyed by the process object, never by
+        its pid: pids are reused (a soak of a thousand rounds goes round /proc/sys/kernel/pid_max), and
+        a new process must never see what an old one with the same pid wrote."""
+        self._spawned_pids: set[int] = set()
+        self.reused_pids = 0
+        """How many spawned processes got the pid of an earlier one (harmless, see ``_pipes``)."""
 
     def write_config(self, overrides: dict[str, t.Any]) -> None:
         data = {**FAST_CONFIG, **overrides}
@@ -109,7 +196,11 @@ class Env:
     def spawn(
         self, *args: str, env: dict[str, str] | None = None, prefix: t.Sequence[str] = ()
     ) -> subprocess.Popen[str]:
-        """Start ``ctask ARGS`` in the background, in its own process group (``prefix``: as for :meth:`run`)."""
+        """Start ``ctask ARGS`` in the background, in its own process group (``prefix``: as for :meth:`run`).
+
+        Its stdout and stderr are read as they come by threads: read them only through
+        :meth:`stderr_so_far` and :meth:`finish` (which also closes them), never from the pipes.
+        """
         proc = subprocess.Popen(
             [*prefix, sys.executable, "-m", "ctask_ls.cli", *args],
             env={**self.vars, **(env or {})},
@@ -120,8 +211,33 @@ class Env:
             cwd=self.root,
             start_new_session=True,
         )
+        assert proc.stdout is not None and proc.stderr is not None
         self.procs.append(proc)
+        self._pipes[proc] = (_Pipe(proc.stdout), _Pipe(proc.stderr))
+        self.reused_pids += proc.pid in self._spawned_pids
+        self._spawned_pids.add(proc.pid)
         return proc
+
+    def server_pids(self) -> list[int]:
+        """Pids of ``ctask-ls`` processes running with this environment's CTASK_HOME.
+
+        Editors start language servers detached (their own process group) and
+        on exit only ask them to shut down; a test reaps what is left by these.
+        """
+        marker = f"CTASK_HOME={self.ctask_home}".encode()
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            is_server = any(a.endswith(b"ctask-ls") for a in argv) or b"ctask_ls" in argv[1:3]
+            if is_server and marker in environ:
+                pids.append(int(entry.name))
+        return pids
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -265,33 +381,21 @@ class Env:
         return lease
 
     def stderr_so_far(self, proc: subprocess.Popen[str], until: str | None = None, seconds: float = 0.0) -> str:
-        """What a spawned ctask wrote on stderr so far (reads until ``until`` appears or ``seconds`` pass)."""
-        import select
-
-        chunks = self._stderr.setdefault(proc.pid, [])
-        assert proc.stderr is not None
-        fd = proc.stderr.fileno()
-        deadline = time.monotonic() + seconds
-        while True:
-            text = b"".join(chunks).decode(errors="replace")
-            if until is not None and until in text:
-                return text
-            timeout = max(0.0, deadline - time.monotonic())
-            ready, _w, _x = select.select([fd], [], [], min(timeout, 0.05))
-            if ready:
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    chunks.append(chunk)
-                    continue
-                return text  # EOF: the process is gone
-            if time.monotonic() >= deadline:
-                return text
+        """What a spawned ctask wrote on stderr so far (waits until ``until`` appears or ``seconds`` pass)."""
+        return self._pipes[proc][1].text(until, seconds)
 
     def finish(self, proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[int, str, str]:
-        """Wait for a spawned ctask; return (exit status, stdout, stderr)."""
-        out, err = proc.communicate(timeout=timeout)
-        early = b"".join(self._stderr.pop(proc.pid, [])).decode(errors="replace")
-        return proc.returncode, out, early + err
+        """Wait for a spawned ctask; return (exit status, stdout, stderr).
+
+        Raises :class:`subprocess.TimeoutExpired` if it is still running after ``timeout``.
+        Its pipes are read to their end and closed.
+        """
+        deadline = time.monotonic() + timeout
+        code = proc.wait(timeout=timeout)
+        out, err = self._pipes[proc]
+        for pipe in (out, err):  # a child the process left behind may hold them a little longer
+            pipe.closed(deadline - time.monotonic())
+        return code, out.text(), err.text()
 
     def own_until_done(self, command: str, name: str, *args: str) -> tuple[str, str]:
         """``ctask COMMAND NAME ARGS`` (attach, resume) owns the session, whose agent then finishes (``go``).
@@ -348,15 +452,23 @@ class Env:
 
     def cleanup(self) -> None:
         """Never raises: kill background processes, the tmux server, temp dirs."""
+        groups = _process_groups()
         for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            # The group of a process already reaped is only killed while it still has members (what
+            # the process left behind): once empty, its number may have gone to an unrelated process.
+            with contextlib.suppress(Exception):
+                if proc.returncode is None or proc.pid in groups:
+                    os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 proc.wait(timeout=5)
-            for stream in (proc.stdout, proc.stderr):
-                with contextlib.suppress(Exception):
-                    if stream is not None:
-                        stream.close()
+            pipes = self._pipes.get(proc)
+            for pipe in pipes or ():
+                pipe.closed(5)  # the reader thread closes its pipe at end of file
+            if pipes is None:  # a process a test started itself and appended here
+                for stream in (proc.stdout, proc.stderr):
+                    with contextlib.suppress(Exception):
+                        if stream is not None:
+                            stream.close()
         with contextlib.suppress(Exception):
             self.tmux("kill-server")
         shutil.rmtree(self.sock_dir, ignore_errors=True)

@@ -144,8 +144,6 @@ class Core(Context):
     create = creating.create
     new = creating.new
     resume = resuming.resume
-    dispatch = resuming.dispatch
-    resolve_agent = staticmethod(resuming.resolve_agent)
     launch = launching.launch
     adopt = adoption.adopt
 

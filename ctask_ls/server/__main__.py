@@ -56,7 +56,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=getattr(logging, args.log_level.upper()), format="ctask-ls %(levelname)s %(message)s"
     )
-    from .server import create_server, hard_exit
+    from .app import create_server
+    from .server import hard_exit
 
     server = create_server()
     try:

@@ -24,9 +24,18 @@ import typing as t
 from . import protocol
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.api import Diff
+    import threading
 
-    from .owned import Tracked
+    from ctask_ls.core.api import Diff, OwnedSession
+
+    class Tracked(t.Protocol):
+        """What a live diff needs of an owned session (:class:`.owned.Tracked` has it)."""
+
+        owned: OwnedSession
+        live: LiveState
+        ending: bool
+        lock: threading.Lock
+
     from .server import CtaskServer
 
 logger = logging.getLogger("ctask_ls.server.diffs")
@@ -129,7 +138,3 @@ def final_payload(name: str, summary: t.Mapping[str, t.Any]) -> protocol.DiffNot
         bytes=dict(size) if isinstance(size, dict) else {"added": 0, "modified": 0, "deleted": 0},
         git=dict(git) if isinstance(git, dict) else None,
     )
-
-
-def setup(server: CtaskServer) -> None:
-    """Live diffs are driven by the owned-session tick (:mod:`.owned`); nothing to register."""

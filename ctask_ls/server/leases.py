@@ -34,6 +34,7 @@ from . import protocol
 if t.TYPE_CHECKING:
     from ctask_ls.core.api import Lease, LeaseInfo, PaneState, Workspace
 
+    from .owned import Owner
     from .server import CtaskServer
 
 logger = logging.getLogger("ctask_ls.server.leases")
@@ -68,8 +69,9 @@ def lease_state(server: CtaskServer, ws: Workspace, info: LeaseInfo, pane: PaneS
 class LeaseWatcher:
     """Sends lease changes; reconciles and adopts while it looks."""
 
-    def __init__(self, server: CtaskServer) -> None:
+    def __init__(self, server: CtaskServer, owner: Owner) -> None:
         self.server = server
+        self.owner = owner
         self.last: dict[str, protocol.LeaseState] = {}
         self._busy: set[str] = set()
         self._warned: dict[str, str] = {}
@@ -96,11 +98,11 @@ class LeaseWatcher:
             info = self._inspect(ws, stamp)
             self._maintain(ws, info, pane)
             seen[ws.dir] = lease_state(self.server, ws, info, pane)
-        for tracked in self.server.owner.sessions():  # owned in a home the settings moved away from
+        for tracked in self.owner.sessions():  # owned in a home the settings moved away from
             ws = tracked.owned.ws
             if ws.dir not in seen and ws.root.is_dir():
                 seen[ws.dir] = lease_state(self.server, ws, core.inspect(ws), panes.get(ws.tmux_session))
-        for key in self.server.owner.holding():  # its finalize notifies first; the tick after it, this
+        for key in self.owner.holding():  # its finalize notifies first; the tick after it, this
             if key in self.last and key in seen:
                 seen[key] = self.last[key]
         for key, state in seen.items():
@@ -131,7 +133,7 @@ class LeaseWatcher:
         within a fraction of ``poll_interval``; adoption and reconciliation
         stay with the full tick.
         """
-        holding = self.server.owner.holding()
+        holding = self.owner.holding()
         for key, ws in list(self._workspaces.items()):  # tasks new since the tick wait for the next
             if key in holding:
                 continue
@@ -191,7 +193,7 @@ class LeaseWatcher:
             if ws.manifest_start.exists():
                 self._start(key, self._reconcile, ws)
             return
-        if self.server.core.config.auto_adopt and self.server.owner.get(ws) is None:
+        if self.server.core.config.auto_adopt and self.owner.get(ws) is None:
             self._start(key, self._adopt, ws, pane)
 
     def _start(self, key: str, job: t.Callable[..., None], *args: t.Any) -> None:
@@ -227,7 +229,7 @@ class LeaseWatcher:
     def _adopt(self, ws: Workspace, pane: PaneState | None) -> None:
         owned = self.server.core.adopt(ws, pane)
         if owned is not None:
-            self.server.owner.add(owned)
+            self.owner.add(owned)
 
     def _warn_once(self, key: str, message: str) -> None:
         if self._warned.get(key) == message:
@@ -236,7 +238,9 @@ class LeaseWatcher:
         self.server.say(message)
 
 
-def setup(server: CtaskServer) -> None:
-    server.leases = LeaseWatcher(server)
-    server.tick_hooks.append(server.leases.tick)
-    server.quick_hooks.append(server.leases.quick)
+def setup(server: CtaskServer, owner: Owner) -> LeaseWatcher:
+    """The lease watcher, told of the sessions ``owner`` holds; full looks every tick, quick ones between."""
+    watcher = LeaseWatcher(server, owner)
+    server.tick_hooks.append(watcher.tick)
+    server.quick_hooks.append(watcher.quick)
+    return watcher

@@ -30,6 +30,7 @@ import typing as t
 from ctask_ls.core.api import read_summary
 
 from . import diffs, protocol
+from .server import FINALIZE_GRACE
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.api import EndState, OwnedSession, PaneState, Workspace
@@ -202,6 +203,11 @@ class Owner:
                 return
             concurrent.futures.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
+    def close(self, why: str) -> None:
+        """The server is closing: let running finalizes complete (bounded), then release the rest."""
+        self.wait_finalizing(FINALIZE_GRACE)
+        self.release_all(why)
+
     def release_all(self, why: str) -> None:
         """Stop heartbeats and remove our leases; the tmux sessions keep running."""
         with self._lock:
@@ -220,6 +226,9 @@ class Owner:
                 tracked.finished.set_result(None)
 
 
-def setup(server: CtaskServer) -> None:
-    server.owner = Owner(server)
-    server.tick_hooks.append(server.owner.tick)
+def setup(server: CtaskServer) -> Owner:
+    """The owner of this server's sessions: looked at every tick, handing its sessions on when the server closes."""
+    owner = Owner(server)
+    server.tick_hooks.append(owner.tick)
+    server.close_hooks.append(owner.close)
+    return owner

@@ -60,9 +60,6 @@ if t.TYPE_CHECKING:
 
     from ctask_ls.core.api import Config, LeaseInfo, PaneState, Workspace
 
-    from .leases import LeaseWatcher
-    from .owned import Owner
-
 logger = logging.getLogger("ctask_ls.server")
 
 T = t.TypeVar("T")
@@ -121,10 +118,6 @@ class CtaskServer(LanguageServer):
     """The language server: the core plus an event loop, two executors and the poll tick."""
 
     protocol: rpc.CtaskProtocol
-    owner: Owner
-    """Sessions this server owns (set up by :mod:`.owned`)."""
-    leases: LeaseWatcher
-    """The ``ctask/leaseState`` watcher (set up by :mod:`.leases`)."""
 
     def __init__(self, env: t.Mapping[str, str] | None = None) -> None:
         super().__init__(
@@ -140,6 +133,8 @@ class CtaskServer(LanguageServer):
         self.background = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ctask-bg")
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tick_hooks: list[TickHook] = []
+        self.close_hooks: list[t.Callable[[str], None]] = []
+        """Called with the reason when the server closes (the owner hands its sessions on)."""
         self.quick_hooks: list[TickHook] = []
         self.last_panes: tuple[float, dict[str, PaneState]] = (0.0, {})
         self.stopping = False
@@ -242,7 +237,6 @@ class CtaskServer(LanguageServer):
             under, _reported = self._overlay(self.base_config, self._init_settings)
         config, problems = self._overlay(under, raw)
         self.core.config = config
-        self.core.heartbeats.lock_timeout = config.lock_timeout
         if problems:
             self.show(f"ignored invalid settings from {source}: {'; '.join(problems)} (defaults used for them)")
         self.poke()
@@ -543,10 +537,11 @@ class CtaskServer(LanguageServer):
             self._close_done.wait(FINALIZE_GRACE + 30)
             return
         try:
-            owner = getattr(self, "owner", None)
-            if owner is not None:
-                owner.wait_finalizing(FINALIZE_GRACE)
-                owner.release_all(why)
+            for hook in self.close_hooks:
+                try:
+                    hook(why)
+                except Exception:
+                    logger.exception("closing hook %s failed", hook)
             self.requests.shutdown(wait=False, cancel_futures=True)
             self.background.shutdown(wait=False, cancel_futures=True)
         finally:
@@ -571,7 +566,7 @@ def hard_exit(code: int) -> t.NoReturn:
     os._exit(code)
 
 
-def _setup_lifecycle(server: CtaskServer) -> None:
+def setup_lifecycle(server: CtaskServer) -> None:
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: CtaskServer, params: types.InitializeParams) -> None:
         ls.loop = asyncio.get_running_loop()
@@ -619,21 +614,9 @@ async def _pull_configuration(ls: CtaskServer) -> object:
     return {protocol.SETTINGS_SECTION: values[0]} if values else None
 
 
-class _QuietExpectedErrors(logging.Filter):
+class QuietExpectedErrors(logging.Filter):
     """pygls logs every failed request with a traceback; ours are expected answers."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, CommandError) or exc.code == protocol.INTERNAL_ERROR
-
-
-def create_server(env: t.Mapping[str, str] | None = None) -> CtaskServer:
-    """The server with every feature set up (esbonio style: one ``setup`` per module)."""
-    from . import diffs, leases, owned, sessions
-
-    logging.getLogger("pygls.protocol.json_rpc").addFilter(_QuietExpectedErrors())
-    server = CtaskServer(env)
-    _setup_lifecycle(server)
-    for feature in (owned, diffs, leases, sessions):
-        feature.setup(server)
-    return server

@@ -18,6 +18,7 @@ terminal (``tmux -S SOCKET attach-session -t =SESSION``).
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import logging
 import typing as t
@@ -40,12 +41,31 @@ from . import protocol
 from .server import CtaskServer, rpc_error  # at run time: pygls resolves command handlers' annotations
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.api import OwnedSession, PaneState, Workspace
+    from ctask_ls.core.api import Core, OwnedSession, PaneState, Workspace
+
+    from .leases import LeaseWatcher
+    from .owned import Owner
 
 logger = logging.getLogger("ctask_ls.server.sessions")
 
 Args = dict[str, t.Any]
-Job = t.Callable[[CtaskServer, Args], t.Any]
+Job = t.Callable[["Ctx", Args], t.Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ctx:
+    """What a command job needs: the server (client, core, executors) and the two features it drives."""
+
+    server: CtaskServer
+    owner: Owner
+    """The sessions this server owns (:mod:`.owned`)."""
+    leases: LeaseWatcher
+    """The ``ctask/leaseState`` watcher (:mod:`.leases`): a launch holds its changes back."""
+
+    @property
+    def core(self) -> Core:
+        return self.server.core
+
 
 STOP_WAIT = 30.0
 """Seconds ``ctask.stop`` waits for this server's own finalize of the stopped session."""
@@ -118,106 +138,92 @@ def _shown(value: object) -> str:
 # -- results -------------------------------------------------------------------------------------
 
 
-def launch_result(server: CtaskServer, ws: Workspace, owned: OwnedSession | None, action: str) -> dict[str, t.Any]:
+def launch_result(c: Ctx, ws: Workspace, owned: OwnedSession | None, action: str) -> dict[str, t.Any]:
     """``{task, action, session, terminal}``, the shape of the CLI's ``--json`` for launches."""
-    return server.core.launch_result(ws, owned, action)
+    return c.core.launch_result(ws, owned, action)
 
 
 # -- jobs (run on the requests executor) ---------------------------------------------------------
 
 
-def _new(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    ws, owned = ls.core.new(NewTask(**a), around_launch=ls.leases.hold)  # ctask.new's arguments are its fields
-    ls.owner.add(owned)
-    return launch_result(ls, ws, owned, "launched")
+def _new(c: Ctx, a: Args) -> dict[str, t.Any]:
+    ws, owned = c.core.new(NewTask(**a), around_launch=c.leases.hold)  # ctask.new's arguments are its fields
+    c.owner.add(owned)
+    return launch_result(c, ws, owned, "launched")
 
 
-def _resume_name(ls: CtaskServer, name: str, agent: str | None) -> dict[str, t.Any]:
-    core = ls.core
-    ws, meta = core.load(name)
-    mine = ls.owner.get(ws)
+def _resume_name(c: Ctx, name: str, agent: str | None, *, launch_new: bool = True) -> dict[str, t.Any]:
+    """``ctask.resume``/``last`` (``launch_new``) and ``ctask.attach``: the core's one resume decision.
+
+    A session this server already owns answers ``owned``; otherwise the core
+    decides passive / adopted / launched / no session (SPEC 3.6), asking the
+    editor before adopting a ``fresh_remote`` session.
+    """
+    core = c.core
+    ws, _meta = core.load(name)
+    mine = c.owner.get(ws)
     if mine is not None and not mine.ending:
-        return launch_result(ls, ws, mine.owned, "owned")
-    with ls.leases.hold(ws):
-        d = _dispatch(ls, ws)
-        if d is not None:
-            return d
-        owned = core.launch(ws, core.resolve_agent(meta, agent))
-        ls.owner.add(owned)
-        return launch_result(ls, ws, owned, "launched")
-
-
-def _dispatch(ls: CtaskServer, ws: Workspace) -> dict[str, t.Any] | None:
-    """Passive reattach or adoption (asking first for fresh_remote); None: no session runs."""
-    try:
-        d = ls.core.dispatch(ws, confirm=ls.confirm_adoption)
-    except AdoptionDeclined as exc:
-        raise ls.declined(ws, exc) from None
-    if d.kind is OutcomeKind.ADOPTED and d.owned is not None:
-        ls.owner.add(d.owned)
-        return launch_result(ls, ws, d.owned, "adopted")
-    if d.kind is OutcomeKind.PASSIVE:
-        mine = ls.owner.get(ws)
-        if mine is not None:
-            return launch_result(ls, ws, mine.owned, "owned")
-        return launch_result(ls, ws, None, "passive")
-    return None
-
-
-def _resume(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    return _resume_name(ls, a["name"], a.get("agent"))
-
-
-def _last(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    return _resume_name(ls, ls.core.last_task(), a.get("agent"))
-
-
-def _attach(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    ws, _meta = ls.core.load(a["name"])
-    mine = ls.owner.get(ws)
-    if mine is not None and not mine.ending:
-        return launch_result(ls, ws, mine.owned, "owned")
-    with ls.leases.hold(ws):
-        d = _dispatch(ls, ws)
-    if d is None:
+        return launch_result(c, ws, mine.owned, "owned")
+    with c.leases.hold(ws):
+        try:
+            out = core.resume(ws.name, confirm=c.server.confirm_adoption, launch_new=launch_new, agent=agent)
+        except AdoptionDeclined as exc:
+            raise c.server.declined(ws, exc) from None
+        if out.owned is not None:
+            c.owner.add(out.owned)
+    if out.kind is OutcomeKind.NO_SESSION:
         raise NoSession(
             f"task {ws.name} has no running session; start one with ctask.resume (`ctask resume {ws.name}`)",
             name=ws.name,
         )
-    return d
+    if out.kind is OutcomeKind.PASSIVE and (mine := c.owner.get(ws)) is not None:
+        return launch_result(c, ws, mine.owned, "owned")
+    return launch_result(c, ws, out.owned, str(out.kind))
 
 
-def _open(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    ws, _meta = ls.core.load(a["name"])
-    folder = ls.core.terminal_spec(ws)["cwd"]  # a repo task's worktree (when it exists), else the workspace
+def _resume(c: Ctx, a: Args) -> dict[str, t.Any]:
+    return _resume_name(c, a["name"], a.get("agent"))
+
+
+def _last(c: Ctx, a: Args) -> dict[str, t.Any]:
+    return _resume_name(c, c.core.last_task(), a.get("agent"))
+
+
+def _attach(c: Ctx, a: Args) -> dict[str, t.Any]:
+    return _resume_name(c, a["name"], None, launch_new=False)
+
+
+def _open(c: Ctx, a: Args) -> dict[str, t.Any]:
+    ws, _meta = c.core.load(a["name"])
+    folder = c.core.terminal_spec(ws)["cwd"]  # a repo task's worktree (when it exists), else the workspace
     return {"task": ws.name, "workspace": str(ws.root), "folder": folder, "uri": Path(folder).as_uri()}
 
 
-def _list(ls: CtaskServer, a: Args) -> list[dict[str, t.Any]]:
-    return [st.to_json() for st in ls.core.list_tasks()]
+def _list(c: Ctx, a: Args) -> list[dict[str, t.Any]]:
+    return [st.to_json() for st in c.core.list_tasks()]
 
 
-def _status(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    st = ls.core.status(a["name"], panes=ls.recent_panes())
+def _status(c: Ctx, a: Args) -> dict[str, t.Any]:
+    st = c.core.status(a["name"], panes=c.server.recent_panes())
     if st.error is not None:
         raise st.error
     return st.to_json()
 
 
-def _status_from(ls: CtaskServer, a: Args, panes: dict[str, PaneState]) -> dict[str, t.Any]:
-    st = ls.core.status(a["name"], panes=panes, reconcile=False)
+def _status_from(c: Ctx, a: Args, panes: dict[str, PaneState]) -> dict[str, t.Any]:
+    st = c.core.status(a["name"], panes=panes, reconcile=False)
     if st.error is not None:
         raise st.error
     return st.to_json()
 
 
-def _stop(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    ws, _meta = ls.core.load(a["name"])
-    mine = ls.owner.get(ws)
-    result = ls.core.stop(ws.name)
+def _stop(c: Ctx, a: Args) -> dict[str, t.Any]:
+    ws, _meta = c.core.load(a["name"])
+    mine = c.owner.get(ws)
+    result = c.core.stop(ws.name)
     if result.finalized or mine is None:
         return result.to_json()
-    ls.poke()
+    c.server.poke()
     try:
         summary = mine.finished.result(timeout=STOP_WAIT)
     except concurrent.futures.TimeoutError:
@@ -225,29 +231,29 @@ def _stop(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
     return StopResult(stopped=True, finalized=summary is not None, summary=summary).to_json()
 
 
-def _diff(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    return ls.core.diff(a["name"])
+def _diff(c: Ctx, a: Args) -> dict[str, t.Any]:
+    return c.core.diff(a["name"])
 
 
-def _log(ls: CtaskServer, a: Args) -> list[dict[str, t.Any]]:
-    sessions, problems = ls.core.log(a["name"], a.get("limit"))
+def _log(c: Ctx, a: Args) -> list[dict[str, t.Any]]:
+    sessions, problems = c.core.log(a["name"], a.get("limit"))
     for problem in problems:
-        ls.say(f"warning: {problem}")
+        c.server.say(f"warning: {problem}")
     return sessions
 
 
-def _remove(ls: CtaskServer, a: Args) -> dict[str, t.Any]:
-    core = ls.core
+def _remove(c: Ctx, a: Args) -> dict[str, t.Any]:
+    core = c.core
     ws = core.workspace(a["name"])
     force = bool(a.get("force", False))
-    with ls.leases.hold(ws):
-        mine = ls.owner.get(ws)
+    with c.leases.hold(ws):
+        mine = c.owner.get(ws)
         if mine is not None and force:
-            ls.owner.forget(ws)
+            c.owner.forget(ws)
             mine.owned.release("task removed")
         result = core.remove(ws.name, force=force, delete_branch=bool(a.get("delete_branch", False)))
     for warning in result["warnings"]:
-        ls.say(f"warning: {warning}")
+        c.server.say(f"warning: {warning}")
     return result
 
 
@@ -270,7 +276,7 @@ READ_ONLY = frozenset({protocol.LIST, protocol.STATUS, protocol.DIFF, protocol.L
 """Commands that change nothing, so they do not wake the poller."""
 
 
-def register(server: CtaskServer, command: str, job: Job) -> None:
+def register(server: CtaskServer, command: str, job: Job, ctx: Ctx) -> None:
     """Register ``command``: check its argument, run ``job`` off the loop, map errors."""
 
     async def handler(ls: CtaskServer, *args: t.Any) -> t.Any:
@@ -279,8 +285,8 @@ def register(server: CtaskServer, command: str, job: Job) -> None:
             if command == protocol.STATUS and (panes := ls.recent_panes()) is not None:
                 # With a fresh tmux snapshot, status is a few cached file reads
                 # (~0.1 ms): answer on the loop; the poller reconciles.
-                return _status_from(ls, params, panes)
-            return await ls.in_request(job, ls, params)
+                return _status_from(ctx, params, panes)
+            return await ls.in_request(job, ctx, params)
         except Exception as exc:
             if not isinstance(exc, CtaskError | JsonRpcException):
                 logger.exception("%s failed", command)
@@ -293,7 +299,9 @@ def register(server: CtaskServer, command: str, job: Job) -> None:
     server.command(command)(handler)
 
 
-def setup(server: CtaskServer) -> None:
+def setup(server: CtaskServer, owner: Owner, leases: LeaseWatcher) -> None:
+    """Register every ``ctask.*`` command; each job gets the features it drives."""
+    ctx = Ctx(server, owner, leases)
     assert set(JOBS) == set(protocol.COMMANDS)
     for command in protocol.COMMANDS:
-        register(server, command, JOBS[command])
+        register(server, command, JOBS[command], ctx)

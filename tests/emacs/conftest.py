@@ -74,24 +74,6 @@ class EmacsRun:
         )
 
 
-def _servers_of(env: Env) -> list[int]:
-    """Pids of ctask-ls processes running with this environment's CTASK_HOME."""
-    marker = f"CTASK_HOME={env.ctask_home}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        is_server = any(a.endswith(b"ctask-ls") for a in argv) or b"ctask_ls" in argv[1:3]
-        if is_server and marker in environ:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _reap(emacs: subprocess.Popen[str], env: Env, grace: float = 5.0) -> None:
     """Kill Emacs's process group, give a server a moment to leave by itself, then kill what is left."""
     with contextlib.suppress(OSError):
@@ -99,7 +81,7 @@ def _reap(emacs: subprocess.Popen[str], env: Env, grace: float = 5.0) -> None:
     with contextlib.suppress(Exception):
         emacs.wait(timeout=5)
     deadline = time.monotonic() + grace
-    while (pids := _servers_of(env)) and time.monotonic() < deadline:
+    while (pids := env.server_pids()) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in pids:
         with contextlib.suppress(OSError):

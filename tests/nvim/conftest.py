@@ -40,34 +40,12 @@ def nvim_binary() -> Path | None:
     return path if path.is_file() else None
 
 
-def _servers_of(env: Env) -> list[int]:
-    """Pids of ctask-ls processes running with this test's CTASK_HOME.
-
-    Neovim starts language servers detached (their own process group), and on
-    exit only asks them to shut down; a server then releases its leases and exits.
-    """
-    marker = f"CTASK_HOME={env.ctask_home}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        is_server = any(a.endswith(b"ctask-ls") for a in argv) or b"ctask_ls" in argv[1:3]
-        if is_server and marker in environ:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _reap(pgid: int, env: Env, grace: float = 10.0) -> None:
     """Let nvim's servers finish releasing their leases, then kill whatever is left."""
     with contextlib.suppress(OSError):
         os.killpg(pgid, signal.SIGKILL)  # nvim has exited (or timed out): its own group goes
     deadline = time.monotonic() + grace
-    while (pids := _servers_of(env)) and time.monotonic() < deadline:
+    while (pids := env.server_pids()) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in pids:
         with contextlib.suppress(OSError):

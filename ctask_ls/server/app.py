@@ -1,0 +1,28 @@
+"""The composition root of ``ctask-ls``: the server and its features, each given what it needs.
+
+Features are modules with a ``setup`` (esbonio's shape) that receive their
+dependencies as parameters, so no feature reaches into another through the
+server's attributes and no module imports back up: :mod:`.owned` (the
+sessions this server owns), :mod:`.leases` (``ctask/leaseState``, given the
+owner), :mod:`.sessions` (the ``ctask.*`` commands, given both).  Live diffs
+(:mod:`.diffs`) are driven by the owner's tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from . import leases, owned, sessions
+from .server import CtaskServer, QuietExpectedErrors, setup_lifecycle
+
+
+def create_server(env: t.Mapping[str, str] | None = None) -> CtaskServer:
+    """The server with every feature set up (esbonio style: one ``setup`` per module)."""
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(QuietExpectedErrors())
+    server = CtaskServer(env)
+    setup_lifecycle(server)
+    owner = owned.setup(server)
+    watcher = leases.setup(server, owner)
+    sessions.setup(server, owner, watcher)
+    return server
