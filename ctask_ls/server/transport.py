@@ -24,7 +24,7 @@ listening transport serves **one client at a time**, and only the user:
     ``--token-file`` is given.  A host that is not a loopback address is
     refused at start unless ``$CTASK_LS_TOKEN`` gives the token.
 
-    TCP (:func:`authenticate_stream`): the first message must be the
+    TCP (:func:`first_message`): the first message must be the
     ``initialize`` request with ``initializationOptions.token`` (what every
     LSP client can send: VS Code's ``initializationOptions``, Neovim's
     ``init_options``, eglot's ``:initializationOptions``).  It is compared
@@ -34,7 +34,7 @@ listening transport serves **one client at a time**, and only the user:
     :data:`AUTH_MAX_BYTES`) is answered with one -32600 ``Unauthorized``
     error and the connection is closed: nothing is executed.
 
-    WebSocket (:func:`ws_refusal`, in the opening handshake, before the
+    WebSocket (:meth:`WsPolicy.refusal`, in the opening handshake, before the
     upgrade): the ``Host`` header must be the address the server listens on
     (``127.0.0.1:PORT``, ``localhost:PORT``, ``[::1]:PORT``, the ``--host``
     given; any IP literal for a wildcard ``--host``), else 403 (DNS
@@ -43,14 +43,17 @@ listening transport serves **one client at a time**, and only the user:
     must carry the token, else 401.
 
 One client at a time (:class:`Slot`)
-    The first client that gets in holds the server until it goes away (then
-    the server releases its sessions and exits, as on stdio).  Another client
+    The first client that gets in (TCP: with the token; socket: with its
+    first message, so a liveness probe that connects and closes never holds
+    the server; WebSocket: at its upgrade) holds the server until it goes
+    away (then the server releases its sessions and exits, as on stdio).  Another client
     that gets in meanwhile is refused with a one-line message (TCP and socket:
     a -32600 ``AnotherClientConnected`` error; WebSocket: HTTP 409 before the
     upgrade, or close code 1013 if it raced past) and never sees the first
-    one's messages.  Connections that have not authenticated yet do not hold
-    the server (at most :data:`MAX_PENDING` of them, each for at most
-    :data:`AUTH_TIMEOUT` seconds).
+    one's messages.  Connections that have not got in yet do not hold the
+    server (over TCP and the socket at most :data:`MAX_PENDING` of them, each
+    for at most :data:`AUTH_TIMEOUT` seconds; websockets times handshakes out
+    after 10 s).
 """
 
 from __future__ import annotations
