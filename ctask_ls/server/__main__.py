@@ -1,9 +1,14 @@
 """``ctask-ls`` / ``python -m ctask_ls``: start the language server.
 
 stdio by default (``--stdio`` is accepted because VS Code's client adds it);
-``--tcp`` and ``--ws`` listen on 127.0.0.1 unless ``--host`` says otherwise.
-The server's diagnostics go to stderr (``--log-level``); the editor gets
-``window/logMessage``.
+``--socket PATH`` serves a Unix socket only the user can reach; ``--tcp`` and
+``--ws`` listen on 127.0.0.1 unless ``--host`` says otherwise, and require a
+token (``$CTASK_LS_TOKEN``, else generated into a 0600 file whose path is
+printed on stderr).  Who gets in, and how: :mod:`.transport`.  A setup that
+cannot be served (a non-loopback host without a given token, a socket
+directory others can enter, ...) is refused at start with one line on stderr
+and status 2.  The server's diagnostics go to stderr (``--log-level``); the
+editor gets ``window/logMessage``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import sys
 import typing as t
 
@@ -18,6 +24,8 @@ from ctask_ls import __version__
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2087
+TOKEN_ENV = "CTASK_LS_TOKEN"
+"""Gives the token of --tcp/--ws (:data:`.transport.TOKEN_ENV`; not imported here to keep --help quick)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,14 +35,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transport = parser.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="talk JSON-RPC over stdin/stdout (the default)")
-    transport.add_argument("--tcp", action="store_true", help="listen for one client over TCP")
-    transport.add_argument("--ws", action="store_true", help="listen for one client over WebSocket")
+    transport.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="listen for one client at a time of this user on a Unix socket (mode 0600, in a 0700 directory)",
+    )
+    transport.add_argument(
+        "--tcp", action="store_true", help="listen for one client over TCP; it must send the token in initialize"
+    )
+    transport.add_argument(
+        "--ws",
+        action="store_true",
+        help="listen for one client over WebSocket; it must send 'Authorization: Bearer TOKEN'",
+    )
     parser.add_argument(
         "--host",
         default=DEFAULT_HOST,
-        help=f"address for --tcp/--ws (default {DEFAULT_HOST}: this machine only)",
+        help=f"address for --tcp/--ws (default {DEFAULT_HOST}: this machine only; "
+        f"any other needs the token in ${TOKEN_ENV})",
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port for --tcp/--ws (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port for --tcp/--ws (default {DEFAULT_PORT}; 0: any free one)"
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help=f"where --tcp/--ws write their token (mode 0600; default $XDG_RUNTIME_DIR/ctask/ls-PORT.token, "
+        f"else <ctask home>/run/ls-PORT.token); the token itself comes from ${TOKEN_ENV}, else is generated",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="for --ws: also accept handshakes with this Origin header (repeatable; by default any Origin is refused)",
+    )
     parser.add_argument(
         "--log-level",
         default="warning",
@@ -45,14 +80,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fail(message: str) -> int:
+    print(f"ctask-ls: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: t.Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from . import transport
+
+    listening = args.tcp or args.ws
     if not 0 <= args.port <= 65535:
-        print("ctask-ls: error: --port must be between 0 and 65535", file=sys.stderr)
-        return 2
+        return fail("--port must be between 0 and 65535")
     if args.ws and importlib.util.find_spec("websockets") is None:
-        print("ctask-ls: error: --ws needs the websockets package; run `pip install 'pygls[ws]'`", file=sys.stderr)
-        return 2
+        return fail("--ws needs the websockets package; run `pip install 'pygls[ws]'`")
+    if args.token_file and not listening:
+        return fail("--token-file is for --tcp and --ws")
+    if args.allow_origin and not args.ws:
+        return fail("--allow-origin is for --ws")
+    try:
+        access = transport.Access.from_env(os.environ, args.token_file) if listening else None
+        # Read once and removed: the token never reaches agents (or anything else) through the environment.
+        os.environ.pop(transport.TOKEN_ENV, None)
+        if listening:
+            transport.check_host(args.host, access)
+        origins = transport.allowed_origins(args.allow_origin)
+        unix = transport.bind_unix_socket(args.socket) if args.socket else None
+    except transport.TransportError as exc:
+        return fail(str(exc))
     logging.basicConfig(
         stream=sys.stderr, level=getattr(logging, args.log_level.upper()), format="ctask-ls %(levelname)s %(message)s"
     )
@@ -60,17 +115,24 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     from .server import hard_exit
 
     server = create_server()
+    status = 0
     try:
         if args.tcp:
-            server.start_tcp(args.host, args.port)
+            assert access is not None
+            server.serve_tcp(args.host, args.port, access)
         elif args.ws:
-            server.start_ws(args.host, args.port)
+            assert access is not None
+            server.serve_ws(args.host, args.port, access, origins)
+        elif unix is not None:
+            server.serve_socket(*unix)
         else:
             server.start_io()
+    except transport.TransportError as exc:
+        status = fail(str(exc))
     finally:
         # The client went away without `exit` (or the transport closed): hand sessions on.
         server.close("client disconnected")
-    hard_exit(0)
+    hard_exit(status)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ import concurrent.futures
 import contextvars
 import dataclasses
 import enum
+import functools
 import json
 import logging
 import re
@@ -84,6 +85,9 @@ MAX_NESTING = 100
 """The deepest nesting of arrays and objects accepted in a message."""
 SKIP_CHUNK = 1024 * 1024
 """Bytes read at a time while dropping the body of a message that is too large."""
+
+TOKEN_OPTION = "token"
+"""The key of ``initializationOptions`` that carries the token over TCP (:mod:`.transport`)."""
 
 UNSERVED: tuple[str, ...] = (
     types.TEXT_DOCUMENT_DID_OPEN,
@@ -152,6 +156,13 @@ def nested_deeper_than(value: object, limit: int) -> bool:
                     return True
                 stack.append((child, depth + 1))
     return False
+
+
+def drop_token(data: dict[str, t.Any]) -> object:
+    """Take the TCP token (``initializationOptions.token``) out of an ``initialize``: never a setting, never logged."""
+    params = data.get("params")
+    options = params.get("initializationOptions") if isinstance(params, dict) else None
+    return options.pop(TOKEN_OPTION, None) if isinstance(options, dict) else None
 
 
 def _shown(value: object) -> str:
@@ -262,6 +273,8 @@ class CtaskProtocol(LanguageServerProtocol):
         if not self._has_handler(method):
             self.refuse(msg_id, "MethodNotFound", f"ctask-ls does not serve {named}")
             return
+        if method == types.INITIALIZE:
+            drop_token(data)
         message = self._structure(data, method)
         if method == types.WORKSPACE_EXECUTE_COMMAND and not isinstance(message, str):
             command = data["params"].get("command") if isinstance(data.get("params"), dict) else None
@@ -482,7 +495,9 @@ async def serve(reader: Reader, proto: CtaskProtocol, stop: threading.Event | No
     """Read and handle messages until the stream ends or its framing is lost."""
     while stop is None or not stop.is_set():
         try:
-            length = await _read_header(reader, proto)
+            length = await read_header(reader, functools.partial(_lost, proto))
+            if length is None:
+                return  # the stream ended
             if length > MAX_MESSAGE_BYTES:
                 proto.refuse(
                     None,
@@ -500,34 +515,37 @@ async def serve(reader: Reader, proto: CtaskProtocol, stop: threading.Event | No
         proto.handle_body(body)
 
 
-async def _read_header(reader: Reader, proto: CtaskProtocol) -> int:
-    """The ``Content-Length`` of the next message (blank lines before a header are skipped)."""
+async def read_header(reader: Reader, lost: t.Callable[[str], t.NoReturn]) -> int | None:
+    """The ``Content-Length`` of the next message (blank lines before a header are skipped).
+
+    None when the stream ends; a header that cannot be read calls ``lost`` with why.
+    """
     length: int | None = None
     lines = 0
     while True:
         line = await reader.readline(MAX_HEADER_LINE)
         if len(line) > MAX_HEADER_LINE or (len(line) == MAX_HEADER_LINE and not line.endswith(b"\n")):
-            _lost(proto, f"a header line is longer than {MAX_HEADER_LINE} bytes")
+            lost(f"a header line is longer than {MAX_HEADER_LINE} bytes")
         if not line.endswith(b"\n"):
-            raise _Closed  # the stream ended
+            return None
         text = line.rstrip(b"\r\n")
         if not text:
             if lines == 0:
                 continue
             if length is None:
-                _lost(proto, "the header has no Content-Length")
+                lost("the header has no Content-Length")
             return length
         lines += 1
         match = _HEADER.fullmatch(text)
         if match is None:
             shown = text[:40].decode("utf-8", "replace")
-            _lost(proto, f"expected a header line like 'Content-Length: 42', got {shown!r}")
+            lost(f"expected a header line like 'Content-Length: 42', got {shown!r}")
         if lines > MAX_HEADER_LINES:
-            _lost(proto, f"the header has more than {MAX_HEADER_LINES} lines")
+            lost(f"the header has more than {MAX_HEADER_LINES} lines")
         name, value = match.group(1).lower(), match.group(2)
         if name == b"content-length":
             if not value.isdigit() or length is not None:
-                _lost(proto, f"the Content-Length header must be given once, as a number of bytes, not {value[:20]!r}")
+                lost(f"the Content-Length header must be given once, as a number of bytes, not {value[:20]!r}")
             length = int(value)
 
 

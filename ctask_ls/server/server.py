@@ -39,6 +39,7 @@ import functools
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -53,10 +54,13 @@ from pygls.lsp.server import LanguageServer
 from ctask_ls import __version__
 from ctask_ls.core.api import AdoptionDeclined, Core, CtaskError
 
-from . import protocol, rpc, settings
+from . import protocol, rpc, settings, transport
 
 if t.TYPE_CHECKING:
+    from pathlib import Path
+
     from websockets.asyncio.server import ServerConnection
+    from websockets.http11 import Request, Response
 
     from ctask_ls.core.api import Config, LeaseInfo, PaneState, Workspace
 
@@ -148,6 +152,8 @@ class CtaskServer(LanguageServer):
         self._tasks: set[asyncio.Future[None]] = set()
         self._tick_errors: dict[TickHook, str] = {}
         self._init_settings: object = None
+        self.cleanups: list[t.Callable[[], None]] = []
+        """Run once the server is closed: remove the token file and the socket the transport made."""
 
     # -- running core code off the loop ------------------------------------------------------
 
@@ -438,7 +444,7 @@ class CtaskServer(LanguageServer):
             with contextlib.suppress(BaseException):
                 await poller
 
-    # -- transports (pygls' own readers buffer any Content-Length: see .rpc) ---------------------
+    # -- transports (pygls' own ones buffer any Content-Length and let anyone in: see .rpc, .transport) --
 
     def start_io(self, stdin: t.BinaryIO | None = None, stdout: t.BinaryIO | None = None) -> None:
         """Serve one client over stdin/stdout until it goes away."""
@@ -456,40 +462,109 @@ class CtaskServer(LanguageServer):
             reading.shutdown(wait=False, cancel_futures=True)
             self._stop_serving()
 
-    def start_tcp(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` and serve the client that connects."""
+    def serve_tcp(self, host: str, port: int, access: transport.Access) -> None:
+        """Listen on ``host:port``; serve the first client that presents the token (see :mod:`.transport`)."""
+
+        async def listen() -> None:
+            server = await asyncio.start_server(
+                self._stream_connection(access), host, port, limit=2 * rpc.MAX_HEADER_LINE
+            )
+            self._publish(server, access, f"{transport.hostport(host, server.sockets[0].getsockname()[1])} (tcp)")
+            await self._serve(server)
+
+        self._run(listen())
+
+    def serve_socket(self, sock: socket.socket, where: Path) -> None:
+        """Serve the first client of this user on a Unix socket (:func:`.transport.bind_unix_socket`)."""
+        inode = os.lstat(where).st_ino
+        self.cleanups.append(functools.partial(transport.remove_socket, where, inode))
+
+        async def listen() -> None:
+            server = await asyncio.start_unix_server(
+                self._stream_connection(None), sock=sock, limit=2 * rpc.MAX_HEADER_LINE
+            )
+            announce(f"listening on {where} (unix socket)")
+            await self._serve(server)
+
+        self._run(listen())
+
+    def start_tcp(self, host: str, port: int) -> t.NoReturn:
+        """pygls' TCP server lets anyone in: never used (:meth:`serve_tcp` requires a token)."""
+        raise TypeError("ctask-ls serves TCP only with a token: use serve_tcp(host, port, access)")
+
+    def start_ws(self, host: str, port: int) -> t.NoReturn:
+        """pygls' WebSocket server lets anyone in: never used (:meth:`serve_ws` checks the handshake)."""
+        raise TypeError("ctask-ls serves WebSocket only with a token: use serve_ws(host, port, access)")
+
+    def _stream_connection(
+        self, access: transport.Access | None
+    ) -> t.Callable[[asyncio.StreamReader, asyncio.StreamWriter], t.Awaitable[None]]:
+        """The handler of one TCP (``access``: its token) or Unix socket (None: the peer's uid) connection."""
         self._stop_event = stop = threading.Event()
+        slot = transport.Slot()
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if access is None and (uid := transport.peer_uid(writer.get_extra_info("socket"))) != os.getuid():
+                message = f"ctask-ls: unauthorized: uid {uid} is not the server's"
+                await transport.refuse_stream(writer, None, transport.UNAUTHORIZED, message)
+                return
+            if slot.pending >= transport.MAX_PENDING:
+                message = "ctask-ls: too many connections are opening; try again"
+                await transport.refuse_stream(writer, None, "TooManyConnections", message)
+                return
+            slot.pending += 1
+            try:
+                first = await transport.first_message(reader, writer, access)
+            finally:
+                slot.pending -= 1
+            if first is None:
+                return
+            if not slot.take():
+                await transport.refuse_stream(writer, first.msg_id, transport.ANOTHER_CLIENT, transport.BUSY_TEXT)
+                return
+            # This connection is the client now: its messages, and only its, reach the protocol.
             self.protocol.set_writer(writer)  # its write and close are synchronous
             try:
+                self.protocol.handle_body(first.body)
                 await rpc.serve(rpc.StreamReader(reader), self.protocol, stop)
             except ConnectionError:
                 logger.warning("the connection to the client is lost")
             finally:
                 self._stop_serving()
 
-        async def listen() -> None:
-            server = await asyncio.start_server(connection, host, port, limit=2 * rpc.MAX_HEADER_LINE)
-            self._server = server
-            async with server:
-                await server.serve_forever()
+        return connection
 
-        with contextlib.suppress(asyncio.CancelledError):
-            asyncio.run(listen())
-
-    def start_ws(self, host: str, port: int) -> None:
+    def serve_ws(self, host: str, port: int, access: transport.Access, origins: frozenset[str] = frozenset()) -> None:
         """Listen for WebSocket connections on ``host:port``; each message is one JSON-RPC body.
 
-        A message over :data:`rpc.MAX_MESSAGE_BYTES` closes the connection
-        (websockets refuses it from its frame header, code 1009).
+        The opening handshake is checked before the upgrade (:class:`.transport.WsPolicy`:
+        Host, Origin, token, one client).  A message over :data:`rpc.MAX_MESSAGE_BYTES`
+        closes the connection (websockets refuses it from its frame header, code 1009).
         """
         from websockets.asyncio.server import serve
         from websockets.exceptions import ConnectionClosed
 
         self._stop_event = stop = threading.Event()
+        slot = transport.Slot()
+        policy = transport.WsPolicy(access, origins, host)
+
+        def process_request(connection: ServerConnection, request: Request) -> Response | None:
+            refusal = policy.refusal(request.headers, busy=slot.held)
+            if refusal is None:
+                return None
+            status, text = refusal
+            logger.warning(
+                "refused a WebSocket handshake from %s: %s", connection.remote_address, text.removeprefix("ctask-ls: ")
+            )
+            response = connection.respond(status, text + "\n")
+            if status == 401:
+                response.headers["WWW-Authenticate"] = "Bearer"
+            return response
 
         async def connection(websocket: ServerConnection) -> None:
+            if not slot.take():  # it raced another client through the handshake
+                await websocket.close(1013, transport.BUSY_TEXT)
+                return
             self.protocol.set_writer(WebSocketWriter(websocket), include_headers=False)
             try:
                 while not stop.is_set():
@@ -500,13 +575,50 @@ class CtaskServer(LanguageServer):
                 self._stop_serving()
 
         async def listen() -> None:
-            server = await serve(connection, host, port, max_size=rpc.MAX_MESSAGE_BYTES)
-            self._server = server
-            async with server:
-                await server.serve_forever()
+            server = await serve(
+                connection, host, port, max_size=rpc.MAX_MESSAGE_BYTES, process_request=process_request
+            )
+            policy.port = server.sockets[0].getsockname()[1]
+            self._publish(server, access, f"{transport.hostport(host, policy.port)} (websocket)")
+            await self._serve(server)
 
-        with contextlib.suppress(asyncio.CancelledError):
-            asyncio.run(listen())
+        self._run(listen())
+
+    def _publish(self, server: t.Any, access: transport.Access, where: str) -> None:
+        """Write the token file of a bound server (removed at close) and say where it listens."""
+        port = server.sockets[0].getsockname()[1]
+        try:
+            written = access.publish(os.environ, port)
+        except transport.TransportError:
+            server.close()
+            raise
+        self.cleanups.append(access.unpublish)
+        token = f"token file {written}" if written else f"token from ${transport.TOKEN_ENV}"
+        announce(f"listening on {where}; {token}")
+
+    async def _serve(self, server: t.Any) -> None:
+        """Serve until the client has gone."""
+        self._server = server
+        async with server:
+            await server.serve_forever()
+
+    def _run(self, listen: t.Coroutine[t.Any, t.Any, None]) -> None:
+        """Run a listener; a failure to listen is a one-line TransportError.
+
+        SIGTERM, SIGINT and SIGHUP release sessions and remove the token file and
+        the socket from the start, not only once a client has initialized.
+        """
+
+        async def main() -> None:
+            self.install_signal_handlers(asyncio.get_running_loop())
+            await listen
+
+        try:
+            asyncio.run(main())
+        except asyncio.CancelledError:
+            pass
+        except OSError as exc:
+            raise transport.TransportError(f"cannot listen: {exc.strerror or exc}") from None
 
     def _stop_serving(self) -> None:
         """pygls' ``shutdown`` without waiting for its thread pool (ctask-ls runs nothing on it)."""
@@ -528,7 +640,7 @@ class CtaskServer(LanguageServer):
     # -- closing ---------------------------------------------------------------------------------
 
     def close(self, why: str) -> None:
-        """Release every owned session (blocking; any thread; idempotent)."""
+        """Release every owned session, then run :attr:`cleanups` (blocking; any thread; idempotent)."""
         with self._close_lock:
             first = not self._closed
             self._closed = True
@@ -545,6 +657,9 @@ class CtaskServer(LanguageServer):
             self.requests.shutdown(wait=False, cancel_futures=True)
             self.background.shutdown(wait=False, cancel_futures=True)
         finally:
+            for cleanup in self.cleanups:
+                with contextlib.suppress(Exception):
+                    cleanup()
             self._close_done.set()
 
     def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -556,6 +671,11 @@ class CtaskServer(LanguageServer):
         logger.warning("ctask-ls: %s, releasing owned sessions", signal.Signals(sig).name)
         self.close(f"server got {signal.Signals(sig).name}")
         hard_exit(0)
+
+
+def announce(text: str) -> None:
+    """One line on stderr, whatever the log level: where the server listens (tests and users read it)."""
+    print(f"ctask-ls: {text}", file=sys.stderr, flush=True)
 
 
 def hard_exit(code: int) -> t.NoReturn:

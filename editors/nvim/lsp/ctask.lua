@@ -21,6 +21,10 @@ return {
     ["window/showMessageRequest"] = handler("show_message_request"),
     ["window/showMessage"] = handler("show_message"),
   },
+  -- The token of a `ctask-ls --tcp` server (setup{ token_file = ... }), read at each connection.
+  before_init = function(params, _config)
+    require("ctask.config").add_token(params)
+  end,
   on_exit = function(code, signal, client_id)
     require("ctask.client").on_exit(code, signal, client_id)
   end,

@@ -1,8 +1,11 @@
 /**
  * The language client: starts `ctask-ls` (setting `ctask.server.command`)
- * over stdio, sends it the settings, routes its notifications and turns its
- * JSON-RPC errors into ServerErrors.
+ * over stdio, or connects to a running `ctask-ls --tcp` (`ctask.server.address`,
+ * presenting the token of `ctask.server.tokenFile` in `initialize`), sends it
+ * the settings, routes its notifications and turns its JSON-RPC errors into
+ * ServerErrors.
  */
+import * as net from 'node:net';
 import {
   DidChangeConfigurationNotification,
   ExecuteCommandRequest,
@@ -12,12 +15,13 @@ import {
   TransportKind,
   type LanguageClientOptions,
   type ServerOptions,
+  type StreamInfo,
 } from 'vscode-languageclient/node';
 import { CLIENT_ID, CLIENT_NAME, Notification, SECTION, Setting, type ServerCommandId } from './constants';
 import { ServerError, toServerError } from './errors';
 import type { DiffParams, LeaseStateParams, ServerSettings, SessionEndedParams } from './protocol';
 import { askModal } from './questions';
-import { findExecutable, serverLaunch, serverSettings } from './settings';
+import { findExecutable, readToken, serverLaunch, serverSettings, tcpServer, type TcpServer } from './settings';
 import * as api from './vscodeapi';
 
 const OPEN_SETTINGS = 'Open Settings';
@@ -67,18 +71,23 @@ export class CtaskServer implements Server, api.Disposable {
     return serverSettings(api.getConfiguration(SECTION));
   }
 
-  private createClient(): LanguageClient {
-    const launch = serverLaunch(api.getConfiguration(SECTION));
-    this.output.info(`starting ${launch.command} ${[...launch.args, '--stdio'].join(' ')}`);
-    const serverOptions: ServerOptions = {
-      command: launch.command,
-      args: launch.args,
-      transport: TransportKind.stdio,
-    };
+  private createClient(tcp: { server: TcpServer; token: string } | undefined): LanguageClient {
+    let serverOptions: ServerOptions;
+    if (tcp) {
+      const { host, port, tokenFile } = tcp.server;
+      this.output.info(`connecting to ctask-ls at ${host}:${port} (token from ${tokenFile})`);
+      serverOptions = () => connectTcp(host, port);
+    } else {
+      const launch = serverLaunch(api.getConfiguration(SECTION));
+      this.output.info(`starting ${launch.command} ${[...launch.args, '--stdio'].join(' ')}`);
+      serverOptions = { command: launch.command, args: launch.args, transport: TransportKind.stdio };
+    }
     const clientOptions: LanguageClientOptions = {
       documentSelector: [],
       outputChannel: this.output,
-      initializationOptions: () => this.settings(),
+      // Over TCP the token goes in initialize, the first message (docs/server.md); never in settings.
+      // Read again at each (re)connection: a restarted server has a new token.
+      initializationOptions: () => (tcp ? { ...this.settings(), token: freshToken(tcp) } : this.settings()),
     };
     const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
     client.onNotification(Notification.leaseState, (p: LeaseStateParams) => this.handlers.leaseState(p));
@@ -99,8 +108,19 @@ export class CtaskServer implements Server, api.Disposable {
     if (this.starting) {
       return this.starting;
     }
+    let tcp: { server: TcpServer; token: string } | undefined;
+    try {
+      const server = tcpServer(api.getConfiguration(SECTION));
+      tcp = server && { server, token: readToken(server.tokenFile) };
+    } catch (error) {
+      this.startError = `cannot connect to ctask-ls: ${error instanceof Error ? error.message : String(error)}; then run "ctask: Restart Server"`;
+      this.output.error(this.startError);
+      this.setState('stopped');
+      void api.showErrorMessage(`ctask: ${this.startError}`);
+      return Promise.resolve();
+    }
     const launch = serverLaunch(api.getConfiguration(SECTION));
-    if (findExecutable(launch.command) === undefined) {
+    if (!tcp && findExecutable(launch.command) === undefined) {
       // Checked here, so the user gets one message that says what to do (not the client's generic one).
       const where = launch.command.includes('/') ? `"${launch.command}" is not an executable file` : `"${launch.command}" is not on PATH`;
       this.startError = `the ctask language server cannot start: ${where}; install the ctask-ls Python package or set ctask.server.command to its path, then run "ctask: Restart Server"`;
@@ -113,7 +133,7 @@ export class CtaskServer implements Server, api.Disposable {
       });
       return Promise.resolve();
     }
-    const client = this.createClient();
+    const client = this.createClient(tcp);
     this.client = client;
     this.startError = undefined;
     this.setState('starting');
@@ -124,7 +144,9 @@ export class CtaskServer implements Server, api.Disposable {
         }
       },
       (error: unknown) => {
-        this.startError = `could not start the ctask server "${launch.command}" (${toServerError(error).message}); set ctask.server.command and run "ctask: Restart Server"`;
+        this.startError = tcp
+          ? `could not connect to ctask-ls at ${tcp.server.host}:${tcp.server.port} (${toServerError(error).message}); check ctask.server.address and ctask.server.tokenFile, then run "ctask: Restart Server"`
+          : `could not start the ctask server "${launch.command}" (${toServerError(error).message}); set ctask.server.command and run "ctask: Restart Server"`;
         this.output.error(this.startError);
         if (client === this.client) {
           this.setState('stopped');
@@ -183,5 +205,26 @@ export class CtaskServer implements Server, api.Disposable {
 
   dispose(): void {
     void this.stop();
+  }
+}
+
+/** A TCP connection to a running `ctask-ls --tcp` (loopback unless the user's own setting says otherwise). */
+function connectTcp(host: string, port: number): Promise<StreamInfo> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.removeListener('error', reject);
+      resolve({ reader: socket, writer: socket });
+    });
+  });
+}
+
+/** The token in the file now, else the one read when the client was started. */
+function freshToken(tcp: { server: TcpServer; token: string }): string {
+  try {
+    return readToken(tcp.server.tokenFile);
+  } catch {
+    return tcp.token;
   }
 }

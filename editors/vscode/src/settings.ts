@@ -73,8 +73,70 @@ export function serverSettings(config: ConfigLike): ServerSettings {
   return settings;
 }
 
+/**
+ * Connecting to a `ctask-ls --tcp` that is already running, instead of
+ * starting one over stdio.  Both settings are read from the user's own
+ * settings only (contributed with scope `machine`; a workspace value is
+ * ignored), so a repository cannot point the extension, and its token, at
+ * another server.
+ */
+export const SERVER_ADDRESS = 'server.address';
+export const SERVER_TOKEN_FILE = 'server.tokenFile';
+
+export interface TcpServer {
+  host: string;
+  port: number;
+  /** The file ctask-ls wrote its token to (it prints the path); read at each connection. */
+  tokenFile: string;
+}
+
+/** A user setting (never a workspace or folder value). */
+function userValue<T>(config: ConfigLike, key: string): T | undefined {
+  return config.inspect<T>(key)?.globalValue;
+}
+
+/**
+ * `ctask.server.address` (`HOST:PORT`, `[::1]:PORT`) with `ctask.server.tokenFile`;
+ * undefined when no address is set (the extension starts ctask-ls over stdio).
+ * Throws an Error whose message says which setting to fix.
+ */
+export function tcpServer(config: ConfigLike): TcpServer | undefined {
+  const address = (userValue<string>(config, SERVER_ADDRESS) ?? '').trim();
+  if (!address) {
+    return undefined;
+  }
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(address);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new Error(`ctask.server.address "${address}" is not HOST:PORT (for example 127.0.0.1:2087)`);
+  }
+  const tokenFile = (userValue<string>(config, SERVER_TOKEN_FILE) ?? '').trim();
+  if (!tokenFile) {
+    throw new Error(
+      'ctask.server.address is set but ctask.server.tokenFile is not: set it to the token file ctask-ls printed when it started',
+    );
+  }
+  return { host: match[1] ?? match[2], port, tokenFile };
+}
+
+/** The token in FILE (trimmed); an Error that says what is wrong otherwise.  Never stored in settings. */
+export function readToken(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new Error(`cannot read the token file ${file} (${code}); is ctask-ls --tcp running? Check ctask.server.tokenFile`);
+  }
+  const token = text.trim();
+  if (!token || /\s/.test(token)) {
+    throw new Error(`the token file ${file} does not hold a token; check ctask.server.tokenFile`);
+  }
+  return token;
+}
+
 /** Does a configuration change need a server restart (how it is started changed)? */
-export const RESTART_KEYS = [Setting.serverCommand, Setting.serverArgs];
+export const RESTART_KEYS = [Setting.serverCommand, Setting.serverArgs, SERVER_ADDRESS, SERVER_TOKEN_FILE];
 
 /**
  * Where COMMAND runs from: itself when it has a slash, else the first

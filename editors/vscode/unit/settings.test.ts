@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeEach, test } from 'node:test';
 import { Command, SECTION, Setting } from '../src/constants';
-import { findExecutable, serverLaunch, serverSettings } from '../src/settings';
+import { findExecutable, readToken, SERVER_ADDRESS, SERVER_TOKEN_FILE, serverLaunch, serverSettings, tcpServer } from '../src/settings';
 import * as api from '../src/vscodeapi';
 import { mock } from './mock/vscode';
 
@@ -116,6 +116,44 @@ test('the server command is looked up on PATH or taken as a path', () => {
     assert.equal(findExecutable('plain', dir), undefined);
     assert.equal(findExecutable('ctask-ls', '/nonexistent'), undefined);
     assert.equal(findExecutable(dir, ''), undefined);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a running ctask-ls --tcp is reached with its address and token file, from user settings only', () => {
+  const config = api.getConfiguration(SECTION);
+  assert.equal(tcpServer(config), undefined, 'no address: the server is started over stdio');
+  setUser(SERVER_ADDRESS, ' 127.0.0.1:2087 ');
+  assert.throws(() => tcpServer(config), /ctask\.server\.tokenFile is not/);
+  setUser(SERVER_TOKEN_FILE, '/run/user/1000/ctask/ls-2087.token');
+  assert.deepEqual(tcpServer(config), { host: '127.0.0.1', port: 2087, tokenFile: '/run/user/1000/ctask/ls-2087.token' });
+  setUser(SERVER_ADDRESS, '[::1]:9000');
+  assert.equal(tcpServer(config)?.host, '::1');
+  for (const bad of ['localhost', '127.0.0.1:0', '127.0.0.1:70000', 'a b:1']) {
+    setUser(SERVER_ADDRESS, bad);
+    assert.throws(() => tcpServer(config), /is not HOST:PORT/, bad);
+  }
+  // A workspace (a cloned repository) cannot set where the token goes.
+  mock.settings.set(`${SECTION}.${SERVER_ADDRESS}`, { default: '' });
+  const workspaceOnly = {
+    get: config.get.bind(config),
+    inspect: <T>(key: string) => ({ defaultValue: undefined, workspaceValue: (key === SERVER_ADDRESS ? 'evil.example:1' : '/tmp/t') as T }),
+  };
+  assert.equal(tcpServer(workspaceOnly), undefined);
+  assert.equal(properties[`${SECTION}.${SERVER_ADDRESS}`].scope, 'machine');
+  assert.equal(properties[`${SECTION}.${SERVER_TOKEN_FILE}`].scope, 'machine');
+});
+
+test('the token is read from its file at each connection, and a bad file says what to fix', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctask-unit-'));
+  const file = path.join(dir, 'ls-2087.token');
+  try {
+    assert.throws(() => readToken(file), /cannot read the token file .*ENOENT.*ctask\.server\.tokenFile/);
+    fs.writeFileSync(file, 'abc123_-XYZ\n', { mode: 0o600 });
+    assert.equal(readToken(file), 'abc123_-XYZ');
+    fs.writeFileSync(file, '\n');
+    assert.throws(() => readToken(file), /does not hold a token/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -34,7 +34,8 @@ local M = {}
 ---@field format? fun(info: ctask.LeaseInfo): string Replaces the default rendering.
 
 ---@class (exact) ctask.Config
----@field cmd string[] Command that starts ctask-ls (stdio).
+---@field cmd string[]|fun(dispatchers: vim.lsp.rpc.Dispatchers): vim.lsp.rpc.PublicClient Command that starts ctask-ls (stdio), or a connection to a running one (`vim.lsp.rpc.connect("127.0.0.1", 2087)`, `vim.lsp.rpc.connect("/path/ctask-ls.sock")`).
+---@field token_file? string File holding the token of a `ctask-ls --tcp` server: read at each connection and sent as `initializationOptions.token`, never stored in settings.
 ---@field autostart boolean Start ctask-ls from `setup()` rather than on first use.
 ---@field settings ctask.ServerSettings
 ---@field terminal ctask.TerminalConfig
@@ -110,10 +111,13 @@ local function validate(opts)
     return vim.deepcopy(default)
   end
 
-  local cmd_ok = type(opts.cmd) == "table" and #opts.cmd > 0 and vim.iter(opts.cmd):all(function(v)
-    return type(v) == "string"
-  end)
-  opts.cmd = check("cmd", opts.cmd, cmd_ok, d.cmd, "a non-empty list of strings")
+  local cmd_ok = type(opts.cmd) == "function"
+    or type(opts.cmd) == "table" and #opts.cmd > 0 and vim.iter(opts.cmd):all(function(v)
+      return type(v) == "string"
+    end)
+  opts.cmd = check("cmd", opts.cmd, cmd_ok, d.cmd, "a non-empty list of strings or a vim.lsp.rpc.connect() function")
+  local tf = opts.token_file
+  opts.token_file = check("token_file", tf, tf == nil or type(tf) == "string" and tf ~= "", nil, "a file name")
   for _, key in ipairs({ "autostart", "notify_session_end" }) do
     opts[key] = check(key, opts[key], type(opts[key]) == "boolean", d[key], "a boolean")
   end
@@ -174,6 +178,44 @@ function M.set(user)
   end
   M.options = validate(merged)
   return M.options
+end
+
+--- The token in `M.options.token_file` (trimmed), or nil and why.
+---@return string?, string?
+function M.token()
+  local file = M.options.token_file
+  if file == nil then
+    return nil, nil
+  end
+  local path = vim.fs.normalize(file)
+  local f, err = io.open(path, "r")
+  if not f then
+    return nil, ("cannot read token_file %s (%s); is `ctask-ls --tcp` running?"):format(path, err)
+  end
+  local token = vim.trim(f:read("*a") or "")
+  f:close()
+  if token == "" or token:find("%s") then
+    return nil, ("token_file %s does not hold a token"):format(path)
+  end
+  return token, nil
+end
+
+--- `before_init` of the ctask LSP config: over TCP the server needs its token
+--- in the first message, `initialize` (`initializationOptions.token`).
+---@param params lsp.InitializeParams
+function M.add_token(params)
+  local token, why = M.token()
+  if why then
+    warn(why .. "; the server will refuse the connection")
+  end
+  if token then
+    local init = params.initializationOptions
+    if type(init) ~= "table" then
+      init = {}
+    end
+    init.token = token
+    params.initializationOptions = init
+  end
 end
 
 --- The `vim.lsp.Config` fields that setup() contributes: `cmd` when the user
