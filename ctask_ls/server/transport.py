@@ -75,7 +75,7 @@ import struct
 import typing as t
 from pathlib import Path
 
-from ctask_ls.core.config import default_home
+from ctask_ls.core.api import default_home
 
 from . import protocol, rpc
 
