@@ -68,15 +68,21 @@ class _Pipe:
     reader of the pipe and the one that closes it, at end of file.
     """
 
-    def __init__(self, stream: t.IO[str]) -> None:
+    def __init__(self, stream: t.IO[str] | None) -> None:
         self._stream = stream
         self._chunks: list[bytes] = []
         self._eof = False
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._pump, name=f"pipe-{stream.fileno()}", daemon=True)
+        name = f"pipe-{stream.fileno()}" if stream is not None else "no-pipe"
+        self._thread = threading.Thread(target=self._pump, name=name, daemon=True)
         self._thread.start()
 
     def _pump(self) -> None:
+        if self._stream is None:  # not a pipe (DEVNULL, a file): nothing to read
+            with self._changed:
+                self._eof = True
+                self._changed.notify_all()
+            return
         fd = self._stream.fileno()
         try:
             while chunk := os.read(fd, 65536):
@@ -382,7 +388,16 @@ class Env:
 
     def stderr_so_far(self, proc: subprocess.Popen[str], until: str | None = None, seconds: float = 0.0) -> str:
         """What a spawned ctask wrote on stderr so far (waits until ``until`` appears or ``seconds`` pass)."""
-        return self._pipes[proc][1].text(until, seconds)
+        pipe = self._pipes_of(proc)[1]
+        if proc.poll() is not None:  # it has exited: everything it wrote is there to read
+            pipe.closed(5)
+        return pipe.text(until, seconds)
+
+    def _pipes_of(self, proc: subprocess.Popen[str]) -> tuple[_Pipe, _Pipe]:
+        """The readers of ``proc``'s pipes; a process a test started itself gets them on first use."""
+        if proc not in self._pipes:
+            self._pipes[proc] = (_Pipe(proc.stdout), _Pipe(proc.stderr))
+        return self._pipes[proc]
 
     def finish(self, proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[int, str, str]:
         """Wait for a spawned ctask; return (exit status, stdout, stderr).
@@ -392,7 +407,7 @@ class Env:
         """
         deadline = time.monotonic() + timeout
         code = proc.wait(timeout=timeout)
-        out, err = self._pipes[proc]
+        out, err = self._pipes_of(proc)
         for pipe in (out, err):  # a child the process left behind may hold them a little longer
             pipe.closed(deadline - time.monotonic())
         return code, out.text(), err.text()
