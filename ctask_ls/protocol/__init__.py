@@ -34,6 +34,7 @@ from .commands import (
     RESUME,
     STATUS,
     STOP,
+    TASK_NAME_PATTERN,
     Arg,
     Command,
 )
@@ -64,11 +65,14 @@ from .payloads import (
     PAYLOADS,
     SESSION_ENDED,
     DiffNotification,
+    LaunchResult,
+    LaunchSession,
     Lease,
     LeaseState,
     Repo,
     SessionEnded,
     Task,
+    Terminal,
 )
 from .settings import CLIENT_ONLY, SETTINGS, SETTINGS_SECTION, Setting
 
@@ -117,15 +121,19 @@ __all__ = [
     "SETTINGS_SECTION",
     "STATUS",
     "STOP",
+    "TASK_NAME_PATTERN",
     "Arg",
     "Command",
     "DiffNotification",
     "ErrorKind",
+    "LaunchResult",
+    "LaunchSession",
     "Lease",
     "LeaseState",
     "Repo",
     "SessionEnded",
     "Setting",
     "Task",
+    "Terminal",
     "code_for",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from ctask_ls.core import workspace as core_workspace
+
 NEW = "ctask.new"
 RESUME = "ctask.resume"
 LAST = "ctask.last"
@@ -115,8 +117,11 @@ LAUNCHING: frozenset[str] = frozenset(c.name for c in COMMAND_SPECS if c.launchi
 """Commands that return ``{task, action, session, terminal}``."""
 
 LAUNCH_ACTIONS: tuple[str, ...] = ("launched", "adopted", "passive", "owned")
-"""``action`` of a launch result: ``passive``, another live process owns the
-session (attaching is still fine); ``owned``, this server already owns it."""
+"""``action`` of a launch result (:data:`LAUNCH_ACTIONS_DOC`)."""
+LAUNCH_ACTIONS_DOC = (
+    "`action` of a launch result: `launched`, `adopted`, `passive` (another live process owns the session; "
+    "attaching is still fine) or `owned` (this server already owns it)."
+)
 
 ADOPT = "Adopt"
 """The answer to ``window/showMessageRequest`` that adopts a ``fresh_remote`` session."""
@@ -125,3 +130,6 @@ CANCEL = "Cancel"
 
 DEFAULT_BRANCH_PREFIX = "ctask/"
 """``ctask.new`` with ``repo`` and no ``branch`` makes the branch ``ctask/NAME``."""
+
+TASK_NAME_PATTERN: str = core_workspace.NAME_RE.pattern
+"""A task name, whole (SPEC 2): 1-64 of ``[A-Za-z0-9._-]``, starting with a letter or digit."""

@@ -27,6 +27,8 @@ NOTIFICATIONS: tuple[str, ...] = (LEASE_STATE, DIFF_NOTIFICATION, SESSION_ENDED)
 LEASE_STATES: tuple[str, ...] = core_leases.STATES
 """``missing``, ``stale``, ``fresh_local``, ``fresh_remote`` (SPEC 3.2)."""
 
+LeaseStateName: t.TypeAlias = str
+"""One of :data:`LEASE_STATES`."""
 Counts: t.TypeAlias = dict[str, int]
 """``{added, modified, deleted}``: numbers of files (or bytes) per kind of change."""
 Summary: t.TypeAlias = dict[str, t.Any]
@@ -34,6 +36,8 @@ Summary: t.TypeAlias = dict[str, t.Any]
 GitView: t.TypeAlias = dict[str, t.Any]
 """Git's view of a repo task: ``{repo, branch, worktree, base, head, commits, committed, uncommitted, counts}``
 (or ``{..., error}``)."""
+Env: t.TypeAlias = dict[str, str]
+"""Environment variables."""
 AgentMapping: t.TypeAlias = dict[str, t.Any]
 """An agent spec: ``{command, args, env}``."""
 
@@ -46,7 +50,7 @@ def _compact(data: dict[str, t.Any]) -> dict[str, t.Any]:
 class Lease:
     """A task's lease: ``lease`` of task objects, launch results and ``ctask/leaseState``."""
 
-    state: str
+    state: LeaseStateName
     """``missing`` | ``stale`` | ``fresh_local`` | ``fresh_remote``."""
     reason: str | None = None
     """Why the lease is stale."""
@@ -123,13 +127,54 @@ class Task:
 
 
 @dataclasses.dataclass(frozen=True)
+class Terminal:
+    """What an editor runs in its own terminal to attach to a task's tmux session."""
+
+    name: str
+    """The terminal's title (``ctask: NAME``)."""
+    command: str
+    """The tmux executable."""
+    args: list[str]
+    """``-L NAME`` (or ``-S PATH``) ``attach-session -t =SESSION``."""
+    cwd: str
+    """The task's worktree for a repo task, else its workspace."""
+    env: Env
+    """Variables to set (``TMUX`` empty, so it works from inside tmux too)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchSession:
+    """``session`` of a launch result."""
+
+    session_id: str | None
+    """The session this server owns; null when another process owns it (``passive``)."""
+    tmux_session: str
+    """The name of the task's tmux session."""
+    lease: Lease
+    """The task's lease after the launch."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchResult:
+    """What ``ctask.new``, ``ctask.resume``, ``ctask.last`` and ``ctask.attach`` return (as the CLI's ``--json``)."""
+
+    task: str
+    """The task's name."""
+    action: str
+    """``launched``, ``adopted``, ``passive`` (another live process owns the session; attaching is still fine) or
+    ``owned`` (this server already owns it)."""
+    session: LaunchSession
+    terminal: Terminal
+
+
+@dataclasses.dataclass(frozen=True)
 class LeaseState:
     """Params of ``ctask/leaseState``: one task's lease as this server sees it."""
 
     name: str
     workspace: str
     """Absolute path of the task's workspace."""
-    state: str
+    state: LeaseStateName
     """``missing`` | ``stale`` | ``fresh_local`` | ``fresh_remote``."""
     tmux_session: str
     tmux_alive: bool

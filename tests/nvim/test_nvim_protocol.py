@@ -1,4 +1,4 @@
-"""lua/ctask/protocol.lua mirrors ctask_ls/server/protocol.py (names are defined once on each side)."""
+"""lua/ctask/protocol.lua, generated from ctask_ls/protocol, is what the plugin loads and uses."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def test_lua_protocol_mirrors_the_server(nvim: Nvim) -> None:
     assert sorted(res["notifications"].values()) == sorted(protocol.NOTIFICATIONS)
     assert res["adopt_actions"] == {"adopt": protocol.ADOPT, "cancel": protocol.CANCEL}
     assert res["settings_section"] == protocol.SETTINGS_SECTION
+    assert res["error_kinds"] == list(protocol.ERROR_KINDS)
+    assert sorted(res["git_reasons"]) == sorted(protocol.GIT_REASONS)
     assert sorted(res["setting_keys"]) == sorted(SETTINGS)
+    lua_types = {"number": "number", "boolean": "boolean", "string": "string", "object": "table"}
+    for setting in protocol.SETTINGS:  # the types the plugin lets through are those the server accepts
+        assert res["setting_types"][setting.name] == [lua_types[k] for k in setting.types], setting.name
     assert set(protocol.NOTIFICATIONS) <= set(res["lsp_handlers"])
     assert "window/showMessageRequest" in res["lsp_handlers"]

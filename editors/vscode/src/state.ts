@@ -5,10 +5,12 @@
  */
 import * as path from 'node:path';
 import { LeaseState, type LeaseStateName } from './constants';
-import type { DiffParams, LeaseStateParams, RepoJson, Summary, TaskJson } from './protocol';
+import type { DiffParams, LaunchSession, LeaseStateParams, RepoJson, Summary, TaskJson } from './protocol';
 
 /** One task as the status bar and the pickers show it (the shape of `ctask/leaseState`). */
-export interface TaskView extends LeaseStateParams {
+export interface TaskView extends Omit<LeaseStateParams, 'owned_here'> {
+  /** From `ctask/leaseState` only (task objects do not say); undefined until a notification told. */
+  owned_here?: boolean;
   description?: string | null;
   updated_at?: string | null;
   last_summary?: Summary | null;
@@ -22,32 +24,28 @@ export function isFresh(state: LeaseStateName | undefined): boolean {
 
 /** A task json of list/status/launch results, flattened to the leaseState shape. */
 export function taskViewFromJson(task: TaskJson): TaskView {
-  const lease = task.lease ?? { state: LeaseState.missing };
+  const lease = task.lease;
   const view: TaskView = {
     name: task.name,
     workspace: task.workspace,
     state: lease.state,
-    reason: lease.reason ?? null,
-    session_id: lease.session_id ?? null,
-    host: lease.host ?? null,
-    pid: lease.pid ?? null,
-    agent: lease.agent ?? null,
-    mode: lease.mode ?? null,
-    heartbeat_at: lease.heartbeat_at ?? null,
-    age_s: lease.age_s ?? null,
-    tmux_session: task.tmux_session ?? null,
-    tmux_alive: task.tmux_alive ?? false,
-    description: task.description ?? null,
-    updated_at: task.updated_at ?? null,
-    last_summary: task.last_summary ?? null,
-    repo: task.repo ?? null,
+    reason: lease.reason,
+    session_id: lease.session_id,
+    host: lease.host,
+    pid: lease.pid,
+    agent: lease.agent,
+    mode: lease.mode,
+    heartbeat_at: lease.heartbeat_at,
+    age_s: lease.age_s,
+    tmux_session: task.tmux_session,
+    tmux_alive: task.tmux_alive,
+    description: task.description,
+    updated_at: task.updated_at,
+    last_summary: task.last_summary,
+    repo: task.repo,
   };
   if (task.error) {
     view.error = task.error;
-  }
-  const ownedHere = task.owned_here ?? lease.owned_here;
-  if (ownedHere !== undefined) {
-    view.owned_here = ownedHere;
   }
   return view;
 }
@@ -130,11 +128,33 @@ export class TaskStore {
     return true;
   }
 
-  /** A task from list/status/a launch result.  `owned_here` is kept from notifications of the same session. */
+  /** A task from list/status results.  `owned_here` is kept from notifications of the same session. */
   applyTask(task: TaskJson): TaskView {
     const view = this.put(task);
     this.changed();
     return view;
+  }
+
+  /** A task not heard of yet, from a launch result: its workspace (the terminal's cwd) and lease. */
+  applyLaunch(name: string, workspace: string, session: LaunchSession): void {
+    const lease = session.lease;
+    this.tasks.set(name, {
+      name,
+      workspace,
+      state: lease.state,
+      reason: lease.reason,
+      session_id: lease.session_id,
+      host: lease.host,
+      pid: lease.pid,
+      agent: lease.agent,
+      mode: lease.mode,
+      heartbeat_at: lease.heartbeat_at,
+      age_s: lease.age_s,
+      tmux_session: session.tmux_session,
+      tmux_alive: false,
+      owned_here: session.session_id !== null && session.session_id === lease.session_id,
+    });
+    this.changed();
   }
 
   private put(task: TaskJson): TaskView {
@@ -145,7 +165,7 @@ export class TaskStore {
       this.repos.delete(task.name);
     }
     const before = this.tasks.get(task.name);
-    if (view.owned_here === undefined && before?.owned_here !== undefined && before.session_id === view.session_id) {
+    if (before !== undefined && before.session_id === view.session_id) {
       view.owned_here = before.owned_here;
     }
     this.tasks.set(task.name, view);

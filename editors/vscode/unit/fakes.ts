@@ -1,6 +1,6 @@
 /** A scripted ctask server for unit tests of the commands. */
 import type { ServerCommandId } from '../src/constants';
-import type { LeaseStateParams, TaskJson } from '../src/protocol';
+import type { DiffParams, LeaseStateParams, TaskJson } from '../src/protocol';
 import type { Server, ServerState } from '../src/server';
 
 export class FakeServer implements Server {
@@ -69,8 +69,30 @@ export function taskJson(name: string, state: TaskJson['lease'] = { state: 'miss
     tmux_session: `ctask-${name}`,
     tmux_alive: state?.state === 'fresh_local',
     updated_at: '2025-01-01T00:00:00Z',
+    created_at: '2025-01-01T00:00:00Z',
     description: null,
+    agent: { command: 'claude', args: [], env: {} },
+    provisional: false,
+    repo: null,
     last_summary: null,
+    ...over,
+  };
+}
+
+/** A `ctask/diff` (live unless `final` is given); counts from the lists. */
+export function diff(name: string, over: Partial<DiffParams> = {}): DiffParams {
+  const added = over.added ?? [];
+  const modified = over.modified ?? [];
+  const deleted = over.deleted ?? [];
+  return {
+    name,
+    session_id: 's',
+    final: false,
+    added,
+    modified,
+    deleted,
+    counts: { added: added.length, modified: modified.length, deleted: deleted.length },
+    bytes: { added: 0, modified: 0, deleted: 0 },
     ...over,
   };
 }

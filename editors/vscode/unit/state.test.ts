@@ -2,7 +2,7 @@ import './setup';
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TaskStore, taskViewFromJson } from '../src/state';
-import { lease, owned, taskJson } from './fakes';
+import { diff, lease, owned, taskJson } from './fakes';
 
 test('the current task is the one whose workspace holds an open folder', () => {
   const store = new TaskStore();
@@ -67,10 +67,10 @@ test('a status poll older than a notification is dropped', () => {
 
 test('a final diff is dropped when a new session starts; a live one is kept', () => {
   const store = new TaskStore();
-  store.applyDiff({ name: 'a', final: true, added: ['x'], modified: [], deleted: [] });
+  store.applyDiff(diff('a', { final: true, added: ['x'] }));
   store.applyLeaseState(owned('a'));
   assert.equal(store.diff('a'), undefined);
-  store.applyDiff({ name: 'a', final: false, added: ['y'], modified: [], deleted: [] });
+  store.applyDiff(diff('a', { added: ['y'] }));
   store.applyLeaseState(owned('a', { state: 'stale' }));
   store.applyLeaseState(owned('a'));
   assert.deepEqual(store.diff('a')?.added, ['y']);

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, test } from 'node:test';
 import { Command, ServerCommand } from '../src/constants';
 import type { ServerHandlers, ServerState } from '../src/server';
 import { type Wired, wire } from '../src/wiring';
-import { FakeServer, lease, owned, taskJson } from './fakes';
+import { FakeServer, diff, lease, owned, taskJson } from './fakes';
 import { mock } from './mock/vscode';
 
 /** A server whose notifications the test sends by hand. */
@@ -81,7 +81,7 @@ test('the status bar follows the server state and ctask/leaseState at once', () 
   mock.folders = ['/home/u/.local/share/ctask/tasks/fix'];
   wired.server.handlers.leaseState(owned('fix'));
   assert.equal(item().text, '$(pulse) fix: owned');
-  wired.server.handlers.diff({ name: 'fix', session_id: 's', final: false, added: ['a'], modified: [], deleted: [], counts: { added: 1, modified: 0, deleted: 0 } });
+  wired.server.handlers.diff(diff('fix', { added: ['a'] }));
   assert.match(String((item().tooltip as { value: string }).value), /changes so far: \+1 ~0 -0/);
   wired.server.handlers.leaseState(owned('fix', { state: 'stale', owned_here: false }));
   assert.equal(item().text, '$(warning) fix: stale');
