@@ -48,6 +48,7 @@ _JSON = {
     "bool": "boolean",
     "list[str]": "string list",
     "LeaseStateName": "lease state",
+    "LaunchActionName": "launch action",
     "Counts": "counts",
     "Lease": "lease object",
     "Repo": "repo object",

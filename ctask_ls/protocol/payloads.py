@@ -2,6 +2,15 @@
 
 Keys are snake_case and times RFC 3339 UTC, as in the CLI's ``--json``.
 
+**One lease shape.** A task's lease is the same :class:`Lease` object
+wherever it appears: ``lease`` of a task object (``ctask.list``,
+``ctask.status``, ``ctask list --json``), ``session.lease`` of a launch result,
+and ``lease`` of ``ctask/leaseState``.  A ``ctask/leaseState`` is the part of
+a task object that a lease change can change (``name``, ``workspace``,
+``lease``, ``tmux_session``, ``tmux_alive``) plus what only this server knows
+(``owned_here``), so a client merges it into the task it knows as it is,
+with nothing to flatten or rename.
+
 The core builds the lease object (:meth:`ctask_ls.core.lease.LeaseInfo.to_json`)
 and the task object; :class:`Lease` and :class:`Task` describe them for the
 clients and docs, and the tests check that the core's JSON has exactly these
@@ -29,6 +38,8 @@ LEASE_STATES: tuple[str, ...] = core_leases.STATES
 
 LeaseStateName: t.TypeAlias = str
 """One of :data:`LEASE_STATES`."""
+LaunchActionName: t.TypeAlias = str
+"""One of :data:`ctask_ls.protocol.commands.LAUNCH_ACTIONS`."""
 Counts: t.TypeAlias = dict[str, int]
 """``{added, modified, deleted}``: numbers of files (or bytes) per kind of change."""
 Summary: t.TypeAlias = dict[str, t.Any]
@@ -103,6 +114,7 @@ class Task:
     """A task object: ``ctask.list`` items, ``ctask.status`` (as ``ctask list --json``)."""
 
     name: str
+    """The task's name."""
     workspace: str
     """Absolute path of the task's control directory."""
     lease: Lease
@@ -112,8 +124,11 @@ class Task:
     tmux_alive: bool
     """The tmux session exists and its agent is running."""
     updated_at: str | None
+    """When task.yaml last changed."""
     created_at: str | None
+    """When the task was created."""
     description: str | None
+    """One line about the task."""
     agent: AgentMapping | None
     """The task's agent ``{command, args, env}``."""
     provisional: bool | None
@@ -160,7 +175,7 @@ class LaunchResult:
 
     task: str
     """The task's name."""
-    action: str
+    action: LaunchActionName
     """``launched``, ``adopted``, ``passive`` (another live process owns the session; attaching is still fine) or
     ``owned`` (this server already owns it)."""
     session: LaunchSession
@@ -169,57 +184,48 @@ class LaunchResult:
 
 @dataclasses.dataclass(frozen=True)
 class LeaseState:
-    """Params of ``ctask/leaseState``: one task's lease as this server sees it."""
+    """Params of ``ctask/leaseState``: one task's lease as this server sees it; a part of a task object."""
 
     name: str
+    """The task's name."""
     workspace: str
-    """Absolute path of the task's workspace."""
-    state: LeaseStateName
-    """``missing`` | ``stale`` | ``fresh_local`` | ``fresh_remote``."""
+    """Absolute path of the task's control directory."""
+    lease: Lease
+    """The task's lease, the same object as ``lease`` of its task object."""
     tmux_session: str
+    """The name of the task's tmux session."""
     tmux_alive: bool
-    """The task's tmux session exists and its agent is running."""
+    """The tmux session exists and its agent is running."""
     owned_here: bool
-    """This server process holds the lease (it heartbeats and will finalize)."""
-    reason: str | None = None
-    """Why the lease is stale."""
-    session_id: str | None = None
-    """The lease holder's session id (``<host>-<pid>-<unix start>``)."""
-    host: str | None = None
-    pid: int | None = None
-    agent: str | None = None
-    mode: str | None = None
-    owner: str | None = None
-    """``cli`` or ``server``."""
-    started_at: str | None = None
-    heartbeat_at: str | None = None
-    """RFC 3339 UTC; moving on its own is not a change worth a notification."""
-    age_s: float | None = None
-    """Seconds since the heartbeat when this was sent; clients compute the age themselves later."""
+    """This server process holds the lease (it heartbeats and will finalize); only notifications say so."""
     error: str | None = None
     """A corrupt lease or task.yaml, with its path and what to do."""
     removed: bool | None = None
     """True once: the task's workspace is gone."""
 
     def to_json(self) -> dict[str, t.Any]:
-        return _compact(dataclasses.asdict(self))
+        data = {f: getattr(self, f) for f in _FIELDS}
+        data["lease"] = self.lease.to_json()
+        return _compact(data)
 
     def change_key(self) -> tuple[t.Any, ...]:
         """What counts as a change: everything but the heartbeat's own movement.
 
-        Every field but ``heartbeat_at`` and ``age_s``, and the reason with its
-        digits masked (a stale lease's age moves).  The server computes this for
-        every task on every poll: fields are read at C speed, not via ``asdict``.
+        Every field but the lease's ``heartbeat_at`` and ``age_s``, and the
+        stale reason with its digits masked (a stale lease's age moves).  The
+        server computes this for every task on every poll: fields are read at C
+        speed, not via ``asdict``.
         """
-        reason = None
-        if self.reason is not None:
-            reason = _DIGITS.sub("#", self.reason)
-        return (reason, *_CHANGE_FIELDS(self))
+        lease = self.lease
+        reason = None if lease.reason is None else _DIGITS.sub("#", lease.reason)
+        return (reason, *_CHANGE_FIELDS(self), *_LEASE_CHANGE_FIELDS(lease))
 
 
 _DIGITS = re.compile(r"\d")
-_CHANGE_FIELDS = operator.attrgetter(
-    *(f.name for f in dataclasses.fields(LeaseState) if f.name not in ("heartbeat_at", "age_s", "reason"))
+_FIELDS = tuple(f.name for f in dataclasses.fields(LeaseState))
+_CHANGE_FIELDS = operator.attrgetter(*(f for f in _FIELDS if f != "lease"))
+_LEASE_CHANGE_FIELDS = operator.attrgetter(
+    *(f.name for f in dataclasses.fields(Lease) if f.name not in ("heartbeat_at", "age_s", "reason"))
 )
 
 
@@ -228,6 +234,7 @@ class DiffNotification:
     """Params of ``ctask/diff``: what changed since the owned session's baseline."""
 
     name: str
+    """The task's name."""
     session_id: str | None
     """The session the diff belongs to."""
     final: bool
@@ -235,7 +242,9 @@ class DiffNotification:
     added: list[str]
     """Paths relative to the agent's tree, ``/``-separated, sorted."""
     modified: list[str]
+    """Paths whose kind, size, mtime, mode or link target changed."""
     deleted: list[str]
+    """Paths gone since the baseline."""
     counts: Counts
     """The numbers of files (the lists are complete)."""
     bytes: Counts
@@ -255,6 +264,7 @@ class SessionEnded:
     """Params of ``ctask/sessionEnded``: the summary a finalized session left (as ``summary.yaml``)."""
 
     name: str
+    """The task's name."""
     summary: Summary
     """The session's summary; sent after the final ``ctask/diff`` and before the ``ctask/leaseState`` that
     shows the lease gone."""

@@ -76,6 +76,7 @@ _TS_SCALARS = {
     "Counts": "Counts",
     "Env": "Record<string, string>",
     "LeaseStateName": "LeaseStateName",
+    "LaunchActionName": "LaunchActionName",
     "AgentMapping": "AgentSpecJson",
     **TS_OPEN,
     **TS_NAMES,
@@ -161,6 +162,7 @@ def typescript() -> str:
         "",
     ]
     out += _ts_const("LaunchAction", commands.LAUNCH_ACTIONS_DOC, ((a, a) for a in commands.LAUNCH_ACTIONS))
+    out += ["export type LaunchActionName = (typeof LaunchAction)[keyof typeof LaunchAction];"]
     out += [
         "",
         "/** Answers of the `window/showMessageRequest` that asks before adopting a fresh_remote session. */",
@@ -252,6 +254,7 @@ _LUA_SCALARS = {
     "LaunchSession": "ctask.wire.LaunchSession",
     "Terminal": "ctask.wire.Terminal",
     "LeaseStateName": "ctask.LeaseStateName",
+    "LaunchActionName": "ctask.LaunchActionName",
     "AgentMapping": "table",
     "Summary": "table",
     "GitView": "table",
@@ -316,8 +319,10 @@ def lua() -> str:
     out += [f"  [{_lua_str(c)}] = true," for c in commands.COMMANDS if c in commands.LAUNCHING]
     out += ["}", "", f"--- {commands.LAUNCH_ACTIONS_DOC}", "M.launch_actions = {"]
     out += [f"  {a} = {_lua_str(a)}," for a in commands.LAUNCH_ACTIONS]
+    actions = "|".join(_lua_str(a) for a in commands.LAUNCH_ACTIONS)
     out += [
         "}",
+        f"---@alias ctask.LaunchActionName {actions}",
         "",
         "--- The actions of the `fresh_remote` adoption question (`window/showMessageRequest`).",
         f"M.adopt_actions = {{ adopt = {_lua_str(commands.ADOPT)}, cancel = {_lua_str(commands.CANCEL)} }}",

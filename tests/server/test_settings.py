@@ -63,7 +63,7 @@ async def test_did_change_configuration_applies_home_and_agent(lsp: Start, env: 
     s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"ctask": {"home": 5}}))
     await asyncio.to_thread(retry_until, lambda: any("home must be a path" in m for m in s.shown()), 5)
     gone = await s.lease("elsewhere", lambda n: n.get("removed") is True, timeout=2.0)
-    assert gone.params["state"] == "missing"
+    assert gone.params["lease"]["state"] == "missing"
     assert await s.command(p.LIST, {}) == []
     assert "no-such-x" in (await s.error(p.NEW, {"name": "t3"})).message  # initializationOptions still apply
 

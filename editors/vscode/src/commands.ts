@@ -53,7 +53,7 @@ export function nameArg(arg: unknown): string | undefined {
 }
 
 function isRunning(task: TaskView): boolean {
-  return Boolean(task.tmux_alive) || isFresh(task.state);
+  return Boolean(task.tmux_alive) || isFresh(task.lease.state);
 }
 
 function countsText(c: { added: number; modified: number; deleted: number } | undefined): string {
@@ -599,7 +599,7 @@ export class Commands {
         name: t.name,
         label: `$(${look.icon}) ${t.name}`,
         description: [look.words, t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
-        detail: [t.repo ? `$(git-branch) ${t.repo.branch}` : '', t.description ?? '', t.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
+        detail: [t.repo ? `$(git-branch) ${t.repo.branch}` : '', t.description ?? '', t.lease.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
       };
     });
     const picked = await api.showQuickPick(items, { title: opts.title, placeHolder: opts.placeHolder, matchOnDescription: true, matchOnDetail: true });

@@ -25,7 +25,7 @@ const TERMINAL = {
 };
 
 /** What the server returns for a launching command. */
-function launch(name: string, action = 'launched'): LaunchResult {
+function launch(name: string, action: LaunchResult['action'] = 'launched'): LaunchResult {
   return {
     task: name,
     action,

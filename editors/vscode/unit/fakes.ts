@@ -1,6 +1,6 @@
 /** A scripted ctask server for unit tests of the commands. */
 import type { ServerCommandId } from '../src/constants';
-import type { DiffParams, LeaseStateParams, TaskJson } from '../src/protocol';
+import type { DiffParams, LeaseJson, LeaseStateParams, TaskJson } from '../src/protocol';
 import type { Server, ServerState } from '../src/server';
 
 export class FakeServer implements Server {
@@ -33,19 +33,36 @@ export class FakeServer implements Server {
   }
 }
 
-export function lease(name: string, over: Partial<LeaseStateParams> = {}): LeaseStateParams {
+/** Overrides of a `ctask/leaseState`: its own fields and, at the same level, those of its lease. */
+export type LeaseOver = Partial<Omit<LeaseStateParams, 'lease'>> & Partial<LeaseJson>;
+
+const TOP: readonly string[] = ['name', 'workspace', 'tmux_session', 'tmux_alive', 'owned_here', 'error', 'removed'];
+
+function split(over: LeaseOver): [Partial<LeaseStateParams>, Partial<LeaseJson>] {
+  const top: Record<string, unknown> = {};
+  const inner: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(over)) {
+    (TOP.includes(key) ? top : inner)[key] = value;
+  }
+  return [top, inner];
+}
+
+/** A `ctask/leaseState` with no lease (override its fields, or its lease's, in OVER). */
+export function lease(name: string, over: LeaseOver = {}): LeaseStateParams {
+  const [top, inner] = split(over);
   return {
     name,
     workspace: `/home/u/.local/share/ctask/tasks/${name}`,
-    state: 'missing',
+    lease: { state: 'missing', ...inner },
     tmux_session: `ctask-${name}`,
     tmux_alive: false,
     owned_here: false,
-    ...over,
+    ...top,
   };
 }
 
-export function owned(name: string, over: Partial<LeaseStateParams> = {}): LeaseStateParams {
+/** A `ctask/leaseState` of a session this server owns. */
+export function owned(name: string, over: LeaseOver = {}): LeaseStateParams {
   return lease(name, {
     state: 'fresh_local',
     session_id: `box-4242-1700000000`,

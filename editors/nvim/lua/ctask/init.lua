@@ -41,7 +41,7 @@ function M.current_task()
   return require("ctask.state").current()
 end
 
---- The cached lease of a task (default: the current one), `age_s` brought up to now.
+--- The cached `ctask/leaseState` of a task (default: the current one), with `age_s`, the heartbeat's age now.
 ---@param name? string
 ---@return ctask.LeaseInfo?
 function M.lease(name)

@@ -36,6 +36,7 @@ M.launch_actions = {
   passive = "passive",
   owned = "owned",
 }
+---@alias ctask.LaunchActionName "launched"|"adopted"|"passive"|"owned"
 
 --- The actions of the `fresh_remote` adoption question (`window/showMessageRequest`).
 M.adopt_actions = { adopt = "Adopt", cancel = "Cancel" }
@@ -164,14 +165,14 @@ M.settings = {
 
 ---@class ctask.wire.Task
 ---A task object: `ctask.list` items, `ctask.status` (as `ctask list --json`).
----@field name string
+---@field name string The task's name.
 ---@field workspace string Absolute path of the task's control directory.
 ---@field lease ctask.wire.Lease The task's lease.
 ---@field tmux_session string The name of the task's tmux session.
 ---@field tmux_alive boolean The tmux session exists and its agent is running.
----@field updated_at? string
----@field created_at? string
----@field description? string
+---@field updated_at? string When task.yaml last changed.
+---@field created_at? string When the task was created.
+---@field description? string One line about the task.
 ---@field agent? table The task's agent `{command, args, env}`.
 ---@field provisional? boolean A task whose first launch has not finished yet.
 ---@field repo? ctask.wire.Repo The git repository and branch of a repo task; null for a plain task.
@@ -195,46 +196,36 @@ M.settings = {
 ---@class ctask.wire.LaunchResult
 ---What `ctask.new`, `ctask.resume`, `ctask.last` and `ctask.attach` return (as the CLI's `--json`).
 ---@field task string The task's name.
----@field action string `launched`, `adopted`, `passive` (another live process owns the session; attaching is still fine) or `owned` (this server already owns it).
+---@field action ctask.LaunchActionName `launched`, `adopted`, `passive` (another live process owns the session; attaching is still fine) or `owned` (this server already owns it).
 ---@field session ctask.wire.LaunchSession
 ---@field terminal ctask.wire.Terminal
 
 ---@class ctask.wire.LeaseState
----Params of `ctask/leaseState`: one task's lease as this server sees it.
----@field name string
----@field workspace string Absolute path of the task's workspace.
----@field state ctask.LeaseStateName `missing` | `stale` | `fresh_local` | `fresh_remote`.
----@field tmux_session string
----@field tmux_alive boolean The task's tmux session exists and its agent is running.
----@field owned_here boolean This server process holds the lease (it heartbeats and will finalize).
----@field reason? string Why the lease is stale.
----@field session_id? string The lease holder's session id (`<host>-<pid>-<unix start>`).
----@field host? string
----@field pid? integer
----@field agent? string
----@field mode? string
----@field owner? string `cli` or `server`.
----@field started_at? string
----@field heartbeat_at? string RFC 3339 UTC; moving on its own is not a change worth a notification.
----@field age_s? number Seconds since the heartbeat when this was sent; clients compute the age themselves later.
+---Params of `ctask/leaseState`: one task's lease as this server sees it; a part of a task object.
+---@field name string The task's name.
+---@field workspace string Absolute path of the task's control directory.
+---@field lease ctask.wire.Lease The task's lease, the same object as `lease` of its task object.
+---@field tmux_session string The name of the task's tmux session.
+---@field tmux_alive boolean The tmux session exists and its agent is running.
+---@field owned_here boolean This server process holds the lease (it heartbeats and will finalize); only notifications say so.
 ---@field error? string A corrupt lease or task.yaml, with its path and what to do.
 ---@field removed? boolean True once: the task's workspace is gone.
 
 ---@class ctask.wire.DiffNotification
 ---Params of `ctask/diff`: what changed since the owned session's baseline.
----@field name string
+---@field name string The task's name.
 ---@field session_id? string The session the diff belongs to.
 ---@field final boolean False while the session runs (live, at most every few seconds and only on change), True once at finalize.
 ---@field added string[] Paths relative to the agent's tree, `/`-separated, sorted.
----@field modified string[]
----@field deleted string[]
+---@field modified string[] Paths whose kind, size, mtime, mode or link target changed.
+---@field deleted string[] Paths gone since the baseline.
 ---@field counts ctask.wire.Counts The numbers of files (the lists are complete).
 ---@field bytes ctask.wire.Counts Bytes per kind of change.
 ---@field git? table Git's view of a task on a git repository, as in `ctask.diff` results; absent for other tasks.
 
 ---@class ctask.wire.SessionEnded
 ---Params of `ctask/sessionEnded`: the summary a finalized session left (as `summary.yaml`).
----@field name string
+---@field name string The task's name.
 ---@field summary table The session's summary; sent after the final `ctask/diff` and before the `ctask/leaseState` that shows the lease gone.
 
 return M

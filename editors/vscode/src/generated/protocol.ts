@@ -128,6 +128,7 @@ export const LaunchAction = {
   passive: 'passive',
   owned: 'owned',
 } as const;
+export type LaunchActionName = (typeof LaunchAction)[keyof typeof LaunchAction];
 
 /** Answers of the `window/showMessageRequest` that asks before adopting a fresh_remote session. */
 export const AdoptAction = 'Adopt';
@@ -311,6 +312,7 @@ export interface RepoJson {
 
 /** A task object: `ctask.list` items, `ctask.status` (as `ctask list --json`). */
 export interface TaskJson {
+  /** The task's name. */
   name: string;
   /** Absolute path of the task's control directory. */
   workspace: string;
@@ -320,8 +322,11 @@ export interface TaskJson {
   tmux_session: string;
   /** The tmux session exists and its agent is running. */
   tmux_alive: boolean;
+  /** When task.yaml last changed. */
   updated_at: string | null;
+  /** When the task was created. */
   created_at: string | null;
+  /** One line about the task. */
   description: string | null;
   /** The task's agent `{command, args, env}`. */
   agent: AgentSpecJson | null;
@@ -364,38 +369,25 @@ export interface LaunchResult {
   /** The task's name. */
   task: string;
   /** `launched`, `adopted`, `passive` (another live process owns the session; attaching is still fine) or `owned` (this server already owns it). */
-  action: string;
+  action: LaunchActionName;
   session: LaunchSession;
   terminal: TerminalSpec;
 }
 
-/** Params of `ctask/leaseState`: one task's lease as this server sees it. */
+/** Params of `ctask/leaseState`: one task's lease as this server sees it; a part of a task object. */
 export interface LeaseStateParams {
+  /** The task's name. */
   name: string;
-  /** Absolute path of the task's workspace. */
+  /** Absolute path of the task's control directory. */
   workspace: string;
-  /** `missing` | `stale` | `fresh_local` | `fresh_remote`. */
-  state: LeaseStateName;
+  /** The task's lease, the same object as `lease` of its task object. */
+  lease: LeaseJson;
+  /** The name of the task's tmux session. */
   tmux_session: string;
-  /** The task's tmux session exists and its agent is running. */
+  /** The tmux session exists and its agent is running. */
   tmux_alive: boolean;
-  /** This server process holds the lease (it heartbeats and will finalize). */
+  /** This server process holds the lease (it heartbeats and will finalize); only notifications say so. */
   owned_here: boolean;
-  /** Why the lease is stale. */
-  reason?: string;
-  /** The lease holder's session id (`<host>-<pid>-<unix start>`). */
-  session_id?: string;
-  host?: string;
-  pid?: number;
-  agent?: string;
-  mode?: string;
-  /** `cli` or `server`. */
-  owner?: string;
-  started_at?: string;
-  /** RFC 3339 UTC; moving on its own is not a change worth a notification. */
-  heartbeat_at?: string;
-  /** Seconds since the heartbeat when this was sent; clients compute the age themselves later. */
-  age_s?: number;
   /** A corrupt lease or task.yaml, with its path and what to do. */
   error?: string;
   /** True once: the task's workspace is gone. */
@@ -404,6 +396,7 @@ export interface LeaseStateParams {
 
 /** Params of `ctask/diff`: what changed since the owned session's baseline. */
 export interface DiffParams {
+  /** The task's name. */
   name: string;
   /** The session the diff belongs to. */
   session_id: string | null;
@@ -411,7 +404,9 @@ export interface DiffParams {
   final: boolean;
   /** Paths relative to the agent's tree, `/`-separated, sorted. */
   added: string[];
+  /** Paths whose kind, size, mtime, mode or link target changed. */
   modified: string[];
+  /** Paths gone since the baseline. */
   deleted: string[];
   /** The numbers of files (the lists are complete). */
   counts: Counts;
@@ -423,6 +418,7 @@ export interface DiffParams {
 
 /** Params of `ctask/sessionEnded`: the summary a finalized session left (as `summary.yaml`). */
 export interface SessionEndedParams {
+  /** The task's name. */
   name: string;
   /** The session's summary; sent after the final `ctask/diff` and before the `ctask/leaseState` that shows the lease gone. */
   summary: Summary;
