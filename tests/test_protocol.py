@@ -174,3 +174,9 @@ def test_nvim_help_documents_each_setting_as_the_server_reads_it() -> None:
         if isinstance(setting.default, int | float):
             default = render.lua_value(setting.default)
             assert f"server default {default})" in entry, (setting.name, entry)
+
+
+def test_the_default_branch_the_clients_show_is_the_one_the_core_makes() -> None:
+    from ctask_ls.core import git as core_git
+
+    assert core_git.default_branch("fix-login") == protocol.DEFAULT_BRANCH_PREFIX + "fix-login"

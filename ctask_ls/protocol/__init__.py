@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from .commands import (
     ADOPT,
-    ARG_KINDS,
     ARGUMENTS,
     ATTACH,
     CANCEL,
@@ -79,7 +78,6 @@ from .settings import CLIENT_ONLY, SETTINGS, SETTINGS_SECTION, Setting
 __all__ = [
     "ADOPT",
     "ARGUMENTS",
-    "ARG_KINDS",
     "ATTACH",
     "CANCEL",
     "CLIENT_ONLY",

@@ -24,15 +24,6 @@ DIFF = "ctask.diff"
 LOG = "ctask.log"
 REMOVE = "ctask.remove"
 
-ARG_KINDS: dict[str, str] = {
-    "name": "a task name (1-64 of [A-Za-z0-9._-], starting with a letter or digit)",
-    "str": "a non-empty string",
-    "bool": "true or false",
-    "int": "a non-negative integer",
-    "strlist": "a list of strings",
-}
-"""The kinds of value an argument key takes, and how the server words each."""
-
 
 @dataclasses.dataclass(frozen=True)
 class Arg:
@@ -40,7 +31,8 @@ class Arg:
 
     name: str
     kind: str
-    """One of :data:`ARG_KINDS`: ``name`` (a task name), ``str``, ``bool``, ``int`` (non-negative) or ``strlist``."""
+    """``name`` (a task name), ``str`` (non-empty), ``bool``, ``int`` (non-negative) or ``strlist`` (a list of
+    strings); :mod:`ctask_ls.server.sessions` checks each."""
     required: bool = False
     doc: str = ""
     """What the key means (the TypeScript interfaces carry it)."""
