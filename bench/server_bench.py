@@ -202,7 +202,11 @@ def bench_lease_latency(tmp: Path, runs: int) -> list[Row]:
                     want = "missing"
                 deadline = time.perf_counter() + 10
                 while time.perf_counter() < deadline:
-                    got = [ts for ts, m, p in client.notes if m == "ctask/leaseState" and p.get("state") == want]
+                    got = [
+                        ts
+                        for ts, m, p in client.notes
+                        if m == "ctask/leaseState" and (p.get("lease") or {}).get("state") == want
+                    ]
                     if got:
                         lat.append(got[0] - start)
                         break

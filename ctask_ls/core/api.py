@@ -33,7 +33,7 @@ from ctask_ls.core import repair as repairing
 from ctask_ls.core import resume as resuming
 from ctask_ls.core import stop as stopping
 from ctask_ls.core.agent import AgentSpec, ResolvedAgent
-from ctask_ls.core.config import Config, apply_settings, default_home, load_config
+from ctask_ls.core.config import Config, apply_settings, default_home, defaults, load_config
 from ctask_ls.core.context import Confirm, Context, FaultHook, ProgressHook, Say
 from ctask_ls.core.errors import (
     AdoptionDeclined,
@@ -115,6 +115,7 @@ __all__ = [
     "apply_settings",
     "classify",
     "default_home",
+    "defaults",
     "file_identity",
     "load_config",
     "read_summary",

@@ -1,8 +1,18 @@
-"""Where things live and the settings every command shares.
+"""Where things live and the settings every command shares: one typed model, its defaults and its reader.
 
 Home: ``$CTASK_HOME``, else ``$XDG_DATA_HOME/ctask``, else
 ``~/.local/share/ctask``.  Config: ``$CTASK_CONFIG``, else
 ``$XDG_CONFIG_HOME/ctask/config.yaml`` (optional; every key has a default).
+
+:class:`Config` is the one model of the settings: each field's type, default
+and docstring, and in its metadata (:class:`Rule`) what a valid value is and
+the names it goes by (the ``config.yaml`` key, and the camelCase name editors
+send).  :func:`apply_settings` reads a mapping into it, from ``config.yaml``
+or from an editor: each value is structured with cattrs to the field's type
+and checked, and an invalid one is reported (one line) and leaves the value
+underneath in place.  The CLI refuses to run with a broken config file; the
+server reports and carries on.  The wire protocol (:mod:`ctask_ls.protocol`)
+and the editors' copies of the settings are generated from this model.
 
 tmux: ``tmux.socket_name`` (default ``ctask``) selects a dedicated tmux server,
 so the user's own tmux sessions and configuration are never touched.
@@ -13,50 +23,260 @@ so the user's own tmux sessions and configuration are never touched.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import os
 import typing as t
 from pathlib import Path
+
+import cattrs
 
 from ctask_ls.core.agent import DEFAULT_AGENT_COMMAND, AgentSpec
 from ctask_ls.core.errors import ConfigError, CtaskError
 from ctask_ls.core.storage import yaml_module
 
-MODES = ("persistent", "direct")
+Mode = t.Literal["persistent", "direct"]
+MODES: tuple[str, ...] = t.get_args(Mode)
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def _non_empty(value: str) -> bool:
+    return value != ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """How a :class:`Config` field is read from ``config.yaml`` and editor settings (its metadata)."""
+
+    must_be: str
+    """What a valid value is, as the report of an invalid one says (``a positive number of seconds``)."""
+    check: t.Callable[[t.Any], bool] | None = None
+    """A test the structured value must pass, beyond its type."""
+    editor: str | None = None
+    """The camelCase name editors send it by; None: only ``config.yaml`` sets it."""
+    key: str | None = None
+    """Its ``config.yaml`` key when that is not the field's name (``tmux.socket_name``)."""
+    default_text: str | None = None
+    """The default in words, when it is computed rather than fixed."""
+
+    def yaml_key(self, field: str) -> str:
+        return self.key or field
+
+
+_SECONDS = "a positive number of seconds"
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Settings shared by the CLI and the server."""
 
-    home: Path
+    home: Path = dataclasses.field(
+        metadata={"rule": Rule("a path", editor="home", default_text="`$CTASK_HOME`, else `$XDG_DATA_HOME/ctask`")}
+    )
     """Root of every task workspace (``<home>/tasks/NAME``)."""
-    agent: AgentSpec = dataclasses.field(default_factory=lambda: AgentSpec(DEFAULT_AGENT_COMMAND))
-    """Default agent of new tasks."""
-    mode: str = "persistent"
-    """``persistent`` (tmux) or ``direct`` (a child on the caller's terminal)."""
-    heartbeat_interval: float = 5.0
+    agent: AgentSpec = dataclasses.field(
+        default_factory=lambda: AgentSpec(DEFAULT_AGENT_COMMAND),
+        metadata={"rule": Rule("a command or a mapping {command, args, env}", editor="agent")},
+    )
+    """Default agent of new tasks: ``{command, args, env}``, or a command alone (``"aider"`` is
+    ``{command: "aider"}``); keys left out keep the value underneath."""
+    mode: Mode = dataclasses.field(default="persistent", metadata={"rule": Rule(f"one of {', '.join(MODES)}")})
+    """``persistent`` (tmux) or ``direct`` (a child on the caller's terminal); the server always launches
+    persistent sessions."""
+    heartbeat_interval: float = dataclasses.field(
+        default=5.0, metadata={"rule": Rule(_SECONDS, _positive, editor="heartbeatInterval")}
+    )
     """Seconds between two heartbeats of an owned lease."""
-    stale_after: float = 30.0
-    """A heartbeat older than this makes a lease stale."""
-    lock_timeout: float = 5.0
+    stale_after: float = dataclasses.field(
+        default=30.0, metadata={"rule": Rule(_SECONDS, _positive, editor="staleAfter")}
+    )
+    """A heartbeat older than this many seconds makes a lease stale (must exceed the heartbeat interval)."""
+    lock_timeout: float = dataclasses.field(
+        default=5.0, metadata={"rule": Rule(_SECONDS, _positive, editor="lockTimeout")}
+    )
     """Seconds to wait for a workspace's write lock."""
-    poll_interval: float = 1.0
-    """Seconds between two looks at tmux while a session is owned."""
-    ignore: tuple[str, ...] = (".git/",)
+    poll_interval: float = dataclasses.field(
+        default=1.0, metadata={"rule": Rule(_SECONDS, _positive, editor="pollInterval")}
+    )
+    """Seconds between two looks at tmux and the leases while sessions are watched."""
+    ignore: tuple[str, ...] = dataclasses.field(default=(".git/",), metadata={"rule": Rule("a list of patterns")})
     """gitignore-style patterns that manifests leave out."""
-    tmux_socket: str = "ctask"
+    tmux_socket: str = dataclasses.field(
+        default="ctask", metadata={"rule": Rule("a non-empty string", _non_empty, key="tmux.socket_name")}
+    )
     """tmux socket name, or a path when it contains ``/``."""
-    launch_grace: float = 0.5
+    launch_grace: float = dataclasses.field(default=0.5, metadata={"rule": Rule(_SECONDS, _positive)})
     """Seconds a new agent must stay alive for its launch to count as started."""
-    auto_adopt: bool = True
-    """Server only: adopt orphaned sessions at start and while polling."""
+    auto_adopt: bool = dataclasses.field(default=True, metadata={"rule": Rule("true or false", editor="autoAdopt")})
+    """Server only: adopt orphaned sessions (tmux alive, lease missing or stale) at start and while polling;
+    never a ``fresh_remote`` one without asking."""
 
     @property
     def tasks_dir(self) -> Path:
         return self.home / "tasks"
 
 
-_NUMBERS = ("heartbeat_interval", "stale_after", "lock_timeout", "poll_interval", "launch_grace")
+def rule_of(field: dataclasses.Field[t.Any]) -> Rule:
+    return t.cast("Rule", field.metadata["rule"])
+
+
+@functools.cache
+def field_types() -> dict[str, t.Any]:
+    """Field -> its type, resolved (the annotations are strings)."""
+    return t.get_type_hints(Config)
+
+
+# -- reading values: cattrs, strictly (no "yes" -> True, no "5" -> 5.0, no "abc" -> ("a", "b", "c")) ----------
+
+
+def _strict_float(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return float(value)
+
+
+def _strict_bool(value: object, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("not a boolean")
+    return value
+
+
+def _strict_str(value: object, _: type) -> str:
+    if not isinstance(value, str) or "\0" in value:
+        raise TypeError("not a string")
+    return value
+
+
+def _path(value: object, _: type) -> Path:
+    if not _strict_str(value, str):
+        raise ValueError("an empty path")
+    return Path(t.cast("str", value)).expanduser()
+
+
+def _strings(value: object, _: type) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    return tuple(_strict_str(v, str) for v in value)
+
+
+_converter = cattrs.Converter()
+_converter.register_structure_hook(float, _strict_float)
+_converter.register_structure_hook(bool, _strict_bool)
+_converter.register_structure_hook(str, _strict_str)
+_converter.register_structure_hook(Path, _path)
+_converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _strings)
+
+
+def agent_mapping(value: object) -> object:
+    """An agent setting as a mapping: a string is shorthand for ``{command: STRING}``."""
+    return {"command": value} if isinstance(value, str) else value
+
+
+def _read(field: str, value: object, base: Config, name: str) -> t.Any:
+    """``value`` as the type of ``field``, checked; raises ValueError with the line to report."""
+    rule = rule_of(_FIELDS[field])
+    if field == "agent":  # its keys left out keep the agent underneath
+        if not isinstance(value, str | dict):
+            raise ValueError(f"{name} must be {rule.must_be}")
+        try:
+            return AgentSpec.from_mapping(agent_mapping(value), where=name, base=base.agent)
+        except CtaskError as exc:
+            raise ValueError(str(exc)) from None
+    try:
+        out = _converter.structure(value, field_types()[field])
+    except Exception:  # noqa: BLE001 - cattrs raises what the hook raised, or its own errors
+        raise ValueError(f"{name} must be {rule.must_be}") from None
+    if rule.check is not None and not rule.check(out):
+        raise ValueError(f"{name} must be {rule.must_be}")
+    return out
+
+
+_FIELDS: dict[str, dataclasses.Field[t.Any]] = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _names(*, editor: bool) -> dict[str, tuple[str, str]]:
+    """The keys a source may use -> (field, the name its reports use).
+
+    ``config.yaml`` knows every field by its key (and by its editor name);
+    editors know the fields that have an editor name, by it or by the key.
+    """
+    names: dict[str, tuple[str, str]] = {}
+    for f in dataclasses.fields(Config):
+        rule = rule_of(f)
+        if editor and rule.editor is None:
+            continue
+        shown = rule.editor if editor and rule.editor else rule.yaml_key(f.name)
+        names[rule.yaml_key(f.name)] = (f.name, shown)
+        if rule.editor:
+            names[rule.editor] = (f.name, shown)
+    return names
+
+
+_YAML_NAMES = _names(editor=False)
+_EDITOR_NAMES = _names(editor=True)
+
+
+def _flatten(data: t.Mapping[str, t.Any], names: dict[str, tuple[str, str]]) -> tuple[dict[str, t.Any], list[str]]:
+    """Nested keys (``tmux: {socket_name: ...}``) as their dotted names; other keys of such a mapping are ignored."""
+    out: dict[str, t.Any] = {}
+    problems: list[str] = []
+    nested = {k.split(".", 1)[0]: k for k in names if "." in k}
+    for key, value in data.items():
+        if key in nested:
+            if not isinstance(value, dict):
+                sub = nested[key].split(".", 1)[1]
+                problems.append(f"{key} must be a mapping like {{{sub}: ...}}")
+                continue
+            for dotted in names:
+                head, _, sub = dotted.partition(".")
+                if head == key and sub in value:
+                    out[dotted] = value[sub]
+        else:
+            out[key] = value
+    return out, problems
+
+
+def apply_settings(base: Config, data: t.Mapping[str, t.Any], *, editor: bool = False) -> tuple[Config, list[str]]:
+    """Apply a settings mapping over ``base``.
+
+    Returns the new config and one line per invalid or unknown key; an invalid
+    key keeps the value of ``base`` (the server reports these and carries on,
+    the CLI refuses to run with a broken config file).  A key set to null is
+    left as it is.  ``editor``: the keys are an editor's settings (camelCase,
+    as the protocol names them; the ``config.yaml`` key is accepted too) and
+    the reports use those names.
+    """
+    names = _EDITOR_NAMES if editor else _YAML_NAMES
+    flat, problems = _flatten(data, names)
+    changes: dict[str, t.Any] = {}
+    shown: dict[str, str] = {}
+    for key, value in flat.items():
+        if key not in names:
+            problems.append(f"unknown setting '{key}'")
+            continue
+        field, name = names[key]
+        shown[field] = name
+        if value is None:
+            continue
+        try:
+            changes[field] = _read(field, value, base, name)
+        except ValueError as exc:
+            problems.append(str(exc))
+    if changes.get("stale_after", base.stale_after) <= changes.get("heartbeat_interval", base.heartbeat_interval):
+        stale = shown.get("stale_after") or _display("stale_after", editor=editor)
+        beat = shown.get("heartbeat_interval") or _display("heartbeat_interval", editor=editor)
+        problems.append(f"{stale} must be larger than {beat}")
+        changes.pop("stale_after", None)
+        changes.pop("heartbeat_interval", None)
+    return dataclasses.replace(base, **changes), problems
+
+
+def _display(field: str, *, editor: bool) -> str:
+    rule = rule_of(_FIELDS[field])
+    return (rule.editor if editor else None) or rule.yaml_key(field)
 
 
 def default_home(env: t.Mapping[str, str]) -> Path:
@@ -75,59 +295,12 @@ def config_path(env: t.Mapping[str, str]) -> Path:
     return Path(env.get("HOME") or Path.home()) / ".config" / "ctask" / "config.yaml"
 
 
-def apply_settings(base: Config, data: t.Mapping[str, t.Any]) -> tuple[Config, list[str]]:
-    """Apply a settings mapping over ``base``.
-
-    Returns the new config and one line per invalid key; an invalid key keeps
-    the value of ``base`` (the server reports these and carries on, the CLI
-    refuses to run with a broken config file).
-    """
-    problems: list[str] = []
-    changes: dict[str, t.Any] = {}
-    for key, value in data.items():
-        if key == "home":
-            if isinstance(value, str) and value:
-                changes["home"] = Path(value).expanduser()
-            elif value is not None:
-                problems.append("home must be a path")
-        elif key == "agent":
-            try:
-                changes["agent"] = AgentSpec.from_mapping(value, where="agent", base=base.agent)
-            except CtaskError as exc:
-                problems.append(str(exc))
-        elif key == "mode":
-            if value in MODES:
-                changes["mode"] = value
-            else:
-                problems.append(f"mode must be one of {', '.join(MODES)}")
-        elif key in _NUMBERS:
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                changes[key] = float(value)
-            else:
-                problems.append(f"{key} must be a positive number of seconds")
-        elif key == "ignore":
-            if isinstance(value, list) and all(isinstance(p, str) for p in value):
-                changes["ignore"] = tuple(value)
-            else:
-                problems.append("ignore must be a list of patterns")
-        elif key == "tmux":
-            if isinstance(value, dict) and isinstance(value.get("socket_name", ""), str):
-                if value.get("socket_name"):
-                    changes["tmux_socket"] = value["socket_name"]
-            else:
-                problems.append("tmux must be a mapping like {socket_name: ctask}")
-        elif key in ("auto_adopt", "autoAdopt"):
-            if isinstance(value, bool):
-                changes["auto_adopt"] = value
-            else:
-                problems.append("autoAdopt must be true or false")
-        else:
-            problems.append(f"unknown setting '{key}'")
-    if changes.get("stale_after", base.stale_after) <= changes.get("heartbeat_interval", base.heartbeat_interval):
-        problems.append("stale_after must be larger than heartbeat_interval")
-        changes.pop("stale_after", None)
-        changes.pop("heartbeat_interval", None)
-    return dataclasses.replace(base, **changes), problems
+def defaults(env: t.Mapping[str, str]) -> Config:
+    """Every setting at its default (``home`` from the environment), then the environment overrides."""
+    config = Config(home=default_home(env))
+    if env.get("CTASK_TMUX_SOCKET"):
+        config = dataclasses.replace(config, tmux_socket=env["CTASK_TMUX_SOCKET"])
+    return config
 
 
 def load_config(env: t.Mapping[str, str] | None = None) -> Config:

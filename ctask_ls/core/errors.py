@@ -107,9 +107,22 @@ class GitNotFound(CtaskError):
 class GitError(CtaskError):
     """git refused, or the repository is not in a state the command accepts.
 
-    ``data.reason`` is one of ``not_a_repository``, ``branch_exists``,
-    ``bad_branch``, ``bad_ref``, ``worktree_taken``, ``worktree_missing``, ``dirty``, ``unmerged``,
-    ``repo_missing``, ``failed``.
+    ``data.reason`` is one of :attr:`REASONS` (the wire protocol and the
+    editors' copies are generated from it).
     """
 
     kind = "GitError"
+
+    REASONS: t.ClassVar[dict[str, str]] = {
+        "not_a_repository": "`repo` is not inside a git repository (`new`)",
+        "branch_exists": "the branch to create exists already (`new`)",
+        "bad_branch": "not a valid branch name (`new`)",
+        "bad_ref": "`base` names no commit, or the repository has none yet (`new`)",
+        "worktree_taken": "the worktree's directory is in use (`new`)",
+        "worktree_missing": "a resume whose worktree is gone",
+        "dirty": "the worktree has uncommitted changes (`remove`; `force` overrides)",
+        "unmerged": "the branch has commits no other branch has (`remove`; `force` overrides)",
+        "repo_missing": "the repository is gone (`remove`; `force` overrides)",
+        "failed": "git itself failed (its message says why)",
+    }
+    """``data.reason`` -> when it is given."""

@@ -4,8 +4,10 @@ Each tick computes every task's :class:`~.protocol.LeaseState` from its lease
 file and the tick's tmux snapshot, and sends the ones that changed.  Changes
 made by anyone are seen the same way: this server, a ``ctask`` CLI in a
 terminal, another server, an owner that was SIGKILLed (a dead local owner is
-stale at once).  A heartbeat that only moves ``heartbeat_at``/``age_s`` is not
-a change; neither is the number of seconds in a stale reason.  A task whose
+stale at once).  A heartbeat that only moves the lease's ``heartbeat_at`` and
+``age_s`` is not a change; neither is the number of seconds in a stale reason.
+The lease inside is the very object task objects carry (one shape on the wire:
+:mod:`ctask_ls.protocol.payloads`).  A task whose
 workspace disappears gets one last notification with ``removed: true``.
 
 While looking, the watcher keeps the SPEC's promises about unowned sessions
@@ -41,27 +43,16 @@ logger = logging.getLogger("ctask_ls.server.leases")
 
 
 def lease_state(server: CtaskServer, ws: Workspace, info: LeaseInfo, pane: PaneState | None) -> protocol.LeaseState:
-    """The ``ctask/leaseState`` payload of one task."""
+    """The ``ctask/leaseState`` payload of one task: its lease is the task object's (``LeaseInfo.to_json``)."""
     lease = info.lease
     owned_here = lease is not None and lease.pid == os.getpid() and lease.host == server.core.host
-    data = info.to_json()
     return protocol.LeaseState(
         name=ws.name,
         workspace=ws.dir,
-        state=info.state,
+        lease=protocol.Lease(**info.to_json()),
         tmux_session=ws.tmux_session,
         tmux_alive=pane is not None and not pane.dead,
         owned_here=owned_here,
-        reason=info.reason,
-        session_id=data.get("session_id"),
-        host=data.get("host"),
-        pid=data.get("pid"),
-        agent=data.get("agent"),
-        mode=data.get("mode"),
-        owner=data.get("owner"),
-        started_at=data.get("started_at"),
-        heartbeat_at=data.get("heartbeat_at"),
-        age_s=data.get("age_s"),
         error=str(info.error) if info.error is not None else None,
     )
 
@@ -114,7 +105,7 @@ class LeaseWatcher:
                 gone = protocol.LeaseState(
                     name=state.name,
                     workspace=state.workspace,
-                    state=MISSING,
+                    lease=protocol.Lease(MISSING),
                     tmux_session=state.tmux_session,
                     tmux_alive=False,
                     owned_here=False,

@@ -94,7 +94,7 @@ def rpc_error(exc: BaseException) -> JsonRpcException:
     if isinstance(exc, JsonRpcException):
         return exc
     if isinstance(exc, CtaskError):
-        code = protocol.INVALID_PARAMS if exc.kind in ("InvalidName", "InvalidArgument") else protocol.REQUEST_FAILED
+        code = protocol.code_for(exc.kind)
         data = {k: v for k, v in exc.to_data().items() if _jsonable(v)}
         return CommandError(one_line(exc.message), code, data)
     message = f"internal error in ctask-ls ({type(exc).__name__}: {one_line(str(exc))}); see the server's stderr log"

@@ -8,34 +8,24 @@ The server starts from the same configuration as the CLI
 setting the editor drops goes back to the value underneath).
 
 Settings arrive camelCase (``heartbeatInterval``), either bare or inside a
-``ctask`` section.  An invalid setting is reported and ignored (the base value
+``ctask`` section; :data:`ctask_ls.protocol.SETTINGS` lists them, read off the
+core's one model (:class:`ctask_ls.core.config.Config`), which also reads
+them.  An invalid setting is reported and ignored (the value underneath
 stays); it is never fatal.  Keys that belong to the editor side of the
 extension (``server``, ``trace``, ...) are ignored silently.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import typing as t
 
-from ctask_ls.core.api import Config, CtaskError, apply_settings, default_home, load_config
+from ctask_ls.core.api import Config, CtaskError, apply_settings, defaults, load_config
 
 from . import protocol
 
-SETTINGS: dict[str, str] = {
-    "home": "home",
-    "agent": "agent",
-    "heartbeatInterval": "heartbeat_interval",
-    "staleAfter": "stale_after",
-    "pollInterval": "poll_interval",
-    "lockTimeout": "lock_timeout",
-    "autoAdopt": "auto_adopt",
-}
+SETTINGS: dict[str, str] = {s.name: s.key for s in protocol.SETTINGS}
 """Editor setting (camelCase) -> config key."""
-
-CLIENT_ONLY = frozenset({"server", "trace", "statusBar", "terminal", "nvim", "vscode"})
-"""Keys of the ``ctask`` section that only the editor side reads."""
 
 
 def base_config(env: t.Mapping[str, str] | None = None) -> tuple[Config, list[str]]:
@@ -44,10 +34,7 @@ def base_config(env: t.Mapping[str, str] | None = None) -> tuple[Config, list[st
     try:
         return load_config(env), []
     except CtaskError as exc:
-        config = Config(home=default_home(env))
-        if env.get("CTASK_TMUX_SOCKET"):
-            config = dataclasses.replace(config, tmux_socket=env["CTASK_TMUX_SOCKET"])
-        return config, [f"{exc}; using the default settings"]
+        return defaults(env), [f"{exc}; using the default settings"]
 
 
 def section(raw: object) -> tuple[dict[str, t.Any], list[str]]:
@@ -69,20 +56,8 @@ def section(raw: object) -> tuple[dict[str, t.Any], list[str]]:
 def overlay(base: Config, raw: object) -> tuple[Config, list[str]]:
     """``base`` with the editor's settings applied, and one line per problem."""
     data, problems = section(raw)
-    mapped: dict[str, t.Any] = {}
-    for key, value in data.items():
-        if value is None or key in CLIENT_ONLY:
-            continue
-        target = SETTINGS.get(key) or (key if key in SETTINGS.values() else None)
-        if target is None:
-            known = ", ".join(SETTINGS)
-            problems.append(f"unknown setting '{key}' (known: {known})")
-            continue
-        mapped[target] = value
-    config, more = apply_settings(base, mapped)
-    camel = {v: k for k, v in SETTINGS.items()}
-    for line in more:
-        for snake, name in camel.items():
-            line = line.replace(snake, name)
-        problems.append(line)
+    mine = {k: v for k, v in data.items() if k not in protocol.CLIENT_ONLY}
+    config, more = apply_settings(base, mine, editor=True)
+    known = ", ".join(SETTINGS)
+    problems.extend(f"{line} (known: {known})" if line.startswith("unknown setting") else line for line in more)
     return config, problems

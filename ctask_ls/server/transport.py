@@ -95,7 +95,7 @@ AUTH_MAX_BYTES = 1024 * 1024
 """The largest first message read before the client is authenticated."""
 MAX_PENDING = 8
 """Connections allowed to be authenticating at the same time; more are closed at once."""
-UNAUTHORIZED = "Unauthorized"
+UNAUTHORIZED = "Unauthorized"  # declared in ctask_ls.protocol.errors.RPC_ERRORS, like the two below
 ANOTHER_CLIENT = "AnotherClientConnected"
 BUSY_TEXT = "ctask-ls: another client is connected; one client at a time is served"
 """What a refused second client is told."""

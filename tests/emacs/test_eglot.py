@@ -55,16 +55,16 @@ def test_lease_state_shows_the_session_owned_then_gone(eglot_run: EmacsRun) -> N
     owned = [n for n in states if n["params"].get("owned_here") is True]
     assert owned, f"no ctask/leaseState with owned_here: {[n['params'] for n in states]}\n{eglot_run.explain()}"
     first = owned[0]["params"]
-    assert first["state"] == "fresh_local"
-    assert first["owner"] == "server"
+    assert first["lease"]["state"] == "fresh_local"
+    assert first["lease"]["owner"] == "server"
     assert first["tmux_alive"] is True
-    assert first["session_id"] == _result(eglot_run, "ctask.new")["session"]["session_id"]
+    assert first["lease"]["session_id"] == _result(eglot_run, "ctask.new")["session"]["session_id"]
 
     ended = eglot_run.notes(protocol.SESSION_ENDED)
     assert ended, eglot_run.explain()
     after = [n["params"] for n in states if n["seq"] > ended[0]["seq"]]
     assert after, f"no ctask/leaseState after sessionEnded\n{eglot_run.explain()}"
-    assert after[0]["state"] == "missing"
+    assert after[0]["lease"]["state"] == "missing"
     assert after[0]["owned_here"] is False
     assert after[0]["tmux_alive"] is False
     # From "owned" straight to "ended": no unowned state between.

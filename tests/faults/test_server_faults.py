@@ -48,7 +48,7 @@ async def _died(s: Session, pending: t.Awaitable[t.Any] | None = None) -> None:
 
 
 async def _owned_by(s: Session, env: Env, name: str) -> None:
-    await s.lease(name, lambda x: bool(x["owned_here"]) and x["state"] == "fresh_local", timeout=10)
+    await s.lease(name, lambda x: bool(x["owned_here"]) and x["lease"]["state"] == "fresh_local", timeout=10)
     await asyncio.to_thread(check_one_owner, env, name, s.pid)
 
 

@@ -91,7 +91,7 @@ async function main() {
 
   const lease = await waitFor(
     leases,
-    (p) => p.name === 'node1' && p.state === 'fresh_local' && p.owned_here && p.tmux_alive,
+    (p) => p.name === 'node1' && p.lease.state === 'fresh_local' && p.owned_here && p.tmux_alive,
     5000,
     'ctask/leaseState fresh_local',
   );

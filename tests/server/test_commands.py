@@ -75,7 +75,9 @@ async def test_new_returns_a_terminal_spec_that_attaches_and_reports_live_and_fi
     try:
         await asyncio.to_thread(retry_until, lambda: attached_sessions(env) == ["ctask-t1"], 10)
 
-        owned = await s.lease("t1", lambda n: n["state"] == "fresh_local" and n["owned_here"] and n["tmux_alive"])
+        owned = await s.lease(
+            "t1", lambda n: n["lease"]["state"] == "fresh_local" and n["owned_here"] and n["tmux_alive"]
+        )
         assert owned.params["workspace"] == str(env.task_dir("t1"))
         live = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: n["added"] == ["a.txt"], name="t1", timeout=8)
         assert live.params["final"] is False
@@ -93,7 +95,7 @@ async def test_new_returns_a_terminal_spec_that_attaches_and_reports_live_and_fi
         assert final[0].at <= ended.at
         assert final[0].params["added"] == ["a.txt", "b.txt"]
         assert final[0].params["counts"] == {"added": 2, "modified": 0, "deleted": 0}
-        await s.lease("t1", lambda n: n["state"] == "missing" and not n["tmux_alive"])
+        await s.lease("t1", lambda n: n["lease"]["state"] == "missing" and not n["tmux_alive"])
         # finalize removed the tmux session, which ends the editor's attached terminal too
         await asyncio.to_thread(retry_until, lambda: attached_sessions(env) == [], 10)
     finally:
@@ -174,7 +176,7 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
     assert removed == {"removed": "t1", "workspace": str(env.task_dir("t1")), "warnings": []}
     assert not env.task_dir("t1").exists()
     gone = await s.lease("t1", lambda n: n.get("removed") is True)
-    assert gone.params["state"] == "missing"
+    assert gone.params["lease"]["state"] == "missing"
     assert await s.command(p.LIST, {}) == []
 
 
@@ -220,7 +222,9 @@ async def test_bad_arguments_get_one_line_errors_and_the_server_stays_up(
     nobin.mkdir()
     (nobin / "sh").symlink_to("/bin/sh")
     s = await lsp(extra_env={"PATH": str(nobin)})
-    await s.lease("busy", lambda n: n["state"] == "fresh_local" and not n["owned_here"] and n["owner"] == "cli")
+    await s.lease(
+        "busy", lambda n: n["lease"]["state"] == "fresh_local" and not n["owned_here"] and n["lease"]["owner"] == "cli"
+    )
 
     cases: list[tuple[str, list[t.Any], str, int]] = [
         (p.NEW, [], "InvalidArgument", p.INVALID_PARAMS),  # missing name: no argument at all
@@ -271,4 +275,4 @@ async def test_bad_arguments_get_one_line_errors_and_the_server_stays_up(
     assert lease is not None
     assert lease["pid"] == cli.pid
     go.write_text("")
-    await s.lease("busy", lambda n: n["state"] == "missing")
+    await s.lease("busy", lambda n: n["lease"]["state"] == "missing")

@@ -38,15 +38,24 @@ async def test_lease_state_is_sent_for_every_task_after_initialized_and_heartbea
     s = await lsp(client="neovim", init={"autoAdopt": False})
     for name in ("done0", "done1"):
         note = await s.lease(name, lambda n: True, timeout=LATENCY)
-        assert note.params["state"] == "missing"
+        assert note.params["lease"]["state"] == "missing"
         assert note.params["tmux_alive"] is False
     note = await s.lease("live", lambda n: True, timeout=LATENCY)
-    assert note.params["state"] == "fresh_local"
-    assert note.params["owner"] == "cli"
-    assert note.params["pid"] == live.pid
+    assert note.params["lease"]["state"] == "fresh_local"
+    assert note.params["lease"]["owner"] == "cli"
+    assert note.params["lease"]["pid"] == live.pid
     assert note.params["owned_here"] is False
     assert note.params["tmux_alive"] is True
-    assert {"heartbeat_at", "age_s", "session_id", "host", "agent", "mode", "workspace"} <= set(note.params)
+    assert {"heartbeat_at", "age_s", "session_id", "host", "agent", "mode"} <= set(note.params["lease"])
+    # One lease shape: the notification is the task object's lease and fields, as they are.
+    task = await s.command(p.STATUS, {"name": "live"})
+    assert set(task["lease"]) == set(note.params["lease"])
+    moving = ("heartbeat_at", "age_s")
+    assert {k: v for k, v in task["lease"].items() if k not in moving} == {
+        k: v for k, v in note.params["lease"].items() if k not in moving
+    }
+    for key in ("name", "workspace", "tmux_session", "tmux_alive"):
+        assert task[key] == note.params[key], key
 
     # the CLI heartbeats every 0.3 s: over several heartbeats, no further notification
     first = s.mark()
@@ -56,7 +65,7 @@ async def test_lease_state_is_sent_for_every_task_after_initialized_and_heartbea
     with pytest.raises(AssertionError):
         await s.wait_for(p.LEASE_STATE, since=first, timeout=1.0)
     go.write_text("")
-    await s.lease("live", lambda n: n["state"] == "missing", since=first)
+    await s.lease("live", lambda n: n["lease"]["state"] == "missing", since=first)
 
 
 async def test_lease_state_follows_a_cli_in_another_terminal_and_a_sigkilled_owner(
@@ -71,32 +80,32 @@ async def test_lease_state_follows_a_cli_in_another_terminal_and_a_sigkilled_own
         env.run, "new", "t1", "--detach", "--agent", sys.executable, "--", agent_py, "write=a.txt:x", f"wait={go}"
     )
     at = time.monotonic()
-    note = await s.lease("t1", lambda n: n["state"] == "missing" and n["tmux_alive"], since=mark)
+    note = await s.lease("t1", lambda n: n["lease"]["state"] == "missing" and n["tmux_alive"], since=mark)
     assert note.at - at < LATENCY
 
     # `ctask attach` with no terminal adopts it and owns it
     mark = s.mark()
     cli = env.spawn("attach", "t1")
     at = await changed_at(lambda: (env.lease("t1") or {}).get("pid") == cli.pid)
-    note = await s.lease("t1", lambda n: n["state"] == "fresh_local", since=mark)
+    note = await s.lease("t1", lambda n: n["lease"]["state"] == "fresh_local", since=mark)
     assert note.at - at < LATENCY
-    assert note.params["pid"] == cli.pid
+    assert note.params["lease"]["pid"] == cli.pid
     assert note.params["owned_here"] is False
 
     # its owner is SIGKILLed: the lease is stale at once (a dead local pid), not after staleAfter
     mark = s.mark()
     os.killpg(cli.pid, signal.SIGKILL)
     at = time.monotonic()
-    note = await s.lease("t1", lambda n: n["state"] == "stale", since=mark)
+    note = await s.lease("t1", lambda n: n["lease"]["state"] == "stale", since=mark)
     assert note.at - at < LATENCY
-    assert f"pid {cli.pid}" in note.params["reason"]
+    assert f"pid {cli.pid}" in note.params["lease"]["reason"]
     assert note.params["tmux_alive"] is True
 
     # the agent ends while nobody owns it: the server records it (reconcile)
     mark = s.mark()
     go.write_text("")
     at = time.monotonic()
-    note = await s.lease("t1", lambda n: n["state"] == "missing" and not n["tmux_alive"], since=mark)
+    note = await s.lease("t1", lambda n: n["lease"]["state"] == "missing" and not n["tmux_alive"], since=mark)
     assert note.at - at < LATENCY + 1.0  # agent exit + finalize
     summary = await asyncio.to_thread(retry_until, lambda: env.summary("t1"), 5)
     assert summary["end_reason"] == "ended_unowned"
@@ -112,16 +121,16 @@ async def test_lease_state_follows_another_server(lsp: Start, env: Env, agent_py
     other = await lsp()
     await other.command(p.NEW, {"name": "t1", "agent": sys.executable, "args": [agent_py, f"wait={go}"]})
     at = time.monotonic()
-    note = await watcher.lease("t1", lambda n: n["state"] == "fresh_local" and n["tmux_alive"])
+    note = await watcher.lease("t1", lambda n: n["lease"]["state"] == "fresh_local" and n["tmux_alive"])
     assert note.at - at < LATENCY
-    assert note.params["owner"] == "server"
-    assert note.params["pid"] == other.pid
+    assert note.params["lease"]["owner"] == "server"
+    assert note.params["lease"]["pid"] == other.pid
     assert note.params["owned_here"] is False
 
     mark = watcher.mark()
     go.write_text("")
     at = time.monotonic()
-    note = await watcher.lease("t1", lambda n: n["state"] == "missing" and not n["tmux_alive"], since=mark)
+    note = await watcher.lease("t1", lambda n: n["lease"]["state"] == "missing" and not n["tmux_alive"], since=mark)
     assert note.at - at < LATENCY + 1.0  # agent exit + the other server's finalize
     await other.wait_for(p.SESSION_ENDED, name="t1")
     assert watcher.of(p.SESSION_ENDED) == []  # only the owner reports the session
@@ -140,10 +149,10 @@ async def test_an_owned_session_that_ends_says_so_before_its_lease_shows_gone(
     await s.lease("t1", lambda n: n["owned_here"] and n["tmux_alive"], since=mark)
     mark = s.mark()  # the task showed "missing" once already, before its launch
     go.write_text("")
-    gone = await s.lease("t1", lambda n: n["state"] == "missing", since=mark, timeout=15)
+    gone = await s.lease("t1", lambda n: n["lease"]["state"] == "missing", since=mark, timeout=15)
     ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark)
     seen = [
-        (round(n.at, 2), n.method, n.params.get("state"), n.params.get("tmux_alive"))
+        (round(n.at, 2), n.method, n.params.get("lease", {}).get("state"), n.params.get("tmux_alive"))
         for n in s.notes[mark:]
         if n.params.get("name") == "t1" and n.method != p.DIFF_NOTIFICATION
     ]

@@ -58,7 +58,7 @@ def test_vscode_jsonrpc_client_drives_the_server(env: Env, agent: list[str]) -> 
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert sorted(result["commands"]) == sorted(protocol.COMMANDS)
-    assert result["lease"]["state"] == "fresh_local"
+    assert result["lease"]["lease"]["state"] == "fresh_local"  # the ctask/leaseState and, in it, the lease
     assert result["lease"]["owned_here"] is True
     assert result["live"] == ["n.txt"]
     assert result["errorKind"] == "InvalidName"

@@ -77,8 +77,8 @@ async def test_shutdown_releases_leases_and_a_second_server_adopts_them_at_once(
 
     second = await lsp(client="neovim")
     for n in ("a", "b"):
-        note = await second.lease(n, lambda x: x["owned_here"] and x["state"] == "fresh_local", timeout=2.0)
-        assert note.params["pid"] == second.pid
+        note = await second.lease(n, lambda x: x["owned_here"] and x["lease"]["state"] == "fresh_local", timeout=2.0)
+        assert note.params["lease"]["pid"] == second.pid
     assert any("adopting orphaned session of task a" in m for m in second.logs())
 
     mark = second.mark()
@@ -110,7 +110,7 @@ async def test_a_killed_servers_sessions_go_stale_and_a_new_server_adopts_and_fi
 
     heir = await lsp(init={"autoAdopt": True})
     note = await heir.lease("t1", lambda x: x["owned_here"], timeout=2.0)
-    assert note.params["state"] == "fresh_local"
+    assert note.params["lease"]["state"] == "fresh_local"
     lease = env.lease("t1")
     assert lease is not None and lease["pid"] == heir.pid
 
@@ -158,7 +158,7 @@ async def test_fresh_remote_adoption_asks_and_cancel_changes_nothing(lsp: Start,
 
     s = await lsp(init={"ctask": {"staleAfter": 120, "autoAdopt": True}})
     note = await s.lease("r1", lambda x: True, timeout=2.0)
-    assert note.params["state"] == core_lease.FRESH_REMOTE
+    assert note.params["lease"]["state"] == core_lease.FRESH_REMOTE
     assert note.params["tmux_alive"] is True
 
     s.answer = p.CANCEL

@@ -63,7 +63,7 @@ async def test_did_change_configuration_applies_home_and_agent(lsp: Start, env: 
     s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"ctask": {"home": 5}}))
     await asyncio.to_thread(retry_until, lambda: any("home must be a path" in m for m in s.shown()), 5)
     gone = await s.lease("elsewhere", lambda n: n.get("removed") is True, timeout=2.0)
-    assert gone.params["state"] == "missing"
+    assert gone.params["lease"]["state"] == "missing"
     assert await s.command(p.LIST, {}) == []
     assert "no-such-x" in (await s.error(p.NEW, {"name": "t3"})).message  # initializationOptions still apply
 
@@ -130,3 +130,55 @@ def test_lock_timeout_from_the_editor_reaches_the_heartbeats(env: Env) -> None:
     finally:
         server.requests.shutdown()
         server.background.shutdown()
+
+
+# -- the one settings model (ctask_ls.core.config.Config), read by cattrs ---------------------------
+
+SAMPLES: dict[str, object] = {"number": 2.5, "boolean": False, "string": "claude", "object": {"command": "claude"}}
+"""A valid value of each JSON type, for settings that accept that type."""
+
+
+def test_every_type_the_protocol_advertises_for_a_setting_is_accepted(env: Env) -> None:
+    """The clients are generated from protocol.SETTINGS: each type it names must really be accepted.
+
+    (Neovim documented ``settings.agent = "aider"`` while the server refused a string.)
+    """
+    base, _ = settings.base_config(env.vars)
+    for setting in p.SETTINGS:
+        for kind in setting.types:
+            value = str(env.root) if setting.name == "home" else SAMPLES[kind]
+            _config, problems = settings.overlay(base, {"ctask": {setting.name: value, "staleAfter": 60}})
+            assert problems == [], (setting.name, kind, problems)
+
+
+def test_agent_may_be_a_command_alone_in_editor_settings_and_config_yaml(env: Env) -> None:
+    env.config_path.write_text("agent: {command: claude, args: [--yes]}\n")
+    base, problems = settings.base_config(env.vars)
+    assert problems == []
+    config, problems = settings.overlay(base, {"ctask": {"agent": "aider"}})
+    assert problems == []
+    assert (config.agent.command, config.agent.args) == ("aider", ("--yes",))  # as {command: "aider"}
+    env.config_path.write_text("agent: aider\n")
+    config, problems = settings.base_config(env.vars)
+    assert problems == []
+    assert config.agent.command == "aider"
+    _config, problems = settings.overlay(base, {"ctask": {"agent": 7}})
+    assert problems == ["agent must be a command or a mapping {command, args, env}"]
+
+
+def test_numbers_must_be_finite_and_positive_and_bad_values_keep_the_default(env: Env) -> None:
+    base, _ = settings.base_config(env.vars)
+    raw = {"heartbeatInterval": float("inf"), "pollInterval": float("nan"), "lockTimeout": -1, "staleAfter": True}
+    config, problems = settings.overlay(base, raw)
+    assert problems == [
+        "heartbeatInterval must be a positive number of seconds",
+        "pollInterval must be a positive number of seconds",
+        "lockTimeout must be a positive number of seconds",
+        "staleAfter must be a positive number of seconds",
+    ]
+    assert config == base
+    env.config_path.write_text("poll_interval: .inf\n")
+    config, problems = settings.base_config(env.vars)
+    bad = "poll_interval must be a positive number of seconds"
+    assert problems == [f"config {env.config_path}: {bad}; fix the file or remove the key; using the default settings"]
+    assert config.poll_interval == 1.0

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Command, ErrorKind, GitReason, ServerCommand, defaultBranch } from './constants';
 import { ServerError, oneLine } from './errors';
 import { validateBranchName, validateTaskName } from './names';
-import type { DiffParams, GitSummary, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
+import type { DiffParams, DiffResult, GitSummary, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
 import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
 import { stateLook } from './statusBar';
@@ -53,7 +53,7 @@ export function nameArg(arg: unknown): string | undefined {
 }
 
 function isRunning(task: TaskView): boolean {
-  return Boolean(task.tmux_alive) || isFresh(task.state);
+  return Boolean(task.tmux_alive) || isFresh(task.lease.state);
 }
 
 function countsText(c: { added: number; modified: number; deleted: number } | undefined): string {
@@ -295,6 +295,7 @@ export class Commands {
         path: repo,
         branch: branch ?? defaultBranch(name),
         base: given.base ?? null,
+        base_ref: given.base ?? null,
         worktree: result.terminal?.cwd ?? '',
       });
     }
@@ -327,8 +328,7 @@ export class Commands {
 
   async resumeLast(): Promise<LaunchResult | undefined> {
     const result = await this.d.server.execute<LaunchResult>(ServerCommand.last, {});
-    const task = result?.task;
-    const name = typeof task === 'string' ? task : task?.name;
+    const name = result?.task;
     if (name === undefined) {
       if (result?.terminal) {
         openTerminal(result.terminal);
@@ -365,14 +365,9 @@ export class Commands {
   private launched(name: string, result: LaunchResult | undefined, onRepo = false): LaunchResult | undefined {
     this.d.store.setLastActed(name);
     // Notifications are the authority on the lease; the result only fills in a task not heard of yet.
-    if (!this.d.store.get(name)) {
-      const task = result?.task;
-      if (typeof task === 'object' && task !== null) {
-        this.d.store.applyTask(task);
-      } else if (result?.session?.lease && result.terminal?.cwd && !onRepo) {
-        // The terminal runs in the workspace (for a task on a repository: in its worktree, so not this way).
-        this.d.store.applyTask({ name, workspace: result.terminal.cwd, lease: result.session.lease, tmux_session: result.session.tmux_session });
-      }
+    if (!this.d.store.get(name) && result?.session && result.terminal && !onRepo) {
+      // The terminal runs in the workspace (for a task on a repository: in its worktree, so not this way).
+      this.d.store.applyLaunch(name, result.terminal.cwd, result.session);
     }
     if (result?.action === 'passive') {
       const lease = result.session?.lease;
@@ -429,12 +424,12 @@ export class Commands {
     if (name === undefined) {
       return undefined;
     }
-    let diff: (DiffParams & { workspace?: string }) | undefined = this.d.store.diff(name);
+    let diff: DiffParams | DiffResult | undefined = this.d.store.diff(name);
     if (!diff || (!diff.git && this.d.store.repo(name))) {
       // Notified diffs lack git's view of a repo task: the server's result has it.
-      diff = await this.d.server.execute<DiffParams & { workspace?: string }>(ServerCommand.diff, { name });
+      diff = await this.d.server.execute<DiffResult>(ServerCommand.diff, { name });
     }
-    const live = diff.final === undefined ? diff.live !== false : !diff.final;
+    const live = 'final' in diff ? !diff.final : diff.live !== false;
     const when = live ? 'since its session started' : 'in its last session';
     const added = diff.added ?? [];
     const modified = diff.modified ?? [];
@@ -476,7 +471,7 @@ export class Commands {
       await api.openFile(file);
       return file;
     }
-    const workspace = this.d.store.get(name)?.workspace ?? diff.workspace;
+    const workspace = this.d.store.get(name)?.workspace;
     if (!workspace) {
       throw new ServerError(`the workspace of task ${name} is not known`);
     }
@@ -604,7 +599,7 @@ export class Commands {
         name: t.name,
         label: `$(${look.icon}) ${t.name}`,
         description: [look.words, t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
-        detail: [t.repo ? `$(git-branch) ${t.repo.branch}` : '', t.description ?? '', t.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
+        detail: [t.repo ? `$(git-branch) ${t.repo.branch}` : '', t.description ?? '', t.lease.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
       };
     });
     const picked = await api.showQuickPick(items, { title: opts.title, placeHolder: opts.placeHolder, matchOnDescription: true, matchOnDetail: true });

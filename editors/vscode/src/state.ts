@@ -1,14 +1,20 @@
 /**
- * What the client knows about tasks: the lease state of each task (from
- * `ctask/leaseState` and the results of list/status), live diffs, the last
- * summaries, and which task is current.  Plain TypeScript, no vscode.
+ * What the client knows about tasks: each task as a task object (from the
+ * results of list/status) with its `ctask/leaseState` notifications merged in
+ * as they come (a notification is the part of a task object a lease change
+ * can change: the same `lease` object, nothing to flatten), live diffs, the
+ * last summaries, and which task is current.  Plain TypeScript, no vscode.
  */
 import * as path from 'node:path';
 import { LeaseState, type LeaseStateName } from './constants';
-import type { DiffParams, LeaseStateParams, RepoJson, Summary, TaskJson } from './protocol';
+import type { DiffParams, LaunchSession, LeaseStateParams, RepoJson, Summary, TaskJson } from './protocol';
 
-/** One task as the status bar and the pickers show it (the shape of `ctask/leaseState`). */
-export interface TaskView extends LeaseStateParams {
+/** One task as the status bar and the pickers show it. */
+export interface TaskView extends Pick<TaskJson, 'name' | 'workspace' | 'lease' | 'tmux_session' | 'tmux_alive'> {
+  /** This window's server holds the lease: only `ctask/leaseState` says so (undefined until one did). */
+  owned_here?: boolean;
+  /** A corrupt lease or task.yaml, with its path and what to do. */
+  error?: string | null;
   description?: string | null;
   updated_at?: string | null;
   last_summary?: Summary | null;
@@ -20,45 +26,12 @@ export function isFresh(state: LeaseStateName | undefined): boolean {
   return state === LeaseState.freshLocal || state === LeaseState.freshRemote;
 }
 
-/** A task json of list/status/launch results, flattened to the leaseState shape. */
-export function taskViewFromJson(task: TaskJson): TaskView {
-  const lease = task.lease ?? { state: LeaseState.missing };
-  const view: TaskView = {
-    name: task.name,
-    workspace: task.workspace,
-    state: lease.state,
-    reason: lease.reason ?? null,
-    session_id: lease.session_id ?? null,
-    host: lease.host ?? null,
-    pid: lease.pid ?? null,
-    agent: lease.agent ?? null,
-    mode: lease.mode ?? null,
-    heartbeat_at: lease.heartbeat_at ?? null,
-    age_s: lease.age_s ?? null,
-    tmux_session: task.tmux_session ?? null,
-    tmux_alive: task.tmux_alive ?? false,
-    description: task.description ?? null,
-    updated_at: task.updated_at ?? null,
-    last_summary: task.last_summary ?? null,
-    repo: task.repo ?? null,
-  };
-  if (task.error) {
-    view.error = task.error;
-  }
-  const ownedHere = task.owned_here ?? lease.owned_here;
-  if (ownedHere !== undefined) {
-    view.owned_here = ownedHere;
-  }
-  return view;
-}
-
 export class TaskStore {
   private readonly tasks = new Map<string, TaskView>();
   private readonly diffs = new Map<string, DiffParams>();
   private readonly summaries = new Map<string, Summary>();
   private readonly listeners = new Set<() => void>();
   private lastActed: string | undefined;
-  private readonly versions = new Map<string, number>();
   /** Repositories by task: notifications carry none, list/status/launch results do. */
   private readonly repos = new Map<string, RepoJson>();
 
@@ -86,10 +59,9 @@ export class TaskStore {
     return this.all().map((task) => task.name);
   }
 
-  /** A `ctask/leaseState` notification: it replaces what was known of the task's lease. */
+  /** A `ctask/leaseState` notification: merged into the task as it is (it replaces the task's lease). */
   applyLeaseState(params: LeaseStateParams): void {
     if (params.removed) {
-      this.versions.set(params.name, this.version(params.name) + 1);
       this.remove(params.name);
       return;
     }
@@ -99,53 +71,56 @@ export class TaskStore {
       updated_at: before?.updated_at ?? null,
       last_summary: before?.last_summary ?? null,
       repo: before?.repo ?? this.repos.get(params.name) ?? null,
-      ...params,
+      name: params.name,
+      workspace: params.workspace,
+      lease: params.lease,
+      tmux_session: params.tmux_session,
+      tmux_alive: params.tmux_alive,
+      owned_here: params.owned_here,
+      error: params.error ?? null,
     };
-    if (isFresh(view.state) && !isFresh(before?.state) && this.diffs.get(params.name)?.final) {
+    const state = view.lease.state;
+    if (isFresh(state) && !isFresh(before?.lease.state) && this.diffs.get(params.name)?.final) {
       // A new session began: the final diff of the previous one is history now.
       this.diffs.delete(params.name);
     }
-    if (isFresh(view.state) && before?.state !== view.state) {
+    if (isFresh(state) && before?.lease.state !== state) {
       this.summaries.delete(params.name);
     }
     this.tasks.set(params.name, view);
-    this.versions.set(params.name, this.version(params.name) + 1);
     this.changed();
   }
 
-  /** How many `ctask/leaseState` notifications of NAME arrived so far. */
-  version(name: string): number {
-    return this.versions.get(name) ?? 0;
-  }
-
-  /**
-   * The result of a `ctask.status` poll sent when `version(name)` was SINCE:
-   * dropped when a notification arrived meanwhile (it is newer).
-   */
-  applyStatus(task: TaskJson, since: number): boolean {
-    if (this.version(task.name) !== since) {
-      return false;
-    }
-    this.applyTask(task);
-    return true;
-  }
-
-  /** A task from list/status/a launch result.  `owned_here` is kept from notifications of the same session. */
+  /** A task from list/status results.  `owned_here` is kept from notifications of the same session. */
   applyTask(task: TaskJson): TaskView {
     const view = this.put(task);
     this.changed();
     return view;
   }
 
+  /** A task not heard of yet, from a launch result: its workspace (the terminal's cwd) and lease. */
+  applyLaunch(name: string, workspace: string, session: LaunchSession): void {
+    this.tasks.set(name, {
+      name,
+      workspace,
+      lease: session.lease,
+      tmux_session: session.tmux_session,
+      tmux_alive: false,
+      // A launch result carries a session id exactly when this server owns the session.
+      owned_here: session.session_id !== null && session.session_id === session.lease.session_id,
+    });
+    this.changed();
+  }
+
   private put(task: TaskJson): TaskView {
-    const view = taskViewFromJson(task);
+    const view: TaskView = { ...task };
     if (view.repo) {
       this.repos.set(task.name, view.repo);
     } else {
       this.repos.delete(task.name);
     }
     const before = this.tasks.get(task.name);
-    if (view.owned_here === undefined && before?.owned_here !== undefined && before.session_id === view.session_id) {
+    if (before !== undefined && before.lease.session_id === view.lease.session_id) {
       view.owned_here = before.owned_here;
     }
     this.tasks.set(task.name, view);

@@ -31,15 +31,19 @@ export function formatAge(seconds: number): string {
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/** Seconds since the task's last heartbeat, computed on the client from `heartbeat_at`. */
+/**
+ * Seconds since the task's last heartbeat at NOW, computed from the lease's
+ * `heartbeat_at` (a heartbeat alone is no notification: nothing is polled for
+ * it); the lease's `age_s`, its age when sent, only when that cannot be read.
+ */
 export function heartbeatAge(task: TaskView, now: number): number | undefined {
-  if (task.heartbeat_at) {
-    const at = Date.parse(task.heartbeat_at);
+  if (task.lease.heartbeat_at) {
+    const at = Date.parse(task.lease.heartbeat_at);
     if (!Number.isNaN(at)) {
       return Math.max(0, (now - at) / 1000);
     }
   }
-  return task.age_s ?? undefined;
+  return task.lease.age_s ?? undefined;
 }
 
 /** Escape what markdown would read as markup in text from the server (paths, reasons). */
@@ -53,18 +57,18 @@ function counts(c: { added: number; modified: number; deleted: number } | undefi
 
 /** Icon, words and colour for one lease state. */
 export function stateLook(task: TaskView, ended: boolean): { icon: string; words: string; warning: boolean; says: string } {
-  switch (task.state) {
+  switch (task.lease.state) {
     case LeaseState.freshLocal:
       if (task.owned_here === false) {
-        return { icon: 'person', words: 'in use', warning: false, says: `in use by pid ${task.pid ?? '?'} on this host` };
+        return { icon: 'person', words: 'in use', warning: false, says: `in use by pid ${task.lease.pid ?? '?'} on this host` };
       }
       return { icon: 'pulse', words: 'owned', warning: false, says: 'owned by this window\'s ctask server' };
     case LeaseState.freshRemote:
       return {
         icon: 'remote',
-        words: `on ${task.host ?? 'another host'}`,
+        words: `on ${task.lease.host ?? 'another host'}`,
         warning: true,
-        says: `held by another host (${task.host ?? '?'})`,
+        says: `held by another host (${task.lease.host ?? '?'})`,
       };
     case LeaseState.stale:
       return { icon: 'warning', words: 'stale', warning: true, says: 'stale: its owner stopped heartbeating' };
@@ -119,27 +123,27 @@ export function present({ task, server, now, ended, live }: PresentInput): Prese
   const md = escapeMarkdown;
   const lines = [`**ctask: ${md(task.name)}** — ${look.says}`, ''];
   const facts: string[] = [];
-  if (task.host) {
-    facts.push(`host ${md(task.host)}`);
+  if (task.lease.host) {
+    facts.push(`host ${md(task.lease.host)}`);
   }
-  if (task.pid) {
-    facts.push(`pid ${task.pid}`);
+  if (task.lease.pid) {
+    facts.push(`pid ${task.lease.pid}`);
   }
   const age = heartbeatAge(task, now);
-  if (age !== undefined && task.state !== LeaseState.missing) {
+  if (age !== undefined && task.lease.state !== LeaseState.missing) {
     facts.push(`heartbeat ${formatAge(age)} ago`);
   }
   if (facts.length) {
     lines.push(facts.join(' · '), '');
   }
-  if (task.reason) {
-    lines.push(`reason: ${md(task.reason)}`, '');
+  if (task.lease.reason) {
+    lines.push(`reason: ${md(task.lease.reason)}`, '');
   }
   if (task.error) {
     lines.push(`$(error) ${md(task.error)}`, '');
   }
-  if (task.agent) {
-    lines.push(`agent: ${md(task.agent)}`, '');
+  if (task.lease.agent) {
+    lines.push(`agent: ${md(task.lease.agent)}`, '');
   }
   if (task.repo) {
     const { base, base_ref: ref } = task.repo;
@@ -153,7 +157,7 @@ export function present({ task, server, now, ended, live }: PresentInput): Prese
   if (task.tmux_session) {
     lines.push(`tmux: ${md(task.tmux_session)} (${task.tmux_alive ? 'running' : 'not running'})`, '');
   }
-  if (live && task.state !== LeaseState.missing) {
+  if (live && task.lease.state !== LeaseState.missing) {
     lines.push(`changes so far: ${counts(live)}`, '');
   }
   if (ended) {

@@ -6,16 +6,17 @@
  */
 import { Commands, taskList } from './commands';
 import { LeaseState, SECTION, ServerCommand } from './constants';
-import type { TaskJson } from './protocol';
 import type { Server, ServerHandlers } from './server';
 import { RESTART_KEYS } from './settings';
 import { TaskStore } from './state';
 import { StatusBar } from './statusBar';
 import * as api from './vscodeapi';
 
-/** How often the current task's status is asked for while it is leased (for the heartbeat age). */
-const STATUS_POLL_MS = 2000;
-/** How often the status bar re-renders while a lease is shown (the tooltip's heartbeat age). */
+/**
+ * How often the status bar re-renders while a lease is shown, so the tooltip's
+ * heartbeat age (computed from the lease's `heartbeat_at`) keeps moving.  It
+ * asks the server nothing: lease changes come as `ctask/leaseState`.
+ */
 const TICK_MS = 1000;
 
 /** What the wiring needs of the server beyond what the commands use. */
@@ -68,7 +69,7 @@ export function wire<S extends ManagedServer>(
 
   const bar = new StatusBar(() => {
     const task = store.current(api.workspaceFolderPaths());
-    const ended = task && task.state === LeaseState.missing && !task.tmux_alive ? store.endedSummary(task.name) : undefined;
+    const ended = task && task.lease.state === LeaseState.missing && !task.tmux_alive ? store.endedSummary(task.name) : undefined;
     const live = task ? store.diff(task.name) : undefined;
     return {
       task,
@@ -84,22 +85,11 @@ export function wire<S extends ManagedServer>(
   context.subscriptions.push(api.disposable(unsubscribe));
   context.subscriptions.push(api.onDidChangeWorkspaceFolders(() => bar.update()));
 
-  // Keep the tooltip's heartbeat age moving, and refresh it from the server now and then.
-  let sincePoll = 0;
+  // Keep the tooltip's heartbeat age moving: a render from the store, no request.
   const timer = setInterval(() => {
     const task = store.current(api.workspaceFolderPaths());
-    if (!task || task.state === LeaseState.missing) {
-      return;
-    }
-    bar.update();
-    sincePoll += TICK_MS;
-    if (sincePoll >= STATUS_POLL_MS && srv.state === 'running') {
-      sincePoll = 0;
-      const since = store.version(task.name);
-      srv.execute<TaskJson>(ServerCommand.status, { name: task.name }).then(
-        (result) => result && store.applyStatus(result, since),
-        () => undefined,
-      );
+    if (task && task.lease.state !== LeaseState.missing) {
+      bar.update();
     }
   }, TICK_MS);
   context.subscriptions.push(api.disposable(() => clearInterval(timer)));

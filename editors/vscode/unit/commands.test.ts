@@ -8,7 +8,7 @@ import type { LaunchResult } from '../src/protocol';
 import { askModal } from '../src/questions';
 import { TaskStore } from '../src/state';
 import * as api from '../src/vscodeapi';
-import { FakeServer, lease, owned, taskJson } from './fakes';
+import { FakeServer, diff, lease, owned, taskJson } from './fakes';
 import { type FakeOutputChannel, mock } from './mock/vscode';
 
 let server: FakeServer;
@@ -21,11 +21,11 @@ const TERMINAL = {
   command: 'tmux',
   args: ['-L', 'ctask', 'attach-session', '-t', '=ctask-fix'],
   cwd: '/home/u/.local/share/ctask/tasks/fix',
-  env: { TMUX: null },
+  env: { TMUX: '' },
 };
 
 /** What the server returns for a launching command. */
-function launch(name: string, action = 'launched'): LaunchResult {
+function launch(name: string, action: LaunchResult['action'] = 'launched'): LaunchResult {
   return {
     task: name,
     action,
@@ -77,7 +77,7 @@ test('New Task validates the name in the input box, sends ctask.new and opens th
   const t = mock.terminals[0];
   assert.deepEqual(
     { name: t.creationOptions.name, shellPath: t.creationOptions.shellPath, shellArgs: t.creationOptions.shellArgs, cwd: t.creationOptions.cwd, env: t.creationOptions.env },
-    { name: 'ctask: fix', shellPath: 'tmux', shellArgs: TERMINAL.args, cwd: TERMINAL.cwd, env: { TMUX: null } },
+    { name: 'ctask: fix', shellPath: 'tmux', shellArgs: TERMINAL.args, cwd: TERMINAL.cwd, env: { TMUX: '' } },
   );
   assert.equal(t.shown, 1);
   assert.equal(store.lastActedName, 'fix');
@@ -193,7 +193,7 @@ test('Attach to a task with no session offers Resume', async () => {
 
 test('Show Changes lists the ctask/diff files and opens the chosen one', async () => {
   store.applyLeaseState(owned('fix'));
-  store.applyDiff({ name: 'fix', session_id: 's', final: false, added: ['new.txt'], modified: ['src/app.py'], deleted: ['old.txt'], counts: { added: 1, modified: 1, deleted: 1 } });
+  store.applyDiff(diff('fix', { added: ['new.txt'], modified: ['src/app.py'], deleted: ['old.txt'] }));
   mock.answer.quickPick = (items) => items.find((i) => i.file === 'src/app.py');
   const opened = await commands.showChanges('fix');
   assert.equal(server.calls.length, 0);
@@ -319,13 +319,13 @@ test('the adoption question is a modal with Adopt and Cancel', async () => {
 /** A launch on a repository: the terminal's cwd is the task's worktree. */
 function launchRepo(name: string): LaunchResult {
   const result = launch(name);
-  result.terminal!.cwd = `/home/u/.local/share/ctask/tasks/${name}/worktree`;
+  result.terminal.cwd = `/home/u/.local/share/ctask/tasks/${name}/worktree`;
   return result;
 }
 
 function repoStatus(name: string, branch: string, path = '/src/app') {
   return taskJson(name, { state: 'fresh_local', pid: 4242, host: 'box' }, {
-    repo: { path, branch, base: 'HEAD', worktree: `/home/u/.local/share/ctask/tasks/${name}/worktree` },
+    repo: { path, branch, base: 'HEAD', base_ref: 'HEAD', worktree: `/home/u/.local/share/ctask/tasks/${name}/worktree` },
   });
 }
 
@@ -395,7 +395,7 @@ test('New Task from This Repository asks which folder when several are open and 
   assert.deepEqual(mock.quickPicks[0].items.map((i) => i.description), ['/src/lib', '/src/app']);
   assert.deepEqual(server.sent(ServerCommand.new), [{ name: 't2', repo: '/src/lib' }]);
   // The status poll failed: the branch is still known from the launch (the lease notification made the task known).
-  assert.deepEqual(store.get('t2')?.repo, { path: '/src/lib', branch: 'ctask/t2', base: null, worktree: '/home/u/.local/share/ctask/tasks/t2/worktree' });
+  assert.deepEqual(store.get('t2')?.repo, { path: '/src/lib', branch: 'ctask/t2', base: null, base_ref: null, worktree: '/home/u/.local/share/ctask/tasks/t2/worktree' });
   assert.equal(mock.messages.length, 0);
 });
 
@@ -554,7 +554,7 @@ function gitView() {
 
 test('Show Changes of a repo task: the notified diff lacks git, ctask.diff gives the commits, committed and uncommitted files', async () => {
   store.applyTask(repoStatus('fix', 'ctask/fix'));
-  store.applyDiff({ name: 'fix', session_id: 's', final: false, added: ['worktree/notes.txt'], modified: [], deleted: [] });
+  store.applyDiff(diff('fix', { added: ['worktree/notes.txt'] }));
   server.reply(ServerCommand.diff, () => ({
     name: 'fix',
     live: true,
@@ -601,7 +601,7 @@ test('Show Changes of a repo task: the notified diff lacks git, ctask.diff gives
 test('Show Changes of a repo task with git in the stored diff: no server call; only git changes still list', async () => {
   store.applyTask(repoStatus('fix', 'ctask/fix'));
   const git = { ...gitView(), commits: [], committed: [], counts: { commits: 0, committed: 0, uncommitted: 1 } };
-  store.applyDiff({ name: 'fix', live: false, added: [], modified: [], deleted: [], git });
+  store.applyDiff(diff('fix', { final: true, git }));
   mock.answer.quickPick = () => undefined;
   await commands.showChanges('fix');
   assert.equal(server.calls.length, 0);

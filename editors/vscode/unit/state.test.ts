@@ -1,8 +1,8 @@
 import './setup';
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TaskStore, taskViewFromJson } from '../src/state';
-import { lease, owned, taskJson } from './fakes';
+import { TaskStore } from '../src/state';
+import { diff, lease, owned, taskJson } from './fakes';
 
 test('the current task is the one whose workspace holds an open folder', () => {
   const store = new TaskStore();
@@ -31,18 +31,22 @@ test('lease notifications replace the lease and notify listeners', () => {
   store.onDidChange(() => changes++);
   store.applyLeaseState(owned('a'));
   store.applyLeaseState(lease('a'));
-  assert.equal(store.get('a')?.state, 'missing');
+  assert.equal(store.get('a')?.lease.state, 'missing');
   assert.equal(store.get('a')?.owned_here, false);
   assert.equal(changes, 2);
-  assert.equal(store.version('a'), 2);
 });
 
-test('a task json is flattened to the leaseState shape', () => {
-  const view = taskViewFromJson(taskJson('a', { state: 'stale', reason: 'pid 12 is gone', host: 'h', pid: 12 }));
-  assert.equal(view.state, 'stale');
-  assert.equal(view.reason, 'pid 12 is gone');
-  assert.equal(view.pid, 12);
-  assert.equal(view.owned_here, undefined);
+test('a notification and a task object carry one lease shape: merged as they are, nothing flattened', () => {
+  const store = new TaskStore();
+  const task = taskJson('a', { state: 'stale', reason: 'pid 12 is gone', host: 'h', pid: 12 }, { description: 'd' });
+  const view = store.applyTask(task);
+  assert.deepEqual(view.lease, task.lease);
+  assert.equal(view.owned_here, undefined, 'task objects do not say whether this server holds the lease');
+  const note = owned('a', { state: 'fresh_local', pid: 77, host: 'h' });
+  store.applyLeaseState(note);
+  assert.deepEqual(store.get('a')?.lease, note.lease);
+  assert.equal(store.get('a')?.description, 'd', 'what only task objects carry is kept');
+  assert.equal(store.get('a')?.owned_here, true);
 });
 
 test('a list result drops tasks that are gone and keeps owned_here of the same session', () => {
@@ -54,23 +58,12 @@ test('a list result drops tasks that are gone and keeps owned_here of the same s
   assert.equal(store.get('a')?.owned_here, true);
 });
 
-test('a status poll older than a notification is dropped', () => {
-  const store = new TaskStore();
-  store.applyLeaseState(owned('a'));
-  const since = store.version('a');
-  store.applyLeaseState(lease('a'));
-  assert.equal(store.applyStatus(taskJson('a', { state: 'fresh_local' }), since), false);
-  assert.equal(store.get('a')?.state, 'missing');
-  assert.equal(store.applyStatus(taskJson('a', { state: 'missing' }, { description: 'd' }), store.version('a')), true);
-  assert.equal(store.get('a')?.description, 'd');
-});
-
 test('a final diff is dropped when a new session starts; a live one is kept', () => {
   const store = new TaskStore();
-  store.applyDiff({ name: 'a', final: true, added: ['x'], modified: [], deleted: [] });
+  store.applyDiff(diff('a', { final: true, added: ['x'] }));
   store.applyLeaseState(owned('a'));
   assert.equal(store.diff('a'), undefined);
-  store.applyDiff({ name: 'a', final: false, added: ['y'], modified: [], deleted: [] });
+  store.applyDiff(diff('a', { added: ['y'] }));
   store.applyLeaseState(owned('a', { state: 'stale' }));
   store.applyLeaseState(owned('a'));
   assert.deepEqual(store.diff('a')?.added, ['y']);

@@ -93,7 +93,7 @@ test('the item follows the store: text, colour, tooltip and a command on every u
 });
 
 test('a task on a git repository shows its branch, repository and worktree in the tooltip', () => {
-  const task = { ...owned('fix'), repo: { path: '/src/app', branch: 'ctask/fix', base: 'main', worktree: '/t/fix/app' } };
+  const task = { ...owned('fix'), repo: { path: '/src/app', branch: 'ctask/fix', base: 'main', base_ref: null, worktree: '/t/fix/app' } };
   const p = present({ task, server: 'running', now: NOW });
   assert.match(p.tooltip, /\$\(git-branch\) branch ctask\/fix from main · repository \/src\/app/);
   assert.match(p.tooltip, /worktree: \/t\/fix\/app/);

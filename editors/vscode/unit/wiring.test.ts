@@ -4,7 +4,7 @@ import { afterEach, beforeEach, test } from 'node:test';
 import { Command, ServerCommand } from '../src/constants';
 import type { ServerHandlers, ServerState } from '../src/server';
 import { type Wired, wire } from '../src/wiring';
-import { FakeServer, lease, owned, taskJson } from './fakes';
+import { FakeServer, diff, lease, owned, taskJson } from './fakes';
 import { mock } from './mock/vscode';
 
 /** A server whose notifications the test sends by hand. */
@@ -81,7 +81,7 @@ test('the status bar follows the server state and ctask/leaseState at once', () 
   mock.folders = ['/home/u/.local/share/ctask/tasks/fix'];
   wired.server.handlers.leaseState(owned('fix'));
   assert.equal(item().text, '$(pulse) fix: owned');
-  wired.server.handlers.diff({ name: 'fix', session_id: 's', final: false, added: ['a'], modified: [], deleted: [], counts: { added: 1, modified: 0, deleted: 0 } });
+  wired.server.handlers.diff(diff('fix', { added: ['a'] }));
   assert.match(String((item().tooltip as { value: string }).value), /changes so far: \+1 ~0 -0/);
   wired.server.handlers.leaseState(owned('fix', { state: 'stale', owned_here: false }));
   assert.equal(item().text, '$(warning) fix: stale');
@@ -116,23 +116,26 @@ test('settings changes are sent; server command changes restart it', () => {
   assert.equal(wired.server.settingsSent, 1);
 });
 
-test('while the current task is leased its status is polled for the heartbeat age', (t) => {
+test('while the current task is leased the tooltip\'s heartbeat age follows the clock, and nothing is polled', (t) => {
   // The timer of beforeEach runs on the real clock: dispose of it, then wire again under a mock clock.
   for (const d of subscriptions) {
     d.dispose();
   }
-  t.mock.timers.enable({ apis: ['setInterval'] });
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: Date.parse('2030-01-01T00:00:10Z') });
   mock.reset();
   subscriptions = [];
   wired = wire({ subscriptions }, (_output, handlers) => new FakeManagedServer(handlers));
   wired.server.become('running');
-  wired.server.reply(ServerCommand.status, () => taskJson('fix', { state: 'fresh_local', session_id: 'box-4242-1700000000', heartbeat_at: '2030-01-01T00:00:00Z' }));
-  t.mock.timers.tick(5000);
-  assert.equal(wired.server.sent(ServerCommand.status).length, 0, 'no current task: no poll');
-  wired.server.handlers.leaseState(owned('fix'));
+  wired.server.handlers.leaseState(owned('fix', { heartbeat_at: '2030-01-01T00:00:05Z', age_s: 5 }));
   wired.store.setLastActed('fix');
-  t.mock.timers.tick(2000);
-  assert.deepEqual(wired.server.sent(ServerCommand.status), [{ name: 'fix' }]);
+  const tooltip = (): string => String((item().tooltip as { value: string }).value);
+  assert.match(tooltip(), /heartbeat 5s ago/);
+  t.mock.timers.tick(7000);
+  assert.match(tooltip(), /heartbeat 12s ago/, 'computed from heartbeat_at, not from the age sent');
+  assert.deepEqual(wired.server.sent(ServerCommand.status), [], 'the age needs no ctask.status');
+  wired.server.handlers.leaseState(owned('fix', { heartbeat_at: '2030-01-01T00:00:16Z', age_s: 0 }));
+  t.mock.timers.tick(1000);
+  assert.match(tooltip(), /heartbeat 2s ago/);
 });
 
 test('once the server runs, the tasks\' repositories are asked for once and kept through notifications', async () => {

@@ -1,5 +1,5 @@
--- Dumps lua/ctask/protocol.lua and the server settings the plugin knows, for
--- comparison with ctask_ls/server/protocol.py.
+-- Dumps lua/ctask/protocol.lua (generated from ctask_ls/protocol) and the server
+-- settings the plugin knows, for comparison with the server's.
 local H = dofile(vim.fs.joinpath(vim.fs.dirname(_G.arg[0]), "helper.lua"))
 local protocol = require("ctask.protocol")
 H.observe("commands", protocol.commands)
@@ -7,6 +7,9 @@ H.observe("notifications", protocol.notifications)
 H.observe("adopt_actions", protocol.adopt_actions)
 H.observe("launch_actions", protocol.launch_actions)
 H.observe("settings_section", protocol.settings_section)
+H.observe("error_kinds", protocol.error_kinds)
+H.observe("git_reasons", vim.tbl_keys(protocol.git_reasons))
 H.observe("setting_keys", vim.tbl_keys(require("ctask.config").setting_types))
+H.observe("setting_types", require("ctask.config").setting_types)
 H.observe("lsp_handlers", vim.tbl_keys(vim.lsp.config.ctask.handlers))
 H.finish()

@@ -207,7 +207,7 @@ function M.new(opts, cb)
       -- The branch at once (for the statusline), then the server's own account.
       state.set_repo(opts.name, {
         path = repo,
-        branch = opts.branch or protocol.default_branch(opts.name),
+        branch = opts.branch or (protocol.default_branch_prefix .. opts.name),
         base = opts.base,
         worktree = type(result) == "table" and type(result.terminal) == "table" and result.terminal.cwd or nil,
       })

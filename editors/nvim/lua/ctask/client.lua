@@ -9,6 +9,9 @@ local protocol = require("ctask.protocol")
 
 local M = {}
 
+--- The server's name, as `vim.lsp.config` and `vim.lsp.enable` know it (lsp/ctask.lua).
+M.name = "ctask"
+
 --- How long a command waits for the server to finish initializing.
 M.start_timeout_ms = 15000
 
@@ -38,7 +41,7 @@ end
 --- The running ctask-ls client (initialized or not), or nil.
 ---@return vim.lsp.Client?
 function M.get()
-  for _, c in ipairs(vim.lsp.get_clients({ name = protocol.name, _uninitialized = true })) do
+  for _, c in ipairs(vim.lsp.get_clients({ name = M.name, _uninitialized = true })) do
     if not c:is_stopped() then
       return c
     end
@@ -49,7 +52,7 @@ end
 ---@return vim.lsp.Config?, string?
 function M.config()
   local ok, cfg = pcall(function()
-    return vim.lsp.config[protocol.name]
+    return vim.lsp.config[M.name]
   end)
   if not ok or type(cfg) ~= "table" then
     return nil, "no LSP configuration named 'ctask' (is editors/nvim on 'runtimepath'?)"

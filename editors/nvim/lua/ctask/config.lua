@@ -2,18 +2,6 @@
 
 local M = {}
 
----@class (exact) ctask.ServerSettings
----Sent to ctask-ls as `initializationOptions` and as the `ctask` section of
----`settings`. A key left nil is not sent: the server then uses its config file
----(`$CTASK_CONFIG` or `$XDG_CONFIG_HOME/ctask/config.yaml`) or its default.
----@field home? string Home of the tasks (`$CTASK_HOME`).
----@field agent? string|table Default agent: a command, or `{command, args, env}`.
----@field heartbeatInterval? number Seconds between heartbeats (server default 5).
----@field staleAfter? number A heartbeat older than this is stale (server default 30).
----@field pollInterval? number Seconds between tmux polls (server default 1).
----@field lockTimeout? number Seconds to wait for a workspace's write lock (server default 5).
----@field autoAdopt? boolean Adopt orphaned sessions on start (server default true).
-
 ---@class (exact) ctask.TerminalConfig
 ---@field position "tab"|"split"|"vsplit"|"current"|fun(spec: ctask.TerminalSpec) Where `:terminal` opens.
 ---@field startinsert boolean Enter terminal mode once it is open.
@@ -69,16 +57,11 @@ M.defaults = {
   notify_session_end = true,
 }
 
---- Server settings and the Lua types each accepts.
-local SETTING_TYPES = {
-  home = { "string" },
-  agent = { "string", "table" },
-  heartbeatInterval = { "number" },
-  staleAfter = { "number" },
-  pollInterval = { "number" },
-  lockTimeout = { "number" },
-  autoAdopt = { "boolean" },
-}
+--- Server settings and the Lua types each accepts (generated from the server's settings model).
+local SETTING_TYPES = {}
+for name, setting in pairs(require("ctask.protocol").settings) do
+  SETTING_TYPES[name] = setting.types
+end
 
 M.setting_types = SETTING_TYPES
 

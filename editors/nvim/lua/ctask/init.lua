@@ -11,11 +11,11 @@ function M.setup(opts)
   local config = require("ctask.config")
   local options = config.set(opts)
   local protocol = require("ctask.protocol")
+  local client = require("ctask.client")
   local overrides = config.lsp_overrides(options, opts)
   if next(overrides) then
-    vim.lsp.config(protocol.name, overrides)
+    vim.lsp.config(client.name, overrides)
   end
-  local client = require("ctask.client")
   if overrides.settings then
     client.push_settings(overrides.settings[protocol.settings_section])
   end
@@ -41,7 +41,7 @@ function M.current_task()
   return require("ctask.state").current()
 end
 
---- The cached lease of a task (default: the current one), `age_s` brought up to now.
+--- The cached `ctask/leaseState` of a task (default: the current one), with `age_s`, the heartbeat's age now.
 ---@param name? string
 ---@return ctask.LeaseInfo?
 function M.lease(name)

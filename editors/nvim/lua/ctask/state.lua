@@ -8,26 +8,19 @@ local protocol = require("ctask.protocol")
 local M = {}
 
 ---@class ctask.LeaseInfo
----The last `ctask/leaseState` payload of a task (SPEC 4), plus:
+---The last `ctask/leaseState` of a task (SPEC 4; `ctask.wire.LeaseState` in
+---lua/ctask/protocol.lua) as it came: the task's `name`, `workspace`, `lease`
+---(the same lease object as in `ctask.list`/`ctask.status` results),
+---`tmux_session`, `tmux_alive`, `owned_here`, `error` — plus:
 ---@field name string
 ---@field workspace string
----@field state "missing"|"stale"|"fresh_local"|"fresh_remote"
----@field reason? string
----@field session_id? string
----@field host? string
----@field pid? integer
----@field agent? string
----@field mode? string
----@field heartbeat_at? string
----@field age_s? number Heartbeat age when the notification was sent.
----@field owner? "cli"|"server"
----@field started_at? string
----@field error? string A corrupt lease or task.yaml, with its path and what to do.
+---@field lease ctask.wire.Lease
 ---@field tmux_session string
 ---@field tmux_alive boolean
 ---@field owned_here boolean
+---@field error? string A corrupt lease or task.yaml, with its path and what to do.
 ---@field kind "owned"|"busy"|"remote"|"stale"|"none" Derived: what the statusline shows.
----@field received_ms integer `vim.uv.now()` when the notification arrived.
+---@field age_s? number Seconds since `lease.heartbeat_at`, computed when |ctask.lease()| is called.
 ---@field repo? ctask.RepoInfo The task's repository and branch, when known (|ctask.lease()| adds it).
 
 ---@type table<string, ctask.LeaseInfo>
@@ -60,38 +53,79 @@ M.client_id = nil
 ---@type integer?
 M.repos_client = nil
 
---- Fields that change without being a change of lease state (SPEC 4).
-local VOLATILE = { heartbeat_at = true, age_s = true, received_ms = true }
+--- Lease fields that move without being a change of lease state (SPEC 4).
+local VOLATILE = { heartbeat_at = true, age_s = true }
 
 ---@param info table
 ---@return "owned"|"busy"|"remote"|"stale"|"none"
 local function kind_of(info)
   local s = protocol.lease_states
-  if info.state == s.fresh_local then
+  local state = type(info.lease) == "table" and info.lease.state or nil
+  if state == s.fresh_local then
     return info.owned_here and "owned" or "busy"
-  elseif info.state == s.fresh_remote then
+  elseif state == s.fresh_remote then
     return "remote"
-  elseif info.state == s.stale then
+  elseif state == s.stale then
     return "stale"
   end
   return "none"
 end
 M.kind_of = kind_of
 
----@param a table
----@param b table
-local function same(a, b)
-  for k, v in pairs(a) do
-    if not VOLATILE[k] and not vim.deep_equal(v, b[k]) then
-      return false
+---@param t table
+---@return table
+local function steady(t)
+  local copy = vim.deepcopy(t)
+  if type(copy.lease) == "table" then
+    for k in pairs(VOLATILE) do
+      copy.lease[k] = nil
     end
   end
-  for k in pairs(b) do
-    if not VOLATILE[k] and a[k] == nil then
-      return false
-    end
+  return copy
+end
+
+--- Seconds since the epoch of an RFC 3339 time (`2025-01-02T03:04:05Z`, or with an offset), or nil.
+---@param text any
+---@return number?
+function M.epoch(text)
+  if type(text) ~= "string" then
+    return nil
   end
-  return true
+  local y, mo, d, h, mi, sec, rest = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d%.?%d*)(.*)$")
+  if not y then
+    return nil
+  end
+  local offset = 0
+  if rest ~= "Z" and rest ~= "z" then
+    local sign, oh, om = rest:match("^([+-])(%d%d):(%d%d)$")
+    if not sign then
+      return nil
+    end
+    offset = (tonumber(oh) * 3600 + tonumber(om) * 60) * (sign == "+" and 1 or -1)
+  end
+  -- Days from the civil date (proleptic Gregorian), as in Howard Hinnant's days_from_civil.
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then
+    y = y - 1
+  end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec) - offset
+end
+
+--- Seconds since a lease's heartbeat, now (never negative), or nil without one.
+---@param lease? ctask.wire.Lease
+---@return number?
+function M.heartbeat_age(lease)
+  local at = type(lease) == "table" and M.epoch(lease.heartbeat_at) or nil
+  if not at then
+    return nil
+  end
+  local sec, usec = vim.uv.gettimeofday()
+  return math.max(0, sec + usec / 1e6 - at)
 end
 
 --- Record where a task's workspace is (for "the current task").
@@ -149,18 +183,22 @@ function M.update_lease(params, client_id)
   end
   M.client_id = client_id or M.client_id
   local info = vim.deepcopy(params) --[[@as ctask.LeaseInfo]]
-  for k, v in pairs(info) do
-    if v == vim.NIL then
-      info[k] = nil
+  for _, t in ipairs({ info, info.lease }) do
+    for k, v in pairs(type(t) == "table" and t or {}) do
+      if v == vim.NIL then
+        t[k] = nil
+      end
     end
+  end
+  if type(info.lease) ~= "table" then
+    info.lease = { state = protocol.lease_states.missing }
   end
   info.owned_here = info.owned_here == true
   info.kind = kind_of(info)
-  info.received_ms = vim.uv.now()
   M.set_workspace(info.name, info.workspace)
   local old = M.tasks[info.name]
   M.tasks[info.name] = info
-  return old == nil or not same(old, info), info
+  return old == nil or not vim.deep_equal(steady(old), steady(info)), info
 end
 
 --- Forget a removed task.
@@ -232,7 +270,7 @@ function M.current(buf)
   return M.last
 end
 
---- A copy of a task's cached lease, with `age_s` brought up to now.
+--- A copy of a task's cached lease, with `age_s` the heartbeat's age now (from `lease.heartbeat_at`).
 ---@param name string
 ---@return ctask.LeaseInfo?
 function M.info(name)
@@ -242,9 +280,7 @@ function M.info(name)
   end
   local copy = vim.deepcopy(info)
   copy.repo = vim.deepcopy(M.repos[name])
-  if type(copy.age_s) == "number" then
-    copy.age_s = copy.age_s + (vim.uv.now() - copy.received_ms) / 1000
-  end
+  copy.age_s = M.heartbeat_age(copy.lease)
   return copy
 end
 

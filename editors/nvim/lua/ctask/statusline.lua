@@ -10,9 +10,9 @@ local function label(info)
   if info.kind == "owned" then
     return "owned"
   elseif info.kind == "busy" then
-    return info.pid and ("pid " .. info.pid) or "busy"
+    return info.lease.pid and ("pid " .. info.lease.pid) or "busy"
   elseif info.kind == "remote" then
-    return "@" .. tostring(info.host or "remote")
+    return "@" .. tostring(info.lease.host or "remote")
   elseif info.kind == "stale" then
     return "stale"
   end
