@@ -224,6 +224,25 @@ class Env:
         self._spawned_pids.add(proc.pid)
         return proc
 
+    def background(self, argv: t.Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start a long-running process (a ``ctask-ls`` on a port, a browser) in its own process group.
+
+        Its stderr is kept (read it with :meth:`stderr_so_far`), its stdout dropped; :meth:`cleanup`
+        kills it even when the test fails.
+        """
+        proc = subprocess.Popen(
+            list(argv),
+            env={**self.vars, **(env or {})},
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
     def server_pids(self) -> list[int]:
         """Pids of ``ctask-ls`` processes running with this environment's CTASK_HOME.
 

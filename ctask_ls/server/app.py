@@ -14,7 +14,8 @@ import logging
 import typing as t
 
 from . import leases, owned, sessions
-from .server import CtaskServer, QuietExpectedErrors, setup_lifecycle
+from .lifecycle import QuietExpectedErrors, setup_lifecycle
+from .server import CtaskServer
 
 
 def create_server(env: t.Mapping[str, str] | None = None) -> CtaskServer:

@@ -39,7 +39,6 @@ import functools
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -48,20 +47,14 @@ import uuid
 
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError, JsonRpcException
-from pygls.io_ import StdoutWriter, WebSocketWriter
-from pygls.lsp.server import LanguageServer
 
 from ctask_ls import __version__
 from ctask_ls.core.api import AdoptionDeclined, Core, CtaskError
 
-from . import protocol, rpc, settings, transport
+from . import protocol, rpc, settings
+from .serving import Serving
 
 if t.TYPE_CHECKING:
-    from pathlib import Path
-
-    from websockets.asyncio.server import ServerConnection
-    from websockets.http11 import Request, Response
-
     from ctask_ls.core.api import Config, LeaseInfo, PaneState, Workspace
 
 logger = logging.getLogger("ctask_ls.server")
@@ -118,10 +111,11 @@ class _Capture:
     queue: asyncio.Queue[tuple[str, int]] | None = None
 
 
-class CtaskServer(LanguageServer):
-    """The language server: the core plus an event loop, two executors and the poll tick."""
+class CtaskServer(Serving):
+    """The language server: the core, an event loop, two executors and the poll tick.
 
-    protocol: rpc.CtaskProtocol
+    How clients reach it is its base's job (:class:`.serving.Serving`).
+    """
 
     def __init__(self, env: t.Mapping[str, str] | None = None) -> None:
         super().__init__(
@@ -444,191 +438,6 @@ class CtaskServer(LanguageServer):
             with contextlib.suppress(BaseException):
                 await poller
 
-    # -- transports (pygls' own ones buffer any Content-Length and let anyone in: see .rpc, .transport) --
-
-    def start_io(self, stdin: t.BinaryIO | None = None, stdout: t.BinaryIO | None = None) -> None:
-        """Serve one client over stdin/stdout until it goes away."""
-        self._stop_event = stop = threading.Event()
-        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
-        reading = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctask-stdin")
-        reader = rpc.BlockingReader(stdin or sys.stdin.buffer, reading)
-        try:
-            asyncio.run(rpc.serve(reader, self.protocol, stop))
-        except BrokenPipeError:
-            logger.warning("the connection to the client is lost")
-        except (KeyboardInterrupt, SystemExit):
-            pass
-        finally:
-            reading.shutdown(wait=False, cancel_futures=True)
-            self._stop_serving()
-
-    def serve_tcp(self, host: str, port: int, access: transport.Access) -> None:
-        """Listen on ``host:port``; serve the first client that presents the token (see :mod:`.transport`)."""
-
-        async def listen() -> None:
-            server = await asyncio.start_server(
-                self._stream_connection(access), host, port, limit=2 * rpc.MAX_HEADER_LINE
-            )
-            self._publish(server, access, f"{transport.hostport(host, server.sockets[0].getsockname()[1])} (tcp)")
-            await self._serve(server)
-
-        self._run(listen())
-
-    def serve_socket(self, sock: socket.socket, where: Path) -> None:
-        """Serve the first client of this user on a Unix socket (:func:`.transport.bind_unix_socket`)."""
-        inode = os.lstat(where).st_ino
-        self.cleanups.append(functools.partial(transport.remove_socket, where, inode))
-
-        async def listen() -> None:
-            server = await asyncio.start_unix_server(
-                self._stream_connection(None), sock=sock, limit=2 * rpc.MAX_HEADER_LINE
-            )
-            announce(f"listening on {where} (unix socket)")
-            await self._serve(server)
-
-        self._run(listen())
-
-    def start_tcp(self, host: str, port: int) -> t.NoReturn:
-        """pygls' TCP server lets anyone in: never used (:meth:`serve_tcp` requires a token)."""
-        raise TypeError("ctask-ls serves TCP only with a token: use serve_tcp(host, port, access)")
-
-    def start_ws(self, host: str, port: int) -> t.NoReturn:
-        """pygls' WebSocket server lets anyone in: never used (:meth:`serve_ws` checks the handshake)."""
-        raise TypeError("ctask-ls serves WebSocket only with a token: use serve_ws(host, port, access)")
-
-    def _stream_connection(
-        self, access: transport.Access | None
-    ) -> t.Callable[[asyncio.StreamReader, asyncio.StreamWriter], t.Awaitable[None]]:
-        """The handler of one TCP (``access``: its token) or Unix socket (None: the peer's uid) connection."""
-        self._stop_event = stop = threading.Event()
-        slot = transport.Slot()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if access is None and (uid := transport.peer_uid(writer.get_extra_info("socket"))) != os.getuid():
-                message = f"ctask-ls: unauthorized: uid {uid} is not the server's"
-                await transport.refuse_stream(writer, None, transport.UNAUTHORIZED, message)
-                return
-            if slot.pending >= transport.MAX_PENDING:
-                message = "ctask-ls: too many connections are opening; try again"
-                await transport.refuse_stream(writer, None, "TooManyConnections", message)
-                return
-            slot.pending += 1
-            try:
-                first = await transport.first_message(reader, writer, access)
-            finally:
-                slot.pending -= 1
-            if first is None:
-                return
-            if not slot.take():
-                await transport.refuse_stream(writer, first.msg_id, transport.ANOTHER_CLIENT, transport.BUSY_TEXT)
-                return
-            # This connection is the client now: its messages, and only its, reach the protocol.
-            self.protocol.set_writer(writer)  # its write and close are synchronous
-            try:
-                self.protocol.handle_body(first.body)
-                await rpc.serve(rpc.StreamReader(reader), self.protocol, stop)
-            except ConnectionError:
-                logger.warning("the connection to the client is lost")
-            finally:
-                self._stop_serving()
-
-        return connection
-
-    def serve_ws(self, host: str, port: int, access: transport.Access, origins: frozenset[str] = frozenset()) -> None:
-        """Listen for WebSocket connections on ``host:port``; each message is one JSON-RPC body.
-
-        The opening handshake is checked before the upgrade (:class:`.transport.WsPolicy`:
-        Host, Origin, token, one client).  A message over :data:`rpc.MAX_MESSAGE_BYTES`
-        closes the connection (websockets refuses it from its frame header, code 1009).
-        """
-        from websockets.asyncio.server import serve
-        from websockets.exceptions import ConnectionClosed
-
-        self._stop_event = stop = threading.Event()
-        slot = transport.Slot()
-        policy = transport.WsPolicy(access, origins, host)
-
-        def process_request(connection: ServerConnection, request: Request) -> Response | None:
-            refusal = policy.refusal(request.headers, busy=slot.held)
-            if refusal is None:
-                return None
-            status, text = refusal
-            logger.warning(
-                "refused a WebSocket handshake from %s: %s", connection.remote_address, text.removeprefix("ctask-ls: ")
-            )
-            response = connection.respond(status, text + "\n")
-            if status == 401:
-                response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-
-        async def connection(websocket: ServerConnection) -> None:
-            if not slot.take():  # it raced another client through the handshake
-                await websocket.close(1013, transport.BUSY_TEXT)
-                return
-            self.protocol.set_writer(WebSocketWriter(websocket), include_headers=False)
-            try:
-                while not stop.is_set():
-                    self.protocol.handle_body(await websocket.recv(decode=False))
-            except ConnectionClosed:
-                logger.info("the WebSocket connection is closed")
-            finally:
-                self._stop_serving()
-
-        async def listen() -> None:
-            server = await serve(
-                connection, host, port, max_size=rpc.MAX_MESSAGE_BYTES, process_request=process_request
-            )
-            policy.port = server.sockets[0].getsockname()[1]
-            self._publish(server, access, f"{transport.hostport(host, policy.port)} (websocket)")
-            await self._serve(server)
-
-        self._run(listen())
-
-    def _publish(self, server: t.Any, access: transport.Access, where: str) -> None:
-        """Write the token file of a bound server (removed at close) and say where it listens."""
-        port = server.sockets[0].getsockname()[1]
-        try:
-            written = access.publish(os.environ, port)
-        except transport.TransportError:
-            server.close()
-            raise
-        self.cleanups.append(access.unpublish)
-        token = f"token file {written}" if written else f"token from ${transport.TOKEN_ENV}"
-        announce(f"listening on {where}; {token}")
-
-    async def _serve(self, server: t.Any) -> None:
-        """Serve until the client has gone."""
-        self._server = server
-        async with server:
-            await server.serve_forever()
-
-    def _run(self, listen: t.Coroutine[t.Any, t.Any, None]) -> None:
-        """Run a listener; a failure to listen is a one-line TransportError.
-
-        SIGTERM, SIGINT and SIGHUP release sessions and remove the token file and
-        the socket from the start, not only once a client has initialized.
-        """
-
-        async def main() -> None:
-            self.install_signal_handlers(asyncio.get_running_loop())
-            await listen
-
-        try:
-            asyncio.run(main())
-        except asyncio.CancelledError:
-            pass
-        except OSError as exc:
-            raise transport.TransportError(f"cannot listen: {exc.strerror or exc}") from None
-
-    def _stop_serving(self) -> None:
-        """pygls' ``shutdown`` without waiting for its thread pool (ctask-ls runs nothing on it)."""
-        if self._stop_event is not None:
-            self._stop_event.set()
-        if self._thread_pool is not None:
-            self._thread_pool.shutdown(wait=False)
-        if self._server is not None:
-            self._server.close()
-
     def report_server_error(self, error: Exception, source: type[Exception]) -> None:
         """pygls' errors that no request answers: stderr and ``window/logMessage``, never a popup."""
         if source is FeatureRequestError:  # already answered to the request
@@ -673,70 +482,9 @@ class CtaskServer(LanguageServer):
         hard_exit(0)
 
 
-def announce(text: str) -> None:
-    """One line on stderr, whatever the log level: where the server listens (tests and users read it)."""
-    print(f"ctask-ls: {text}", file=sys.stderr, flush=True)
-
-
 def hard_exit(code: int) -> t.NoReturn:
     """Leave now: worker threads may be blocked on a client that is gone."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
-
-
-def setup_lifecycle(server: CtaskServer) -> None:
-    @server.feature(types.INITIALIZE)
-    def on_initialize(ls: CtaskServer, params: types.InitializeParams) -> None:
-        ls.loop = asyncio.get_running_loop()
-        ls.install_signal_handlers(ls.loop)
-        ls.apply_settings(params.initialization_options, INIT_OPTIONS)
-
-    @server.feature(types.INITIALIZED)
-    def on_initialized(ls: CtaskServer, params: types.InitializedParams) -> None:
-        for problem in ls.startup_problems:
-            ls.show(problem)
-        ls.start_polling()
-
-    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    async def on_configuration(ls: CtaskServer, params: types.DidChangeConfigurationParams) -> None:
-        raw: object = params.settings
-        if raw is None or raw == {}:
-            raw = await _pull_configuration(ls)
-            if raw is None:  # nothing to apply: keep the settings we have
-                return
-        ls.apply_settings(raw, "workspace/didChangeConfiguration")
-
-    @server.feature(types.SHUTDOWN)
-    async def on_shutdown(ls: CtaskServer, params: None) -> None:
-        await ls.stop_polling()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, ls.close, "server shutdown")
-
-    @server.feature(types.EXIT)
-    def on_exit(ls: CtaskServer, params: None) -> None:
-        ls.close("server exit")
-        hard_exit(0 if ls.protocol.state is rpc.State.SHUT_DOWN else 1)
-
-
-async def _pull_configuration(ls: CtaskServer) -> object:
-    """Pull-model clients send empty settings: ask for the ``ctask`` section."""
-    try:
-        workspace = ls.client_capabilities.workspace
-        if workspace is None or not workspace.configuration:
-            return None
-        items = [types.ConfigurationItem(section=protocol.SETTINGS_SECTION)]
-        values = await ls.workspace_configuration_async(types.ConfigurationParams(items=items))
-    except Exception as exc:  # noqa: BLE001 - settings are optional: keep the current ones
-        logger.info("workspace/configuration failed: %s", exc)
-        return None
-    return {protocol.SETTINGS_SECTION: values[0]} if values else None
-
-
-class QuietExpectedErrors(logging.Filter):
-    """pygls logs every failed request with a traceback; ours are expected answers."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, CommandError) or exc.code == protocol.INTERNAL_ERROR

@@ -16,7 +16,6 @@ import http.server
 import json
 import re
 import shutil
-import subprocess
 import threading
 import typing as t
 from pathlib import Path
@@ -106,7 +105,7 @@ def run_page(env: Env, url: str) -> dict[str, t.Any]:
     """Open ``url`` in a fresh headless Chromium; the value ``window.ctaskDone`` resolves to."""
     binary = chromium()
     assert binary is not None
-    proc = subprocess.Popen(
+    proc = env.background(
         [
             binary,
             "--headless",
@@ -121,15 +120,8 @@ def run_page(env: Env, url: str) -> dict[str, t.Any]:
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
             "about:blank",
-        ],
-        env=env.vars,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        ]
     )
-    env.procs.append(proc)
     text = env.stderr_so_far(proc, until="DevTools listening on", seconds=WAIT)
     for _ in range(100):  # the rest of that line
         match = re.search(r"DevTools listening on (ws://\S+)\n", text)

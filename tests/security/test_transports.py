@@ -238,18 +238,7 @@ def test_non_loopback_without_token_refused_at_start(env: Env, transport: str) -
 
 
 def _start_socket(env: Env, path: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ctask_ls", "--socket", str(path), "--log-level", "info"],
-        env=env.vars,
-        cwd=env.root,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    env.procs.append(proc)
-    return proc
+    return env.background([sys.executable, "-m", "ctask_ls", "--socket", str(path), "--log-level", "info"])
 
 
 def _socket_dir(env: Env) -> Path:

@@ -59,17 +59,10 @@ class Server:
     def __init__(self, env: Env, transport: str, *args: str, extra_env: dict[str, str] | None = None) -> None:
         self.env = env
         self.port = free_port()
-        self.proc = subprocess.Popen(
+        self.proc = env.background(
             [sys.executable, "-m", "ctask_ls", transport, "--port", str(self.port), "--log-level", "info", *args],
-            env={**env.vars, **(extra_env or {})},
-            cwd=env.root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
+            env=extra_env,
         )
-        env.procs.append(self.proc)
         retry_until(lambda: listening(self.port) or self.proc.poll() is not None, WAIT)
         assert self.proc.poll() is None, f"ctask-ls exited: {self.stderr()}"
         line = announcement(env, self.proc)

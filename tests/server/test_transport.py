@@ -48,17 +48,7 @@ def listening(port: int) -> list[str]:
 
 def start_listening(env: Env, transport: str, port: int) -> subprocess.Popen[str]:
     """``ctask-ls --tcp|--ws --port PORT`` in the background (killed by Env.cleanup)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ctask_ls", transport, "--port", str(port)],
-        env=env.vars,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    env.procs.append(proc)
-    return proc
+    return env.background([sys.executable, "-m", "ctask_ls", transport, "--port", str(port)])
 
 
 def announced_token(env: Env, proc: subprocess.Popen[str]) -> tuple[str, Path]:
@@ -205,16 +195,10 @@ def test_flags_that_do_not_fit_are_refused_in_one_line(env: Env, tmp_path: Path)
 def test_a_given_token_file_is_written_0600_and_removed(env: Env, tmp_path: Path) -> None:
     where = tmp_path / "tokens" / "mine.token"  # the directory is created 0700
     port = free_port()
-    proc = subprocess.Popen(
+    proc = env.background(
         [sys.executable, "-m", "ctask_ls", "--tcp", "--port", str(port), "--token-file", str(where)],
-        env={**env.vars, "CTASK_LS_TOKEN": "a-token-the-user-chose-0123456789"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        env={"CTASK_LS_TOKEN": "a-token-the-user-chose-0123456789"},
     )
-    env.procs.append(proc)
     token, path = announced_token(env, proc)
     assert path == where and token == "a-token-the-user-chose-0123456789"
     assert where.stat().st_mode & 0o777 == 0o600 and where.parent.stat().st_mode & 0o777 == 0o700
