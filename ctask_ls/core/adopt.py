@@ -22,7 +22,7 @@ from ctask_ls.core.errors import CorruptMetadata, CtaskError
 from ctask_ls.core.finalize import SessionFacts
 from ctask_ls.core.owned import OwnedSession, let_go
 from ctask_ls.core.reconcile import manifest_aside
-from ctask_ls.core.storage import atomic_write, require_lock, write_lock
+from ctask_ls.core.storage import write_lock
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.context import Context
@@ -86,9 +86,7 @@ def adopt(
         else:
             baseline_kind = "adoption"
             session_id = (pane.session_id if pane else None) or lease_sid
-            baseline = ctx.capture(ws, session_id)
-            with require_lock(ws.lock_path, ctx.config.lock_timeout, what="write the start manifest"):
-                atomic_write(ws.manifest_start, baseline.to_json())
+            baseline = ctx.write_baseline(ws, session_id)
         facts = SessionFacts(
             session_id=session_id,
             baseline=baseline,

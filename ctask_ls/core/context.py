@@ -19,7 +19,7 @@ from ctask_ls.core import manifest as manifests
 from ctask_ls.core import timeutil
 from ctask_ls.core import workspace as workspaces
 from ctask_ls.core.heartbeat import HeartbeatService
-from ctask_ls.core.storage import MetadataCache
+from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock
 from ctask_ls.core.tmux import Tmux
 
 if t.TYPE_CHECKING:
@@ -136,6 +136,13 @@ class Context:
         for problem in m.errors:
             self.say(f"warning: task {ws.name}: could not read {problem}")
         return m
+
+    def write_baseline(self, ws: Workspace, sid: str) -> manifests.Manifest:
+        """Capture the session's start manifest and write it, under the write lock (launch and adoption)."""
+        baseline = self.capture(ws, sid)
+        with require_lock(ws.lock_path, self.config.lock_timeout, what="write the start manifest"):
+            atomic_write(ws.manifest_start, baseline.to_json())
+        return baseline
 
     def release_lease(self, ws: Workspace, session_id: str | None, *, reason: str, log: bool = True) -> bool:
         """:func:`lease.release` with this context's staleness rule; the caller holds the write lock."""

@@ -25,7 +25,7 @@ from ctask_ls.core.errors import CtaskError, GitError, LaunchFailed, TaskBusy, T
 from ctask_ls.core.finalize import EndReason, EndState, SessionFacts
 from ctask_ls.core.owned import OwnedSession
 from ctask_ls.core.reconcile import reconcile
-from ctask_ls.core.storage import atomic_write, require_lock, write_lock
+from ctask_ls.core.storage import require_lock, write_lock
 from ctask_ls.core.tmux import PaneState
 
 if t.TYPE_CHECKING:
@@ -73,9 +73,7 @@ def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | N
     records.event(ws, "lease_taken", session_id=sid, host=ctx.host, owner=ctx.owner, agent=agent.label)
     ctx.fault("launch.lease_written")
     try:
-        baseline = ctx.capture(ws, sid)
-        with require_lock(ws.lock_path, ctx.config.lock_timeout, what="write the start manifest"):
-            atomic_write(ws.manifest_start, baseline.to_json())
+        baseline = ctx.write_baseline(ws, sid)
         facts = SessionFacts(
             session_id=sid,
             baseline=baseline,
