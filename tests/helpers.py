@@ -243,6 +243,41 @@ class Env:
         self.procs.append(proc)
         return proc
 
+    def run_group(
+        self,
+        argv: t.Sequence[str],
+        *,
+        timeout: float,
+        reap: t.Callable[[subprocess.Popen[str]], None],
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> tuple[int, str, str]:
+        """Run ``argv`` (an editor driver) in its own process group to its end: (exit status, stdout, stderr).
+
+        Past ``timeout`` the whole group is killed and stderr says so; ``reap`` then runs whatever
+        happened, to end what the process left behind (its language servers).
+        """
+        proc = subprocess.Popen(
+            list(argv),
+            env={**self.vars, **(env or {})},
+            cwd=cwd or self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            stderr += f"\n(killed after {timeout}s)"
+        finally:
+            reap(proc)
+        return proc.returncode, stdout, stderr
+
     def server_pids(self) -> list[int]:
         """Pids of ``ctask-ls`` processes running with this environment's CTASK_HOME.
 

@@ -111,28 +111,15 @@ def run_emacs(env: Env, agent_args: list[str]) -> EmacsRun:
     }
     config_path = env.root / "emacs-config.json"
     config_path.write_text(json.dumps(config))
-    proc = subprocess.Popen(
+    code, stdout, stderr = env.run_group(
         ["emacs", "--batch", "-Q", "-l", str(DRIVER), str(config_path)],
-        env=env.vars,
+        timeout=DRIVER_TIMEOUT + 10,
         cwd=project,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        reap=lambda proc: _reap(proc, env),
     )
-    try:
-        stdout, stderr = proc.communicate(timeout=DRIVER_TIMEOUT + 10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        stderr += f"\n(killed after {DRIVER_TIMEOUT + 10}s)"
-    finally:
-        _reap(proc, env)
     events = [json.loads(line) for line in _read(out).splitlines() if line.strip()]
     return EmacsRun(
-        proc.returncode,
+        code,
         stdout,
         stderr,
         events,

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 import typing as t
 from pathlib import Path
@@ -106,26 +105,10 @@ class Nvim:
             str(DRIVERS / driver),
             json.dumps(args or {}),
         ]
-        proc = subprocess.Popen(
-            argv,
-            env={**self.env.vars, **(env or {})},
-            cwd=self.env.root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
+        code, stdout, stderr = self.env.run_group(
+            argv, timeout=timeout, env=env, reap=lambda proc: _reap(proc.pid, self.env)
         )
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            stderr += f"\n(killed after {timeout}s)"
-        finally:
-            _reap(proc.pid, self.env)
-        return NvimRun(proc.returncode, stdout, stderr)
+        return NvimRun(code, stdout, stderr)
 
 
 @pytest.fixture
