@@ -170,6 +170,7 @@ class Env:
         self.config_path.write_text(yaml.safe_dump(data))
 
     def task_dir(self, name: str) -> Path:
+        """Task NAME's control directory (its agent's tree is :meth:`tree`)."""
         return self.ctask_home / "tasks" / name
 
     def run(
@@ -310,26 +311,26 @@ class Env:
 
     def lease(self, name: str) -> dict[str, t.Any] | None:
         try:
-            return t.cast(dict[str, t.Any], yaml.safe_load((self.task_dir(name) / ".ctask/lease.yaml").read_text()))
+            return t.cast(dict[str, t.Any], yaml.safe_load((self.task_dir(name) / "lease.yaml").read_text()))
         except FileNotFoundError:
             return None
 
     def sessions(self, name: str) -> list[dict[str, t.Any]]:
         try:
-            text = (self.task_dir(name) / ".ctask/sessions.jsonl").read_text()
+            text = (self.task_dir(name) / "sessions.jsonl").read_text()
         except FileNotFoundError:
             return []
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def summary(self, name: str) -> dict[str, t.Any] | None:
         try:
-            return t.cast(dict[str, t.Any], yaml.safe_load((self.task_dir(name) / ".ctask/summary.yaml").read_text()))
+            return t.cast(dict[str, t.Any], yaml.safe_load((self.task_dir(name) / "summary.yaml").read_text()))
         except FileNotFoundError:
             return None
 
     def events(self, name: str) -> list[dict[str, t.Any]]:
         try:
-            text = (self.task_dir(name) / ".ctask/events.jsonl").read_text()
+            text = (self.task_dir(name) / "events.jsonl").read_text()
         except FileNotFoundError:
             return []
         return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -358,12 +359,25 @@ class Env:
         pane = self.pane(name)
         return pane is not None and not pane["dead"]
 
+    def task_names(self) -> list[str]:
+        """The entries of ``<home>/tasks`` that are tasks (not the home's own hidden files)."""
+        tasks = self.ctask_home / "tasks"
+        return sorted(p.name for p in tasks.iterdir() if not p.name.startswith(".")) if tasks.is_dir() else []
+
+    def tree(self, name: str) -> Path:
+        """Task NAME's tree, where its agent works (``work/`` in its control directory, SPEC 2)."""
+        return self.task_dir(name) / "work"
+
     def read(self, name: str, rel: str) -> bytes:
-        """The bytes of a file inside task NAME's workspace."""
+        """The bytes of a file in task NAME's tree (the agent's files)."""
+        return (self.tree(name) / rel).read_bytes()
+
+    def read_control(self, name: str, rel: str) -> bytes:
+        """The bytes of one of task NAME's control files (``task.yaml``, ``lease.yaml``, ...)."""
         return (self.task_dir(name) / rel).read_bytes()
 
     def task_yaml(self, name: str) -> dict[str, t.Any]:
-        return t.cast(dict[str, t.Any], yaml.safe_load(self.read(name, "task.yaml")))
+        return t.cast(dict[str, t.Any], yaml.safe_load(self.read_control(name, "task.yaml")))
 
     def write_lease(
         self,
@@ -395,7 +409,7 @@ class Env:
             "owner": "cli",
             **fields,
         }
-        path = self.task_dir(name) / ".ctask" / "lease.yaml"
+        path = self.task_dir(name) / "lease.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return data
@@ -480,7 +494,7 @@ class Env:
 
     def go(self, name: str, flag: str = "go") -> None:
         """Create FLAG in the workspace: releases an agent started with ``wait=FLAG``."""
-        (self.task_dir(name) / flag).write_text("")
+        (self.tree(name) / flag).write_text("")
 
     def records(self, name: str, expected: int) -> list[dict[str, t.Any]]:
         """The session log, asserting exactly ``expected`` records with distinct session ids."""
@@ -499,7 +513,7 @@ class Env:
         for tasks in (home / "tasks" for home in homes):
             for ws in sorted(tasks.iterdir()) if tasks.is_dir() else []:
                 ids: list[str] = []
-                log = ws / ".ctask" / "sessions.jsonl"
+                log = ws / "sessions.jsonl"
                 if log.is_file():
                     for line in log.read_bytes().splitlines():
                         with contextlib.suppress(ValueError):
@@ -509,7 +523,7 @@ class Env:
                 if len(set(ids)) != len(ids):
                     problems.append(f"{ws.name}: a session was logged twice: {ids}")
                 try:
-                    summary = yaml.safe_load((ws / ".ctask" / "summary.yaml").read_bytes())
+                    summary = yaml.safe_load((ws / "summary.yaml").read_bytes())
                 except (OSError, yaml.YAMLError):
                     continue
                 if isinstance(summary, dict) and str(summary.get("session_id")) not in ids:

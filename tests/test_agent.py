@@ -75,10 +75,10 @@ def test_agent_environment_is_caller_then_ctask_vars_then_agent_env(env: Env, ag
     assert seen["BAR"] == "from-caller"
     assert seen["CTASK_TASK"] == "t1", "CTASK_* win over the caller"
     assert seen["CTASK_SESSION_ID"] == summary["session_id"]
-    assert seen["CTASK_WORKSPACE"] == str(env.task_dir("t1"))
+    assert seen["CTASK_WORKSPACE"] == str(env.tree("t1"))
     assert seen["CTASK_HOME"] == str(env.ctask_home)
     assert seen["HOME"] == str(env.home)
-    assert _dump(env, "t1")["cwd"] == str(env.task_dir("t1"))
+    assert _dump(env, "t1")["cwd"] == str(env.tree("t1"))
     assert env.task_yaml("t1")["agent"]["env"] == {"FOO": "from-agent-env", "CTASK_MODE": "agent-wins"}
 
 
@@ -149,7 +149,7 @@ def test_agent_is_the_panes_own_process(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "dump=dump.json", "wait=go")
     pane = env.pane("t1")
     assert pane is not None
-    retry_until(lambda: (env.task_dir("t1") / "dump.json").exists())
+    retry_until(lambda: (env.tree("t1") / "dump.json").exists())
     with open(f"/proc/{pane['pid']}/cmdline", "rb") as fh:
         cmdline = fh.read().split(b"\0")
     assert cmdline[1] == agent[1].encode(), f"no shell or env(1) may be left behind the agent: {cmdline}"

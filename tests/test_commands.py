@@ -146,7 +146,7 @@ def test_stop_without_a_live_owner_finalizes_itself(env: Env, agent: list[str], 
         owner = env.spawn_new("t1", agent, "write=a.txt:1", "wait=go")
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait()
-    retry_until(lambda: (env.task_dir("t1") / "a.txt").exists())
+    retry_until(lambda: (env.tree("t1") / "a.txt").exists())
     proc = env.run("stop", "t1", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -185,7 +185,7 @@ def test_stop_and_attach_without_a_running_session_fail_with_what_to_do(env: Env
 
 def test_diff_before_any_session_says_how_to_start_one(env: Env, agent: list[str]) -> None:
     assert env.new("t1", agent, "sleep=0.4").returncode == 0
-    (env.task_dir("t1") / ".ctask" / "summary.yaml").unlink()
+    (env.task_dir("t1") / "summary.yaml").unlink()
     proc = env.run("diff", "t1")
     assert (proc.returncode, proc.stderr) == (
         1,
@@ -207,7 +207,7 @@ def test_log_lists_one_line_per_session(env: Env, agent: list[str]) -> None:
     proc = env.run("log", "t1", "--limit", "1", "--json")
     assert json.loads(proc.stdout) == records[1:]
 
-    with (env.task_dir("t1") / ".ctask" / "sessions.jsonl").open("a") as fh:
+    with (env.task_dir("t1") / "sessions.jsonl").open("a") as fh:
         fh.write("{not json\n")
     proc = env.run("log", "t1", "--json")
     assert proc.returncode == 0
@@ -284,7 +284,7 @@ def test_open_runs_a_tracked_shell_in_the_workspace(env: Env, agent: list[str]) 
     lease = env.wait_owned("t1", shell)
     assert lease["agent"] == "shell"
     pane = env.tmux("display-message", "-p", "-t", "=ctask-t1:", "#{pane_current_path} #{pane_current_command}")
-    assert pane.stdout.split() == [str(env.task_dir("t1")), "sh"]
+    assert pane.stdout.split() == [str(env.tree("t1")), "sh"]
     proc = env.run("stop", "t1")
     assert proc.returncode == 0, proc.stderr
     code, _out, err = env.finish(shell)
@@ -301,13 +301,13 @@ def test_last_resumes_the_task_updated_most_recently(env: Env, agent: list[str])
     assert env.new("older", agent, "sleep=0.4").returncode == 0
     path = env.task_dir("older") / "task.yaml"
     path.write_text(path.read_text().replace("updated_at: ", "updated_at: '2020-01-01T00:00:00Z'\nx_was: ", 1))
-    older = env.read("older", "task.yaml")
+    older = env.read_control("older", "task.yaml")
     proc = env.run("last", "--detach", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["task"] == "newer"
     assert result["session"]["session_id"] != env.records("newer", 1)[0]["session_id"]
-    assert env.read("older", "task.yaml") == older
+    assert env.read_control("older", "task.yaml") == older
 
 
 def test_hand_edited_task_yaml_with_unquoted_times_is_read_by_every_command(env: Env, agent: list[str]) -> None:

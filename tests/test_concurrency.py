@@ -13,7 +13,7 @@ ADOPTERS = 8
 
 def _orphan(env: Env, agent: list[str], round_no: int) -> None:
     """Leave task t1 with a running session and no live owner, a different way each round."""
-    flag = env.task_dir("t1") / "go"
+    flag = env.tree("t1") / "go"
     flag.unlink(missing_ok=True)
     kind = round_no % 3
     if kind == 0:  # launched detached: no lease at all
@@ -35,7 +35,9 @@ def _orphan(env: Env, agent: list[str], round_no: int) -> None:
 
 
 def _race(env: Env) -> tuple[subprocess.Popen[str], list[subprocess.Popen[str]]]:
-    procs = [env.spawn("attach", "t1") for _ in range(ADOPTERS)]
+    # Each adopter waits a moment between seeing the orphan and taking the lock, so that those
+    # starting meanwhile see it too: the race under the lock is exercised, not left to scheduling.
+    procs = [env.spawn("attach", "t1", env={"CTASK_PAUSE": "adopt.before_lock:0.3"}) for _ in range(ADOPTERS)]
     lease = retry_until(lambda: _owner_in(env, procs), 30)
     winner = next(p for p in procs if p.pid == lease["pid"])
     return winner, [p for p in procs if p is not winner]

@@ -32,7 +32,7 @@ def _two_tasks(env: Env, agent: list[str]) -> None:
     """Task t1 (to corrupt, with some work in it) and task good."""
     env.bare_task("t1")
     env.bare_task("good")
-    (env.task_dir("t1") / "a.txt").write_text("1")
+    (env.tree("t1") / "a.txt").write_text("1")
 
 
 @pytest.mark.parametrize("kind", list(TASK_YAML_CORRUPTIONS))
@@ -91,7 +91,7 @@ def test_every_command_refuses_a_task_with_corrupt_task_yaml(env: Env, agent: li
 @pytest.mark.parametrize("kind", list(LEASE_CORRUPTIONS))
 def test_corrupt_lease_is_reported_never_overwritten_and_repairable(env: Env, agent: list[str], kind: str) -> None:
     _two_tasks(env, agent)
-    lease = env.task_dir("t1") / ".ctask" / "lease.yaml"
+    lease = env.task_dir("t1") / "lease.yaml"
     corrupt = LEASE_CORRUPTIONS[kind]
     lease.write_bytes(corrupt)
 
@@ -123,7 +123,7 @@ def test_corrupt_lease_is_reported_never_overwritten_and_repairable(env: Env, ag
 
 def test_corrupt_lease_of_a_running_session_stops_adoption_and_keeps_the_session(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "wait=go")
-    lease = env.task_dir("t1") / ".ctask" / "lease.yaml"
+    lease = env.task_dir("t1") / "lease.yaml"
     lease.write_bytes(b"pid: [1, 2\n")
     proc = env.run("attach", "t1")
     assert proc.returncode == 1
@@ -141,7 +141,7 @@ def test_corrupt_lease_of_a_running_session_stops_adoption_and_keeps_the_session
 
 def test_corrupt_summary_is_reported_and_repair_moves_it_aside(env: Env, agent: list[str]) -> None:
     assert env.new("t1", agent, "sleep=0.4").returncode == 0
-    summary = env.task_dir("t1") / ".ctask" / "summary.yaml"
+    summary = env.task_dir("t1") / "summary.yaml"
     summary.write_bytes(b"added: [a.txt\n")
     proc = env.run("status", "t1")
     assert proc.returncode == 1

@@ -1,7 +1,7 @@
 """Corrupt state, file by file and kind by kind, through the CLI and through the server (SPEC 3.1, 6).
 
-The matrix: ``task.yaml``, ``.ctask/lease.yaml``, ``.ctask/manifest.start.json``
-and lines of ``.ctask/sessions.jsonl``, each truncated, binary (bytes that are
+The matrix: ``task.yaml``, ``lease.yaml``, ``manifest.start.json``
+and lines of ``sessions.jsonl``, each truncated, binary (bytes that are
 not UTF-8), empty, huge (10 MB) and of the wrong type (valid YAML/JSON of the
 wrong shape).  Every cell: a clear one-line error naming the file (for the
 session log: the bad lines are skipped and reported as warnings), the corrupt
@@ -30,9 +30,9 @@ __all__ = ["lsp"]
 KINDS = ("truncated", "binary", "empty", "huge", "wrong-type")
 HUGE = 10 << 20
 TASK_YAML = "task.yaml"
-LEASE = ".ctask/lease.yaml"
-MANIFEST = ".ctask/manifest.start.json"
-SESSIONS = ".ctask/sessions.jsonl"
+LEASE = "lease.yaml"
+MANIFEST = "manifest.start.json"
+SESSIONS = "sessions.jsonl"
 COVERED = {
     (TASK_YAML, "truncated"),
     (TASK_YAML, "binary"),
@@ -135,7 +135,7 @@ def test_cli_records_a_session_whose_start_manifest_is_corrupt_and_keeps_its_byt
 ) -> None:
     env.bare_task("good")
     env.new_detached("t1", agent, "write=a.txt:1", "wait=go")
-    retry_until((env.task_dir("t1") / "a.txt").exists)
+    retry_until((env.tree("t1") / "a.txt").exists)
     path = env.task_dir("t1") / MANIFEST
     bad = corrupt_metadata(MANIFEST, kind, path.read_bytes())
     path.write_bytes(bad)
@@ -167,14 +167,14 @@ def test_a_session_whose_start_manifest_is_corrupt_and_tmux_session_gone_keeps_i
     env: Env, agent: list[str]
 ) -> None:
     env.new_detached("t1", agent, "wait=go")
-    launched = (env.task_dir("t1") / ".ctask" / "launched").read_text().strip()
+    launched = (env.task_dir("t1") / "launched").read_text().strip()
     path = env.task_dir("t1") / MANIFEST
     path.write_bytes(corrupt_metadata(MANIFEST, "binary", path.read_bytes()))
     env.tmux("kill-session", "-t", env.tmux_name("t1"))
     proc = env.run("list")
     assert proc.returncode == 0, proc.stderr
     (record,) = env.records("t1", 1)
-    # Without the baseline and the tmux session, the id comes from .ctask/launched: a rerun after a
+    # Without the baseline and the tmux session, the id comes from launched: a rerun after a
     # crash finds this record instead of logging the session again under an invented id.
     assert record["session_id"] == launched
     assert (record["end_reason"], record["baseline"]) == ("ended_unowned", "none")
@@ -282,7 +282,7 @@ async def test_server_reports_a_corrupt_start_manifest_adopts_and_keeps_its_byte
         out = {}
         for kind in KINDS:
             env.new_detached(kind, agent, "write=a.txt:1", "wait=go")
-            retry_until((env.task_dir(kind) / "a.txt").exists)
+            retry_until((env.tree(kind) / "a.txt").exists)
             path = env.task_dir(kind) / MANIFEST
             bad = corrupt_metadata(MANIFEST, kind, path.read_bytes())
             path.write_bytes(bad)
@@ -317,7 +317,7 @@ async def test_server_reports_a_corrupt_start_manifest_adopts_and_keeps_its_byte
 async def test_server_skips_bad_session_log_lines_with_warnings(lsp: Start, env: Env, agent: list[str]) -> None:
     def setup() -> dict[str, tuple[Path, bytes, int]]:
         assert env.new("good", agent, "write=a.txt:1", "sleep=0.5").returncode == 0
-        healthy = env.read("good", SESSIONS)  # one real record: each task's log starts with it
+        healthy = env.read_control("good", SESSIONS)  # one real record: each task's log starts with it
         out = {}
         for kind in KINDS:
             env.bare_task(kind)

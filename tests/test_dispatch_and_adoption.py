@@ -27,7 +27,7 @@ def _backdate(env: Env, name: str) -> None:
 def test_passive_reattach_to_a_live_owner_writes_nothing(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "wait=go")
     _backdate(env, "t1")
-    task_yaml = env.read("t1", "task.yaml")
+    task_yaml = env.read_control("t1", "task.yaml")
     lease = env.lease("t1")
     assert lease is not None
     events = env.events("t1")
@@ -46,7 +46,7 @@ def test_passive_reattach_to_a_live_owner_writes_nothing(env: Env, agent: list[s
     assert result["session"]["lease"]["pid"] == owner.pid
     assert result["terminal"]["args"][-3:] == ["attach-session", "-t", "=ctask-t1"]
 
-    assert env.read("t1", "task.yaml") == task_yaml, "passive reattach must not bump updated_at"
+    assert env.read_control("t1", "task.yaml") == task_yaml, "passive reattach must not bump updated_at"
     after = env.lease("t1")
     assert after is not None
     assert (after["session_id"], after["pid"], after["started_at"]) == (
@@ -65,7 +65,7 @@ def test_passive_reattach_to_a_live_owner_writes_nothing(env: Env, agent: list[s
 
 def test_adoption_after_the_owner_is_killed_keeps_the_original_baseline(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "write=before.txt:B", "wait=go", "write=after.txt:A")
-    retry_until(lambda: (env.task_dir("t1") / "before.txt").exists())
+    retry_until(lambda: (env.tree("t1") / "before.txt").exists())
     original = env.lease("t1")
     assert original is not None
     os.kill(owner.pid, signal.SIGKILL)
@@ -77,7 +77,7 @@ def test_adoption_after_the_owner_is_killed_keeps_the_original_baseline(env: Env
     assert status["tmux_alive"] is True
     assert env.summary("t1") is None, "a running session is not finalized by status"
 
-    (env.task_dir("t1") / "during.txt").write_text("written while nobody owned the session")
+    (env.tree("t1") / "during.txt").write_text("written while nobody owned the session")
     _backdate(env, "t1")
     adopter = env.spawn("attach", "t1")
     lease = env.wait_owned("t1", adopter)
@@ -132,12 +132,12 @@ def test_resume_adopts_a_detached_session(env: Env, agent: list[str]) -> None:
 @pytest.mark.parametrize("baseline", ["missing", "corrupt"])
 def test_adoption_without_a_usable_baseline_captures_a_fresh_one(env: Env, agent: list[str], baseline: str) -> None:
     env.new_detached("t1", agent, "wait=go")
-    start = env.task_dir("t1") / ".ctask" / "manifest.start.json"
+    start = env.task_dir("t1") / "manifest.start.json"
     if baseline == "missing":
         start.unlink()
     else:
         start.write_text('{"entries": [truncated')
-    (env.task_dir("t1") / "before-adoption.txt").write_text("x")
+    (env.tree("t1") / "before-adoption.txt").write_text("x")
     _out, err = env.own_until_done("attach", "t1")
     if baseline == "corrupt":
         assert "manifest.start.json is corrupt" in err
@@ -154,7 +154,7 @@ def test_adoption_without_a_usable_baseline_captures_a_fresh_one(env: Env, agent
 def test_fresh_remote_lease_is_adopted_only_with_yes(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "wait=go")
     env.write_lease("t1", host="build-box.example", pid=4242)
-    before = env.read("t1", ".ctask/lease.yaml")
+    before = env.read_control("t1", "lease.yaml")
     for command in ("attach", "resume"):
         proc = env.run(command, "t1")
         assert proc.returncode == 1, proc.stderr
@@ -162,7 +162,7 @@ def test_fresh_remote_lease_is_adopted_only_with_yes(env: Env, agent: list[str])
             "ctask: error: task t1 is held by build-box.example pid 4242 with a fresh heartbeat; "
             "adoption declined (rerun with --yes to adopt it here)"
         )
-        assert env.read("t1", ".ctask/lease.yaml") == before
+        assert env.read_control("t1", "lease.yaml") == before
     assert env.tmux_alive("t1")
 
     env.write_lease("t1", host="build-box.example", pid=4242)  # keep it fresh
@@ -220,7 +220,7 @@ def test_resume_records_an_ended_session_before_launching_a_new_one(env: Env, ag
     env.new_detached("t1", agent, "wait=go")
     env.go("t1")
     retry_until(lambda: (env.pane("t1") or {}).get("dead"))
-    (env.task_dir("t1") / "go").unlink()
+    (env.tree("t1") / "go").unlink()
     owner = env.spawn("resume", "t1")
     env.wait_owned("t1", owner)
     first = env.records("t1", 1)[0]

@@ -45,8 +45,7 @@ def new(env: Env, name: str, repo: Path, agent: list[str], *steps: str, extra: t
 
 def state_of(env: Env, repo: Path) -> tuple[list[str], list[str], list[str]]:
     """What a failed ``new`` must leave as it was: tasks, branches, worktrees."""
-    tasks = sorted(p.name for p in (env.ctask_home / "tasks").iterdir()) if (env.ctask_home / "tasks").exists() else []
-    return tasks, branches(env.vars, repo), worktrees(env.vars, repo)
+    return env.task_names(), branches(env.vars, repo), worktrees(env.vars, repo)
 
 
 def one_line_error(proc: t.Any) -> str:
@@ -63,7 +62,7 @@ def test_new_with_repo_runs_the_agent_in_a_worktree_on_its_own_branch(env: Env, 
     base = head(env.vars, repo)
     proc = new(env, "t1", repo, gagent, "dump=info.json")
     assert proc.returncode == 0, proc.stderr
-    ws = env.task_dir("t1")
+    ws = env.tree("t1")
     worktree = ws / "project"
     meta = env.task_yaml("t1")
     assert meta["repo"] == {
@@ -113,11 +112,11 @@ def test_new_from_a_subdirectory_with_branch_and_base(env: Env, repo: Path, gage
 
 def test_new_from_another_tasks_worktree_records_the_main_repository(env: Env, repo: Path, gagent: list[str]) -> None:
     assert new(env, "t1", repo, gagent).returncode == 0
-    proc = new(env, "t2", env.task_dir("t1") / "project", gagent)
+    proc = new(env, "t2", env.tree("t1") / "project", gagent)
     assert proc.returncode == 0, proc.stderr
     meta = env.task_yaml("t2")["repo"]
     assert meta["path"] == str(repo), "the main worktree, not t1's"
-    assert meta["worktree"] == str(env.task_dir("t2") / "project")
+    assert meta["worktree"] == str(env.tree("t2") / "project")
     # Removing t1 does not orphan t2.
     assert env.run("rm", "t1").returncode == 0
     proc = env.run("rm", "t2", "--delete-branch")
@@ -132,7 +131,7 @@ def test_terminal_spec_opens_in_the_worktree(env: Env, repo: Path, gagent: list[
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["terminal"]["cwd"] == str(env.task_dir("t1") / "project")
+    assert result["terminal"]["cwd"] == str(env.tree("t1") / "project")
     env.go("t1")
     retry_until(lambda: not env.tmux_alive("t1"))
     env.run("list", check=True)
@@ -158,7 +157,7 @@ def test_summary_lists_commits_committed_and_uncommitted_changes(env: Env, repo:
         "git=rm -q --cached src/app.py",
     )
     assert proc.returncode == 0, proc.stderr
-    worktree = env.task_dir("t1") / "project"
+    worktree = env.tree("t1") / "project"
     summary = env.summary("t1")
     assert summary is not None
     view = summary["git"]
@@ -196,7 +195,7 @@ def test_live_diff_shows_gits_view_while_the_agent_runs(env: Env, repo: Path, ga
         env=IDENTITY,
     )  # fmt: skip
     env.wait_owned("t1", proc)
-    worktree = env.task_dir("t1") / "project"
+    worktree = env.tree("t1") / "project"
     (worktree / "wip.txt").write_text("wip\n")
     diff = env.json("diff", "t1")
     assert diff["live"] is True
@@ -217,9 +216,9 @@ def test_two_tasks_on_one_repository_run_at_once_and_stay_apart(env: Env, repo: 
         env.wait_owned(name, proc)
     # Both agents run at the same time, each in its own checkout.
     assert env.tmux_alive("a") and env.tmux_alive("b")
-    retry_until(lambda: all((env.task_dir(n) / "project" / f"{n}.txt").exists() for n in ("a", "b")))
-    assert (env.task_dir("a") / "project" / "README.md").read_text() == "by a\n"
-    assert (env.task_dir("b") / "project" / "README.md").read_text() == "by b\n"
+    retry_until(lambda: all((env.tree(n) / "project" / f"{n}.txt").exists() for n in ("a", "b")))
+    assert (env.tree("a") / "project" / "README.md").read_text() == "by a\n"
+    assert (env.tree("b") / "project" / "README.md").read_text() == "by b\n"
     for name in ("a", "b"):
         env.go(name)
     for proc in procs.values():
@@ -246,7 +245,7 @@ def test_rm_refuses_uncommitted_changes_then_force_removes_and_keeps_the_branch(
     env: Env, repo: Path, gagent: list[str]
 ) -> None:
     assert new(env, "t1", repo, gagent, "write=wip.txt:wip").returncode == 0
-    worktree = env.task_dir("t1") / "project"
+    worktree = env.tree("t1") / "project"
     proc = env.run("rm", "t1")
     line = one_line_error(proc)
     assert "uncommitted change" in line and "--force" in line
@@ -396,7 +395,7 @@ def test_a_failed_launch_removes_workspace_worktree_and_branch(env: Env, repo: P
 
 def test_resume_of_a_task_whose_worktree_is_gone(env: Env, repo: Path, gagent: list[str]) -> None:
     assert new(env, "t1", repo, gagent).returncode == 0
-    git(env.vars, repo, "worktree", "remove", str(env.task_dir("t1") / "project"))
+    git(env.vars, repo, "worktree", "remove", str(env.tree("t1") / "project"))
     line = one_line_error(env.run("resume", "t1"))
     assert "worktree" in line and "is gone" in line and "ctask rm t1" in line
     assert env.lease("t1") is None

@@ -17,8 +17,7 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def _tasks(env: Env) -> list[str]:
-    tasks = env.ctask_home / "tasks"
-    return sorted(p.name for p in tasks.iterdir()) if tasks.is_dir() else []
+    return env.task_names()
 
 
 def test_owned_session_is_finalized_with_a_complete_summary(env: Env, agent: list[str]) -> None:
@@ -51,12 +50,12 @@ def test_owned_session_is_finalized_with_a_complete_summary(env: Env, agent: lis
     (record,) = env.records("t1", 1)
     assert record == {k: v for k, v in summary.items() if k not in ("added", "modified", "deleted")}
     assert env.lease("t1") is None
-    assert not (env.task_dir("t1") / ".ctask" / "manifest.start.json").exists()
+    assert not (env.task_dir("t1") / "manifest.start.json").exists()
     assert env.tmux_sessions() == [], "the dead pane kept for reading is killed after finalize"
     assert env.task_yaml("t1")["provisional"] is False
     kinds = env.event_kinds("t1")
     assert kinds.index("lease_taken") < kinds.index("lease_released") < kinds.index("finalized")
-    leftovers = [p.name for p in (env.task_dir("t1") / ".ctask").iterdir() if p.name.endswith(".tmp")]
+    leftovers = [p.name for p in env.task_dir("t1").iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
 
 
@@ -108,7 +107,7 @@ def test_resume_whose_agent_exits_at_once_keeps_the_task_and_records_no_session(
     assert "exited with status 2 right after it started (last output: bad flag --frobnicate)" in proc.stderr
     assert env.task_dir("t1").is_dir(), "an existing task is never removed by a failed launch"
     assert env.lease("t1") is None
-    assert not (env.task_dir("t1") / ".ctask" / "manifest.start.json").exists()
+    assert not (env.task_dir("t1") / "manifest.start.json").exists()
     assert env.tmux_sessions() == []
     assert env.event_kinds("t1")[-1] == "launch_failed"
     env.records("t1", 1)
@@ -136,13 +135,13 @@ def test_agent_path_that_is_not_executable_is_not_found(env: Env) -> None:
 
 def test_resume_with_a_missing_agent_writes_no_lease(env: Env, agent: list[str]) -> None:
     assert env.new("t1", agent, "sleep=0.4").returncode == 0
-    before = env.read("t1", "task.yaml")
+    before = env.read_control("t1", "task.yaml")
     events = env.event_kinds("t1")
     proc = env.run("resume", "t1", "--agent", "no-such-agent-xyz")
     assert proc.returncode == 1
     assert "agent command 'no-such-agent-xyz' not found on PATH" in proc.stderr
     assert env.lease("t1") is None
-    assert env.read("t1", "task.yaml") == before, "no updated_at bump for a launch that never happened"
+    assert env.read_control("t1", "task.yaml") == before, "no updated_at bump for a launch that never happened"
     assert env.event_kinds("t1") == events
     env.records("t1", 1)
 
@@ -194,14 +193,14 @@ def test_tmux_server_that_cannot_start_is_not_blamed_on_the_agent(env: Env, agen
 def test_launch_refuses_a_task_leased_by_another_host(env: Env, agent: list[str]) -> None:
     assert env.new("t1", agent, "sleep=0.4").returncode == 0
     lease = env.write_lease("t1", host="build-box.example", pid=4242)
-    before = env.read("t1", ".ctask/lease.yaml")
+    before = env.read_control("t1", "lease.yaml")
     proc = env.run("resume", "t1")
     assert proc.returncode == 1
     assert proc.stderr == (
         f"ctask: error: task t1 is in use by build-box.example pid 4242 since {lease['started_at']}; "
         "attach with `ctask attach t1` or stop it with `ctask stop t1`\n"
     )
-    assert env.read("t1", ".ctask/lease.yaml") == before
+    assert env.read_control("t1", "lease.yaml") == before
     assert env.tmux_sessions() == []
     env.records("t1", 1)
 

@@ -96,7 +96,7 @@ def test_lease_of_another_host_with_old_heartbeat_is_stale(env: Env, agent: list
 
 def test_unreadable_lease_is_stale_with_the_parse_error(env: Env, agent: list[str]) -> None:
     _task(env, agent)
-    lease = env.task_dir("t1") / ".ctask" / "lease.yaml"
+    lease = env.task_dir("t1") / "lease.yaml"
     lease.write_text("pid: [1, 2\n")
     proc = env.run("status", "t1", "--json")
     assert proc.returncode == 1
@@ -140,7 +140,7 @@ def test_a_lease_reads_the_same_with_and_without_the_yaml_parser(tmp_path: Path)
     from ctask_ls.core.workspace import Workspace
 
     ws = Workspace(tmp_path, "t1")
-    ws.ctask_dir.mkdir(parents=True)
+    ws.root.mkdir(parents=True)
     at = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     for agent in ("claude", 'we"ird\\ \u00e9 : # [x]', "0123", "yes", "", "\U0001f600"):
         lease = leases.Lease("h-1-2", "höst", 4242, agent, "persistent", "ctask-t1", at, at, "cli")

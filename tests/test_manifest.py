@@ -59,7 +59,7 @@ def test_a_session_records_a_symlink_to_outside_the_workspace_as_one_entry(env: 
     outside = env.root / "outside"
     _files(outside, {"x.txt": "x", "deep/y.txt": "y"})
     owner = env.spawn_new("t1", agent, "wait=go")
-    (env.task_dir("t1") / "escape").symlink_to(outside)
+    (env.tree("t1") / "escape").symlink_to(outside)
     env.go("t1")
     code, out, err = env.finish(owner)
     assert code == 0, err
@@ -71,13 +71,14 @@ def test_a_session_records_a_symlink_to_outside_the_workspace_as_one_entry(env: 
     env.records("t1", 1)
 
 
-def test_metadata_and_ignored_paths_are_not_in_manifests(tmp_path: Path) -> None:
+def test_ignored_paths_are_not_in_manifests_and_a_trees_own_metadata_names_are(tmp_path: Path) -> None:
+    """The tree holds no control file (schema 2): files named like them are the agent's own."""
     ws = tmp_path / "ws"
     _files(
         ws,
         {
             "task.yaml": "top-level metadata",
-            ".ctask/lease.yaml": "x",
+            "lease.yaml": "x",
             ".git/HEAD": "ref",
             "sub/task.yaml": "the agent's own file",
             "sub/.ctask/x": "the agent's own file",
@@ -85,7 +86,13 @@ def test_metadata_and_ignored_paths_are_not_in_manifests(tmp_path: Path) -> None
             "keep.txt": "k",
         },
     )
-    assert sorted(manifest.capture(ws).entries) == ["keep.txt", "sub/.ctask/x", "sub/task.yaml"]
+    assert sorted(manifest.capture(ws).entries) == [
+        "keep.txt",
+        "lease.yaml",
+        "sub/.ctask/x",
+        "sub/task.yaml",
+        "task.yaml",
+    ]
 
 
 def test_ignore_patterns_follow_gitignore_forms(tmp_path: Path) -> None:
@@ -194,7 +201,7 @@ def test_diff_explains_every_change_between_two_manifests(
 
 def test_session_summary_and_diff_command_report_added_modified_deleted(env: Env, agent: list[str]) -> None:
     owner = env.spawn("new", "t1", "--agent", agent[0], "--", agent[1], "wait=go", "write=late.txt:0123456789")
-    ws = env.task_dir("t1")
+    ws = env.tree("t1")
     # Files that exist before the session starts form its baseline: create the task first.
     env.wait_owned("t1", owner)
     live = env.json("diff", "t1")
@@ -261,7 +268,7 @@ def _no_root_powers(probe_dir: Path) -> list[str]:
 
 def test_unreadable_directory_is_reported_and_skipped_not_fatal(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "wait=go")
-    ws = env.task_dir("t1")
+    ws = env.tree("t1")
     _files(ws, {"secret/hidden.txt": "h", "visible.txt": "v"})
     (ws / "secret").chmod(0)
     try:
@@ -285,7 +292,7 @@ def test_unreadable_directory_is_reported_and_skipped_not_fatal(env: Env, agent:
 
 def test_odd_file_names_do_not_stop_a_session_being_recorded(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "wait=go")
-    ws = os.fsencode(env.task_dir("t1"))
+    ws = os.fsencode(env.tree("t1"))
     names = [b"bad-\xff-name.txt", "emoji-\U0001f600.txt".encode(), b"tab\tname", b"new\nline.txt"]
     for raw in names:
         with open(os.path.join(ws, raw), "wb") as fh:
@@ -403,8 +410,6 @@ def test_a_capture_split_with_a_helper_process_is_the_same_capture(
     (ws / "d5" / "sub0" / "loop").symlink_to("loop")
     os.mkfifo(ws / "d3" / "sub1" / "pipe")
     (ws / "d2" / "sub2" / os.fsdecode(b"bad\xffname")).write_text("?")
-    (ws / ".ctask").mkdir()
-    (ws / ".ctask" / "lease.yaml").write_text("")
     patterns = ["*.log", "build/", "d3/*.tmp", ".git/"]
     alone = manifest.capture(ws, patterns, split=False)
     monkeypatch.setattr(manifest, "SPLIT_AFTER", 0.0)  # split at the first chance

@@ -65,7 +65,7 @@ def test_new_rejects_invalid_name_before_touching_any_file(env: Env, name: str) 
 @pytest.mark.parametrize("command", ["resume", "open", "attach", "status", "stop", "diff", "log", "rm", "repair"])
 def test_every_command_rejects_path_traversal_names(env: Env, command: str) -> None:
     tasks = env.ctask_home / "tasks"
-    (tasks / "keep" / ".ctask").mkdir(parents=True)
+    (tasks / "keep" / "work").mkdir(parents=True)
     (tasks / "keep" / "work.txt").write_text("precious")
     before = _tree(env.root)
     extra = ["--force"] if command == "rm" else []
@@ -138,11 +138,11 @@ def test_names_whose_tmux_names_collide_are_refused(env: Env, agent: list[str]) 
 
 def test_new_refuses_an_existing_task_and_leaves_it_untouched(env: Env, agent: list[str]) -> None:
     assert env.new("t1", agent, "sleep=0.4").returncode == 0
-    before = env.read("t1", "task.yaml")
+    before = env.read_control("t1", "task.yaml")
     proc = env.new("t1", agent, "sleep=0.4")
     assert proc.returncode == 1
     assert "task 't1' already exists; resume it with `ctask resume t1`" in proc.stderr
-    assert env.read("t1", "task.yaml") == before
+    assert env.read_control("t1", "task.yaml") == before
     env.records("t1", 1)
 
 
@@ -150,7 +150,7 @@ def test_task_yaml_has_the_documented_fields(env: Env, agent: list[str]) -> None
     proc = env.run("new", "t1", "-m", "fix the login", "--agent", agent[0], "--", agent[1], "sleep=0.4")
     assert proc.returncode == 0, proc.stderr
     meta = env.task_yaml("t1")
-    assert meta["schema"] == 1
+    assert meta["schema"] == 2
     assert meta["name"] == "t1"
     assert RFC3339.match(meta["created_at"]), meta
     assert RFC3339.match(meta["updated_at"]), meta
@@ -284,7 +284,7 @@ def test_require_lock_raises_lock_timeout_while_another_holder_has_it(tmp_path: 
 def test_repair_says_try_again_when_the_write_lock_is_held(env: Env, agent: list[str]) -> None:
     env.write_config({"lock_timeout": 0.5})
     assert env.new("t1", agent, "sleep=0.4").returncode == 0
-    with filelock.FileLock(str(env.task_dir("t1") / ".ctask" / "write.lock")):
+    with filelock.FileLock(str(env.task_dir("t1") / "write.lock")):
         proc = env.run("repair", "t1")
     assert proc.returncode == 1
     assert proc.stderr.startswith("ctask: error: could not lock "), proc.stderr
@@ -294,14 +294,14 @@ def test_repair_says_try_again_when_the_write_lock_is_held(env: Env, agent: list
 def test_launch_cannot_take_the_lease_while_the_write_lock_is_held(env: Env, agent: list[str]) -> None:
     env.write_config({"lock_timeout": 0.5})
     assert env.new("t1", agent, "sleep=0.4").returncode == 0
-    task_yaml = env.read("t1", "task.yaml")
-    with filelock.FileLock(str(env.task_dir("t1") / ".ctask" / "write.lock")):
+    task_yaml = env.read_control("t1", "task.yaml")
+    with filelock.FileLock(str(env.task_dir("t1") / "write.lock")):
         proc = env.run("resume", "t1")
     assert proc.returncode == 1
     assert proc.stderr.startswith("ctask: error: could not lock "), proc.stderr
     assert "within 0.5s to take the lease; another ctask is writing it, try again" in proc.stderr
     assert env.lease("t1") is None
-    assert env.read("t1", "task.yaml") == task_yaml
+    assert env.read_control("t1", "task.yaml") == task_yaml
     assert env.tmux_sessions() == []
     env.records("t1", 1)
 
@@ -309,8 +309,8 @@ def test_launch_cannot_take_the_lease_while_the_write_lock_is_held(env: Env, age
 def test_adopter_falls_back_to_passive_with_one_warning_when_lock_is_held(env: Env, agent: list[str]) -> None:
     env.write_config({"lock_timeout": 0.5})
     env.new_detached("t1", agent, "wait=go")
-    task_yaml = env.read("t1", "task.yaml")
-    with filelock.FileLock(str(env.task_dir("t1") / ".ctask" / "write.lock")):
+    task_yaml = env.read_control("t1", "task.yaml")
+    with filelock.FileLock(str(env.task_dir("t1") / "write.lock")):
         proc = env.run("attach", "t1")
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
@@ -318,7 +318,7 @@ def test_adopter_falls_back_to_passive_with_one_warning_when_lock_is_held(env: E
     assert "could not lock task t1 to adopt it; attaching passively" in warnings[0]
     assert "not attaching: no terminal" in proc.stdout
     assert env.lease("t1") is None, "the adopter must not write a lease it could not lock for"
-    assert env.read("t1", "task.yaml") == task_yaml
+    assert env.read_control("t1", "task.yaml") == task_yaml
     assert "adopted" not in env.event_kinds("t1")
 
     # Without the lock held, the same command adopts.

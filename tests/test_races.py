@@ -72,7 +72,7 @@ class Round:
 
 def _orphan(env: Env, agent: list[str], first: bool) -> int:
     """Task t1 runs a session whose owner was SIGKILLed; returns the dead owner's pid."""
-    (env.task_dir("t1") / "go").unlink(missing_ok=True)
+    (env.tree("t1") / "go").unlink(missing_ok=True)
     if first:
         owner = env.spawn("new", "t1", "--agent", agent[0], "--", agent[1], "wait=go")
     else:
@@ -231,7 +231,7 @@ async def test_rounds_of_eight_cli_and_server_adopters_leave_one_owner_and_one_r
             assert ended.params["summary"]["session_ownership"] == "adopted"
         await asyncio.to_thread(
             retry_until,
-            lambda: env.lease("t1") is None and not (env.task_dir("t1") / ".ctask/manifest.start.json").exists(),
+            lambda: env.lease("t1") is None and not (env.task_dir("t1") / "manifest.start.json").exists(),
             20,
         )
         records = env.records("t1", round_no + 1)

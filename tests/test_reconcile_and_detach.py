@@ -12,7 +12,7 @@ from tests.helpers import Env, retry_until
 
 
 def _start_manifest(env: Env, name: str) -> dict[str, object] | None:
-    path = env.task_dir(name) / ".ctask" / "manifest.start.json"
+    path = env.task_dir(name) / "manifest.start.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -42,7 +42,7 @@ def test_new_detach_json_gives_the_session_and_a_terminal_spec(env: Env, agent: 
     terminal = result["terminal"]
     assert terminal["command"] == shutil.which("tmux")
     assert terminal["args"] == ["-S", env.socket, "attach-session", "-t", "=ctask-t1"]
-    assert terminal["cwd"] == str(env.task_dir("t1"))
+    assert terminal["cwd"] == str(env.tree("t1"))
 
 
 @pytest.mark.parametrize("command", [("list",), ("status", "t1", "--json")])
@@ -76,7 +76,7 @@ def test_detached_session_that_ended_unowned_is_finalized_by_list_and_status(
 @pytest.mark.parametrize("how", ["kill-session", "kill-server"])
 def test_session_that_vanished_from_tmux_is_finalized_by_reconcile(env: Env, agent: list[str], how: str) -> None:
     env.new_detached("t1", agent, "write=a.txt:1", "wait=go")
-    retry_until(lambda: (env.task_dir("t1") / "a.txt").exists())
+    retry_until(lambda: (env.tree("t1") / "a.txt").exists())
     if how == "kill-session":
         env.tmux("kill-session", "-t", "=ctask-t1")
     else:

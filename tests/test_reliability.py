@@ -137,7 +137,7 @@ def _stop_outside_the_lock(env: Env, pid: int) -> None:
     ``lock_timeout`` and attach passively (see README, Guarantees): not what this
     test is about.
     """
-    fd = os.open(env.task_dir("t1") / ".ctask" / "write.lock", os.O_RDWR)
+    fd = os.open(env.task_dir("t1") / "write.lock", os.O_RDWR)
     try:
         for _ in range(100):
             os.kill(pid, signal.SIGSTOP)
@@ -192,7 +192,7 @@ def test_stop_racing_the_agents_own_exit_records_each_session_once(env: Env, age
     rounds = 20
     reasons: list[str] = []
     for round_no in range(rounds):
-        (env.task_dir("t1") / "go").unlink(missing_ok=True)
+        (env.tree("t1") / "go").unlink(missing_ok=True)
         if round_no == 0:
             owner = env.spawn_new("t1", agent, "wait=go")
         else:
@@ -220,7 +220,7 @@ def test_stop_racing_the_agents_own_exit_records_each_session_once(env: Env, age
             assert summary.get("exit_status") == 0, (round_no, summary)
         assert env.lease("t1") is None, round_no
         assert env.tmux_sessions() == [], round_no
-        leftover = env.task_dir("t1") / ".ctask" / "stop-requested"
+        leftover = env.task_dir("t1") / "stop-requested"
         assert not leftover.exists(), (round_no, "a stop request outlived its session", leftover.read_text())
         assert env.event_kinds("t1").count("finalized") == round_no + 1, (round_no, env.event_kinds("t1"))
         reasons.append(f"{summary['end_reason']}/stop-exit-{stop_code}")
@@ -265,7 +265,7 @@ def test_a_stop_that_loses_the_race_to_finalize_leaves_no_request_for_the_next_s
     import fcntl
 
     owner = env.spawn_new("t1", agent, "wait=go")
-    with (env.task_dir("t1") / ".ctask" / "write.lock").open("a") as lock:
+    with (env.task_dir("t1") / "write.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # stop sees the live pane, then waits here for the lock
         stop = env.spawn("stop", "t1")
         time.sleep(1.0)
@@ -279,10 +279,10 @@ def test_a_stop_that_loses_the_race_to_finalize_leaves_no_request_for_the_next_s
     finally:
         os.kill(stop.pid, signal.SIGCONT)
     env.finish(stop)
-    marker = env.task_dir("t1") / ".ctask" / "stop-requested"
+    marker = env.task_dir("t1") / "stop-requested"
     assert not marker.exists(), f"a stop request outlived its session: {marker.read_text()}"
 
-    (env.task_dir("t1") / "go").unlink()
+    (env.tree("t1") / "go").unlink()
     env.own_until_done("resume", "t1")
     summary = env.summary("t1")
     assert summary is not None

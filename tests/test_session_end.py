@@ -118,7 +118,7 @@ def test_agent_exit_while_attached_records_the_session_and_gives_the_terminal_ba
     panes = env.tmux("list-panes", "-a", "-F", "#{session_name} dead=#{pane_dead} #{pane_current_command}").stdout
     assert status == 0, (
         f"ctask did not return by itself after the agent exited; panes: {panes!r}; events: {env.event_kinds('t1')}; "
-        f"files: {sorted(p.name for p in env.task_dir('t1').iterdir())}; screen: {term.text()[-300:]!r}"
+        f"files: {sorted(p.name for p in env.tree('t1').iterdir())}; screen: {term.text()[-300:]!r}"
     )
     assert "session" in term.text() and "ended: agent_exited, exit status 0" in term.text()
     assert "+ done.txt" in term.text()
@@ -159,7 +159,7 @@ def test_an_editor_terminal_attached_to_a_cli_owned_session_returns_when_the_age
 def test_ended_at_is_when_a_detached_agent_ended_not_when_it_was_noticed(env: Env) -> None:
     proc = env.run("new", "t1", "--detach", "--agent", "sh", "--", "-c", "sleep 0.5; date +%s > end.txt")
     assert proc.returncode == 0, proc.stderr
-    retry_until(lambda: (env.task_dir("t1") / "end.txt").exists() and not env.tmux_alive("t1"), 15)
+    retry_until(lambda: (env.tree("t1") / "end.txt").exists() and not env.tmux_alive("t1"), 15)
     time.sleep(3)  # nobody looks for a while; the record must still say when the agent ended
     known = env.tmux("list-panes", "-t", f"={env.tmux_name('t1')}:", "-F", "#{pane_dead_time}").stdout.strip()
     listed = env.json("list")

@@ -39,6 +39,7 @@ def adopt(
     lease_sid = leases.new_session_id(ctx.host, os.getpid(), adopted_at)
     meta = ws.read_meta()
     pane = pane or ctx.tmux.pane(ws.tmux_session)
+    ctx.fault("adopt.before_lock")  # tests widen the race window here (CTASK_PAUSE)
     with write_lock(ws.lock_path, ctx.config.lock_timeout) as held:
         if not held:
             ctx.say(f"warning: could not lock task {ws.name} to adopt it; attaching passively")

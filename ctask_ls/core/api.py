@@ -63,6 +63,7 @@ from ctask_ls.core.queries import TaskStatus
 from ctask_ls.core.records import read_summary
 from ctask_ls.core.resume import Outcome, OutcomeKind
 from ctask_ls.core.stop import StopResult
+from ctask_ls.core.storage import FileKey
 from ctask_ls.core.timeutil import rfc3339
 from ctask_ls.core.tmux import PaneState
 from ctask_ls.core.workspace import TaskMeta, Workspace, validate_name
@@ -86,6 +87,7 @@ __all__ = [
     "EndReason",
     "EndState",
     "FaultHook",
+    "FileKey",
     "GitError",
     "GitNotFound",
     "InvalidArgument",

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 import typing as t
+from pathlib import Path
 
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import timeutil
+from ctask_ls.core import migrate, timeutil
 from ctask_ls.core import workspace as workspaces
 from ctask_ls.core.heartbeat import HeartbeatService
 from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock
@@ -76,6 +78,8 @@ class Context:
         """The same for lease files (display only)."""
         self.progress: ProgressHook | None = None
         """Called with (workspace, "begin" | "report" | "end", files so far) around captures."""
+        self._laid_out: set[Path] = set()
+        self._layout_lock = threading.Lock()
         self.exit_channel = f"ctask-exit-{os.getpid()}-{secrets.token_hex(4)}"
         """The tmux ``wait-for`` channel that the sessions this process owns signal when their agent dies."""
 
@@ -97,6 +101,8 @@ class Context:
     # -- lookup -----------------------------------------------------------------------------------
 
     def workspace(self, name: object) -> Workspace:
+        workspaces.validate_name(name)  # before anything is touched
+        self.ensure_layout()
         return workspaces.open_workspace(self.config, name)
 
     def load(self, name: object) -> tuple[Workspace, TaskMeta]:
@@ -104,10 +110,26 @@ class Context:
         return ws, ws.read_meta()
 
     def names(self) -> list[str]:
+        self.ensure_layout()
         return workspaces.task_names(self.config)
+
+    def ensure_layout(self) -> None:
+        """Move a schema-1 home to schema 2 once per home and process (see migrate.py)."""
+        tasks_dir = self.config.tasks_dir
+        if tasks_dir in self._laid_out:
+            return
+        with self._layout_lock:
+            if tasks_dir not in self._laid_out:
+                migrate.ensure(tasks_dir, stale_after=self.config.stale_after, say=self.say)
+                if workspaces.layout_marked(tasks_dir):
+                    self._laid_out.add(tasks_dir)
 
     def inspect(self, ws: Workspace) -> LeaseInfo:
         return leases.inspect_lease(ws, stale_after=self.config.stale_after, host=self.host)
+
+    def inspect_shown(self, ws: Workspace) -> LeaseInfo:
+        """:meth:`inspect` for display: the lease is parsed again only when its file changed."""
+        return leases.inspect_lease(ws, stale_after=self.config.stale_after, host=self.host, reads=self.lease_reads)
 
     def panes(self) -> dict[str, PaneState]:
         """One look at every tmux session (none when tmux is not installed)."""
@@ -127,7 +149,7 @@ class Context:
             hook(ws, "begin", 0)
             report = lambda n: hook(ws, "report", n)  # noqa: E731
         try:
-            m = manifests.capture(ws.root, self.config.ignore, progress=report)
+            m = manifests.capture(ws.tree, self.config.ignore, progress=report)
         finally:
             if hook is not None:
                 hook(ws, "end", 0)

@@ -148,12 +148,12 @@ def _abandon(ctx: Context, ws: Workspace, sid: str, why: str) -> None:
 def _ctask_vars(ctx: Context, ws: Workspace, sid: str, mode: str, cwd: str) -> dict[str, str]:
     found = {
         "CTASK_TASK": ws.name,
-        "CTASK_WORKSPACE": str(ws.root),
+        "CTASK_WORKSPACE": ws.tree_dir,
         "CTASK_SESSION_ID": sid,
         "CTASK_MODE": mode,
         "CTASK_HOME": str(ctx.config.home),
     }
-    if cwd != str(ws.root):
+    if cwd != ws.tree_dir:
         found["CTASK_WORKTREE"] = cwd
     return found
 
@@ -244,9 +244,10 @@ def _agent_wrote(ctx: Context, owned: OwnedSession) -> str | None:
 
 
 def agent_cwd(ws: Workspace, meta: TaskMeta) -> str:
-    """Where the agent starts: the worktree of a repo task, else the workspace."""
+    """Where the agent starts: the worktree of a repo task, else its tree (created again if it went)."""
     if meta.repo is None:
-        return str(ws.root)
+        ws.tree.mkdir(exist_ok=True)
+        return ws.tree_dir
     if not Path(meta.repo.worktree).is_dir():
         raise GitError(
             f"task {ws.name}'s worktree {meta.repo.worktree} is gone; recreate it with "

@@ -24,10 +24,11 @@ import datetime as dt
 import json
 import os
 import typing as t
+from pathlib import Path
 
 from ctask_ls.core import records, timeutil
 from ctask_ls.core.errors import CorruptMetadata
-from ctask_ls.core.storage import atomic_write, parse_yaml_mapping, read_text_limited
+from ctask_ls.core.storage import FileKey, ParsedFiles, atomic_write, file_key, parse_yaml_mapping, read_text_limited
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import Workspace
@@ -52,7 +53,7 @@ def new_session_id(host: str, pid: int, started: dt.datetime) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Lease:
-    """The contents of ``.ctask/lease.yaml``."""
+    """The contents of ``lease.yaml``."""
 
     session_id: str
     """``<host>-<pid>-<unix start>`` of the owner that wrote this lease."""
@@ -130,14 +131,18 @@ class LeaseInfo:
 def read_lease(ws: Workspace) -> Lease:
     """Read the lease; FileNotFoundError when there is none, CorruptMetadata when unreadable."""
     hint = _REPAIR.format(name=ws.name)
-    text = read_text_limited(ws.lease_path, hint=hint)
+    return parse_lease(read_text_limited(ws.lease_path, hint=hint), ws.lease_path, hint=hint)
+
+
+def parse_lease(text: str, path: str | Path, *, hint: str = "") -> Lease:
+    """The lease in ``text`` (read from ``path``); CorruptMetadata when it is not one."""
     data = _plain_mapping(text)
     if data is None:  # not the form lease_yaml writes: a YAML parser decides
-        data = parse_yaml_mapping(text, ws.lease_path, hint=hint)
+        data = parse_yaml_mapping(text, path, hint=hint)
     try:
         return Lease.from_mapping(data)
     except (ValueError, TypeError) as exc:
-        raise CorruptMetadata(str(ws.lease_path), f"wrong contents: {exc}", hint=hint) from exc
+        raise CorruptMetadata(str(path), f"wrong contents: {exc}", hint=hint) from exc
 
 
 def write_lease(ws: Workspace, lease: Lease, *, durable: bool = True) -> None:
@@ -234,7 +239,7 @@ def inspect_lease(
     (for display only: ``status`` and ``list``, never a decision under the lock).
     """
     try:
-        lease = read_lease(ws) if reads is None else reads.read(ws)
+        lease = read_lease(ws) if reads is None else reads.get(ws.control("lease.yaml"), lambda: read_lease(ws))
     except FileNotFoundError:
         return LeaseInfo(MISSING)
     except CorruptMetadata as exc:
@@ -244,29 +249,11 @@ def inspect_lease(
     return classify(lease, stale_after=stale_after, host=host or hostname())
 
 
-class LeaseReads:
-    """Parsed leases keyed by file identity (inode, size, mtime, ctime), for a long-lived process.
-
-    A heartbeat rewrites the lease by atomic rename, so every beat is a new
-    file and misses; between beats, ``status`` costs a stat instead of a parse.
-    """
-
-    def __init__(self) -> None:
-        self._parsed: dict[str, tuple[tuple[int, int, int, int], Lease]] = {}
-
-    def read(self, ws: Workspace) -> Lease:
-        path = ws.dir + "/.ctask/lease.yaml"
-        st = os.stat(path)  # FileNotFoundError: no lease
-        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        hit = self._parsed.get(path)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        lease = read_lease(ws)
-        self._parsed[path] = (key, lease)
-        return lease
+LeaseReads = ParsedFiles[Lease]
+"""Parsed leases of a long-lived process: between two heartbeats, ``status`` costs a stat, not a parse."""
 
 
-Written = tuple[tuple[int, int, int] | None, Lease]
+Written = tuple[FileKey | None, Lease]
 """A lease as we wrote it, with its file's identity: while the file is still that one, no parse is needed."""
 
 
@@ -388,10 +375,6 @@ def release(
     return True
 
 
-def file_identity(ws: Workspace) -> tuple[int, int, int] | None:
-    """(inode, mtime_ns, size): every lease write is an atomic rename, so a new inode."""
-    try:
-        st = os.stat(ws.dir + "/.ctask/lease.yaml")
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+def file_identity(ws: Workspace) -> FileKey | None:
+    """The lease file's :data:`~ctask_ls.core.storage.FileKey`: every lease write is a new one."""
+    return file_key(ws.control("lease.yaml"))

@@ -7,8 +7,7 @@ symlinks, the link target.  Directories are implied by the paths under them
 never followed.  A directory that cannot be read is reported in ``errors`` and
 skipped; a file deleted while the walk runs is simply not listed.
 
-Excluded: ``task.yaml`` and ``.ctask/`` at the top, and every path matching an
-``ignore`` pattern.  Patterns follow gitignore's common forms: ``name`` matches
+Excluded: every path matching an ``ignore`` pattern.  Patterns follow gitignore's common forms: ``name`` matches
 that name at any depth, ``dir/`` only directories, a pattern with a ``/``
 inside is anchored at the workspace root, ``*``, ``?``, ``[...]`` and ``**``
 work as in git.  Negation (``!pattern``) is not supported and is ignored.
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from ctask_ls.core import walk as walking
 from ctask_ls.core.errors import CorruptMetadata
+from ctask_ls.core.storage import open_regular
 
 SPLIT_AFTER = 0.04
 """Seconds of walking after which a capture splits what is left with a helper process."""
@@ -136,7 +136,7 @@ class Manifest:
         runaway file cannot exhaust memory.
         """
         try:
-            with path.open("rb") as fh:
+            with os.fdopen(open_regular(path), "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size > MAX_MANIFEST_BYTES:
                     raise ValueError(f"larger than {MAX_MANIFEST_BYTES} bytes")

@@ -14,7 +14,8 @@ import json
 import typing as t
 
 from ctask_ls.core import timeutil
-from ctask_ls.core.storage import atomic_write
+from ctask_ls.core.errors import CorruptMetadata
+from ctask_ls.core.storage import atomic_write, read_limited
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -34,10 +35,10 @@ def launched(ws: Workspace, session_id: str | None) -> bool:
 
 
 def launched_sid(ws: Workspace) -> str | None:
-    """The id in ``.ctask/launched``: the running session's, even when its start manifest is unreadable."""
+    """The id in ``launched``: the running session's, even when its start manifest is unreadable."""
     try:
-        text = ws.launched_marker.read_text(encoding="utf-8", errors="replace").strip()
-    except FileNotFoundError:
+        text = read_limited(ws.launched_marker, 4096).decode("utf-8", errors="replace").strip()
+    except (FileNotFoundError, CorruptMetadata):
         return None
     return text or None
 
@@ -69,9 +70,9 @@ def stop_time(stop: dict[str, t.Any]) -> dt.datetime | None:
 
 def _read_stop_marker(ws: Workspace) -> dict[str, t.Any] | None:
     try:
-        data = json.loads(ws.stop_marker.read_bytes())
+        data = json.loads(read_limited(ws.stop_marker, 65536))
     except FileNotFoundError:
         return None
-    except ValueError:
+    except (ValueError, CorruptMetadata):
         return {}
     return data if isinstance(data, dict) else {}

@@ -74,7 +74,7 @@ def create(ctx: Context, task: NewTask) -> tuple[Workspace, TaskMeta, ResolvedAg
             path=plan.repo,
             branch=plan.branch,
             base=plan.base,
-            worktree=str(ws.root / plan.dirname),
+            worktree=str(ws.tree / plan.dirname),
             base_ref=plan.base_ref,
         )
     meta = workspaces.create(ctx.config, ws, spec, description=task.description, repo=info)

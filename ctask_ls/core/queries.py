@@ -91,13 +91,13 @@ def _status(
     cache: MetadataCache | None,
     present: frozenset[str] | None,
 ) -> TaskStatus:
-    """``present``: the names in ``.ctask/`` when the caller listed it (saves a stat per file)."""
+    """``present``: the names in the control directory when the caller listed it (saves a stat per file)."""
     cache = cache if cache is not None else ctx.memory_cache
     if panes is None:
         panes = ctx.panes()
 
     def has(name: str) -> bool:
-        return name in present if present is not None else os.path.exists(f"{ws.dir}/.ctask/{name}")
+        return name in present if present is not None else os.path.exists(ws.control(name))
 
     meta: TaskMeta | None = None
     error: CorruptMetadata | None = None
@@ -106,7 +106,7 @@ def _status(
     except CorruptMetadata as exc:
         error = exc
     except TaskNotFound:
-        if not ws.ctask_dir.is_dir():
+        if not ws.tree.is_dir():  # not a task at all
             raise
         error = CorruptMetadata(str(ws.task_yaml), "missing", hint=f"run `ctask repair {ws.name}`")
     running = has("manifest.start.json")
@@ -117,10 +117,8 @@ def _status(
                 running, present = ws.manifest_start.exists(), None
         except CtaskError as exc:
             ctx.say(f"warning: could not reconcile task {ws.name}: {exc}")
-    if present is None or "lease.yaml" in present:
-        info = leases.inspect_lease(ws, stale_after=ctx.config.stale_after, host=ctx.host, reads=ctx.lease_reads)
-    else:
-        info = LeaseInfo(leases.MISSING)
+    shown = present is None or "lease.yaml" in present
+    info = ctx.inspect_shown(ws) if shown else LeaseInfo(leases.MISSING)
     if error is None and info.error is not None:
         error = info.error
     summary, summary_error = records.load_summary_or_none(ws, cache) if has("summary.yaml") else (None, None)
@@ -149,7 +147,7 @@ def list_tasks(ctx: Context) -> list[TaskStatus]:
     for name in ctx.names():
         ws = workspaces.Workspace(tasks_dir, name)  # names() lists real directories only
         try:
-            present = frozenset(os.listdir(ws.dir + "/.ctask"))
+            present = frozenset(os.listdir(ws.dir))
         except FileNotFoundError:
             present = frozenset()
         except OSError:
@@ -247,7 +245,7 @@ def launch_result(ctx: Context, ws: Workspace, owned: OwnedSession | None, actio
 def terminal_spec(ctx: Context, ws: Workspace) -> dict[str, t.Any]:
     """What an editor runs in its own terminal to attach to the task's session."""
     argv = ctx.tmux.attach_argv(ws.tmux_session)
-    cwd = str(ws.root)
+    cwd = ws.tree_dir
     with contextlib.suppress(CtaskError):
         repo = ws.read_meta().repo
         if repo is not None and Path(repo.worktree).is_dir():

@@ -17,7 +17,7 @@ import typing as t
 
 from ctask_ls.core import timeutil
 from ctask_ls.core.errors import CorruptMetadata
-from ctask_ls.core.storage import MetadataCache, append_line, atomic_write, dump_yaml, load_yaml_mapping
+from ctask_ls.core.storage import MetadataCache, append_line, atomic_write, dump_yaml, load_yaml_mapping, open_regular
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import Workspace
@@ -77,9 +77,11 @@ def read_sessions(ws: Workspace, limit: int | None = None) -> tuple[list[dict[st
     problems: list[str] = []
     skipped = 0
     try:
-        fh = ws.sessions_log.open("rb")
+        fh = os.fdopen(open_regular(ws.sessions_log), "rb")
     except FileNotFoundError:
         return [], []
+    except CorruptMetadata as exc:
+        return [], [str(exc)]
     with fh:
         number = 0
         while raw := fh.readline(MAX_LINE_BYTES + 1):
@@ -116,7 +118,7 @@ def read_sessions(ws: Workspace, limit: int | None = None) -> tuple[list[dict[st
 def session_logged(ws: Workspace, session_id: str) -> bool:
     """Whether the log already has a record for ``session_id`` (looks at its tail)."""
     try:
-        with ws.sessions_log.open("rb") as fh:
+        with os.fdopen(open_regular(ws.sessions_log), "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - _TAIL_BYTES))
@@ -149,7 +151,7 @@ def load_summary_or_none(
     try:
         if cache is not None:
             hint = SUMMARY_HINT.format(name=ws.name)
-            return cache.get(ws.dir + "/.ctask/summary.yaml", lambda p: _brief(load_yaml_mapping(p, hint=hint))), None
+            return cache.get(ws.control("summary.yaml"), lambda p: _brief(load_yaml_mapping(p, hint=hint))), None
         return read_summary(ws), None
     except FileNotFoundError:
         return None, None

@@ -31,7 +31,7 @@ def repair(ctx: Context, name: object) -> list[str]:
         raise TaskNotFound(f"task '{ws.name}' does not exist", name=ws.name)
     moved: list[str] = []
     stamp = timeutil.now().strftime("%Y%m%dT%H%M%SZ")
-    ws.ctask_dir.mkdir(exist_ok=True)
+    ws.tree.mkdir(exist_ok=True)
     with require_lock(ws.lock_path, config.lock_timeout, what="repair the task"):
         try:
             ws.read_meta()

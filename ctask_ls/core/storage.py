@@ -1,24 +1,74 @@
-"""Atomic writes and the workspace write lock.
+"""Atomic writes, safe opens and the task's write lock.
 
 Every metadata write goes through :func:`atomic_write` (a temporary file in
 the same directory, flush, fsync, rename) while the caller holds the
-workspace's write lock.  :func:`write_lock` yields whether the lock was *had*:
+task's write lock.  :func:`write_lock` yields whether the lock was *had*:
 a call site that can degrade checks the flag, prints one warning and takes its
 documented fallback; :func:`require_lock` raises :class:`LockTimeout` instead.
+
+Every control file is opened by :func:`open_regular`: never through a
+symbolic link, never blocking on a FIFO, and only if it is a regular file.
+Anything else is :class:`CorruptMetadata` (SPEC 2, 9), so a planted link can
+neither redirect a write nor hang a reader.  Files are created 0600.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
+import time
 import typing as t
 from pathlib import Path
 
 from ctask_ls.core.errors import CorruptMetadata, LockTimeout, TaskNotFound
 
-# yaml and filelock are imported on first use: `ctask list` with a warm
-# metadata cache needs neither, and start-up time is most of its run time.
+# yaml is imported on first use: `ctask list` with a warm metadata cache
+# does not need it, and start-up time is most of its run time.
+
+FILE_MODE = 0o600
+"""Every control file: only the user reads the agents' screens and records."""
+DIR_MODE = 0o700
+"""Every control directory."""
+
+_SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def open_regular(path: str | Path, flags: int = os.O_RDONLY, *, hint: str = "") -> int:
+    """Open a control file without following a symlink or blocking; only a regular file.
+
+    Returns the descriptor (blocking mode restored).  FileNotFoundError passes
+    through; a symlink, FIFO, device, socket or directory is CorruptMetadata.
+    """
+    try:
+        fd = os.open(path, flags | _SAFE, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorruptMetadata(str(path), "a symbolic link, which ctask never follows", hint=hint) from exc
+        if exc.errno in (errno.ENXIO, errno.EISDIR, errno.ENODEV):
+            raise CorruptMetadata(str(path), "not a regular file", hint=hint) from exc
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise CorruptMetadata(str(path), "not a regular file", hint=hint)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_limited(path: str | Path, limit: int, *, hint: str = "") -> bytes:
+    """The bytes of a regular control file; CorruptMetadata when it has more than ``limit``."""
+    fd = open_regular(path, hint=hint)
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read(limit + 1)
+    if len(raw) > limit:
+        raise CorruptMetadata(str(path), f"larger than {limit} bytes", hint=hint)
+    return raw
 
 
 def yaml_module() -> tuple[t.Any, t.Any, t.Any]:
@@ -41,7 +91,7 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
     import tempfile  # not at the top: `ctask list` with a warm cache never writes
 
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
@@ -63,7 +113,7 @@ def append_line(path: Path, record: t.Mapping[str, t.Any]) -> None:
     and is never lost with it; the broken line stays as it was.
     """
     line = (json.dumps(record, separators=(",", ":"), sort_keys=False, default=str) + "\n").encode()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_regular(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -110,10 +160,7 @@ def dump_yaml(data: t.Mapping[str, t.Any]) -> str:
 
 def read_text_limited(path: str | Path, *, hint: str = "") -> str:
     """Read a metadata file; raise CorruptMetadata when it cannot be a sane one."""
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_METADATA_BYTES + 1)
-    if len(raw) > MAX_METADATA_BYTES:
-        raise CorruptMetadata(str(path), f"larger than {MAX_METADATA_BYTES} bytes", hint=hint)
+    raw = read_limited(path, MAX_METADATA_BYTES, hint=hint)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -138,15 +185,61 @@ def parse_yaml_mapping(text: str, path: str | Path, *, hint: str = "") -> dict[s
     return data
 
 
+FileKey = tuple[int, int, int, int]
+"""A file's identity (inode, size, mtime_ns, ctime_ns), the one key of every parsed-file cache.
+
+Every metadata write is an atomic rename, which gives the file a new inode,
+so a rewrite always has a new key; between writes a cache costs a ``stat``.
+"""
+
+T = t.TypeVar("T")
+
+
+def file_key(path: str | Path) -> FileKey | None:
+    """The :data:`FileKey` of ``path``, None when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class ParsedFiles(t.Generic[T]):
+    """Parsed files in memory, each valid while its :data:`FileKey` stays (a long-lived process).
+
+    For display only (``status``, ``list``, the server's lease watcher): no
+    write decision is ever taken from a cached value.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[FileKey, T]] = {}
+
+    def get(self, path: str, parse: t.Callable[[], T]) -> T:
+        """``parse()``, or its result from last time if ``path`` has not changed; FileNotFoundError passes."""
+        key = file_key(path)
+        if key is None:
+            raise FileNotFoundError(path)
+        hit = self._parsed.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = parse()  # errors are not cached: a corrupt file is reported every time
+        self._parsed[path] = (key, value)
+        return value
+
+    def forget(self, keep: t.Callable[[str], bool]) -> None:
+        """Drop every entry whose path ``keep`` refuses (tasks that went)."""
+        for path in [p for p in self._parsed if not keep(p)]:
+            del self._parsed[path]
+
+
 class MetadataCache:
     """Parsed metadata keyed by file identity, so ``list`` re-parses only what changed.
 
     Parsing YAML costs far more than a ``stat``; with 1,000 tasks it dominated
-    ``ctask list``.  Entries are keyed by (inode, size, mtime_ns, ctime_ns).
-    Every metadata write is an atomic rename, which gives the file a new inode,
-    so a rewrite always misses the cache.  The cache is only ever *read* for
+    ``ctask list``.  Entries are keyed by :data:`FileKey`.  The cache is only ever *read* for
     display (``list``, ``last``); no write decision is taken from it.  A
-    missing, unreadable or corrupt cache file is simply rebuilt.
+    missing, unreadable or corrupt cache file is simply rebuilt.  Unlike
+    :class:`ParsedFiles` it is saved between runs, as JSON.
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -166,8 +259,10 @@ class MetadataCache:
 
     def get(self, path: str, parse: t.Callable[[str], dict[str, t.Any]]) -> dict[str, t.Any]:
         """``parse(path)``, or its cached result when the file has not changed."""
-        st = os.stat(path)  # FileNotFoundError passes through, as parse would raise it
-        key = [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        found = file_key(path)
+        if found is None:
+            raise FileNotFoundError(path)  # as parse would
+        key = list(found)
         name = path
         self.seen.add(name)
         cached = self.entries.get(name)
@@ -198,25 +293,36 @@ class MetadataCache:
 def write_lock(path: Path, timeout: float) -> t.Iterator[bool]:
     """Hold the write lock at ``path`` for the block; yield False if it was skipped.
 
-    Locks are ``flock``-based (filelock), so two holders in one process exclude
-    each other as well as two processes, and a dead holder frees the lock.
+    An exclusive ``flock`` on the lock file, opened by ctask itself through
+    :func:`open_regular` (never through a symlink, never truncated, created
+    0600): two holders in one process exclude each other as well as two
+    processes (each open is its own lock), and a dead holder frees the lock.
+    Compatible with filelock's ``FileLock`` on the same file.
     Raises TaskNotFound when the lock's directory is gone (the task was removed).
     """
-    import filelock
+    import fcntl
 
-    if not path.parent.is_dir():
-        # filelock would create the directory: never bring a removed workspace back.
-        raise TaskNotFound(f"{path.parent.parent} was removed", path=str(path))
-    lock = filelock.FileLock(path, timeout=timeout, thread_local=False, preserve_lock_file=True)
     try:
-        lock.acquire()
-    except filelock.Timeout:
-        yield False
-        return
+        fd = open_regular(path, os.O_RDWR | os.O_CREAT)
+    except FileNotFoundError as exc:  # never bring a removed task back
+        raise TaskNotFound(f"{path.parent} was removed", path=str(path)) from exc
     try:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        pause = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    yield False
+                    return
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.05)
         yield True
     finally:
-        lock.release()
+        os.close(fd)  # which releases the lock
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """The walk behind a manifest: every file under a directory, without following symlinks.
 
-Excluded: ``task.yaml`` and ``.ctask/`` at the top, and every path matching an
-``ignore`` pattern.  Patterns follow gitignore's common forms: ``name`` matches
+Excluded: every path matching an ``ignore`` pattern (the tree holds no
+control file since schema 2, so nothing else is).  Patterns follow gitignore's common forms: ``name`` matches
 that name at any depth, ``dir/`` only directories, a pattern with a ``/``
 inside is anchored at the workspace root, ``*``, ``?``, ``[...]`` and ``**``
 work as in git.  Negation (``!pattern``) is not supported and is ignored.
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 # when used): the helper process imports this module, and its start-up is
 # time the walk waits for.
 
-TOP_EXCLUDES = frozenset({"task.yaml", ".ctask"})
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 MAX_DEPTH = 400
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
@@ -166,8 +165,6 @@ class Walker:
             name = entry.name
             if file_rules and rules.ignored(prefix + name, name, False):
                 continue
-            if not prefix and name in TOP_EXCLUDES:
-                continue
             if kind == _S_IFREG:
                 add_path(prefix + name)
                 add_size(st.st_size)
@@ -193,8 +190,6 @@ class Walker:
             self.next_report = len(paths) + self.every
         todo = []
         for name in subdirs:
-            if not prefix and name in TOP_EXCLUDES:
-                continue
             if self.dir_rules and rules.ignored(prefix + name, name, True):
                 continue
             todo.append(name)

@@ -1,7 +1,11 @@
-"""Task names, workspaces and ``task.yaml``.
+"""Task names, the two trees of a task, and ``task.yaml``.
 
-A task NAME lives in ``<home>/tasks/NAME/``.  Names are checked before any
-file is touched, so no name can reach outside ``<home>/tasks``.
+A task NAME has a control directory ``<home>/tasks/NAME/`` (0700, every file
+in it 0600: ``task.yaml``, ``lease.yaml``, ``write.lock``, the records) and,
+inside it, the agent's tree ``work/`` (schema 2, SPEC 2).  The agent may be
+sandboxed to its tree; it can write nothing ctask reads as its own state.
+Names are checked before any file is touched, so no name can reach outside
+``<home>/tasks``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ctask_ls.core.agent import AgentSpec
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, InvalidName, TaskExists, TaskNotFound
 from ctask_ls.core.git import RepoInfo
 from ctask_ls.core.storage import (
+    DIR_MODE,
     MetadataCache,
     atomic_write,
     dump_yaml,
@@ -31,7 +36,10 @@ if t.TYPE_CHECKING:
     from ctask_ls.core.config import Config
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-SCHEMA = 1
+SCHEMA = 2
+"""Of ``task.yaml``: 2 since the control files left the agent's tree (see migrate.py)."""
+TREE = "work"
+"""The agent's tree inside the control directory."""
 
 
 def validate_name(name: object) -> str:
@@ -128,58 +136,66 @@ _REPAIR_HINT = "fix it by hand, or run `ctask repair {name}` to move it aside an
 
 
 class Workspace:
-    """Paths of one task's workspace; no I/O in the constructor."""
+    """Paths of one task's control directory and tree; no I/O in the constructor."""
 
     def __init__(self, tasks_dir: str | Path, name: object) -> None:
         self.name = validate_name(name)
         self.dir = os.path.join(tasks_dir, self.name)
-        """The root as a string: ``list`` reads a thousand workspaces, and a Path per file read adds up."""
+        """The control directory as a string: ``list`` reads a thousand tasks, and a Path per file adds up."""
+        self.tree_dir = os.path.join(self.dir, TREE)
+        """The agent's tree as a string."""
         self.tmux_session = tmux_session_name(self.name)
 
     @functools.cached_property
     def root(self) -> Path:
+        """The control directory (removing it removes the task)."""
         return Path(self.dir)
+
+    @functools.cached_property
+    def tree(self) -> Path:
+        """The agent's tree: what manifests, diffs and snapshots cover; a plain task's agent starts here."""
+        return Path(self.tree_dir)
+
+    def control(self, name: str) -> str:
+        """The path of the control file ``name``, as a string."""
+        return f"{self.dir}/{name}"
 
     @functools.cached_property
     def task_yaml(self) -> Path:
         return self.root / "task.yaml"
 
     @functools.cached_property
-    def ctask_dir(self) -> Path:
-        return self.root / ".ctask"
-
-    @functools.cached_property
     def lease_path(self) -> Path:
-        return self.ctask_dir / "lease.yaml"
+        return self.root / "lease.yaml"
 
     @functools.cached_property
     def lock_path(self) -> Path:
-        return self.ctask_dir / "write.lock"
+        return self.root / "write.lock"
 
     @functools.cached_property
     def manifest_start(self) -> Path:
-        return self.ctask_dir / "manifest.start.json"
+        return self.root / "manifest.start.json"
 
     @functools.cached_property
     def summary_path(self) -> Path:
-        return self.ctask_dir / "summary.yaml"
+        return self.root / "summary.yaml"
 
     @functools.cached_property
     def sessions_log(self) -> Path:
-        return self.ctask_dir / "sessions.jsonl"
+        return self.root / "sessions.jsonl"
 
     @functools.cached_property
     def events_log(self) -> Path:
-        return self.ctask_dir / "events.jsonl"
+        return self.root / "events.jsonl"
 
     @functools.cached_property
     def stop_marker(self) -> Path:
-        return self.ctask_dir / "stop-requested"
+        return self.root / "stop-requested"
 
     @functools.cached_property
     def launched_marker(self) -> Path:
         """Written once tmux runs the session: a start manifest without it is a launch that never started."""
-        return self.ctask_dir / "launched"
+        return self.root / "launched"
 
     def __repr__(self) -> str:
         return f"Workspace({self.name!r})"
@@ -230,7 +246,7 @@ def create(
     name = ws.name
     if description is not None and ("\0" in description or len(description) > 10_000):
         raise InvalidArgument("description must be text of at most 10000 characters")
-    config.tasks_dir.mkdir(parents=True, exist_ok=True)
+    ensure_tasks_dir(config)
     for other in task_names(config):
         if other != name and tmux_session_name(other) == ws.tmux_session:
             raise TaskExists(
@@ -239,13 +255,13 @@ def create(
                 name=name,
             )
     try:
-        ws.root.mkdir()
+        ws.root.mkdir(mode=DIR_MODE)
     except FileExistsError as exc:
         raise TaskExists(
             f"task '{name}' already exists; resume it with `ctask resume {name}` or pick another name", name=name
         ) from exc
     try:
-        ws.ctask_dir.mkdir()
+        ws.tree.mkdir()
         now = timeutil.now()
         meta = TaskMeta(
             name=name,
@@ -262,6 +278,31 @@ def create(
         shutil.rmtree(ws.root, ignore_errors=True)
         raise
     return meta
+
+
+def ensure_tasks_dir(config: Config) -> None:
+    """Make ``<home>/tasks`` (0700) with its layout mark, so a new home never needs migrating."""
+    tasks = config.tasks_dir
+    if tasks.is_dir():
+        return
+    tasks.parent.mkdir(parents=True, exist_ok=True)
+    tasks.mkdir(mode=DIR_MODE, exist_ok=True)
+    mark_layout(tasks)
+
+
+LAYOUT_MARK = ".schema"
+"""In ``<home>/tasks``: ``2`` once every task there has the schema 2 layout."""
+
+
+def layout_marked(tasks_dir: Path) -> bool:
+    try:
+        return (tasks_dir / LAYOUT_MARK).read_bytes().strip() == str(SCHEMA).encode()
+    except OSError:
+        return False
+
+
+def mark_layout(tasks_dir: Path) -> None:
+    atomic_write(tasks_dir / LAYOUT_MARK, f"{SCHEMA}\n")
 
 
 def task_names(config: Config) -> list[str]:

@@ -50,9 +50,9 @@ def run_demo(*, keep: bool = False, seconds: float = 6.0) -> int:
 def _demo(core: Core, seconds: float) -> int:
     _line(f"ctask demo: a private home and tmux server in {core.config.home.parent}\n")
     ws, meta, agent = core.create(NewTask(name="demo", description="scripted agent writes a few files"))
-    (ws.root / "README.txt").write_text("A small project.\n")
-    (ws.root / "build.log").write_text("old build output\n")
-    _line(f"$ ctask new demo        # workspace {ws.root}")
+    (ws.tree / "README.txt").write_text("A small project.\n")
+    (ws.tree / "build.log").write_text("old build output\n")
+    _line(f"$ ctask new demo        # the agent's tree: {ws.tree}")
     owned = core.launch(ws, agent, meta)  # clears provisional once the agent runs
     _line(f"  agent running in tmux session {ws.tmux_session} (attach: tmux -S {core.tmux.socket} attach)\n")
     _line("$ ctask status demo      # while the agent works")

@@ -29,12 +29,12 @@ import os
 import threading
 import typing as t
 
-from ctask_ls.core.api import MISSING, CtaskError, classify, file_identity
+from ctask_ls.core.api import MISSING, CtaskError, file_identity
 
 from . import protocol
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.api import Lease, LeaseInfo, PaneState, Workspace
+    from ctask_ls.core.api import FileKey, LeaseInfo, PaneState, Workspace
 
     from .owned import Owner
     from .server import CtaskServer
@@ -66,9 +66,9 @@ class LeaseWatcher:
         self.last: dict[str, protocol.LeaseState] = {}
         self._busy: set[str] = set()
         self._warned: dict[str, str] = {}
-        self._stamps: dict[str, tuple[int, int, int] | None] = {}
+        self._stamps: dict[str, FileKey | None] = {}
+        """Each lease file's key at the last look: what changed since."""
         self._workspaces: dict[str, Workspace] = {}
-        self._parsed: dict[str, tuple[tuple[int, int, int], Lease]] = {}
         self._lock = threading.Lock()
 
     def tick(self, panes: dict[str, PaneState]) -> None:
@@ -86,7 +86,7 @@ class LeaseWatcher:
             stamp = file_identity(ws)
             self._stamps[ws.dir] = stamp
             self._workspaces[ws.dir] = ws
-            info = self._inspect(ws, stamp)
+            info = core.inspect_shown(ws)
             self._maintain(ws, info, pane)
             seen[ws.dir] = lease_state(self.server, ws, info, pane)
         for tracked in self.owner.sessions():  # owned in a home the settings moved away from
@@ -113,7 +113,7 @@ class LeaseWatcher:
                 )
                 self.server.notify(protocol.LEASE_STATE, gone.to_json())
         self.last = seen
-        for table in (self._workspaces, self._parsed, self._stamps):
+        for table in (self._workspaces, self._stamps):
             for key in table.keys() - seen.keys():
                 del table[key]
 
@@ -132,25 +132,10 @@ class LeaseWatcher:
             if key not in self.last or self._stamps.get(key) == stamp:
                 continue
             self._stamps[key] = stamp
-            state = lease_state(self.server, ws, self._inspect(ws, stamp), panes.get(ws.tmux_session))
+            state = lease_state(self.server, ws, self.server.core.inspect_shown(ws), panes.get(ws.tmux_session))
             if self.last[key].change_key() != state.change_key():
                 self.last[key] = state
                 self.server.notify(protocol.LEASE_STATE, state.to_json())
-
-    def _inspect(self, ws: Workspace, stamp: tuple[int, int, int] | None) -> LeaseInfo:
-        """``core.inspect``, parsing the lease file only when its identity changed."""
-        core = self.server.core
-        key = ws.dir
-        if stamp is None:
-            self._parsed.pop(key, None)
-            return core.inspect(ws)
-        cached = self._parsed.get(key)
-        if cached is not None and cached[0] == stamp:
-            return classify(cached[1], stale_after=core.config.stale_after, host=core.host)
-        info = core.inspect(ws)
-        if info.lease is not None:
-            self._parsed[key] = (stamp, info.lease)
-        return info
 
     @contextlib.contextmanager
     def hold(self, ws: Workspace) -> t.Iterator[None]:

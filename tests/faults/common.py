@@ -19,21 +19,21 @@ AGENT_STEPS = ("write=a.txt:alpha", "wait=go", "write=b.txt:beta")
 def check_metadata(env: Env, name: str) -> None:
     """Every metadata file parses; no leftover temporary files."""
     ws = env.task_dir(name)
-    for rel in ("task.yaml", ".ctask/lease.yaml", ".ctask/summary.yaml"):
+    for rel in ("task.yaml", "lease.yaml", "summary.yaml"):
         path = ws / rel
         if path.exists():
             data = yaml.safe_load(path.read_bytes())
             assert isinstance(data, dict), f"{rel} does not hold a mapping: {data!r}"
-    for rel in (".ctask/sessions.jsonl", ".ctask/events.jsonl"):
+    for rel in ("sessions.jsonl", "events.jsonl"):
         path = ws / rel
         if path.exists():
             for line in path.read_bytes().splitlines():
                 if line.strip():
                     assert isinstance(json.loads(line), dict), f"{rel}: {line!r}"
-    start = ws / ".ctask" / "manifest.start.json"
+    start = ws / "manifest.start.json"
     if start.exists():
         json.loads(start.read_bytes())
-    for folder in (ws, ws / ".ctask"):
+    for folder in (ws, ws / "work"):
         leftovers = [p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.endswith("~")]
         assert not leftovers, f"temporary files left behind in {folder}: {leftovers}"
 
@@ -62,7 +62,7 @@ def check_ended(env: Env, name: str, sessions: int) -> list[dict[str, t.Any]]:
         assert summary is not None
         assert summary["session_id"] == records[-1]["session_id"]
     assert env.lease(name) is None, env.lease(name)
-    assert not (env.task_dir(name) / ".ctask" / "manifest.start.json").exists()
+    assert not (env.task_dir(name) / "manifest.start.json").exists()
     assert env.tmux_name(name) not in env.tmux_sessions()
     check_metadata(env, name)
     problems = env.session_log_problems()
@@ -71,7 +71,7 @@ def check_ended(env: Env, name: str, sessions: int) -> list[dict[str, t.Any]]:
 
 
 def start_manifest_sid(env: Env, name: str) -> str | None:
-    path = env.task_dir(name) / ".ctask" / "manifest.start.json"
+    path = env.task_dir(name) / "manifest.start.json"
     if not path.exists():
         return None
     return t.cast(str | None, json.loads(path.read_text()).get("session_id"))

@@ -75,7 +75,7 @@ def test_cli_new_killed_after_tmux_started_is_adopted_by_attach(env: Env, agent:
     _killed(env, "new", "t1", "--agent", agent[0], "--", agent[1], *AGENT_STEPS, point=point)
     check_metadata(env, "t1")
     assert env.tmux_alive("t1")
-    retry_until(lambda: (env.task_dir("t1") / "a.txt").exists())
+    retry_until(lambda: (env.tree("t1") / "a.txt").exists())
     assert env.json("status", "t1")["lease"]["state"] == "stale"
     assert env.run("list").returncode == 0
     assert env.tmux_alive("t1"), "list must leave a running session alone"
@@ -116,7 +116,7 @@ def test_cli_attach_killed_while_adopting_is_adopted_by_the_next_attach(env: Env
     assert env.json("status", "t1")["lease"]["state"] == "stale"
     assert env.run("list").returncode == 0
     env.records("t1", 0)
-    retry_until(lambda: (env.task_dir("t1") / "a.txt").exists())
+    retry_until(lambda: (env.tree("t1") / "a.txt").exists())
     _adopt_and_finish(env, "t1", sid)
 
 
@@ -137,7 +137,7 @@ def test_cli_owner_killed_in_finalize_is_recorded_once_by_list(env: Env, agent: 
     assert summary is not None and summary["added"] == ["a.txt", "b.txt", "go"]
     check_agent_files(env, "t1", AGENT_FILES)
     # the task is usable again: a second session runs and is recorded once
-    (env.task_dir("t1") / "go").unlink()
+    (env.tree("t1") / "go").unlink()
     _own_to_end(env, "t1", "resume", "t1")
     records = check_ended(env, "t1", 2)
     assert records[0]["session_id"] == sid

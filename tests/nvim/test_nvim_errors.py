@@ -51,7 +51,7 @@ def test_statusline_follows_others_leases_and_fresh_remote_asks(nvim: Nvim, env:
         "heartbeat_at": _rfc3339(old),
         "owner": "cli",
     }
-    (env.task_dir("r1") / ".ctask" / "lease.yaml").write_text(yaml.safe_dump(lease))
+    (env.task_dir("r1") / "lease.yaml").write_text(yaml.safe_dump(lease))
     run = nvim.run("adopt.lua")
     assert run.returncode == 0, run.explain()
     res = run.result

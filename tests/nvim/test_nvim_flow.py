@@ -28,7 +28,7 @@ def test_new_owned_files_in_quickfix_then_none(nvim: Nvim, env: Env, agent: list
     spec = res["terminal_spec"]
     assert spec["command"].endswith("tmux")
     assert "attach-session" in spec["args"]
-    assert spec["cwd"] == str(env.task_dir("t1"))
+    assert spec["cwd"] == str(env.tree("t1"))
     assert "ctask-t1" in res["tmux_clients"]
     live = {(i["file"], i["text"]) for i in res["quickfix_live"]}
     assert {("a.txt", "added"), ("b.txt", "added")} <= live

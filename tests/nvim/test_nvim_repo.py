@@ -61,7 +61,7 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
     worktree = Path(status_repo["worktree"])
     assert status_repo["path"] == str(repo)
     assert status_repo["branch"] == "ctask/t1"
-    assert worktree.parent == env.task_dir("t1")
+    assert worktree.parent == env.tree("t1")
     # The terminal and the agent run in the worktree, which is on the new branch.
     assert res["terminal_cwd"] == str(worktree)
     assert res["pane_path"] == str(worktree)

@@ -67,7 +67,7 @@ async def test_new_returns_a_terminal_spec_that_attaches_and_reports_live_and_fi
     assert result["session"]["lease"]["state"] == "fresh_local"
     assert result["session"]["lease"]["owner"] == "server"
     terminal = result["terminal"]
-    assert terminal["cwd"] == str(env.task_dir("t1"))
+    assert terminal["cwd"] == str(env.tree("t1"))
     assert env.socket in terminal["args"]
     assert "=ctask-t1" in terminal["args"]
 
@@ -130,8 +130,8 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
     assert opened == {
         "task": "t1",
         "workspace": str(env.task_dir("t1")),
-        "folder": str(env.task_dir("t1")),
-        "uri": env.task_dir("t1").as_uri(),
+        "folder": str(env.tree("t1")),
+        "uri": env.tree("t1").as_uri(),
     }
 
     assert (await s.command(p.ATTACH, {"name": "t1"}))["action"] == "owned"
@@ -167,7 +167,7 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
     assert await s.command(p.LOG, {"name": "t1", "limit": 1}) == log[-1:]
 
     # a damaged log line is skipped with a warning on window/logMessage
-    with (env.task_dir("t1") / ".ctask/sessions.jsonl").open("a") as fh:
+    with (env.task_dir("t1") / "sessions.jsonl").open("a") as fh:
         fh.write("{not json\n")
     assert len(await s.command(p.LOG, {"name": "t1"})) == 2
     await asyncio.to_thread(retry_until, lambda: any("unreadable line" in m for m in s.logs()), 5)
@@ -194,7 +194,7 @@ async def test_errors_carry_the_spec_kind_and_lose_nothing(lsp: Start, env: Env,
     assert "ctask.resume" in no_session.message
     assert (await s.error(p.STOP, {"name": "t1"})).kind == "NoSession"
 
-    (env.task_dir("t2") / ".ctask").mkdir(parents=True)
+    (env.task_dir("t2") / "work").mkdir(parents=True)
     (env.task_dir("t2") / "task.yaml").write_text("name: [unclosed\n")
     corrupt = await s.error(p.STATUS, {"name": "t2"})
     assert corrupt.kind == "CorruptMetadata"

@@ -32,7 +32,7 @@ async def test_new_from_a_repository_runs_in_the_worktree_and_reports_gits_view(
     steps = ["dump=info.json", "write=feature.py:x = 1\n", "commit=agent: feature", "write=wip.txt:wip", "wait=go"]
     args = {"name": "t1", "agent": sys.executable, "args": [gagent, *steps], "repo": str(repo / "src")}
     result = await s.command(p.NEW, args)
-    worktree = env.task_dir("t1") / "project"
+    worktree = env.tree("t1") / "project"
     assert result["action"] == "launched"
     assert result["terminal"]["cwd"] == str(worktree), "the editor's terminal opens in the worktree"
     status = await s.command(p.STATUS, {"name": "t1"})
@@ -117,7 +117,7 @@ async def test_diff_notifications_of_a_repo_task_carry_gits_view_and_follow_a_co
     args = {"name": "t1", "agent": sys.executable, "args": [gagent, "write=feature.py:x = 1\n", "wait=go"]}
     mark = s.mark()
     await s.command(p.NEW, {**args, "repo": str(repo)})
-    worktree = env.task_dir("t1") / "project"
+    worktree = env.tree("t1") / "project"
 
     def git_view(n: dict[str, t.Any]) -> dict[str, t.Any]:
         view: dict[str, t.Any] = n.get("git") or {}

@@ -245,12 +245,15 @@ def created_paths(env: Env) -> list[str]:
     tasks = home / "tasks"
     if not home.exists():
         return bad
+    layout = {".schema", ".migrate.lock"}  # the home's layout mark and its lock (core/migrate.py)
     for path in home.rglob("*"):
         parts = path.relative_to(home).parts
+        if len(parts) == 2 and parts[0] == "tasks" and parts[1] in layout:
+            continue
         if parts[0] != "tasks" or (len(parts) >= 2 and NAME_RE.fullmatch(parts[1]) is None):
             bad.append(str(path.relative_to(home)))
     if tasks.exists():
-        bad.extend(f"tasks/{e.name} (left behind)" for e in tasks.iterdir() if e.name != BROKEN)
+        bad.extend(f"tasks/{e.name} (left behind)" for e in tasks.iterdir() if e.name not in {BROKEN, *layout})
     broken = tasks / BROKEN / "task.yaml"
     if not broken.exists() or broken.read_text() != BROKEN_YAML:
         bad.append(f"tasks/{BROKEN}/task.yaml was overwritten")
@@ -262,7 +265,7 @@ async def test_generated_arguments_to_every_command_get_spec_answers(lsp: Start,
     assert len(generated) >= EXAMPLES
     assert {c for c, _ in generated} == set(p.COMMANDS)
 
-    (env.task_dir(BROKEN) / ".ctask").mkdir(parents=True)
+    (env.task_dir(BROKEN) / "work").mkdir(parents=True)
     (env.task_dir(BROKEN) / "task.yaml").write_text(BROKEN_YAML)
     s = await lsp()
     problems: list[str] = []

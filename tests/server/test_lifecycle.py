@@ -294,7 +294,7 @@ def test_a_request_before_initialize_gets_32002_and_is_not_executed(raw: Start, 
         assert (error["code"], error["data"]["kind"]) == (-32002, "ServerNotInitialized"), method
 
     assert not env.task_dir("early").exists()
-    assert not (env.ctask_home / "tasks").exists() or not any((env.ctask_home / "tasks").iterdir())
+    assert env.task_names() == []
     assert env.tmux_sessions() == []
 
     # initialize still works afterwards, and nothing was queued to run then either

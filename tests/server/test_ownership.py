@@ -142,7 +142,7 @@ def write_remote_lease(env: Env, name: str) -> bytes:
         "heartbeat_at": now,
         "owner": "cli",
     }
-    path = env.task_dir(name) / ".ctask/lease.yaml"
+    path = env.task_dir(name) / "lease.yaml"
     path.write_text(yaml.safe_dump(lease, sort_keys=False))
     return path.read_bytes()
 
@@ -167,13 +167,13 @@ async def test_fresh_remote_adoption_asks_and_cancel_changes_nothing(lsp: Start,
     assert "elsewhere pid 4242" in declined.message
     assert p.ADOPT in declined.message
     assert len(s.asked) == 1 and "r1" in s.asked[0]
-    assert (env.task_dir("r1") / ".ctask/lease.yaml").read_bytes() == before
+    assert (env.task_dir("r1") / "lease.yaml").read_bytes() == before
     assert env.events("r1") == events_before
     assert env.tmux_sessions() == ["ctask-r1"]
 
     s.answer = None  # dismissing the question is a Cancel too
     assert (await s.error(p.ATTACH, {"name": "r1"})).kind == "AdoptionDeclined"
-    assert (env.task_dir("r1") / ".ctask/lease.yaml").read_bytes() == before
+    assert (env.task_dir("r1") / "lease.yaml").read_bytes() == before
 
     s.answer = p.ADOPT
     adopted = await s.command(p.ATTACH, {"name": "r1"})

@@ -34,7 +34,7 @@ async def test_an_editor_terminal_returns_and_the_session_is_recorded_when_the_a
             assert time.monotonic() < deadline, "the editor terminal never attached"
             await asyncio.sleep(0.05)
         mark = s.mark()
-        (env.task_dir("t1") / "go").write_text("")
+        (env.tree("t1") / "go").write_text("")
         try:
             ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=20)
         except AssertionError:
@@ -49,7 +49,7 @@ async def test_an_editor_terminal_returns_and_the_session_is_recorded_when_the_a
         term.close()
     summary = ended.params["summary"]
     assert summary["end_reason"] == "agent_exited" and summary["added"] == ["end.txt", "go"]
-    end_file = (env.task_dir("t1") / "end.txt").stat().st_mtime
+    end_file = (env.tree("t1") / "end.txt").stat().st_mtime
     ended_at = dt.datetime.fromisoformat(summary["ended_at"]).timestamp()
     assert abs(ended_at - end_file) <= 2, (summary["ended_at"], end_file)
     assert env.tmux_sessions() == []

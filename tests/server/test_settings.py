@@ -98,7 +98,7 @@ async def test_a_large_manifest_capture_reports_progress(lsp: Start, env: Env, a
     s = await lsp(client="visual-studio-code")
     go = env.root / "go"
     await s.command(p.NEW, new_args("big", agent_py, f"wait={go}"))
-    many = env.task_dir("big") / "many"
+    many = env.tree("big") / "many"
     many.mkdir()
     for i in range(6000):
         (many / f"f{i}").write_bytes(b"")

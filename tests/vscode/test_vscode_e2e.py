@@ -346,7 +346,7 @@ class LeaseWatch:
     """Called on every tick of the driver: when the task's lease file appeared and went away (epoch seconds)."""
 
     def __init__(self, env: Env, name: str) -> None:
-        self.path = env.task_dir(name) / ".ctask" / "lease.yaml"
+        self.path = env.task_dir(name) / "lease.yaml"
         self.written: float | None = None
         self.removed: float | None = None
 
@@ -421,7 +421,7 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
     status = env.json("status", REPO_TASK)
     assert status["repo"]["path"] == str(project) and status["repo"]["branch"] == f"ctask/{REPO_TASK}", status
     worktree = Path(status["repo"]["worktree"])
-    assert worktree.parent == env.task_dir(REPO_TASK), status
+    assert worktree.parent == env.tree(REPO_TASK), status
     assert (worktree / "result.txt").read_text().strip() == "done"
     branch = tools.run(["git", "-C", str(worktree), "branch", "--show-current"], env=env.vars, timeout=30)
     assert branch.stdout.strip() == f"ctask/{REPO_TASK}", branch
@@ -449,7 +449,7 @@ def _write_remote_lease(env: Env, name: str, host: str, pid: int) -> None:
         "heartbeat_at": now,
         "owner": "cli",
     }
-    (env.task_dir(name) / ".ctask" / "lease.yaml").write_text(yaml.safe_dump(lease, sort_keys=False))
+    (env.task_dir(name) / "lease.yaml").write_text(yaml.safe_dump(lease, sort_keys=False))
 
 
 @pytest.mark.timeout(1500)
@@ -462,12 +462,12 @@ def test_attach_to_a_task_another_host_holds_asks_in_a_modal_and_adopts(
     launched = env.run("new", task, "--detach", "--agent", agent[0], "--", agent[1], "print=working", "wait=go")
     assert launched.returncode == 0, launched.stderr
     _write_remote_lease(env, task, "other-host", 4242)
-    url = code_server.start(env.task_dir(task))
+    url = code_server.start(env.tree(task))
 
     def release_agent(output: str) -> None:
         # Once the terminal showed the session, let the agent finish.
-        if '"step":"terminal"' in output and not (env.task_dir(task) / "go").exists():
-            (env.task_dir(task) / "go").write_text("")
+        if '"step":"terminal"' in output and not (env.tree(task) / "go").exists():
+            (env.tree(task) / "go").write_text("")
 
     drive = code_server.drive("adopt-remote", url, task, "--terminal-text", "working", on_tick=release_agent)
     steps = code_server.check(drive)

@@ -39,7 +39,7 @@ local function write_lease(host, pid)
     ('heartbeat_at: "%s"'):format(now),
     "owner: cli",
   }
-  local path = vim.fs.joinpath(ws, ".ctask", "lease.yaml")
+  local path = vim.fs.joinpath(ws, "lease.yaml")
   vim.fn.writefile(lines, path .. ".tmp")
   assert(vim.uv.fs_rename(path .. ".tmp", path))
 end
@@ -74,7 +74,7 @@ vim.cmd("Ctask resume r1")
 H.wait(15000, function()
   return ctask.statusline():find("owned", 1, true) ~= nil and vim.bo.buftype == "terminal"
 end, "r1 to be adopted here with a terminal")
-local lease_lines = vim.fn.readfile(vim.fs.joinpath(ws, ".ctask", "lease.yaml"))
+local lease_lines = vim.fn.readfile(vim.fs.joinpath(ws, "lease.yaml"))
 H.observe("lease_host_while_adopted", vim.tbl_filter(function(l)
   return vim.startswith(l, "host:")
 end, lease_lines)[1])

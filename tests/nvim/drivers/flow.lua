@@ -14,7 +14,7 @@ vim.o.statusline = "%{%v:lua.require'ctask'.statusline()%}"
 H.observe("statusline_before", ctask.statusline())
 
 local ws = vim.fs.joinpath(vim.env.CTASK_HOME, "tasks", "t1")
-local lease = vim.fs.joinpath(ws, ".ctask", "lease.yaml")
+local lease = vim.fs.joinpath(ws, "lease.yaml")
 local function exists(path)
   return vim.uv.fs_stat(path) ~= nil
 end
