@@ -16,6 +16,7 @@ import typing as t
 from ctask_ls.cli_own import after_launch, resume
 from ctask_ls.cli_print import (
     err,
+    out,
     print_changes,
     print_json,
     print_log,
@@ -65,9 +66,9 @@ def cmd_list(core: Core, args: argparse.Namespace) -> int:
     if args.json:
         print_json([st.to_json() for st in tasks])
     elif not tasks:
-        print("no tasks yet; create one with `ctask new NAME`")
+        out("no tasks yet; create one with `ctask new NAME`")
     else:
-        print(f"{'TASK':<24} {'LEASE':<12} {'TMUX':<8} {'UPDATED':<21} LAST SESSION")
+        out(f"{'TASK':<24} {'LEASE':<12} {'TMUX':<8} {'UPDATED':<21} LAST SESSION")
         for st in tasks:
             print_status_line(st)
     for st in broken:
@@ -96,9 +97,9 @@ def cmd_stop(core: Core, args: argparse.Namespace) -> int:
     if result.summary:
         print_summary(result.summary)
     elif result.stopped:
-        print(f"stopped task {args.name}; its owner will record the session")
+        out(f"stopped task {args.name}; its owner will record the session")
     else:
-        print(f"task {args.name} had already ended; its owner is recording the session")
+        out(f"task {args.name} had already ended; its owner is recording the session")
     return 0
 
 
@@ -108,7 +109,7 @@ def cmd_diff(core: Core, args: argparse.Namespace) -> int:
         print_json(d)
         return 0
     where = "since the running session started" if d["live"] else "in the last session"
-    print(f"changes of task {args.name} {where}:")
+    out(f"changes of task {args.name} {where}:")
     print_changes(d)
     return 0
 
@@ -121,7 +122,7 @@ def cmd_log(core: Core, args: argparse.Namespace) -> int:
         print_json(sessions)
         return 0
     if not sessions:
-        print(f"task {args.name} has no finished sessions yet")
+        out(f"task {args.name} has no finished sessions yet")
     print_log(sessions)
     return 0
 
@@ -133,9 +134,9 @@ def cmd_rm(core: Core, args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
         return 0
-    print(f"removed task {args.name} ({result['workspace']})")
+    out(f"removed task {args.name} ({result['workspace']})")
     if "branch" in result:
-        print(f"branch {result['branch']} {'deleted' if result['branch_deleted'] else 'kept'}")
+        out(f"branch {result['branch']} {'deleted' if result['branch_deleted'] else 'kept'}")
     return 0
 
 
@@ -145,9 +146,9 @@ def cmd_repair(core: Core, args: argparse.Namespace) -> int:
         print_json({"task": args.name, "moved": moved})
     elif moved:
         for path in moved:
-            print(f"moved aside: {path}")
+            out(f"moved aside: {path}")
     else:
-        print(f"task {args.name}: nothing to repair")
+        out(f"task {args.name}: nothing to repair")
     return 0
 
 

@@ -16,8 +16,8 @@ import sys
 import threading
 import typing as t
 
-from ctask_ls.cli_print import err, lease_text, print_json, print_summary, say
-from ctask_ls.core.api import NoSession, OutcomeKind
+from ctask_ls.cli_print import err, lease_text, out, print_json, print_summary, say
+from ctask_ls.core.api import NoSession, OutcomeKind, terminal_safe
 
 if t.TYPE_CHECKING:
     import argparse
@@ -54,7 +54,7 @@ def confirm_factory(yes: bool) -> t.Callable[[Workspace, LeaseInfo], bool]:
             return False
         lease = info.lease
         who = f"{lease.host} pid {lease.pid}" if lease else "another host"
-        answer = input(f"task {ws.name} is held by {who} with a fresh heartbeat. Adopt it here? [y/N] ")
+        answer = input(terminal_safe(f"task {ws.name} is held by {who} with a fresh heartbeat. Adopt it here? [y/N] "))
         return answer.strip().lower() in ("y", "yes")
 
     return confirm
@@ -132,8 +132,8 @@ def after_launch(core: Core, owned: OwnedSession, args: argparse.Namespace, *, a
         if args.json:
             print_json(result)
         else:
-            print(f"task {owned.ws.name} runs detached in tmux session {owned.ws.tmux_session}")
-            print(f"  attach: ctask attach {owned.ws.name}")
+            out(f"task {owned.ws.name} runs detached in tmux session {owned.ws.tmux_session}")
+            out(f"  attach: ctask attach {owned.ws.name}")
         return 0
     if not adopted:
         say(f"started task {owned.ws.name}: {owned.agent} in tmux session {owned.ws.tmux_session}")
@@ -148,7 +148,7 @@ def passive(core: Core, d: Outcome, args: argparse.Namespace) -> int:
         return 0
     owner = f"owned by {lease_text(info)}" if info.lease is not None else "not owned by this process"
     if not is_tty():
-        print(f"task {ws.name} is {owner}; not attaching: no terminal")
+        out(f"task {ws.name} is {owner}; not attaching: no terminal")
         return 0
     say(f"task {ws.name} is {owner}; attaching without taking it over")
     code, why = core.tmux.attach(ws.tmux_session)
