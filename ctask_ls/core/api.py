@@ -64,6 +64,7 @@ from ctask_ls.core.records import read_summary
 from ctask_ls.core.resume import Outcome, OutcomeKind
 from ctask_ls.core.stop import StopResult
 from ctask_ls.core.storage import FileKey
+from ctask_ls.core.text import terminal_safe
 from ctask_ls.core.timeutil import rfc3339
 from ctask_ls.core.tmux import PaneState
 from ctask_ls.core.workspace import TaskMeta, Workspace, validate_name
@@ -122,6 +123,7 @@ __all__ = [
     "load_config",
     "read_summary",
     "rfc3339",
+    "terminal_safe",
     "validate_name",
 ]
 

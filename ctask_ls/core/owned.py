@@ -45,6 +45,10 @@ class OwnedSession:
         self.facts = facts
         self.lost: str | None = None
         self.done = False
+        """The session's one end has begun: :meth:`finalize` or :meth:`release`, whichever came first (under
+        ``_mutex``); the other then does nothing.  The core's own guard, whatever the front door: the CLI's
+        watcher thread may finalize while its main thread releases (attach failed, Ctrl-C).  A server also
+        keeps ``Tracked.ending`` (:mod:`ctask_ls.server.owned`), a different fact: see there."""
         self._child: subprocess.Popen[bytes] | None = None
         self._mutex = threading.Lock()
 

@@ -2,9 +2,13 @@
 
 Modules: :mod:`.protocol` (command and notification names, payloads, error
 codes), :mod:`.settings` (editor settings over the shared config),
-:mod:`.rpc` (reading the transport, the LSP lifecycle, one answer per
-request, the size limit, cancellation), :mod:`.server` (the pygls server,
-executors, poll tick, transports, closing), and one
+:mod:`.framing` (reading a stream transport, the size limit),
+:mod:`.messages` (one JSON-RPC message's shape), :mod:`.rpc` (the LSP
+lifecycle, one answer per request, cancellation), :mod:`.access` (the token,
+the hosts), :mod:`.unix_socket`, :mod:`.transport` (the first message, one
+client at a time), :mod:`.ws_handshake`, :mod:`.serving` (stdio, TCP,
+WebSocket, socket), :mod:`.server` (the pygls server, executors, poll tick,
+closing), and one
 module per feature, each with a ``setup(server, ...)`` that receives what it
 needs: :mod:`.owned` (sessions this server owns, finalize), :mod:`.diffs`
 (``ctask/diff``, driven by the owner), :mod:`.leases` (``ctask/leaseState``,

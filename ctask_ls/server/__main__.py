@@ -25,7 +25,7 @@ from ctask_ls import __version__
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2087
 TOKEN_ENV = "CTASK_LS_TOKEN"
-"""Gives the token of --tcp/--ws (:data:`.transport.TOKEN_ENV`; not imported here to keep --help quick)."""
+"""Gives the token of --tcp/--ws (:data:`.TOKEN_ENV`; not imported here to keep --help quick)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +87,9 @@ def fail(message: str) -> int:
 
 def main(argv: t.Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from . import transport
+    from .access import TOKEN_ENV, Access, TransportError, check_host
+    from .unix_socket import bind_unix_socket
+    from .ws_handshake import allowed_origins
 
     listening = args.tcp or args.ws
     if not 0 <= args.port <= 65535:
@@ -99,14 +101,14 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     if args.allow_origin and not args.ws:
         return fail("--allow-origin is for --ws")
     try:
-        access = transport.Access.from_env(os.environ, args.token_file) if listening else None
+        access = Access.from_env(os.environ, args.token_file) if listening else None
         # Read once and removed: the token never reaches agents (or anything else) through the environment.
-        os.environ.pop(transport.TOKEN_ENV, None)
+        os.environ.pop(TOKEN_ENV, None)
         if listening:
-            transport.check_host(args.host, access)
-        origins = transport.allowed_origins(args.allow_origin)
-        unix = transport.bind_unix_socket(args.socket) if args.socket else None
-    except transport.TransportError as exc:
+            check_host(args.host, access)
+        origins = allowed_origins(args.allow_origin)
+        unix = bind_unix_socket(args.socket) if args.socket else None
+    except TransportError as exc:
         return fail(str(exc))
     logging.basicConfig(
         stream=sys.stderr, level=getattr(logging, args.log_level.upper()), format="ctask-ls %(levelname)s %(message)s"
@@ -127,7 +129,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             server.serve_socket(*unix)
         else:
             server.start_io()
-    except transport.TransportError as exc:
+    except TransportError as exc:
         status = fail(str(exc))
     finally:
         # The client went away without `exit` (or the transport closed): hand sessions on.

@@ -52,7 +52,16 @@ class Tracked:
     owned: OwnedSession
     live: diffs.LiveState
     ending: bool = False
-    """Finalize (or release) has begun: no more live diffs, no second finalize."""
+    """This server no longer treats the session as running: no more live diffs, no second finalize.
+
+    Set when the tick decides to finalize it (before the finalize job runs), when its ownership was
+    lost, when its task is being removed (:meth:`Owner.forget`) and when the server releases it.
+    Not :attr:`OwnedSession.done`, which the core sets only once its finalize or release actually
+    starts (under the core's own lock): a tick between the decision and the job would submit a second
+    finalize (and the client get a second ``ctask/sessionEnded``), and a lost session is never ended
+    by the core at all (its new owner records it).  Under :attr:`lock` it orders the end against a live
+    diff about to be sent, so no live ``ctask/diff`` follows the final one.
+    """
     finished: concurrent.futures.Future[Summary | None] = dataclasses.field(default_factory=concurrent.futures.Future)
     """Resolves with the summary once the session is recorded (None: released, lost, or recorded elsewhere)."""
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
@@ -68,6 +77,10 @@ class Owner:
         self._sessions: dict[str, Tracked] = {}
         self._finalizing: set[concurrent.futures.Future[t.Any]] = set()
         self._holding: set[str] = set()
+        """Workspaces whose finalize is queued or running and has not yet sent its final ``ctask/diff`` and
+        ``ctask/sessionEnded``: the lease watcher holds back their lease changes until then (:meth:`holding`).
+        Not derived from :attr:`Tracked.ending`, which stays set for good and is also set by ends that notify
+        nothing (lost, removed, released): this is only a finalize's, and only until its notifications are out."""
         self._exit_watcher: threading.Thread | None = None
 
     # -- registry ---------------------------------------------------------------------------------

@@ -1,30 +1,20 @@
-"""The JSON-RPC layer of ``ctask-ls``: framing, the LSP lifecycle, one answer per request.
+"""The LSP lifecycle of ``ctask-ls``: the checks in front of pygls' dispatch, one answer per request.
 
 pygls 2 reads a message by trusting its ``Content-Length`` (a 1.5 GB header is
 buffered), turns a body that is not JSON into a ``window/showMessage`` popup
 with no response, executes requests that arrive before ``initialize``, answers
 nothing after ``shutdown`` and advertises ``textDocumentSync``.  This module
 replaces the reading side and the checks in front of pygls' dispatch; pygls
-still runs the handlers, builds responses and writes them.
-
-Framing (:func:`serve`, for stdio and TCP; WebSocket frames carry one body each)
-    Header lines (``Name: value``, at most :data:`MAX_HEADER_LINE` bytes,
-    ``Content-Length`` required, other headers ignored, names in any case), a
-    blank line, then exactly ``Content-Length`` bytes.  A body longer than
-    :data:`MAX_MESSAGE_BYTES` is refused as soon as its header is read
-    (-32600, ``id: null``, ``data.kind: "MessageTooLarge"``) and then read and
-    dropped piece by piece (:data:`SKIP_CHUNK`): it is never held in memory
-    and the stream stays in step.  A header that cannot be read (no
-    ``Content-Length``, a line that is not ``Name: value``, an overlong line)
-    leaves no way to find the next message: the server answers -32600
-    (``InvalidHeader``) and closes the connection.
+still runs the handlers, builds responses and writes them.  The framing of
+the stream transports (``Content-Length``, the size limit) is
+:mod:`.framing`'s; the checks on one message's shape are :mod:`.messages`'.
 
 Messages (:meth:`CtaskProtocol.handle_body`)
     Not UTF-8 or not JSON: -32700 (``id: null``).  Not a JSON-RPC 2.0 request,
     notification or response (a batch, a wrong ``jsonrpc``, a missing or
     non-string ``method``, an ``id`` that is not an integer or string,
     ``params`` that is neither object nor array, nesting deeper than
-    :data:`MAX_NESTING`): -32600 with the message's id when it has a valid one,
+    :data:`.messages.MAX_NESTING`): -32600 with the message's id when it has a valid one,
     else ``null``.  Params that do not fit the LSP method: -32602.
 
 Lifecycle (:class:`State`)
@@ -48,16 +38,13 @@ same request id (which would be a bug) is logged and dropped.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import contextvars
 import dataclasses
 import enum
-import functools
 import json
 import logging
-import re
 import typing as t
 
 import cattrs
@@ -66,28 +53,14 @@ from pygls.exceptions import JsonRpcException
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
 
 from . import protocol
+from .messages import MAX_NESTING, brief, drop_token, malformed, nested_deeper_than, one_line, valid_id
 
 if t.TYPE_CHECKING:
-    import threading
     from collections.abc import Generator
 
     from pygls.protocol.json_rpc import MsgId
 
 logger = logging.getLogger("ctask_ls.server.rpc")
-
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-"""The largest ``Content-Length`` (and WebSocket message) accepted: 16 MiB."""
-MAX_HEADER_LINE = 8 * 1024
-"""The longest header line, in bytes (with its line ending)."""
-MAX_HEADER_LINES = 32
-"""The most header lines one message may have."""
-MAX_NESTING = 100
-"""The deepest nesting of arrays and objects accepted in a message."""
-SKIP_CHUNK = 1024 * 1024
-"""Bytes read at a time while dropping the body of a message that is too large."""
-
-TOKEN_OPTION = "token"
-"""The key of ``initializationOptions`` that carries the token over TCP (:mod:`.transport`)."""
 
 UNSERVED: tuple[str, ...] = (
     types.TEXT_DOCUMENT_DID_OPEN,
@@ -100,7 +73,6 @@ UNSERVED: tuple[str, ...] = (
 )
 """pygls' built-in document and folder tracking: unused by ctask-ls, so neither served nor advertised."""
 
-_HEADER = re.compile(rb"([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*")
 _KIND_BY_CODE: dict[int, str] = {
     protocol.PARSE_ERROR: "ParseError",
     protocol.INVALID_REQUEST: "InvalidRequest",
@@ -133,58 +105,6 @@ class CommandRun:
         """Cancel unless the job has started; True when nothing will be done."""
         self.cancelled = True
         return self.job is None or self.job.cancel()
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def valid_id(value: object) -> bool:
-    """LSP request ids are integers or strings (never null, a boolean, a float)."""
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def nested_deeper_than(value: object, limit: int) -> bool:
-    """Whether arrays and objects nest more than ``limit`` levels (iterative: no recursion)."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
-def drop_token(data: dict[str, t.Any]) -> object:
-    """Take the TCP token (``initializationOptions.token``) out of an ``initialize``: never a setting, never logged."""
-    params = data.get("params")
-    options = params.get("initializationOptions") if isinstance(params, dict) else None
-    return options.pop(TOKEN_OPTION, None) if isinstance(options, dict) else None
-
-
-def _shown(value: object) -> str:
-    text = json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def malformed(data: dict[str, t.Any]) -> str | None:
-    """Why ``data`` is not a JSON-RPC 2.0 request or notification (None: it is one)."""
-    if data.get("jsonrpc") != "2.0":
-        return f"'jsonrpc' must be \"2.0\", not {_shown(data.get('jsonrpc'))}"
-    if "method" not in data:
-        return "a request needs a 'method' (a string)"
-    method = data["method"]
-    if not isinstance(method, str) or not method:
-        return f"'method' must be a non-empty string, not {_shown(method)}"
-    if "id" in data and not valid_id(data["id"]):
-        return f"'id' must be an integer or a string, not {_shown(data['id'])}"
-    params = data.get("params")
-    if params is not None and not isinstance(params, dict | list):
-        return f"'params' of {_shown(method)} must be an object or an array, not {_shown(params)}"
-    return None
 
 
 class CtaskProtocol(LanguageServerProtocol):
@@ -227,7 +147,7 @@ class CtaskProtocol(LanguageServerProtocol):
     def handle_data(self, data: object) -> None:
         """One parsed message: check it, apply the lifecycle, hand it to pygls."""
         if not isinstance(data, dict):
-            what = "an array (ctask-ls takes no batches)" if isinstance(data, list) else _shown(data)
+            what = "an array (ctask-ls takes no batches)" if isinstance(data, list) else brief(data)
             self.refuse(None, "InvalidRequest", f"a message must be a JSON object, not {what}")
             return
         msg_id = data.get("id") if valid_id(data.get("id")) else None
@@ -279,7 +199,7 @@ class CtaskProtocol(LanguageServerProtocol):
         if method == types.WORKSPACE_EXECUTE_COMMAND and not isinstance(message, str):
             command = data["params"].get("command") if isinstance(data.get("params"), dict) else None
             if not isinstance(command, str):  # cattrs would make a string of anything
-                message = f"'command' must be a string, not {_shown(command)}"
+                message = f"'command' must be a string, not {brief(command)}"
         if isinstance(message, str):
             self.refuse(msg_id, "InvalidParams", f"invalid params for {method}: {message}")
             return
@@ -350,7 +270,7 @@ class CtaskProtocol(LanguageServerProtocol):
     def _cancel(self, params: object) -> None:
         msg_id = params.get("id") if isinstance(params, dict) else None
         if msg_id is None or not valid_id(msg_id):
-            logger.warning("dropped $/cancelRequest without a valid id: %s", _shown(params))
+            logger.warning("dropped $/cancelRequest without a valid id: %s", brief(params))
             return
         run = self._runs.get(msg_id)
         if run is None:
@@ -368,7 +288,7 @@ class CtaskProtocol(LanguageServerProtocol):
 
     def _on_response(self, data: dict[str, t.Any]) -> None:
         if data.get("jsonrpc") != "2.0" or not valid_id(data.get("id")):
-            logger.warning("dropped a malformed response from the client (id %s)", _shown(data.get("id")))
+            logger.warning("dropped a malformed response from the client (id %s)", brief(data.get("id")))
             return
         try:
             message = self.structure_message(data)
@@ -442,135 +362,3 @@ class CtaskProtocol(LanguageServerProtocol):
         if (user_handler := self.fm.features.get(types.SHUTDOWN)) is not None:
             yield user_handler, args, None
         self._shutdown = True
-
-
-# -- reading the transport ------------------------------------------------------------------------
-
-
-class Reader(t.Protocol):
-    async def readline(self, limit: int) -> bytes:
-        """One line with its ending; fewer than ``limit`` bytes without one at EOF; ``limit`` bytes if longer."""
-
-    async def read(self, n: int) -> bytes:
-        """Between 1 and ``n`` bytes; empty at EOF."""
-
-
-class BlockingReader:
-    """A blocking binary stream (stdin) read on a thread of its own."""
-
-    def __init__(self, stream: t.BinaryIO, executor: concurrent.futures.Executor) -> None:
-        self.stream = stream
-        self.executor = executor
-
-    async def readline(self, limit: int) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.stream.readline, limit)
-
-    async def read(self, n: int) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.stream.read, n)
-
-
-class StreamReader:
-    """An asyncio stream (TCP)."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-
-    async def readline(self, limit: int) -> bytes:
-        try:
-            return await self.reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            return exc.partial
-        except asyncio.LimitOverrunError:
-            return await self.reader.read(limit)
-
-    async def read(self, n: int) -> bytes:
-        return await self.reader.read(n)
-
-
-class _Closed(Exception):
-    """The stream ended, or cannot be followed any more."""
-
-
-async def serve(reader: Reader, proto: CtaskProtocol, stop: threading.Event | None = None) -> None:
-    """Read and handle messages until the stream ends or its framing is lost."""
-    while stop is None or not stop.is_set():
-        try:
-            length = await read_header(reader, functools.partial(_lost, proto))
-            if length is None:
-                return  # the stream ended
-            if length > MAX_MESSAGE_BYTES:
-                proto.refuse(
-                    None,
-                    "MessageTooLarge",
-                    f"a message of {length} bytes is over the limit of {MAX_MESSAGE_BYTES} bytes; "
-                    "its body is discarded, never buffered",
-                    content_length=length,
-                    limit=MAX_MESSAGE_BYTES,
-                )
-                await _skip(reader, length)
-                continue
-            body = await _read_exactly(reader, length)
-        except _Closed:
-            return
-        proto.handle_body(body)
-
-
-async def read_header(reader: Reader, lost: t.Callable[[str], t.NoReturn]) -> int | None:
-    """The ``Content-Length`` of the next message (blank lines before a header are skipped).
-
-    None when the stream ends; a header that cannot be read calls ``lost`` with why.
-    """
-    length: int | None = None
-    lines = 0
-    while True:
-        line = await reader.readline(MAX_HEADER_LINE)
-        if len(line) > MAX_HEADER_LINE or (len(line) == MAX_HEADER_LINE and not line.endswith(b"\n")):
-            lost(f"a header line is longer than {MAX_HEADER_LINE} bytes")
-        if not line.endswith(b"\n"):
-            return None
-        text = line.rstrip(b"\r\n")
-        if not text:
-            if lines == 0:
-                continue
-            if length is None:
-                lost("the header has no Content-Length")
-            return length
-        lines += 1
-        match = _HEADER.fullmatch(text)
-        if match is None:
-            shown = text[:40].decode("utf-8", "replace")
-            lost(f"expected a header line like 'Content-Length: 42', got {shown!r}")
-        if lines > MAX_HEADER_LINES:
-            lost(f"the header has more than {MAX_HEADER_LINES} lines")
-        name, value = match.group(1).lower(), match.group(2)
-        if name == b"content-length":
-            if not value.isdigit() or length is not None:
-                lost(f"the Content-Length header must be given once, as a number of bytes, not {value[:20]!r}")
-            length = int(value)
-
-
-def _lost(proto: CtaskProtocol, problem: str) -> t.NoReturn:
-    """The framing is lost: say why, then close the connection."""
-    proto.refuse(None, "InvalidHeader", f"{problem}; the server cannot find the next message and closes the connection")
-    raise _Closed
-
-
-async def _read_exactly(reader: Reader, n: int) -> bytes:
-    chunks: list[bytes] = []
-    left = n
-    while left:
-        chunk = await reader.read(left)
-        if not chunk:
-            raise _Closed
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-async def _skip(reader: Reader, n: int) -> None:
-    left = n
-    while left:
-        chunk = await reader.read(min(left, SKIP_CHUNK))
-        if not chunk:
-            raise _Closed
-        left -= len(chunk)

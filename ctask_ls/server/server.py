@@ -17,9 +17,9 @@ The poll tick
     on change, reconciles ended unowned sessions and adopts orphans.
 
 Lifecycle
-    :mod:`.rpc` reads the transport and applies the LSP lifecycle before pygls
-    dispatches anything: -32002 before ``initialize``, -32600 after
-    ``shutdown``, one answer per request, a size limit.
+    :mod:`.framing` reads the transport (a size limit) and :mod:`.rpc`
+    applies the LSP lifecycle before pygls dispatches anything: -32002 before
+    ``initialize``, -32600 after ``shutdown``, one answer per request.
 
     ``shutdown`` (and ``exit``, SIGTERM, SIGINT, SIGHUP, or the client
     vanishing) waits briefly for finalizes in flight, then *releases* every

@@ -3,7 +3,7 @@
 :class:`Serving` is the transport half of the server (the base of
 :class:`.server.CtaskServer`): pygls' own transports buffer any
 ``Content-Length`` and let anyone in, so every message goes through
-:mod:`.rpc`'s reader, and every listening transport through the checks of
+:mod:`.framing`'s reader, and every listening transport through the checks of
 :mod:`.transport` (token, Origin and Host, the peer's uid, one client at a time).
 """
 
@@ -21,7 +21,8 @@ import typing as t
 from pygls.io_ import StdoutWriter, WebSocketWriter
 from pygls.lsp.server import LanguageServer
 
-from . import rpc, transport
+from . import framing, rpc, transport, unix_socket, ws_handshake
+from .access import TOKEN_ENV, Access, TransportError, hostport
 
 if t.TYPE_CHECKING:
     import socket
@@ -54,9 +55,9 @@ class Serving(LanguageServer):
         self._stop_event = stop = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         reading = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctask-stdin")
-        reader = rpc.BlockingReader(stdin or sys.stdin.buffer, reading)
+        reader = framing.BlockingReader(stdin or sys.stdin.buffer, reading)
         try:
-            asyncio.run(rpc.serve(reader, self.protocol, stop))
+            asyncio.run(framing.serve(reader, self.protocol, stop))
         except BrokenPipeError:
             logger.warning("the connection to the client is lost")
         except (KeyboardInterrupt, SystemExit):
@@ -65,26 +66,26 @@ class Serving(LanguageServer):
             reading.shutdown(wait=False, cancel_futures=True)
             self._stop_serving()
 
-    def serve_tcp(self, host: str, port: int, access: transport.Access) -> None:
+    def serve_tcp(self, host: str, port: int, access: Access) -> None:
         """Listen on ``host:port``; serve the first client that presents the token (see :mod:`.transport`)."""
 
         async def listen() -> None:
             server = await asyncio.start_server(
-                self._stream_connection(access), host, port, limit=2 * rpc.MAX_HEADER_LINE
+                self._stream_connection(access), host, port, limit=2 * framing.MAX_HEADER_LINE
             )
-            self._publish(server, access, f"{transport.hostport(host, server.sockets[0].getsockname()[1])} (tcp)")
+            self._publish(server, access, f"{hostport(host, server.sockets[0].getsockname()[1])} (tcp)")
             await self._serve(server)
 
         self._run(listen())
 
     def serve_socket(self, sock: socket.socket, where: Path) -> None:
-        """Serve the first client of this user on a Unix socket (:func:`.transport.bind_unix_socket`)."""
+        """Serve the first client of this user on a Unix socket (:func:`.unix_socket.bind_unix_socket`)."""
         inode = os.lstat(where).st_ino
-        self.cleanups.append(functools.partial(transport.remove_socket, where, inode))
+        self.cleanups.append(functools.partial(unix_socket.remove_socket, where, inode))
 
         async def listen() -> None:
             server = await asyncio.start_unix_server(
-                self._stream_connection(None), sock=sock, limit=2 * rpc.MAX_HEADER_LINE
+                self._stream_connection(None), sock=sock, limit=2 * framing.MAX_HEADER_LINE
             )
             announce(f"listening on {where} (unix socket)")
             await self._serve(server)
@@ -100,14 +101,14 @@ class Serving(LanguageServer):
         raise TypeError("ctask-ls serves WebSocket only with a token: use serve_ws(host, port, access)")
 
     def _stream_connection(
-        self, access: transport.Access | None
+        self, access: Access | None
     ) -> t.Callable[[asyncio.StreamReader, asyncio.StreamWriter], t.Awaitable[None]]:
         """The handler of one TCP (``access``: its token) or Unix socket (None: the peer's uid) connection."""
         self._stop_event = stop = threading.Event()
         slot = transport.Slot()
 
         async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            if access is None and (uid := transport.peer_uid(writer.get_extra_info("socket"))) != os.getuid():
+            if access is None and (uid := unix_socket.peer_uid(writer.get_extra_info("socket"))) != os.getuid():
                 message = f"ctask-ls: unauthorized: uid {uid} is not the server's"
                 await transport.refuse_stream(writer, None, transport.UNAUTHORIZED, message)
                 return
@@ -129,7 +130,7 @@ class Serving(LanguageServer):
             self.protocol.set_writer(writer)  # its write and close are synchronous
             try:
                 self.protocol.handle_body(first.body)
-                await rpc.serve(rpc.StreamReader(reader), self.protocol, stop)
+                await framing.serve(framing.StreamReader(reader), self.protocol, stop)
             except ConnectionError:
                 logger.warning("the connection to the client is lost")
             finally:
@@ -137,11 +138,11 @@ class Serving(LanguageServer):
 
         return connection
 
-    def serve_ws(self, host: str, port: int, access: transport.Access, origins: frozenset[str] = frozenset()) -> None:
+    def serve_ws(self, host: str, port: int, access: Access, origins: frozenset[str] = frozenset()) -> None:
         """Listen for WebSocket connections on ``host:port``; each message is one JSON-RPC body.
 
-        The opening handshake is checked before the upgrade (:class:`.transport.WsPolicy`:
-        Host, Origin, token, one client).  A message over :data:`rpc.MAX_MESSAGE_BYTES`
+        The opening handshake is checked before the upgrade (:class:`.ws_handshake.WsPolicy`:
+        Host, Origin, token, one client).  A message over :data:`.framing.MAX_MESSAGE_BYTES`
         closes the connection (websockets refuses it from its frame header, code 1009).
         """
         from websockets.asyncio.server import serve
@@ -149,7 +150,7 @@ class Serving(LanguageServer):
 
         self._stop_event = stop = threading.Event()
         slot = transport.Slot()
-        policy = transport.WsPolicy(access, origins, host)
+        policy = ws_handshake.WsPolicy(access, origins, host)
 
         def process_request(connection: ServerConnection, request: Request) -> Response | None:
             refusal = policy.refusal(request.headers, busy=slot.held)
@@ -179,24 +180,24 @@ class Serving(LanguageServer):
 
         async def listen() -> None:
             server = await serve(
-                connection, host, port, max_size=rpc.MAX_MESSAGE_BYTES, process_request=process_request
+                connection, host, port, max_size=framing.MAX_MESSAGE_BYTES, process_request=process_request
             )
             policy.port = server.sockets[0].getsockname()[1]
-            self._publish(server, access, f"{transport.hostport(host, policy.port)} (websocket)")
+            self._publish(server, access, f"{hostport(host, policy.port)} (websocket)")
             await self._serve(server)
 
         self._run(listen())
 
-    def _publish(self, server: t.Any, access: transport.Access, where: str) -> None:
+    def _publish(self, server: t.Any, access: Access, where: str) -> None:
         """Write the token file of a bound server (removed at close) and say where it listens."""
         port = server.sockets[0].getsockname()[1]
         try:
             written = access.publish(os.environ, port)
-        except transport.TransportError:
+        except TransportError:
             server.close()
             raise
         self.cleanups.append(access.unpublish)
-        token = f"token file {written}" if written else f"token from ${transport.TOKEN_ENV}"
+        token = f"token file {written}" if written else f"token from ${TOKEN_ENV}"
         announce(f"listening on {where}; {token}")
 
     async def _serve(self, server: t.Any) -> None:
@@ -221,7 +222,7 @@ class Serving(LanguageServer):
         except asyncio.CancelledError:
             pass
         except OSError as exc:
-            raise transport.TransportError(f"cannot listen: {exc.strerror or exc}") from None
+            raise TransportError(f"cannot listen: {exc.strerror or exc}") from None
 
     def _stop_serving(self) -> None:
         """pygls' ``shutdown`` without waiting for its thread pool (ctask-ls runs nothing on it)."""

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from ctask_ls.server import framing, messages
 from ctask_ls.server import protocol as p
-from ctask_ls.server import rpc
 from tests.helpers import Env, retry_until
 from tests.server.conftest import new_args
 
@@ -511,7 +511,7 @@ def test_a_message_over_the_limit_is_refused_before_its_body_is_read(raw: Start)
     error = check_error(response["error"])
     assert (error["code"], error["data"]["kind"]) == (p.INVALID_REQUEST, "MessageTooLarge"), error
     assert error["data"]["content_length"] == 1_500_000_000
-    assert error["data"]["limit"] == rpc.MAX_MESSAGE_BYTES == 16 * 1024 * 1024
+    assert error["data"]["limit"] == framing.MAX_MESSAGE_BYTES == 16 * 1024 * 1024
 
 
 def test_the_body_of_a_message_over_the_limit_is_dropped_unbuffered_and_the_stream_stays_in_step(
@@ -520,7 +520,7 @@ def test_the_body_of_a_message_over_the_limit_is_dropped_unbuffered_and_the_stre
     c = raw()
     c.initialize()
     before = c.vm("VmHWM")
-    size = rpc.MAX_MESSAGE_BYTES + 1
+    size = framing.MAX_MESSAGE_BYTES + 1
     c.write(b"Content-Length: %d\r\n\r\n" % size)
     error = check_error(c.next_response()["error"])
     assert error["data"]["kind"] == "MessageTooLarge"
@@ -531,9 +531,9 @@ def test_the_body_of_a_message_over_the_limit_is_dropped_unbuffered_and_the_stre
     # The next message is read as one: the body above was skipped exactly.
     assert c.result(c.command(p.LIST, {})) == []
     grown_kib = c.vm("VmHWM") - before
-    assert grown_kib < rpc.MAX_MESSAGE_BYTES // 2 // 1024, f"peak memory grew by {grown_kib} KiB"
+    assert grown_kib < framing.MAX_MESSAGE_BYTES // 2 // 1024, f"peak memory grew by {grown_kib} KiB"
     # A message of exactly the limit is read (and, being blanks, is not JSON).
-    c.write(frame(b" " * rpc.MAX_MESSAGE_BYTES))
+    c.write(frame(b" " * framing.MAX_MESSAGE_BYTES))
     assert check_error(c.next_response()["error"])["code"] == p.PARSE_ERROR
     shut_down(c)
 
@@ -547,12 +547,12 @@ def test_deeply_nested_json_gets_an_error_not_a_crash(raw: Start) -> None:
         assert response["id"] is None, response
         error = check_error(response["error"])
         assert (error["code"], error["data"]["kind"]) == (p.INVALID_REQUEST, "InvalidRequest"), error
-    nested = "[" * (rpc.MAX_NESTING + 1) + "]" * (rpc.MAX_NESTING + 1)
+    nested = "[" * (messages.MAX_NESTING + 1) + "]" * (messages.MAX_NESTING + 1)
     params = f'{{"command": "ctask.list", "arguments": {nested}}}'
     c.write(frame(b'{"jsonrpc": "2.0", "id": 7, "method": "workspace/executeCommand", "params": %s}' % params.encode()))
     error = c.error(7)
     assert (error["code"], error["data"]["kind"]) == (p.INVALID_REQUEST, "InvalidRequest"), error
-    assert str(rpc.MAX_NESTING) in error["message"]
+    assert str(messages.MAX_NESTING) in error["message"]
     assert c.result(c.command(p.LIST, {})) == []
     assert c.shown() == []
     shut_down(c)
