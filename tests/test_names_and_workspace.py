@@ -221,7 +221,7 @@ def test_config_comes_from_ctask_config_before_xdg_config_home(env: Env) -> None
     [
         ("agent: [unclosed\n", "is not valid YAML"),
         ("- a list\n", "must be a mapping of settings"),
-        ("heartbeat_interval: -1\n", "heartbeat_interval must be a positive number of seconds"),
+        ("heartbeat_interval: -1\n", "heartbeat_interval must be a number of seconds from 0.01 to 3600"),
         ("no_such_setting: 1\n", "unknown setting 'no_such_setting'"),
     ],
 )

@@ -39,14 +39,16 @@ class AgentSpec:
             return base
         if not isinstance(data, dict):
             raise InvalidArgument(f"{where}: agent must be a mapping with command, args and env")
+        # No NUL anywhere: the kernel takes argv and the environment as C strings (a NUL there is a
+        # ValueError at launch, after the session was set up), and no '=' in a variable's name.
         command = data.get("command", base.command if base else None)
-        if not isinstance(command, str) or not command:
-            raise InvalidArgument(f"{where}: agent.command must be a non-empty string")
+        if not isinstance(command, str) or not command or "\0" in command:
+            raise InvalidArgument(f"{where}: agent.command must be a non-empty string without NUL characters")
         args = data.get("args", list(base.args) if base else [])
         if args is None:
             args = []
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise InvalidArgument(f"{where}: agent.args must be a list of strings")
+        if not isinstance(args, list) or not all(isinstance(a, str) and "\0" not in a for a in args):
+            raise InvalidArgument(f"{where}: agent.args must be a list of strings without NUL characters")
         env = data.get("env", dict(base.env) if base else {})
         if env is None:
             env = {}
@@ -55,8 +57,11 @@ class AgentSpec:
         ):
             raise InvalidArgument(f"{where}: agent.env must map names to strings")
         if any(not k or "=" in k or "\0" in k for k in env):
-            raise InvalidArgument(f"{where}: agent.env names must be non-empty and contain no '='")
-        return cls(command, tuple(args), tuple((k, str(v)) for k, v in env.items()))
+            raise InvalidArgument(f"{where}: agent.env names must be non-empty and contain no '=' or NUL characters")
+        values = {k: str(v) for k, v in env.items()}
+        if bad := next((k for k, v in values.items() if "\0" in v), None):
+            raise InvalidArgument(f"{where}: agent.env value of {bad} must not contain NUL characters")
+        return cls(command, tuple(args), tuple(values.items()))
 
     def to_mapping(self) -> dict[str, t.Any]:
         return {"command": self.command, "args": list(self.args), "env": dict(self.env)}

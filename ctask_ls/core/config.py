@@ -39,10 +39,6 @@ Mode = t.Literal["persistent", "direct"]
 MODES: tuple[str, ...] = t.get_args(Mode)
 
 
-def _positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
-
-
 def _non_empty(value: str) -> bool:
     return value != ""
 
@@ -66,7 +62,17 @@ class Rule:
         return self.key or field
 
 
-_SECONDS = "a positive number of seconds"
+def _seconds(low: float, high: float, **names: str) -> Rule:
+    """A number of seconds from ``low`` to ``high``: finite, and neither so small that a loop spins nor so large
+    that a wait or a sleep overflows (``.inf`` and ``1e300`` are refused when the config is read)."""
+    return Rule(
+        f"a number of seconds from {low:g} to {high:g}",
+        lambda value: math.isfinite(value) and low <= value <= high,
+        **names,
+    )
+
+
+HOUR = 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,19 +93,17 @@ class Config:
     """``persistent`` (tmux) or ``direct`` (a child on the caller's terminal); the server always launches
     persistent sessions."""
     heartbeat_interval: float = dataclasses.field(
-        default=5.0, metadata={"rule": Rule(_SECONDS, _positive, editor="heartbeatInterval")}
+        default=5.0, metadata={"rule": _seconds(0.01, HOUR, editor="heartbeatInterval")}
     )
     """Seconds between two heartbeats of an owned lease."""
     stale_after: float = dataclasses.field(
-        default=30.0, metadata={"rule": Rule(_SECONDS, _positive, editor="staleAfter")}
+        default=30.0, metadata={"rule": _seconds(0.01, 24 * HOUR, editor="staleAfter")}
     )
     """A heartbeat older than this many seconds makes a lease stale (must exceed the heartbeat interval)."""
-    lock_timeout: float = dataclasses.field(
-        default=5.0, metadata={"rule": Rule(_SECONDS, _positive, editor="lockTimeout")}
-    )
+    lock_timeout: float = dataclasses.field(default=5.0, metadata={"rule": _seconds(0.01, HOUR, editor="lockTimeout")})
     """Seconds to wait for a workspace's write lock."""
     poll_interval: float = dataclasses.field(
-        default=1.0, metadata={"rule": Rule(_SECONDS, _positive, editor="pollInterval")}
+        default=1.0, metadata={"rule": _seconds(0.01, HOUR, editor="pollInterval")}
     )
     """Seconds between two looks at tmux and the leases while sessions are watched."""
     ignore: tuple[str, ...] = dataclasses.field(default=(".git/",), metadata={"rule": Rule("a list of patterns")})
@@ -108,7 +112,7 @@ class Config:
         default="ctask", metadata={"rule": Rule("a non-empty string", _non_empty, key="tmux.socket_name")}
     )
     """tmux socket name, or a path when it contains ``/``."""
-    launch_grace: float = dataclasses.field(default=0.5, metadata={"rule": Rule(_SECONDS, _positive)})
+    launch_grace: float = dataclasses.field(default=0.5, metadata={"rule": _seconds(0.01, 600)})
     """Seconds a new agent must stay alive for its launch to count as started."""
     auto_adopt: bool = dataclasses.field(default=True, metadata={"rule": Rule("true or false", editor="autoAdopt")})
     """Server only: adopt orphaned sessions (tmux alive, lease missing or stale) at start and while polling;

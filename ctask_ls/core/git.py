@@ -26,6 +26,39 @@ Decisions (the issue leaves them open):
 Only this module runs git; it calls the ``git`` found on PATH with a
 timeout, never through a shell, and with ``GIT_TERMINAL_PROMPT=0`` and no
 pager or editor so that a git command never waits for a person.
+
+Hardening (SPEC 9: git that ctask runs never executes a program the agent
+named).  The agent may write anything in its worktree, including its ``.git``
+file (a forged ``.git`` directory with its own config, or a ``gitdir:`` line
+pointing into the agent's tree), and a ``git config`` it runs there writes the
+repository's shared config.  So:
+
+- Every call is ``git --no-pager`` with :data:`SAFE_CONFIG` on the command
+  line (``-c`` wins over every config file, and git passes it on to the git
+  processes it starts itself): ``core.fsmonitor=false`` (the fsmonitor
+  program ``status`` runs), ``core.hooksPath=/dev/null`` (every hook:
+  ``post-checkout`` on ``worktree add``, ``reference-transaction`` on
+  ``worktree add -b`` and ``branch -D``, and the rest), and
+  ``log.showSignature=false`` (``gpg.program`` on ``log``).  The pager is
+  ``cat`` and the editor ``true`` whatever the config says.
+- Commands in a task's worktree never trust its ``.git``: they run with
+  ``--git-dir`` set to the worktree's administrative directory, found from
+  the task's repository (``<common dir>/worktrees/<id>``, the one whose
+  ``gitdir`` names this worktree), and ``--work-tree``.  A worktree that the
+  repository does not list that way is an error, not a repository to run in.
+- ``diff`` runs with ``--no-ext-diff --no-textconv`` (``diff.external``,
+  ``diff.<driver>.command`` and ``.textconv``), ``status`` with
+  ``--ignore-submodules=all``: git would otherwise run ``git status`` inside
+  each submodule, whose ``.git`` the agent controls.
+- Not overridden, on purpose: filter drivers (``filter.<name>.clean``,
+  ``smudge``, ``process``: no ``-c`` disables every driver name), which
+  ``status`` may run to re-hash a file and ``worktree add`` runs on checkout.
+  With the agent's config out of reach, only drivers defined in the user's
+  own config (git-lfs, say) can run, chosen by ``.gitattributes``.  Network
+  settings (``core.sshCommand``, ``protocol.*``, credential helpers) matter
+  only to a lazy fetch of a partial clone's ``worktree add``, which uses the
+  user's repository config as the user's own git would.
+  ``core.untrackedCache`` runs nothing and is left as configured.
 """
 
 from __future__ import annotations
@@ -113,9 +146,29 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(cwd: str | Path, *args: str, check: bool = True, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """Run ``git -C cwd ARGS``; raise :class:`GitError` (reason ``failed``) when ``check`` and it fails."""
-    argv = [binary(), "-C", str(cwd), *args]
+SAFE_CONFIG: tuple[str, ...] = ("core.fsmonitor=false", "core.hooksPath=/dev/null", "log.showSignature=false")
+"""Config on every git command line: keys that would make git run a program (see the module's docstring)."""
+_STATUS = ("status", "--porcelain", "-z", "--ignore-submodules=all")
+"""``status`` never looks inside submodules: git would run ``git status`` in them, with their own ``.git``."""
+_DIFF = ("diff", "--no-ext-diff", "--no-textconv", "-z", "--no-renames")
+"""``diff`` runs no external diff or textconv program."""
+
+
+def run(
+    cwd: str | Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = TIMEOUT,
+    git_dir: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``git -C cwd ARGS``; raise :class:`GitError` (reason ``failed``) when ``check`` and it fails.
+
+    ``git_dir``: run with ``--git-dir=GIT_DIR --work-tree=CWD`` instead of
+    finding the repository from ``cwd`` (see :func:`worktree_git_dir`).
+    """
+    hardening = [opt for pair in SAFE_CONFIG for opt in ("-c", pair)]
+    pinned = [f"--git-dir={git_dir}", f"--work-tree={cwd}"] if git_dir is not None else []
+    argv = [binary(), "--no-pager", *hardening, "-C", str(cwd), *pinned, *args]
     try:
         proc = subprocess.run(
             argv, capture_output=True, text=True, errors="surrogateescape", env=_env(), timeout=timeout, check=False
@@ -127,6 +180,48 @@ def run(cwd: str | Path, *args: str, check: bool = True, timeout: float = TIMEOU
     if check and proc.returncode != 0:
         raise GitError(f"`git {' '.join(args)}` failed in {cwd}: {_first_line(proc.stderr)}", reason="failed")
     return proc
+
+
+def admin_dir(info: RepoInfo) -> str | None:
+    """The administrative directory of the task's worktree in its repository, None if it has none.
+
+    Found from the repository, never from the worktree's ``.git`` (which the
+    agent may have replaced): the ``<common dir>/worktrees/<id>`` whose
+    ``gitdir`` file names ``<worktree>/.git``.
+    """
+    common = run(info.path, "rev-parse", "--git-common-dir", check=False)
+    if common.returncode != 0 or not common.stdout.strip():
+        return None
+    admin = Path(info.path, common.stdout.strip("\n")) / "worktrees"
+    want = os.path.join(os.path.realpath(info.worktree), ".git")
+    try:
+        entries = list(os.scandir(admin))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            with open(os.path.join(entry.path, "gitdir"), "rb") as fh:
+                named = fh.read(8192).decode("utf-8", "surrogateescape").strip("\n")
+        except OSError:
+            continue
+        if named == want:
+            return os.path.realpath(entry.path)
+    return None
+
+
+def worktree_git_dir(info: RepoInfo) -> str:
+    """:func:`admin_dir`, or a :class:`GitError` saying the worktree is no longer the repository's."""
+    admin = admin_dir(info)
+    if admin is None:
+        raise GitError(
+            f"the worktree {info.worktree} is not a worktree of {info.path} any more; "
+            f"see `git -C {info.path} worktree list`",
+            reason="failed",
+            repo=info.path,
+        )
+    return admin
 
 
 def _first_line(text: str) -> str:
@@ -318,7 +413,10 @@ def removal_problem(info: RepoInfo) -> GitError | None:
         )
     if not wt.is_dir():
         return None
-    status = run(wt, "status", "--porcelain", "-z", "--untracked-files=normal", check=False)
+    try:
+        status = run(wt, *_STATUS, "--untracked-files=normal", check=False, git_dir=worktree_git_dir(info))
+    except GitError as exc:
+        return GitError(f"{exc}; pass --force to remove it anyway", reason="failed", repo=info.path)
     if status.returncode != 0:
         return GitError(
             f"git cannot read the worktree {wt} ({_first_line(status.stderr)}); pass --force to remove it anyway",
@@ -393,8 +491,9 @@ def view(info: RepoInfo) -> dict[str, t.Any]:
     try:
         if not wt.is_dir():
             raise GitError(f"the worktree {wt} is gone", reason="failed")
-        out["head"] = run(wt, "rev-parse", "--verify", "HEAD").stdout.strip()
-        log = run(wt, "log", "-z", "--reverse", "--format=%H%x00%s", f"{info.base}..HEAD").stdout
+        git_dir = worktree_git_dir(info)
+        out["head"] = run(wt, "rev-parse", "--verify", "HEAD", git_dir=git_dir).stdout.strip()
+        log = run(wt, "log", "-z", "--reverse", "--format=%H%x00%s", f"{info.base}..HEAD", git_dir=git_dir).stdout
         fields = log.split("\0")
         commits = [
             {"sha": fields[i].strip(), "subject": fields[i + 1]}
@@ -402,9 +501,9 @@ def view(info: RepoInfo) -> dict[str, t.Any]:
             if fields[i].strip()
         ]
         out["commits"] = commits[:MAX_LISTED]
-        committed = _name_status(run(wt, "diff", "--name-status", "-z", "--no-renames", info.base, "HEAD").stdout)
+        committed = _name_status(run(wt, *_DIFF, "--name-status", info.base, "HEAD", git_dir=git_dir).stdout)
         out["committed"] = committed[:MAX_LISTED]
-        status = run(wt, "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames").stdout
+        status = run(wt, *_STATUS, "--untracked-files=all", "--no-renames", git_dir=git_dir).stdout
         uncommitted = [{"status": e[:2].strip() or "?", "path": e[3:]} for e in status.split("\0") if len(e) > 3]
         out["uncommitted"] = uncommitted[:MAX_LISTED]
         out["counts"] = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 import typing as t
 
@@ -87,7 +86,62 @@ def _remove_tree(root: Path) -> None:
     """
     trash = root.with_name(f".{root.name}.removed-{os.getpid()}-{time.monotonic_ns()}")
     root.rename(trash)
-    shutil.rmtree(trash, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        delete_tree(trash)
     if trash.exists():
         time.sleep(0.1)
-        shutil.rmtree(trash)
+        delete_tree(trash)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def delete_tree(path: Path) -> None:
+    """Delete the directory ``path`` and everything in it, at any depth, never following a symlink.
+
+    ``shutil.rmtree`` recurses (a tree ten thousand levels deep raises
+    RecursionError) and keeps a directory open per level.  Here one directory
+    is open at a time: its files are unlinked, then each subdirectory is
+    entered (``openat`` with ``O_NOFOLLOW``) and, once empty, left through
+    ``..``, which must be the directory it was (device and inode) before the
+    emptied one is removed from it.  Raises OSError when something is left.
+    """
+    fd = os.open(path, _DIR_FLAGS)
+    above: list[tuple[tuple[int, int], str, list[str]]] = []
+    """Each directory above the one open, outermost first: its device and inode, the name of the
+    one entered from it, and its subdirectories still to enter."""
+    todo: list[str] = []
+    try:
+        while True:
+            if not todo:  # (again: a writer may have added to it meanwhile)
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            todo.append(entry.name)
+                        else:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(entry.name, dir_fd=fd)
+            if todo:  # enter the next subdirectory; come back to this one through its ..
+                name = todo.pop()
+                try:
+                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    continue
+                st = os.fstat(fd)
+                above.append(((st.st_dev, st.st_ino), name, todo))
+                os.close(fd)
+                fd, todo = child, []
+                continue
+            if not above:
+                break
+            ident, name, todo = above.pop()
+            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != ident:
+                raise OSError(f"{path}: a directory was moved while it was deleted")
+            os.rmdir(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    path.rmdir()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import stat
@@ -153,9 +154,17 @@ def keep_aside(path: Path, stamp: str, *, move: bool = True) -> Path:
 
 
 def dump_yaml(data: t.Mapping[str, t.Any]) -> str:
-    yaml, _loader, dumper = yaml_module()
-    text: str = yaml.dump(dict(data), Dumper=dumper, sort_keys=False, allow_unicode=True)
+    """YAML text of ``data``, without anchors or aliases (which :func:`parse_yaml_mapping` refuses)."""
+    yaml, _loader, _dumper = yaml_module()
+    text: str = yaml.dump(dict(data), Dumper=_plain_dumper(), sort_keys=False, allow_unicode=True)
     return text
+
+
+@functools.cache
+def _plain_dumper() -> type:
+    """The safe dumper, writing an object met twice in full each time rather than as ``&id001`` and ``*id001``."""
+    dumper = yaml_module()[2]
+    return type("PlainDumper", (dumper,), {"ignore_aliases": lambda _self, _data: True})
 
 
 def read_text_limited(path: str | Path, *, hint: str = "") -> str:
@@ -173,9 +182,19 @@ def load_yaml_mapping(path: str | Path, *, hint: str = "") -> dict[str, t.Any]:
 
 
 def parse_yaml_mapping(text: str, path: str | Path, *, hint: str = "") -> dict[str, t.Any]:
-    """Parse the text of a metadata file at ``path`` as a YAML mapping, else raise CorruptMetadata."""
+    """Parse the text of a metadata file at ``path`` as a YAML mapping, else raise CorruptMetadata.
+
+    Anchors and aliases (``&a``, ``*a``) are refused: ctask never writes
+    them, and a few hundred bytes of nested aliases ("billion laughs") stand
+    for billions of values that any later walk of the data (the metadata
+    cache's JSON, a rewrite) would expand.
+    """
     yaml, loader, _dumper = yaml_module()
     try:
+        if ("&" in text or "*" in text) and (anchor := _first_anchor(yaml, text, loader)) is not None:
+            raise CorruptMetadata(
+                str(path), f"uses the YAML anchor or alias '{anchor}', which metadata never does", hint=hint
+            )
         data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise CorruptMetadata(str(path), f"not valid YAML: {exc}", hint=hint) from exc
@@ -230,6 +249,14 @@ class ParsedFiles(t.Generic[T]):
         """Drop every entry whose path ``keep`` refuses (tasks that went)."""
         for path in [p for p in self._parsed if not keep(p)]:
             del self._parsed[path]
+
+
+def _first_anchor(yaml: t.Any, text: str, loader: t.Any) -> str | None:
+    """The name of the first anchor or alias in ``text`` (parser events only: nothing is built), else None."""
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+            return str(event.anchor)
+    return None
 
 
 class MetadataCache:

@@ -11,6 +11,14 @@ The walk is relative to open directory descriptors (``scandir(fd)``,
 resolves one name instead of a whole path, and a directory swapped for a
 symlink during the walk is never followed.  This module imports only the
 standard library, so that a helper process (:class:`_Helper`) starts quickly.
+
+Depth is unlimited: the walk keeps a stack of directories (:class:`_Frame`),
+never Python's call stack, and holds at most :data:`OPEN_DIRS` of them open.
+A directory whose last subdirectory is being walked is closed at once (a
+chain ten thousand levels deep holds one); one closed to stay within the
+budget is reopened as ``..`` of the directory below it and must be the very
+directory it was (device and inode), else what was left of it is reported as
+moved and not walked.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ if TYPE_CHECKING:
 # time the walk waits for.
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
-MAX_DEPTH = 400
+OPEN_DIRS = 64
+"""At most this many directories of one walk are open at once (the walk's own start directory aside)."""
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
 _NAME_OF = operator.attrgetter("name")
 _MODE_OF, _SIZE_OF, _MTIME_OF = (operator.attrgetter(a) for a in ("st_mode", "st_size", "st_mtime_ns"))
@@ -107,8 +116,6 @@ class Walker:
         self.split_after = split_after
         """Seconds after which a walk still going hands half of what is left to a helper process (None: never)."""
         self.started = time.monotonic()
-        self.pending: list[int] = []
-        """Subdirectories left to walk in each directory being walked, outermost first."""
         self.dir_rules = bool(rules.names or rules.dir_names or rules.regexes)
         """Directories need a look at the rules (``.git/``, the default, is a directory rule)."""
         self.file_rules = bool(rules.names or any(not dir_only for dir_only, _a, _rx in rules.regexes))
@@ -125,6 +132,102 @@ class Walker:
         self.next_report = every
 
     def walk(self, fd: int, prefix: str, depth: int) -> None:
+        """Walk the directory open as ``fd`` (left open) at ``prefix``: its files, then each subdirectory's in turn.
+
+        The same order as a recursive walk, to any depth (see the module's docstring).
+        """
+        stack = [_Frame(fd, prefix, depth, self._scan(fd, prefix), owned=False)]
+        opened = 0
+        """Frames of this walk with a directory open (the start directory aside)."""
+        low = 1
+        """No frame below this index is open, except the start directory and frames with a helper."""
+        try:
+            while stack:
+                frame = stack[-1]
+                if frame.index >= frame.stop:  # done with this directory
+                    stack.pop()
+                    if frame.helper is not None:
+                        frame.helper.finish(self)
+                    if stack and stack[-1].fd < 0:
+                        opened += self._reopen(stack[-1], frame)
+                        low = min(low, len(stack) - 1)
+                    if frame.owned and frame.fd >= 0:
+                        os.close(frame.fd)
+                        opened -= 1
+                    continue
+                if frame.helper is None and frame.stop - frame.index >= _SPLIT_MIN_DIRS and self._split_due(stack):
+                    middle = frame.index + (frame.stop - frame.index) // 2
+                    frame.helper = _Helper.start(
+                        self, frame.fd, frame.prefix, frame.depth, frame.todo[middle : frame.stop]
+                    )
+                    if frame.helper is not None:
+                        frame.stop = middle
+                name = frame.todo[frame.index]
+                frame.index += 1
+                rel = frame.prefix + name
+                try:
+                    child = os.open(name, DIR_FLAGS, dir_fd=frame.fd)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    self.errors.append(f"{rel}: {exc.strerror or exc}")
+                    continue
+                try:
+                    todo = self._scan(child, rel + "/")
+                except BaseException:
+                    os.close(child)
+                    raise
+                if not todo:  # no subdirectory: no frame
+                    os.close(child)
+                    continue
+                up = 1
+                if frame.index >= frame.stop and frame.helper is None and frame.owned:
+                    stack.pop()  # its last subdirectory: nothing left to come back for
+                    up += frame.up
+                    os.close(frame.fd)
+                    opened -= 1
+                stack.append(_Frame(child, rel + "/", frame.depth + 1, todo, owned=True, up=up))
+                opened += 1
+                if opened > OPEN_DIRS:  # close the outermost open directory that can be
+                    top = len(stack) - 1
+                    while low < top and (stack[low].fd < 0 or stack[low].helper is not None):
+                        low += 1
+                    if low < top:
+                        stack[low].close()
+                        opened -= 1
+        finally:
+            for frame in stack:
+                if frame.owned and frame.fd >= 0:
+                    os.close(frame.fd)
+
+    def _reopen(self, frame: _Frame, below: _Frame) -> int:
+        """Reopen ``frame``'s directory as ``..`` of ``below`` (``below.up`` levels up), checking it is the same.
+
+        Returns 1 when it is open again; else the rest of it is reported and skipped.
+        """
+        fd = -1
+        try:
+            if below.fd < 0:
+                raise OSError("the directory below it was lost")
+            for _ in range(below.up):
+                parent = os.open("..", DIR_FLAGS, dir_fd=below.fd if fd < 0 else fd)
+                if fd >= 0:
+                    os.close(fd)
+                fd = parent
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != frame.ident:
+                raise OSError("moved")
+        except OSError:
+            if fd >= 0:
+                os.close(fd)
+            self.errors.append(f"{frame.prefix.rstrip('/')}: moved during the walk, the rest of it not walked")
+            frame.index = frame.stop
+            return 0
+        frame.fd = fd
+        return 1
+
+    def _scan(self, fd: int, prefix: str) -> list[str]:
+        """Record the files of the directory open as ``fd`` (at ``prefix``); return its subdirectories to walk."""
         paths, sizes, mtimes, modes = self.paths, self.sizes, self.mtimes, self.modes
         add_path, add_size, add_mtime, add_mode = paths.append, sizes.append, mtimes.append, modes.append
         errors, rules, file_rules = self.errors, self.rules, self.file_rules
@@ -133,7 +236,7 @@ class Walker:
             it = os.scandir(fd)
         except OSError as exc:
             errors.append(f"{prefix.rstrip('/') or '.'}: {exc.strerror or exc}")
-            return
+            return []
         with it:
             entries = list(it)
         if prefix and not file_rules:
@@ -193,29 +296,11 @@ class Walker:
             if self.dir_rules and rules.ignored(prefix + name, name, True):
                 continue
             todo.append(name)
-        index, stop, helper = 0, len(todo), None
-        self.pending.append(0)
-        try:
-            while index < stop:
-                if helper is None and stop - index >= _SPLIT_MIN_DIRS and self._split_due():
-                    middle = index + (stop - index) // 2
-                    helper = _Helper.start(self, fd, prefix, depth, todo[middle:stop])
-                    if helper is not None:
-                        stop = middle
-                self.pending[-1] = stop - index - 1
-                self.walk_child(fd, prefix, depth, todo[index])
-                index += 1
-        finally:
-            self.pending.pop()
-        if helper is not None:
-            helper.finish(self)
+        return todo
 
     def walk_child(self, fd: int, prefix: str, depth: int, name: str) -> None:
         """Walk the subdirectory ``name`` of the directory open as ``fd`` (at ``prefix``, ``depth``)."""
         rel = prefix + name
-        if depth >= MAX_DEPTH:
-            self.errors.append(f"{rel}: deeper than {MAX_DEPTH} levels, not walked")
-            return
         try:
             child = os.open(name, DIR_FLAGS, dir_fd=fd)
         except FileNotFoundError:
@@ -228,12 +313,12 @@ class Walker:
         finally:
             os.close(child)
 
-    def _split_due(self) -> bool:
+    def _split_due(self, stack: list[_Frame]) -> bool:
         """Time to split, and no directory further up has as much left to hand over (the shallowest splits)."""
         return (
             self.split_after is not None
             and time.monotonic() - self.started > self.split_after
-            and all(left < _SPLIT_MIN_DIRS for left in self.pending[:-1])
+            and all(f.stop - f.index < _SPLIT_MIN_DIRS for f in stack[:-1])
             and bool(sys.executable)
         )
 
@@ -243,6 +328,33 @@ class Walker:
         for index, kind in self.odd.items():
             kinds[index] = kind
         return self.paths, "".join(kinds), self.sizes, self.mtimes, self.modes, self.targets, self.errors
+
+
+class _Frame:
+    """A directory being walked: its subdirectories to walk and how far the walk got."""
+
+    __slots__ = ("depth", "fd", "helper", "ident", "index", "owned", "prefix", "stop", "todo", "up")
+
+    def __init__(self, fd: int, prefix: str, depth: int, todo: list[str], *, owned: bool, up: int = 1) -> None:
+        self.fd = fd
+        """The open directory; -1 while closed (see :data:`OPEN_DIRS`)."""
+        self.prefix, self.depth, self.todo = prefix, depth, todo
+        self.index, self.stop = 0, len(todo)
+        """``todo[index:stop]`` is left to walk here (a helper took ``todo[stop:]``)."""
+        self.helper: _Helper | None = None
+        self.owned = owned
+        """The walk opened it (it closes it); the start directory is the caller's."""
+        self.ident = (0, 0)
+        """Device and inode, recorded when it is closed to be reopened later."""
+        self.up = up
+        """How many ``..`` lead from it to the frame below it on the stack (more than one: directories
+        left behind whose last subdirectory this is)."""
+
+    def close(self) -> None:
+        st = os.fstat(self.fd)
+        self.ident = (st.st_dev, st.st_ino)
+        os.close(self.fd)
+        self.fd = -1
 
 
 class _Helper:

@@ -116,6 +116,7 @@ class LeaseWatcher:
         for table in (self._workspaces, self._stamps):
             for key in table.keys() - seen.keys():
                 del table[key]
+        core.lease_reads.forget(lambda path: path.rpartition("/")[0] in seen)  # tasks that went
 
     def quick(self, panes: dict[str, PaneState]) -> None:
         """Between two ticks: re-read only the leases whose file changed (one stat per task).

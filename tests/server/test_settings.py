@@ -171,14 +171,14 @@ def test_numbers_must_be_finite_and_positive_and_bad_values_keep_the_default(env
     raw = {"heartbeatInterval": float("inf"), "pollInterval": float("nan"), "lockTimeout": -1, "staleAfter": True}
     config, problems = settings.overlay(base, raw)
     assert problems == [
-        "heartbeatInterval must be a positive number of seconds",
-        "pollInterval must be a positive number of seconds",
-        "lockTimeout must be a positive number of seconds",
-        "staleAfter must be a positive number of seconds",
+        "heartbeatInterval must be a number of seconds from 0.01 to 3600",
+        "pollInterval must be a number of seconds from 0.01 to 3600",
+        "lockTimeout must be a number of seconds from 0.01 to 3600",
+        "staleAfter must be a number of seconds from 0.01 to 86400",
     ]
     assert config == base
     env.config_path.write_text("poll_interval: .inf\n")
     config, problems = settings.base_config(env.vars)
-    bad = "poll_interval must be a positive number of seconds"
+    bad = "poll_interval must be a number of seconds from 0.01 to 3600"
     assert problems == [f"config {env.config_path}: {bad}; fix the file or remove the key; using the default settings"]
     assert config.poll_interval == 1.0
