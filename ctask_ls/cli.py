@@ -316,10 +316,10 @@ def cmd_status(core: Core, args: argparse.Namespace) -> int:
     st = core.status(args.name)
     if st.error is not None:
         if args.json:
-            _print_json(st.to_json())
+            _print_json(st.to_json(show_env=args.show_env))
         raise st.error
     if args.json:
-        _print_json(st.to_json())
+        _print_json(st.to_json(show_env=args.show_env))
         return 0
     print(f"task:      {st.name}")
     print(f"workspace: {st.workspace}")
@@ -332,6 +332,8 @@ def cmd_status(core: Core, args: argparse.Namespace) -> int:
     if st.meta is not None:
         agent = " ".join([st.meta.agent.command, *st.meta.agent.args])
         print(f"agent:     {agent}")
+        for key, value in st.meta.agent.to_mapping(hide_env=not args.show_env)["env"].items():
+            print(f"env:       {key}={value}")
         print(f"updated:   {rfc3339(st.meta.updated_at)}")
     if st.last_summary is not None:
         s = st.last_summary
@@ -471,8 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
     add("list", "list every task with its lease state", cmd_list)
+    p = add("status", "show one task's lease, tmux session and last summary", cmd_status)
+    p.add_argument("name")
+    p.add_argument(
+        "--show-env", action="store_true", help="show the values of the agent's environment (by default its names only)"
+    )
     for name, helptext, func in (
-        ("status", "show one task's lease, tmux session and last summary", cmd_status),
         ("stop", "stop a task's running session (its owner records it)", cmd_stop),
         ("diff", "show what the agent changed (live while running)", cmd_diff),
         ("repair", "move corrupt task.yaml/lease.yaml aside and write a fresh task.yaml", cmd_repair),
