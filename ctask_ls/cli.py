@@ -80,12 +80,12 @@ def cmd_status(core: Core, args: argparse.Namespace) -> int:
     st = core.status(args.name)
     if st.error is not None:
         if args.json:
-            print_json(st.to_json())
+            print_json(st.to_json(show_env=args.show_env))
         raise st.error
     if args.json:
-        print_json(st.to_json())
+        print_json(st.to_json(show_env=args.show_env))
         return 0
-    print_status(st)
+    print_status(st, show_env=args.show_env)
     return 0
 
 
@@ -202,8 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
     add("list", "list every task with its lease state", cmd_list)
+    p = add("status", "show one task's lease, tmux session and last summary", cmd_status)
+    p.add_argument("name")
+    p.add_argument(
+        "--show-env", action="store_true", help="show the values of the agent's environment (by default its names)"
+    )
     for name, helptext, func in (
-        ("status", "show one task's lease, tmux session and last summary", cmd_status),
         ("stop", "stop a task's running session (its owner records it)", cmd_stop),
         ("diff", "show what the agent changed (live while running)", cmd_diff),
         ("repair", "move corrupt task.yaml/lease.yaml aside and write a fresh task.yaml", cmd_repair),

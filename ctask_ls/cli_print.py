@@ -118,8 +118,8 @@ def print_status_line(st: TaskStatus) -> None:
     out(f"{st.name:<24} {st.lease.state:<12} {tmux:<8} {updated:<21} {last_text}")
 
 
-def print_status(st: TaskStatus) -> None:
-    """``ctask status NAME``: one task, a field per line."""
+def print_status(st: TaskStatus, *, show_env: bool = False) -> None:
+    """``ctask status NAME``: one task, a field per line (the agent's environment by name unless ``show_env``)."""
     out(f"task:      {st.name}")
     out(f"workspace: {st.workspace}")
     out(f"lease:     {lease_text(st.lease)}")
@@ -131,6 +131,8 @@ def print_status(st: TaskStatus) -> None:
     if st.meta is not None:
         agent = " ".join([st.meta.agent.command, *st.meta.agent.args])
         out(f"agent:     {agent}")
+        for key, value in st.meta.agent.to_mapping(hide_env=not show_env)["env"].items():
+            out(f"env:       {key}={value}")
         out(f"updated:   {rfc3339(st.meta.updated_at)}")
     if st.last_summary is not None:
         s = st.last_summary

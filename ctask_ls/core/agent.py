@@ -17,6 +17,8 @@ import typing as t
 from ctask_ls.core.errors import AgentNotFound, InvalidArgument
 
 DEFAULT_AGENT_COMMAND = "claude"
+HIDDEN = "<hidden>"
+"""What a task's ``list`` and ``status`` show in place of each ``agent.env`` value."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +65,14 @@ class AgentSpec:
             raise InvalidArgument(f"{where}: agent.env value of {bad} must not contain NUL characters")
         return cls(command, tuple(args), tuple(values.items()))
 
-    def to_mapping(self) -> dict[str, t.Any]:
-        return {"command": self.command, "args": list(self.args), "env": dict(self.env)}
+    def to_mapping(self, *, hide_env: bool = False) -> dict[str, t.Any]:
+        """``{command, args, env}``; ``hide_env``: each value of ``env`` is :data:`HIDDEN` (what is shown of a task).
+
+        ``agent.env`` holds tokens and API keys: ``list``, ``status`` and the
+        server show their names only (SPEC 9); task.yaml keeps the values.
+        """
+        env = {k: HIDDEN for k, _v in self.env} if hide_env else dict(self.env)
+        return {"command": self.command, "args": list(self.args), "env": env}
 
     def with_command(self, command: str | None) -> AgentSpec:
         """The one-shot ``--agent`` override: replace the command only."""

@@ -144,10 +144,13 @@ def record(ctx: Context, ws: Workspace, facts: SessionFacts, end: EndState) -> d
 
 
 def cleanup(ctx: Context, ws: Workspace, lease_sid: str | None) -> None:
-    """After the record: the tmux session, the lease, the stop request and, last, the start manifest go."""
+    """After the record: the tmux session, the agent's environment file, the lease, the stop request and, last,
+    the start manifest go."""
     pane = ctx.pane(ws)
     if pane is not None:
         ctx.tmux.kill_session(ws.tmux_session)
+    with contextlib.suppress(FileNotFoundError):  # a session killed before its launcher read its environment
+        ws.launch_env.unlink()
     ctx.release_lease(ws, lease_sid, reason="finalized")
     with contextlib.suppress(FileNotFoundError):
         ws.stop_marker.unlink()

@@ -1,15 +1,16 @@
 """Tasks on a git repository: one worktree and one branch per task.
 
 ``ctask new NAME --repo PATH`` gives the task a git worktree of PATH inside
-its workspace, on a new branch (default ``ctask/NAME``) started from a base
+its tree (``work/``), on a new branch (default ``ctask/NAME``) started from a base
 ref (default PATH's HEAD).  The agent starts in the worktree, so parallel
 agents on one repository never share a checkout.
 
 Decisions (the issue leaves them open):
 
-- The worktree is ``<workspace>/<name of the repository's top-level
-  directory>`` (``repo`` if that name would be ``.ctask``), so a user in the
-  workspace sees the repository under its own name next to ``.ctask/``.
+- The worktree is ``<task>/work/<name of the repository's top-level
+  directory>`` (``repo`` if that name is ``.`` or ``..``), so a user in the
+  tree sees the repository under its own name; the task's control files
+  are outside the tree, where the agent cannot reach them.
 - ``--repo`` may name any directory inside the repository; the repository's
   main worktree is recorded, also when PATH is inside a linked worktree
   (another task's, say), so removing that one never orphans this task.
@@ -289,7 +290,7 @@ def plan(path: object, name: str, *, branch: object = None, base: object = None)
             ref=ref,
         )
     dirname = Path(repo).name
-    if dirname in ("", ".", "..", ".ctask"):
+    if dirname in ("", ".", ".."):
         dirname = "repo"
     return Plan(repo=repo, branch=br, base=resolved.stdout.strip(), base_ref=ref, dirname=dirname)
 

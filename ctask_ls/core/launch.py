@@ -91,7 +91,13 @@ def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | N
         env = launch_environment(os.environ, _ctask_vars(ctx, ws, sid, mode, cwd), agent.spec)
         if mode == "persistent":
             ctx.tmux.new_session(
-                ws.tmux_session, agent.argv, cwd=cwd, env=env, session_id=sid, exit_channel=ctx.exit_channel
+                ws.tmux_session,
+                agent.argv,
+                cwd=cwd,
+                env=env,
+                env_file=ws.launch_env,
+                session_id=sid,
+                exit_channel=ctx.exit_channel,
             )
             markers.mark_launched(ws, sid)
             ctx.fault("launch.tmux_started")
@@ -134,8 +140,10 @@ def clear_provisional(ctx: Context, ws: Workspace, meta: TaskMeta) -> None:
 
 
 def _abandon(ctx: Context, ws: Workspace, sid: str, why: str) -> None:
-    """Undo a launch that never got going: lease and baseline go."""
+    """Undo a launch that never got going: the agent's environment file, lease and baseline go."""
     ctx.heartbeats.remove(ws)
+    with contextlib.suppress(OSError):  # before the lease goes: the file may be the next launch's after
+        ws.launch_env.unlink()
     with contextlib.suppress(TaskNotFound), write_lock(ws.lock_path, ctx.config.lock_timeout) as held:
         if held and ctx.release_lease(ws, sid, reason=why, log=False):
             with contextlib.suppress(FileNotFoundError):

@@ -45,7 +45,9 @@ class TaskStatus:
     """A session with a baseline (start manifest) exists."""
     error: CorruptMetadata | None = None
 
-    def to_json(self) -> dict[str, t.Any]:
+    def to_json(self, *, show_env: bool = False) -> dict[str, t.Any]:
+        """The task object; ``agent.env`` shows names only (values :data:`~ctask_ls.core.agent.HIDDEN`)
+        unless ``show_env`` (``ctask status NAME --show-env``)."""
         last = None
         if self.last_summary is not None:
             last = {k: v for k, v in records.log_record(self.last_summary).items() if k != "last_lines"}
@@ -58,7 +60,7 @@ class TaskStatus:
             "updated_at": timeutil.rfc3339(self.meta.updated_at) if self.meta else None,
             "created_at": timeutil.rfc3339(self.meta.created_at) if self.meta else None,
             "description": self.meta.description if self.meta else None,
-            "agent": self.meta.agent.to_mapping() if self.meta else None,
+            "agent": self.meta.agent.to_mapping(hide_env=not show_env) if self.meta else None,
             "provisional": self.meta.provisional if self.meta else None,
             "repo": self.meta.repo.to_mapping() if self.meta and self.meta.repo else None,
             "last_summary": last,

@@ -63,6 +63,8 @@ def finalize_unowned(ctx: Context, ws: Workspace, reason: EndReason, detected_vi
         manifest_aside(ctx, ws, corrupt, "recorded the session without a baseline", move=False)
     if pane is None and not markers.launched(ws, baseline.session_id):
         # The launcher died before tmux ran the agent: not a session, nothing to record.
+        with contextlib.suppress(FileNotFoundError):  # the environment it may have written for the agent
+            ws.launch_env.unlink()
         with contextlib.suppress(FileNotFoundError):
             ws.manifest_start.unlink()
         ctx.release_lease(ws, None, reason="the launcher died first", log=False)

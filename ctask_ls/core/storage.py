@@ -106,6 +106,34 @@ def atomic_write(path: Path, data: bytes | str, *, durable: bool = True) -> None
         raise
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` only the user can read: for secrets (the agent's environment).
+
+    The bytes go to a new file that is created, never reused nor followed
+    (``O_CREAT | O_EXCL | O_NOFOLLOW``) with mode 0600 whatever the umask,
+    then renamed over ``path``: a reader sees all of it or nothing, and a
+    link planted at ``path`` is replaced, never written through.
+    """
+    import secrets  # not at the top: only a launch writes a secret
+
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # the umask only takes bits away; nothing may add any
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def append_line(path: Path, record: t.Mapping[str, t.Any]) -> None:
     """Append one JSON line with a single ``write`` (O_APPEND) and fsync it.
 

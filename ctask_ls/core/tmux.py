@@ -10,14 +10,18 @@ the tmux binary), imported on first use.  Two calls run tmux directly:
 ``list-panes`` (:meth:`Tmux.panes`), the poll that ``ctask list`` and the
 server's loop run all the time, where libtmux's 40 ms import and per-call
 objects would dominate; and ``new-session``, so that the tmux *client* gets a
-minimal environment and no standard input.  When that client starts the tmux server, the server's global
-environment is that minimal one, and every variable the agent must see is
-passed explicitly with ``-e`` (SPEC 3.3): sessions never inherit the
-environment of whichever process happened to start the server.
+minimal environment and no standard input.  When that client starts the tmux
+server, the server's global environment is that minimal one, and every
+variable the agent must see reaches it through a 0600 file that its launcher
+reads and removes (SPEC 3.3): sessions never inherit the environment of
+whichever process happened to start the server, and no value is ever on a
+command line (``-e NAME=VALUE`` would be, in ``ps``, and in the tmux server's
+own command line for its whole life when that client started it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,8 +32,10 @@ import subprocess
 import sys
 import time
 import typing as t
+from pathlib import Path
 
 from ctask_ls.core.errors import TmuxError, TmuxNotFound
+from ctask_ls.core.storage import write_private
 
 if t.TYPE_CHECKING:
     import libtmux
@@ -52,6 +58,8 @@ _TMUX_OWNED_VARS = frozenset({"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 # What the tmux client itself needs when it starts a server.
 _CLIENT_VARS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMUX_TMPDIR", "TMPDIR", "SHELL")
+# The pane's first process, run by its path: it needs nothing of the pane's environment to be found.
+_EXECAGENT = str(Path(__file__).with_name("execagent.py"))
 
 
 def tmux_arg(arg: str) -> str:
@@ -160,22 +168,25 @@ class Tmux:
         *,
         cwd: str,
         env: t.Mapping[str, str],
+        env_file: Path,
         session_id: str,
         exit_channel: str | None = None,
     ) -> None:
-        """Start ``argv`` as the pane's own process of a new detached session.
+        """Start ``argv`` as the pane's own process of a new detached session, with exactly ``env``.
 
-        The pane runs :mod:`ctask_ls.core.execagent`, which keeps exactly the
-        variables passed here (and tmux's own TERM/TMUX/TMUX_PANE) and execs
-        the agent.  Every argument is escaped for tmux's command parser, so
-        nothing the user typed can split the command (see :func:`tmux_arg`).
+        No value of ``env`` goes on a command line (SPEC 3.3): they go to
+        ``env_file`` (0600, :func:`~ctask_ls.core.storage.write_private`),
+        and the pane runs :mod:`ctask_ls.core.execagent`, which reads and
+        removes the file, keeps exactly those variables (and tmux's own
+        TERM/TMUX/TMUX_PANE) and execs the agent.  Every argument is escaped
+        for tmux's command parser, so nothing the user typed can split the
+        command (see :func:`tmux_arg`).
         """
         passed = {k: v for k, v in env.items() if k not in _TMUX_OWNED_VARS and k and "=" not in k}
+        write_private(env_file, json.dumps(passed).encode("ascii"))
+        launcher = [sys.executable, "-I", _EXECAGENT, str(env_file), *argv]
         cmd = [self.binary(), *self.socket_args, "set-option", "-gw", "remain-on-exit", "on", ";"]
         cmd += ["new-session", "-d", "-s", name, "-c", tmux_arg(cwd), "-x", "200", "-y", "50"]
-        for key, value in passed.items():
-            cmd += ["-e", tmux_arg(f"{key}={value}")]
-        launcher = [sys.executable, "-m", "ctask_ls.core.execagent", json.dumps(sorted(passed)), *argv]
         cmd += [tmux_arg(a) for a in launcher]
         cmd += [";", "set-option", "-t", name, SESSION_ID_OPTION, tmux_arg(session_id)]
         if exit_channel is not None:
@@ -183,10 +194,17 @@ class Tmux:
             # set-hook; the name was just created, and an exact name wins over a prefix.
             cmd += [";", *self._exit_hook_args(name, exit_channel)]
         client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
-        proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, check=False
-        )
+        try:
+            proc = subprocess.run(
+                cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, check=False
+            )
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                env_file.unlink()
+            raise
         if proc.returncode != 0:
+            with contextlib.suppress(FileNotFoundError):
+                env_file.unlink()
             why = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
             raise TmuxError(f"tmux could not start session {name}: {why}", session=name)
 

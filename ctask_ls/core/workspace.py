@@ -197,6 +197,11 @@ class Workspace:
         """Written once tmux runs the session: a start manifest without it is a launch that never started."""
         return self.root / "launched"
 
+    @functools.cached_property
+    def launch_env(self) -> Path:
+        """The environment of the agent being started (0600), read and removed by its launcher (SPEC 3.3)."""
+        return self.root / "launch.env"
+
     def __repr__(self) -> str:
         return f"Workspace({self.name!r})"
 

@@ -130,7 +130,7 @@ class Task:
     description: str | None
     """One line about the task."""
     agent: AgentMapping | None
-    """The task's agent ``{command, args, env}``."""
+    """The task's agent ``{command, args, env}``; ``env`` names its variables, each value ``"<hidden>"``."""
     provisional: bool | None
     """A task whose first launch has not finished yet."""
     repo: Repo | None

@@ -176,7 +176,7 @@ M.settings = {
 ---@field updated_at? string When task.yaml last changed.
 ---@field created_at? string When the task was created.
 ---@field description? string One line about the task.
----@field agent? table The task's agent `{command, args, env}`.
+---@field agent? table The task's agent `{command, args, env}`; `env` names its variables, each value `"<hidden>"`.
 ---@field provisional? boolean A task whose first launch has not finished yet.
 ---@field repo? ctask.wire.Repo The git repository and branch of a repo task; null for a plain task.
 ---@field last_summary? table The last finished session's summary (without its `last_lines`).

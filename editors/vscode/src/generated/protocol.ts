@@ -331,7 +331,7 @@ export interface TaskJson {
   created_at: string | null;
   /** One line about the task. */
   description: string | null;
-  /** The task's agent `{command, args, env}`. */
+  /** The task's agent `{command, args, env}`; `env` names its variables, each value `"<hidden>"`. */
   agent: AgentSpecJson | null;
   /** A task whose first launch has not finished yet. */
   provisional: boolean | null;
