@@ -180,13 +180,15 @@ class Tmux:
         removes the file, keeps exactly those variables (and tmux's own
         TERM/TMUX/TMUX_PANE) and execs the agent.  Every argument is escaped
         for tmux's command parser, so nothing the user typed can split the
-        command (see :func:`tmux_arg`).
+        command (see :func:`tmux_arg`).  The start directory is the tmux
+        client's own working directory, never ``-c``: tmux expands formats
+        in ``-c``, and a directory named ``#(cmd)`` would run ``cmd``.
         """
         passed = {k: v for k, v in env.items() if k not in _TMUX_OWNED_VARS and k and "=" not in k}
         write_private(env_file, json.dumps(passed).encode("ascii"))
         launcher = [sys.executable, "-I", _EXECAGENT, str(env_file), *argv]
         cmd = [self.binary(), *self.socket_args, "set-option", "-gw", "remain-on-exit", "on", ";"]
-        cmd += ["new-session", "-d", "-s", name, "-c", tmux_arg(cwd), "-x", "200", "-y", "50"]
+        cmd += ["new-session", "-d", "-s", name, "-x", "200", "-y", "50"]
         cmd += [tmux_arg(a) for a in launcher]
         cmd += [";", "set-option", "-t", name, SESSION_ID_OPTION, tmux_arg(session_id)]
         if exit_channel is not None:
@@ -196,8 +198,12 @@ class Tmux:
         client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
         try:
             proc = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, check=False
+                cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, cwd=cwd, check=False
             )
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                env_file.unlink()
+            raise TmuxError(f"tmux could not start session {name} in {cwd}: {exc.strerror}", session=name) from exc
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 env_file.unlink()
