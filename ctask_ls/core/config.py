@@ -106,6 +106,8 @@ class Config:
         default=1.0, metadata={"rule": _seconds(0.01, HOUR, editor="pollInterval")}
     )
     """Seconds between two looks at tmux and the leases while sessions are watched."""
+    idle_after: float = dataclasses.field(default=10.0, metadata={"rule": _seconds(0.01, HOUR, editor="idleAfter")})
+    """Seconds of quiet after which an agent whose hooks say nothing counts as ``idle`` (SPEC 3.10)."""
     ignore: tuple[str, ...] = dataclasses.field(default=(".git/",), metadata={"rule": Rule("a list of patterns")})
     """gitignore-style patterns that manifests leave out."""
     tmux_socket: str = dataclasses.field(

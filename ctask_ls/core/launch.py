@@ -19,7 +19,7 @@ from pathlib import Path
 from ctask_ls.core import git as gitrepo
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import markers, records, timeutil
+from ctask_ls.core import markers, records, timeutil, wiring
 from ctask_ls.core.agent import launch_environment
 from ctask_ls.core.errors import CtaskError, GitError, LaunchFailed, TaskBusy, TaskNotFound, TmuxError
 from ctask_ls.core.finalize import EndReason, EndState, SessionFacts
@@ -89,10 +89,11 @@ def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | N
         ctx.fault("launch.manifest_written")
         ctx.heartbeats.add(ws, lease, ctx.config.heartbeat_interval, owned.on_lost)
         env = launch_environment(os.environ, _ctask_vars(ctx, ws, sid, mode, cwd), agent.spec)
+        argv = wiring.wire(agent.argv, ws.agent_settings)
         if mode == "persistent":
             ctx.tmux.new_session(
                 ws.tmux_session,
-                agent.argv,
+                argv,
                 cwd=cwd,
                 env=env,
                 env_file=ws.launch_env,
@@ -105,7 +106,7 @@ def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | N
             if failed is not None:
                 raise _launch_failed(ctx, owned, agent, failed)
         else:
-            owned.start_direct(agent.argv, env, cwd)
+            owned.start_direct(argv, env, cwd)
             markers.mark_launched(ws, sid)
     except BaseException as exc:
         _abandon(ctx, ws, sid, f"launch failed: {exc}")

@@ -13,11 +13,13 @@ import os
 import typing as t
 from pathlib import Path
 
+from ctask_ls.core import activity as activities
 from ctask_ls.core import git as gitrepo
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core import records, timeutil
 from ctask_ls.core import workspace as workspaces
+from ctask_ls.core.activity import Activity
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, NoSession, TaskNotFound
 from ctask_ls.core.lease import LeaseInfo
 from ctask_ls.core.reconcile import reconcile
@@ -44,6 +46,10 @@ class TaskStatus:
     running: bool
     """A session with a baseline (start manifest) exists."""
     error: CorruptMetadata | None = None
+    activity: Activity | None = None
+    """What the running session's agent is doing (SPEC 3.10); None without a session."""
+    conversation_id: str | None = None
+    """The agent's own conversation id, as its hooks reported it (the last session's after it ended)."""
 
     def to_json(self, *, show_env: bool = False) -> dict[str, t.Any]:
         """The task object; ``agent.env`` shows names only (values :data:`~ctask_ls.core.agent.HIDDEN`)
@@ -64,6 +70,8 @@ class TaskStatus:
             "provisional": self.meta.provisional if self.meta else None,
             "repo": self.meta.repo.to_mapping() if self.meta and self.meta.repo else None,
             "last_summary": last,
+            "activity": self.activity.to_json() if self.activity is not None else None,
+            "conversation_id": self.conversation_id,
         }
         if self.error is not None:
             data["error"] = str(self.error)
@@ -127,6 +135,7 @@ def _status(
     if error is None and summary_error is not None:
         error = summary_error
     pane = panes.get(ws.tmux_session)
+    hooked = activities.read_record(ws) if has(activities.FILE) else None
     return TaskStatus(
         name=ws.name,
         workspace=ws.dir,
@@ -137,6 +146,8 @@ def _status(
         last_summary=summary,
         running=running,
         error=error,
+        activity=activities.current(hooked, pane, idle_after=ctx.config.idle_after),
+        conversation_id=hooked.conversation_id if hooked is not None else None,
     )
 
 

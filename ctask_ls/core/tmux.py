@@ -50,6 +50,7 @@ _PANE_FORMAT = "\t".join(
         "#{pane_pid}",
         "#{pane_dead_time}",
         "#{" + SESSION_ID_OPTION + "}",
+        "#{window_activity}",
     ]
 )
 # Variables tmux sets itself for the pane; a caller's values would be wrong inside it.
@@ -115,6 +116,8 @@ class PaneState:
     """The ctask session id the session was tagged with at launch."""
     dead_time: float | None = None
     """When a dead pane's process ended (Unix time, tmux's ``pane_dead_time``)."""
+    output_at: float | None = None
+    """When the pane last wrote output (Unix time, whole seconds: tmux's ``window_activity``)."""
 
     @property
     def exit_unknown(self) -> bool:
@@ -229,9 +232,9 @@ class Tmux:
         states: dict[str, PaneState] = {}
         for line in proc.stdout.splitlines():
             parts = line.split("\t")
-            if len(parts) != 7:
+            if len(parts) != 8:
                 continue
-            name, dead, status, signal, pid, died, sid = parts
+            name, dead, status, signal, pid, died, sid, active = parts
             if name in states:  # a session split by hand: the first pane is the agent's
                 continue
             states[name] = PaneState(
@@ -242,6 +245,7 @@ class Tmux:
                 pid=int(pid) if pid.isdigit() else None,
                 session_id=sid or None,
                 dead_time=float(died) if dead == "1" and died.isdigit() and died != "0" else None,
+                output_at=float(active) if active.isdigit() and active != "0" else None,
             )
         return states
 

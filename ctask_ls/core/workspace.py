@@ -198,6 +198,11 @@ class Workspace:
         return self.root / "launched"
 
     @functools.cached_property
+    def agent_settings(self) -> Path:
+        """The hook settings a Claude Code launch is given (``--settings``, see wiring.py)."""
+        return self.root / "claude-settings.json"
+
+    @functools.cached_property
     def launch_env(self) -> Path:
         """The environment of the agent being started (0600), read and removed by its launcher (SPEC 3.3)."""
         return self.root / "launch.env"

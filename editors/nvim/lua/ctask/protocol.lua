@@ -123,6 +123,7 @@ M.settings = {
   staleAfter = { types = { "number" }, default = 30 },
   lockTimeout = { types = { "number" }, default = 5 },
   pollInterval = { types = { "number" }, default = 1 },
+  idleAfter = { types = { "number" }, default = 10 },
   autoAdopt = { types = { "boolean" }, default = true },
 }
 
@@ -135,6 +136,7 @@ M.settings = {
 ---@field staleAfter? number A heartbeat older than this many seconds makes a lease stale (must exceed the heartbeat interval). Default: `30`.
 ---@field lockTimeout? number Seconds to wait for a workspace's write lock. Default: `5`.
 ---@field pollInterval? number Seconds between two looks at tmux and the leases while sessions are watched. Default: `1`.
+---@field idleAfter? number Seconds of quiet after which an agent whose hooks say nothing counts as `idle` (SPEC 3.10). Default: `10`.
 ---@field autoAdopt? boolean Server only: adopt orphaned sessions (tmux alive, lease missing or stale) at start and while polling; never a `fresh_remote` one without asking. Default: `true`.
 
 ---@class ctask.wire.Counts

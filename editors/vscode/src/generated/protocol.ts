@@ -220,6 +220,7 @@ export const ServerSetting = {
   staleAfter: 'staleAfter',
   lockTimeout: 'lockTimeout',
   pollInterval: 'pollInterval',
+  idleAfter: 'idleAfter',
   autoAdopt: 'autoAdopt',
 } as const;
 
@@ -244,6 +245,8 @@ export interface ServerSettings {
   lockTimeout?: number;
   /** Seconds between two looks at tmux and the leases while sessions are watched. Default: `1`. */
   pollInterval?: number;
+  /** Seconds of quiet after which an agent whose hooks say nothing counts as `idle` (SPEC 3.10). Default: `10`. */
+  idleAfter?: number;
   /** Server only: adopt orphaned sessions (tmux alive, lease missing or stale) at start and while polling; never a `fresh_remote` one without asking. Default: `true`. */
   autoAdopt?: boolean;
 }
@@ -254,6 +257,7 @@ export const SETTING_DEFAULTS = {
   staleAfter: 30,
   lockTimeout: 5,
   pollInterval: 1,
+  idleAfter: 10,
   autoAdopt: true,
 } as const;
 

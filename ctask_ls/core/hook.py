@@ -1,0 +1,183 @@
+"""``ctask hook``: an agent's hook event becomes its task's activity (SPEC 3.10).
+
+Run by the agent for each event, by path and with the standard library only
+(``python -I -S .../hook.py AGENT [EVENT_JSON]``), so a call costs an
+interpreter start and a few system calls: it must never slow the agent down.
+
+- Claude Code runs it from the ``hooks`` of the ``--settings`` file ctask
+  gives each launch, with the event as JSON on stdin (``hook_event_name``,
+  ``session_id``, and per event ``tool_name``, ``notification_type``,
+  ``message``).
+- Codex runs it as its ``notify`` program, with the event as JSON in the
+  last argument (``type: agent-turn-complete``, ``thread-id``).
+
+The task comes from the agent's environment (``CTASK_HOME``, ``CTASK_TASK``,
+``CTASK_SESSION_ID``), and an event counts only when ``CTASK_SESSION_ID`` is
+the session the task is running (its ``launched`` mark).  The result is
+``activity.json`` in the task's control directory (0600, replaced by rename,
+never through a link), read by :mod:`ctask_ls.core.activity`.  No lock is
+taken: a hook never waits for ctask.  Whatever happens, the exit status is 0
+and nothing is printed, so a hook can never fail or confuse the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import sys
+import time
+
+FILE = "activity.json"
+MAX_EVENT_BYTES = 1 << 20
+MAX_MESSAGE = 300
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+# Claude Code's events: the activity each one means (None: the event changes nothing).
+CLAUDE = {
+    "SessionStart": "idle",
+    "UserPromptSubmit": "working",
+    "PreToolUse": "working",
+    "PostToolUse": "working",
+    "PermissionRequest": "needs_input",
+    "Stop": "idle",
+    "SubagentStop": None,
+    "PreCompact": "working",
+    "SessionEnd": None,
+}
+# Notification types: a wait for the user, or the idle reminder.
+CLAUDE_NOTIFICATIONS = {"permission_prompt": "needs_input", "elicitation_dialog": "needs_input", "idle_prompt": "idle"}
+# Codex's notify: it reports finished turns only.
+CODEX = {"agent-turn-complete": "idle"}
+
+
+def interpret(agent: str, event: object) -> tuple[str | None, str | None, str | None]:
+    """(activity, message, conversation id) of one event; activity None: nothing to record."""
+    if not isinstance(event, dict):
+        return None, None, None
+    if agent == "codex":
+        thread = event.get("thread-id")
+        said = event.get("last-assistant-message")
+        state = CODEX.get(str(event.get("type")))
+        return state, said if isinstance(said, str) else None, thread if isinstance(thread, str) else None
+    name = event.get("hook_event_name")
+    conversation = event.get("session_id")
+    conversation = conversation if isinstance(conversation, str) else None
+    message: str | None = None
+    if name == "Notification":
+        state = CLAUDE_NOTIFICATIONS.get(str(event.get("notification_type")))
+        message = event.get("message") if isinstance(event.get("message"), str) else None
+    else:
+        state = CLAUDE.get(str(name))
+        tool = event.get("tool_name")
+        if isinstance(tool, str):
+            message = f"permission to use {tool}" if name == "PermissionRequest" else tool
+    return state, message, conversation
+
+
+def _read_small(path: str, limit: int) -> bytes | None:
+    """A small regular file's bytes, never through a link nor blocking; None when there is none."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _FLAGS)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, limit + 1)
+        return data if len(data) <= limit else None
+    finally:
+        os.close(fd)
+
+
+def is_running(control: str, session_id: str) -> bool:
+    """Whether ``session_id`` is the task's running session.
+
+    That is the id in its ``launched`` mark; an agent's first hooks may come
+    before ctask wrote the mark (right after tmux started it), and then the
+    lease it took for the launch says so (``session_id: "ID"``, as ctask
+    writes it: the launch's lease carries the session's own id).
+    """
+    running = _read_small(os.path.join(control, "launched"), 4096)
+    if running is not None:
+        return running.decode("utf-8", "replace").strip() == session_id
+    lease = _read_small(os.path.join(control, "lease.yaml"), 65536)
+    if lease is None:
+        return False
+    wanted = f"session_id: {json.dumps(session_id)}"
+    return any(line.strip() == wanted for line in lease.decode("utf-8", "replace").splitlines())
+
+
+def record(
+    control: str, session_id: str, agent: str, state: str, message: str | None, conversation: str | None
+) -> None:
+    """Replace ``activity.json`` in ``control``, keeping the conversation id a later event lacks."""
+    previous: dict[str, object] = {}
+    raw = _read_small(os.path.join(control, FILE), 65536)
+    if raw:
+        try:
+            loaded = json.loads(raw)
+            if isinstance(loaded, dict) and loaded.get("session_id") == session_id:
+                previous = loaded
+        except ValueError:
+            pass
+    if conversation is None and isinstance(previous.get("conversation_id"), str):
+        conversation = str(previous["conversation_id"])
+    now = time.time()
+    data = {
+        "schema": 1,
+        "session_id": session_id,
+        "agent": agent,
+        "state": state,
+        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "at": now,
+        "source": "hook",
+        "message": " ".join(message.split())[:MAX_MESSAGE] if message else None,
+        "conversation_id": conversation[:200] if conversation else None,
+    }
+    if previous.get("state") == state and previous.get("message") == data["message"]:
+        data["since"], data["at"] = previous.get("since", data["since"]), previous.get("at", now)
+        if previous.get("conversation_id") == data["conversation_id"]:
+            return  # nothing changed: no write, no event for the watchers
+    tmp = os.path.join(control, f".{FILE}.{os.getpid()}.tmp")
+    try:  # noqa: SIM105 - contextlib is an import a hook need not pay for
+        os.unlink(tmp)  # left by a hook that died here with the same pid
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600)
+    try:
+        os.write(fd, json.dumps(data, separators=(",", ":")).encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, os.path.join(control, FILE))
+
+
+def main(argv: list[str], stdin: object = None) -> int:
+    """Record one event; returns 0 whatever happens."""
+    try:
+        agent = argv[0] if argv else "claude"
+        home, task, session_id = (os.environ.get(k, "") for k in ("CTASK_HOME", "CTASK_TASK", "CTASK_SESSION_ID"))
+        if not (home and session_id and _NAME_RE.fullmatch(task)):
+            return 0
+        control = os.path.join(home, "tasks", task)
+        if not is_running(control, session_id):
+            return 0  # not the task's running session (an old one, or no session at all)
+        if agent == "codex":
+            raw = argv[-1].encode() if len(argv) > 1 else b""
+        else:
+            stream = getattr(stdin if stdin is not None else sys.stdin, "buffer", None)
+            raw = stream.read(MAX_EVENT_BYTES + 1) if stream is not None else b""
+        if not raw or len(raw) > MAX_EVENT_BYTES:
+            return 0
+        state, message, conversation = interpret(agent, json.loads(raw))
+        if state is not None:
+            record(control, session_id, agent, state, message, conversation)
+    except BaseException:  # noqa: BLE001, S110 - a hook must never fail the agent
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
