@@ -76,7 +76,7 @@ def test_list_shows_every_task_with_lease_tmux_and_last_session(env: Env, agent:
     for task in tasks:
         assert {"name", "workspace", "lease", "tmux_alive", "updated_at", "last_summary"} <= task.keys()
     done, running = tasks
-    assert done["workspace"] == str(env.task_dir("done"))
+    assert done["workspace"] == str(env.tree("done"))
     assert done["lease"] == {"state": "missing"}
     assert done["tmux_alive"] is False
     assert done["last_summary"]["counts"] == {"added": 1, "modified": 0, "deleted": 0}
@@ -89,7 +89,7 @@ def test_status_shows_one_task(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "wait=go")
     proc = env.run("status", "t1")
     assert proc.returncode == 0, proc.stderr
-    assert f"workspace: {env.task_dir('t1')}\n" in proc.stdout
+    assert f"workspace: {env.tree('t1')}\n" in proc.stdout
     assert f"lease:     fresh_local (cli pid {owner.pid} on {HOST}, heartbeat " in proc.stdout
     assert "tmux:      ctask-t1 (running)\n" in proc.stdout
     status = env.json("status", "t1")
@@ -229,7 +229,7 @@ def test_rm_refuses_a_leased_task_unless_forced(env: Env, agent: list[str]) -> N
 
     proc = env.run("rm", "t1", "--force")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"removed task t1 ({env.task_dir('t1')})\n"
+    assert proc.stdout == f"removed task t1 ({env.tree('t1')})\n"
     assert env.tmux_sessions() == []
     code, _out, err = env.finish(owner)
     assert "Traceback" not in err, err
@@ -264,7 +264,7 @@ def test_rm_refuses_a_running_unowned_session_unless_forced(env: Env, agent: lis
     assert env.task_dir("t1").is_dir() and env.tmux_alive("t1")
     proc = env.run("rm", "t1", "--force", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"removed": "t1", "workspace": str(env.task_dir("t1")), "warnings": []}
+    assert json.loads(proc.stdout) == {"removed": "t1", "workspace": str(env.tree("t1")), "warnings": []}
     assert not env.task_dir("t1").exists()
     assert env.tmux_sessions() == []
 

@@ -181,7 +181,7 @@ def test_unknown_task_yaml_keys_survive_a_rewrite(env: Env, agent: list[str]) ->
 def test_home_is_ctask_home_when_set(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "sleep=30")
     status = env.json("status", "t1")
-    assert status["workspace"] == str(env.ctask_home / "tasks" / "t1")
+    assert status["workspace"] == str(env.ctask_home / "tasks" / "t1" / "work")
     assert not (env.root / "xdg-data" / "ctask").exists()
 
 

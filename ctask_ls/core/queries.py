@@ -138,7 +138,7 @@ def _status(
     hooked = activities.read_record(ws) if has(activities.FILE) else None
     return TaskStatus(
         name=ws.name,
-        workspace=ws.dir,
+        workspace=ws.tree_dir,
         lease=info,
         tmux_session=ws.tmux_session,
         tmux_alive=pane is not None and not pane.dead,

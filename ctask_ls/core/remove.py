@@ -53,7 +53,7 @@ def remove(ctx: Context, name: object, *, force: bool = False, delete_branch: bo
             raise problem
     if pane is not None:
         ctx.tmux.kill_session(ws.tmux_session)
-    result: dict[str, t.Any] = {"removed": ws.name, "workspace": str(ws.root), "warnings": []}
+    result: dict[str, t.Any] = {"removed": ws.name, "workspace": ws.tree_dir, "warnings": []}
     if repo is not None:
         deleted = False
         try:

@@ -48,7 +48,7 @@ def lease_state(server: CtaskServer, ws: Workspace, info: LeaseInfo, pane: PaneS
     owned_here = lease is not None and lease.pid == os.getpid() and lease.host == server.core.host
     return protocol.LeaseState(
         name=ws.name,
-        workspace=ws.dir,
+        workspace=ws.tree_dir,
         lease=protocol.Lease(**info.to_json()),
         tmux_session=ws.tmux_session,
         tmux_alive=pane is not None and not pane.dead,

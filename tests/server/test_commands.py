@@ -78,7 +78,7 @@ async def test_new_returns_a_terminal_spec_that_attaches_and_reports_live_and_fi
         owned = await s.lease(
             "t1", lambda n: n["lease"]["state"] == "fresh_local" and n["owned_here"] and n["tmux_alive"]
         )
-        assert owned.params["workspace"] == str(env.task_dir("t1"))
+        assert owned.params["workspace"] == str(env.tree("t1"))
         live = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: n["added"] == ["a.txt"], name="t1", timeout=8)
         assert live.params["final"] is False
         assert live.params["session_id"] == result["session"]["session_id"]
@@ -129,7 +129,7 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
     opened = await s.command(p.OPEN, {"name": "t1"})
     assert opened == {
         "task": "t1",
-        "workspace": str(env.task_dir("t1")),
+        "workspace": str(env.tree("t1")),
         "folder": str(env.tree("t1")),
         "uri": env.tree("t1").as_uri(),
     }
@@ -173,7 +173,7 @@ async def test_every_command_answers_with_the_cli_json_shapes(lsp: Start, env: E
     await asyncio.to_thread(retry_until, lambda: any("unreadable line" in m for m in s.logs()), 5)
 
     removed = await s.command(p.REMOVE, {"name": "t1"})
-    assert removed == {"removed": "t1", "workspace": str(env.task_dir("t1")), "warnings": []}
+    assert removed == {"removed": "t1", "workspace": str(env.tree("t1")), "warnings": []}
     assert not env.task_dir("t1").exists()
     gone = await s.lease("t1", lambda n: n.get("removed") is True)
     assert gone.params["lease"]["state"] == "missing"

@@ -53,7 +53,7 @@ async def test_did_change_configuration_applies_home_and_agent(lsp: Start, env: 
         types.DidChangeConfigurationParams(settings={"ctask": {"home": str(other)}})
     )
     note = await s.lease("elsewhere", lambda n: True, timeout=2.0)
-    assert note.params["workspace"] == str(other / "tasks" / "elsewhere")
+    assert note.params["workspace"] == str(other / "tasks" / "elsewhere" / "work")
     assert [x["name"] for x in await s.command(p.LIST, {})] == ["elsewhere"]
     err = await s.error(p.NEW, {"name": "t2"})
     assert err.kind == "AgentNotFound"

@@ -22,7 +22,7 @@ vim.ui.select = function(items, opts, on_choice)
 end
 
 local ws = vim.fs.joinpath(vim.env.CTASK_HOME, "tasks", "r1")
-vim.cmd.tcd(vim.fn.fnameescape(ws)) -- r1 is the current task by cwd
+vim.cmd.tcd(vim.fn.fnameescape(vim.fs.joinpath(ws, "work"))) -- r1 is the current task by cwd (its tree)
 
 --- Replace r1's lease (atomically, as ctask does) with one held by host/pid.
 local function write_lease(host, pid)

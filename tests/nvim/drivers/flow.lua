@@ -52,7 +52,7 @@ end, "a tmux client attached to ctask-t1 from the :terminal")
 H.observe("tmux_clients", (H.tmux("list-clients", "-F", "#{client_session}")))
 
 -- The agent writes files; the live ctask/diff fills the task's quickfix list.
-vim.fn.writefile({}, vim.fs.joinpath(ws, "go"))
+vim.fn.writefile({}, vim.fs.joinpath(ws, "work", "go"))
 local qf = require("ctask.quickfix")
 local function qf_items()
   local id = qf.lists["t1"]
@@ -81,7 +81,7 @@ H.observe("quickfix_live_title", vim.fn.getqflist({ id = qf.lists["t1"], title =
 H.observe("quickfix_is_current", vim.fn.getqflist({ id = 0 }).id == qf.lists["t1"])
 
 -- The session ends: lease removed, statusline "none" within 2 s of that.
-vim.fn.writefile({}, vim.fs.joinpath(ws, "done"))
+vim.fn.writefile({}, vim.fs.joinpath(ws, "work", "done"))
 local t_gone, t_none
 H.wait(20000, function()
   if not t_gone and not exists(lease) then
