@@ -35,6 +35,8 @@ KEY = "sk-ant-fake-ctask"
 WAIT = 30.0
 """Seconds to wait for any one step (the machine may be loaded)."""
 EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop")
+PROMPT_MARK = "\u276f"
+"""The mark (a heavy right-pointing angle quotation mark) before Claude Code's input line."""
 RECORDER = Path(__file__).resolve().parent / "agents" / "record_hook.py"
 
 
@@ -95,6 +97,33 @@ def keys(env: Env, *keys: str, literal: bool = False) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def approve(env: Env) -> int:
+    """Answer the permission dialog with Enter (its first choice, yes) once it shows; how many presses it took.
+
+    The hook fires as the dialog is being drawn: on a loaded machine a key
+    sent at once can come before the dialog takes keys, so wait for its
+    question, and press again while it is still asking.
+    """
+    proof = env.tree("t1") / "proof.txt"
+
+    def asking() -> bool:
+        return "Do you want to proceed?" in env.tmux("capture-pane", "-p", "-t", "=ctask-t1:").stdout
+
+    retry_until(lambda: asking() or proof.exists(), seconds=WAIT, interval=0.1)
+    deadline, presses = time.monotonic() + WAIT, 0
+    while not proof.exists():
+        if time.monotonic() > deadline:
+            screen = env.tmux("capture-pane", "-p", "-t", "=ctask-t1:").stdout
+            raise AssertionError(f"the approved command did not run within {WAIT}s; pane:\n{screen}")
+        if asking():
+            keys(env, "Enter")
+            presses += 1
+        pressed = time.monotonic()
+        while not proof.exists() and time.monotonic() - pressed < 3.0:
+            time.sleep(0.1)
+    return presses
+
+
 def test_one_turn_with_a_permission_prompt(env: Env, tmp_path: Path) -> None:
     claude = real_agent("claude")
     log = tmp_path / "hooks.jsonl"
@@ -112,7 +141,8 @@ def test_one_turn_with_a_permission_prompt(env: Env, tmp_path: Path) -> None:
         conversation = now["conversation_id"]
         assert isinstance(conversation, str) and conversation, now
 
-        # A prompt typed into the pane: working (UserPromptSubmit, PreToolUse).
+        # A prompt typed into the pane, once its input line shows: working (UserPromptSubmit, PreToolUse).
+        retry_until(lambda: PROMPT_MARK in env.tmux("capture-pane", "-p", "-t", "=ctask-t1:").stdout, seconds=WAIT)
         keys(env, "run the command", literal=True)
         time.sleep(0.3)  # typed text and Enter in one burst would be taken for a paste
         keys(env, "Enter")
@@ -131,9 +161,9 @@ def test_one_turn_with_a_permission_prompt(env: Env, tmp_path: Path) -> None:
         assert not (env.tree("t1") / "proof.txt").exists(), "the command ran before it was approved"
 
         # Approved: the command runs, the model answers, the turn ends: idle (Stop).
-        keys(env, "Enter")
-        retry_until(lambda: (env.tree("t1") / "proof.txt").exists(), seconds=WAIT)
-        assert (env.tree("t1") / "proof.txt").read_text() == "hi\n"
+        presses = approve(env)
+        proof = env.tree("t1") / "proof.txt"
+        retry_until(lambda: proof.read_text() == "hi\n", seconds=WAIT)  # the shell creates it, then writes
         now = wait_activity(env, "idle", "Stop")
         assert api.of_kind("answer"), [r.kind for r in api.requests]
         assert now["conversation_id"] == conversation, now
@@ -147,7 +177,7 @@ def test_one_turn_with_a_permission_prompt(env: Env, tmp_path: Path) -> None:
         names = [e.get("hook_event_name") for _, e in events if e.get("hook_event_name") in EVENTS]
         assert names == list(EVENTS), names
         timeline = ", ".join(f"{e.get('hook_event_name')} +{at - started:.2f}s" for at, e in events)
-        print(f"hooks seen: {timeline}; needs_input {delay:.2f}s after the tool call was answered")
+        print(f"hooks seen: {timeline}; needs_input {delay:.2f}s after the tool call; approved with {presses} Enter")
 
     proc = env.run("stop", "t1")
     assert proc.returncode == 0, proc.stderr
