@@ -176,9 +176,12 @@ def record(
         "message": " ".join(message.split())[:MAX_MESSAGE] if message else None,
         "conversation_id": conversation[:200] if conversation else None,
     }
-    if previous.get("state") == state and previous.get("message") == data["message"]:
+    if previous.get("state") == state:
+        # Still in the same state since it began, whatever a later event says: Claude Code's
+        # Notification repeats a permission dialog ~6 s after PermissionRequest, and reminds of an
+        # idle prompt 60 s after Stop, each with its own message.
         data["since"], data["at"] = previous.get("since", data["since"]), previous.get("at", now)
-        if previous.get("conversation_id") == data["conversation_id"]:
+        if previous.get("message") == data["message"] and previous.get("conversation_id") == data["conversation_id"]:
             return  # nothing changed: no write, no event for the watchers
     tmp = os.path.join(control, f".{FILE}.{os.getpid()}.tmp")
     try:  # noqa: SIM105 - contextlib is an import a hook need not pay for
