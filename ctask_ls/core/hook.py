@@ -9,7 +9,9 @@ interpreter start and a few system calls: it must never slow the agent down.
   ``session_id``, and per event ``tool_name``, ``notification_type``,
   ``message``).
 - Codex runs it as its ``notify`` program, with the event as JSON in the
-  last argument (``type: agent-turn-complete``, ``thread-id``).
+  last argument (``type: agent-turn-complete``, ``thread-id``).  Codex
+  notifies for its own internal threads too (0.171 asks the model for a
+  title in one); only a thread it saved counts (:func:`codex_thread_saved`).
 
 The task comes from the agent's environment (``CTASK_HOME``, ``CTASK_TASK``,
 ``CTASK_SESSION_ID``), and an event counts only when ``CTASK_SESSION_ID`` is
@@ -77,6 +79,43 @@ def interpret(agent: str, event: object) -> tuple[str | None, str | None, str | 
     return state, message, conversation
 
 
+def codex_thread_saved(thread: str, environ: dict[str, str] | None = None) -> bool:
+    """Whether Codex saved thread ``thread``: ``rollout-*-THREAD.jsonl`` in ``$CODEX_HOME/sessions/YYYY/MM/DD``.
+
+    Codex 0.171 runs an internal thread beside the user's on the first prompt
+    (it asks the model for a title), with its own ``notify`` when it ends,
+    which is usually before the user's turn does.  That thread is never saved:
+    it is not the conversation ``codex resume`` takes, and its end is not the
+    turn's.  Thread ids are UUIDv7, whose first 48 bits are the creation time,
+    so only the directories of the days around it are listed.  When it cannot
+    be told (no sessions directory, an id of another form) the event counts.
+    """
+    env = os.environ if environ is None else environ
+    home = env.get("CODEX_HOME") or os.path.join(env.get("HOME") or "/nonexistent", ".codex")
+    sessions = os.path.join(home, "sessions")
+    digits = thread.replace("-", "")
+    if len(digits) != 32 or digits[12] != "7" or not os.path.isdir(sessions):
+        return True
+    try:
+        created = int(digits[:12], 16) / 1000
+    except ValueError:
+        return True
+    days = {
+        time.strftime("%Y/%m/%d", convert(created + shift))
+        for shift in (-86400, 0, 86400)
+        for convert in (time.localtime, time.gmtime)
+    }
+    suffix = f"-{thread}.jsonl"
+    for day in days:
+        try:
+            names = os.listdir(os.path.join(sessions, day))
+        except OSError:
+            continue
+        if any(name.startswith("rollout-") and suffix in name for name in names):
+            return True
+    return False
+
+
 def _read_small(path: str, limit: int) -> bytes | None:
     """A small regular file's bytes, never through a link nor blocking; None when there is none."""
     try:
@@ -137,9 +176,12 @@ def record(
         "message": " ".join(message.split())[:MAX_MESSAGE] if message else None,
         "conversation_id": conversation[:200] if conversation else None,
     }
-    if previous.get("state") == state and previous.get("message") == data["message"]:
+    if previous.get("state") == state:
+        # Still in the same state since it began, whatever a later event says: Claude Code's
+        # Notification repeats a permission dialog ~6 s after PermissionRequest, and reminds of an
+        # idle prompt 60 s after Stop, each with its own message.
         data["since"], data["at"] = previous.get("since", data["since"]), previous.get("at", now)
-        if previous.get("conversation_id") == data["conversation_id"]:
+        if previous.get("message") == data["message"] and previous.get("conversation_id") == data["conversation_id"]:
             return  # nothing changed: no write, no event for the watchers
     tmp = os.path.join(control, f".{FILE}.{os.getpid()}.tmp")
     try:  # noqa: SIM105 - contextlib is an import a hook need not pay for
@@ -172,6 +214,8 @@ def main(argv: list[str], stdin: object = None) -> int:
         if not raw or len(raw) > MAX_EVENT_BYTES:
             return 0
         state, message, conversation = interpret(agent, json.loads(raw))
+        if agent == "codex" and conversation is not None and not codex_thread_saved(conversation):
+            return 0  # one of Codex's internal threads, not the user's
         if state is not None:
             record(control, session_id, agent, state, message, conversation)
     except BaseException:  # noqa: BLE001, S110 - a hook must never fail the agent
