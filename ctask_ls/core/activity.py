@@ -63,6 +63,8 @@ class HookRecord:
     agent: str
     activity: Activity
     conversation_id: str | None
+    event_at: float = 0.0
+    """When its last event came (Unix time): a Codex turn ends with one, but starts with none."""
 
 
 def read_record(ws: Workspace) -> HookRecord | None:
@@ -84,6 +86,7 @@ def read_record(ws: Workspace) -> HookRecord | None:
                 message if isinstance(message, str) else None,
             ),
             conversation_id=conversation if isinstance(conversation, str) else None,
+            event_at=float(data.get("event_at") or since),
         )
     except (OSError, CorruptMetadata, ValueError, KeyError, TypeError, OverflowError):
         return None
@@ -107,12 +110,16 @@ def current(
     if pane.dead:
         ended = pane.dead_time if pane.dead_time is not None else (now if now is not None else _now())
         return Activity(EXITED, _time(ended), OUTPUT)
-    if record is not None and pane.session_id is not None and record.session_id == pane.session_id:
-        return record.activity
+    now = now if now is not None else _now()
     last = pane.output_at
+    if record is not None and pane.session_id is not None and record.session_id == pane.session_id:
+        # Codex's notify reports finished turns only: output after the last one is a new turn.
+        started_again = record.agent == "codex" and record.activity.state == IDLE
+        if started_again and last is not None and last > record.event_at + 1 and now - last < idle_after:
+            return Activity(WORKING, _time(last), OUTPUT)
+        return record.activity
     if last is None:
         return None
-    now = now if now is not None else _now()
     return Activity(WORKING if now - last < idle_after else IDLE, _time(last), OUTPUT)
 
 

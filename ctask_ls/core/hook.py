@@ -172,6 +172,7 @@ def record(
         "state": state,
         "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "at": now,
+        "event_at": now,
         "source": "hook",
         "message": " ".join(message.split())[:MAX_MESSAGE] if message else None,
         "conversation_id": conversation[:200] if conversation else None,
@@ -181,8 +182,9 @@ def record(
         # Notification repeats a permission dialog ~6 s after PermissionRequest, and reminds of an
         # idle prompt 60 s after Stop, each with its own message.
         data["since"], data["at"] = previous.get("since", data["since"]), previous.get("at", now)
-        if previous.get("message") == data["message"] and previous.get("conversation_id") == data["conversation_id"]:
-            return  # nothing changed: no write, no event for the watchers
+        same = previous.get("message") == data["message"] and previous.get("conversation_id") == data["conversation_id"]
+        if same and agent != "codex":
+            return  # nothing changed: no write, no event for the watchers (Codex: event_at moves, see activity.py)
     tmp = os.path.join(control, f".{FILE}.{os.getpid()}.tmp")
     try:  # noqa: SIM105 - contextlib is an import a hook need not pay for
         os.unlink(tmp)  # left by a hook that died here with the same pid
