@@ -32,6 +32,8 @@ import time
 FILE = "activity.json"
 MAX_EVENT_BYTES = 1 << 20
 MAX_MESSAGE = 300
+STDIN_SECONDS = 2.0
+"""The longest a hook waits for its event on stdin (Claude Code writes it at once and closes the pipe)."""
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -137,9 +139,9 @@ def record(
         "message": " ".join(message.split())[:MAX_MESSAGE] if message else None,
         "conversation_id": conversation[:200] if conversation else None,
     }
-    if previous.get("state") == state and previous.get("message") == data["message"]:
+    if previous.get("state") == state:  # the same activity goes on: its age is kept, its message updated
         data["since"], data["at"] = previous.get("since", data["since"]), previous.get("at", now)
-        if previous.get("conversation_id") == data["conversation_id"]:
+        if all(previous.get(k) == data[k] for k in ("message", "conversation_id")):
             return  # nothing changed: no write, no event for the watchers
     tmp = os.path.join(control, f".{FILE}.{os.getpid()}.tmp")
     try:  # noqa: SIM105 - contextlib is an import a hook need not pay for
@@ -148,27 +150,57 @@ def record(
         pass
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600)
     try:
-        os.write(fd, json.dumps(data, separators=(",", ":")).encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, os.path.join(control, FILE))
+        try:
+            os.write(fd, json.dumps(data, separators=(",", ":")).encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(control, FILE))  # replaces a link or FIFO planted there, never writes to it
+    except BaseException:
+        try:  # noqa: SIM105 - as above
+            os.unlink(tmp)  # a directory planted at activity.json, a full disk: leave no temporary file
+        except OSError:
+            pass
+        raise
 
 
-def main(argv: list[str], stdin: object = None) -> int:
-    """Record one event; returns 0 whatever happens."""
+def _read_event(fd: int, limit: int, seconds: float) -> bytes | None:
+    """All of ``fd`` up to its end (Claude Code's event on stdin); None past ``limit`` bytes or ``seconds``.
+
+    A hook never blocks on its input: a stdin that is a terminal or a pipe
+    never closed gives up after ``seconds``.
+    """
+    import select
+
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+
+
+def main(argv: list[str], stdin: int = 0) -> int:
+    """Record one event (Claude Code's on the file descriptor ``stdin``); returns 0 whatever happens."""
     try:
-        agent = argv[0] if argv else "claude"
+        agent = argv[0] if argv else ""
         home, task, session_id = (os.environ.get(k, "") for k in ("CTASK_HOME", "CTASK_TASK", "CTASK_SESSION_ID"))
-        if not (home and session_id and _NAME_RE.fullmatch(task)):
+        if agent not in ("claude", "codex") or not (home and session_id and _NAME_RE.fullmatch(task)):
             return 0
         control = os.path.join(home, "tasks", task)
         if not is_running(control, session_id):
             return 0  # not the task's running session (an old one, or no session at all)
         if agent == "codex":
-            raw = argv[-1].encode() if len(argv) > 1 else b""
+            raw: bytes | None = argv[-1].encode() if len(argv) > 1 else None
         else:
-            stream = getattr(stdin if stdin is not None else sys.stdin, "buffer", None)
-            raw = stream.read(MAX_EVENT_BYTES + 1) if stream is not None else b""
+            raw = _read_event(stdin, MAX_EVENT_BYTES, STDIN_SECONDS)
         if not raw or len(raw) > MAX_EVENT_BYTES:
             return 0
         state, message, conversation = interpret(agent, json.loads(raw))
