@@ -20,8 +20,11 @@ from pathlib import Path
 
 import filelock
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ctask_ls.core import wiring
+from ctask_ls.core import hook, wiring
+from ctask_ls.core.workspace import NAME_RE
 from tests.helpers import Env
 
 pytestmark = pytest.mark.timeout(120)
@@ -225,3 +228,54 @@ def test_what_a_hook_reports_is_printed_escaped(env: Env, agent: list[str]) -> N
     assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown, shown
     assert "activity:  needs_input " in shown and "\\x1b]0;pwned" in shown
     assert env.json("status", "t1")["activity"]["message"] == " ".join(forged.split()), "--json keeps the text"
+
+
+# -- the hook's own JSON and name check (it imports neither json nor re: half of its time) ----
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _parsed(text: str) -> str:
+    """json.loads's answer, as comparable text (NaN included), or the fact that it refused."""
+    try:
+        return json.dumps(json.loads(text), sort_keys=True)
+    except ValueError:
+        return "refused"
+
+
+def _hook_parsed(text: str) -> str:
+    try:
+        return json.dumps(hook.loads(text), sort_keys=True)
+    except ValueError:
+        return "refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.sampled_from(["", " ", "\n\t "]))
+def test_hook_loads_reads_what_json_writes(value: object, pad: str) -> None:
+    text = pad + json.dumps(value) + pad
+    assert _hook_parsed(text) == _parsed(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='{}[]",:0123456789.eE+-truefalsnNaIiy \\u\n', max_size=30))
+def test_hook_loads_refuses_what_json_refuses(text: str) -> None:
+    assert _hook_parsed(text) == _parsed(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(), st.none() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text())
+)
+def test_hook_dumps_writes_what_json_writes(data: dict[str, str | int | float | None]) -> None:
+    assert hook.dumps(data) == json.dumps(data, separators=(",", ":"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=70) | st.from_regex(NAME_RE, fullmatch=True))
+def test_hook_name_check_is_the_task_name_rule(name: str) -> None:
+    assert hook.valid_name(name) == (NAME_RE.fullmatch(name) is not None)
