@@ -38,7 +38,7 @@ if t.TYPE_CHECKING:
 WORKING, NEEDS_INPUT, IDLE, EXITED = "working", "needs_input", "idle", "exited"
 STATES = (WORKING, NEEDS_INPUT, IDLE, EXITED)
 HOOK, OUTPUT = "hook", "output"
-TURN_END_ONLY = frozenset({"codex"})
+TURN_END_ONLY = hook.TURN_END_ONLY
 """Agents whose hooks say only that a turn finished (Codex ``notify``): later output is a new turn."""
 FILE = hook.FILE
 """``activity.json`` in the control directory, written by the hooks."""
