@@ -1,8 +1,12 @@
 """``ctask hook``: an agent's hook event becomes its task's activity (SPEC 3.10).
 
-Run by the agent for each event, by path and with the standard library only
-(``python -I -S .../hook.py AGENT [EVENT_JSON]``), so a call costs an
-interpreter start and a few system calls: it must never slow the agent down.
+Run by the agent for each event with the standard library only, imported
+from this directory as the top-level module ``hook`` (``python -I -S -c
+"...import hook..." AGENT [EVENT_JSON]``, see :mod:`.wiring`; running it by
+path works too), so a call costs an interpreter start and a few system
+calls: it must never slow the agent down.  It imports neither ``json`` nor
+``re`` (with their ``enum``, half of a call's time): CPython's ``_json``
+scanner and string encoder do the JSON.
 
 - Claude Code runs it from the ``hooks`` of the ``--settings`` file ctask
   gives each launch, with the event as JSON on stdin (``hook_event_name``,
