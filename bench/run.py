@@ -1,7 +1,7 @@
 """ctask_ls benchmarks: ratios against references measured in the same run.
 
     .venv/bin/python bench/run.py            # everything, writes bench/results.md
-    .venv/bin/python bench/run.py manifest   # only the named benchmarks
+    .venv/bin/python bench/run.py manifest   # only the named benchmarks (their rows replaced)
 
 Each benchmark builds its data in a temporary directory, times ctask and a
 reference on the same data (best of N wall-clock runs, after a warm-up run so
@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import server_bench  # noqa: E402
+from bench import hook_bench, server_bench  # noqa: E402
 from ctask_ls.core import manifest  # noqa: E402
 
 
@@ -285,6 +285,7 @@ BENCHES: dict[str, t.Callable[[Path, int], list[Row]]] = {
     "manifest": bench_manifest,
     "list": bench_list,
     **server_bench.BENCHES,
+    **hook_bench.BENCHES,
 }
 
 
@@ -306,28 +307,46 @@ def main() -> int:
             for row in got:
                 print(f"   {row.what}: {row.ours} vs {row.reference} -> {row.ratio} ({row.target}: {row.verdict})")
             rows.extend(got)
-    write_results(args.out, rows)
+    write_results(args.out, rows, partial=names if args.names else None)
     print(f"wrote {args.out}")
     return 0
 
 
-def write_results(path: Path, rows: list[Row]) -> None:
+def write_results(path: Path, rows: list[Row], partial: list[str] | None = None) -> None:
+    """Rewrite the table; a run of some benchmarks (``partial``) replaces only their rows and says when."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = (
-        f"Measured {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} on {platform.machine()}, "
+        f"Measured {when} on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}.\n\n"
         "| what | ctask | reference (same run, same data) | ratio | target | |\n|---|---|---|---|---|---|\n"
     )
-    table = "".join(f"| {r.what} | {r.ours} | {r.reference} | {r.ratio} | {r.target} | {r.verdict} |\n" for r in rows)
+    lines = [f"| {r.what} | {r.ours} | {r.reference} | {r.ratio} | {r.target} | {r.verdict} |\n" for r in rows]
     text = path.read_text() if path.exists() else "# Benchmark results\n\n<!-- table -->\n<!-- /table -->\n"
     start, end = "<!-- table -->\n", "<!-- /table -->"
     if start in text and end in text:
         before, rest = text.split(start, 1)
-        _old, after = rest.split(end, 1)
-        text = before + start + header + table + end + after
+        old, after = rest.split(end, 1)
+        if partial and "| what |" in old:
+            header, lines = _merged(old, rows, lines, f"`{' '.join(partial)}` measured {when}.")
+        text = before + start + header + "".join(lines) + end + after
     else:
-        text += "\n" + start + header + table + end + "\n"
+        text += "\n" + start + header + "".join(lines) + end + "\n"
     with contextlib.suppress(OSError):
         path.write_text(text)
+
+
+def _merged(old: str, rows: list[Row], lines: list[str], note: str) -> tuple[str, list[str]]:
+    """The old table's header (with ``note``) and rows, each row measured now replacing the one of its name."""
+    head, _, body = old.partition("|---|---|---|---|---|---|\n")
+    new = {r.what: line for r, line in zip(rows, lines, strict=True)}
+    kept = []
+    for line in body.splitlines(keepends=True):
+        what = line.split(" | ", 1)[0].removeprefix("| ")
+        kept.append(new.pop(what, line))
+    first, _, table_head = head.partition("\n\n")
+    first = "\n".join(ln for ln in first.splitlines() if not ln.startswith(note.split(" measured ")[0]))
+    first += "\n" + note
+    return f"{first}\n\n{table_head}|---|---|---|---|---|---|\n", kept + list(new.values())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The ``ctask`` command line: a thin front door over the session core.
 
 Exit status: 0 success, 1 a user-facing error (one ``ctask: error: ...`` line
-on stderr that says what to do), 2 bad usage.
+on stderr that says what to do), 2 bad usage; ``ctask wait`` adds 3 (the
+session ended first) and 4 (timeout).
 
 :mod:`.cli_own` owns a launched session from the terminal (attach, wait,
 release); :mod:`.cli_print` prints results for people.
@@ -10,11 +11,15 @@ release); :mod:`.cli_print` prints results for people.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import time
 import typing as t
 
 from ctask_ls.cli_own import after_launch, resume
 from ctask_ls.cli_print import (
+    LIST_HEADER,
+    activity_text,
     err,
     out,
     print_changes,
@@ -25,7 +30,7 @@ from ctask_ls.cli_print import (
     print_summary,
     say,
 )
-from ctask_ls.core.api import Core, CtaskError, NewTask, load_config
+from ctask_ls.core.api import EXITED, IDLE, NEEDS_INPUT, Core, CtaskError, NewTask, TaskStatus, load_config
 
 # -- commands --------------------------------------------------------------------------------
 
@@ -68,9 +73,10 @@ def cmd_list(core: Core, args: argparse.Namespace) -> int:
     elif not tasks:
         out("no tasks yet; create one with `ctask new NAME`")
     else:
-        out(f"{'TASK':<24} {'LEASE':<12} {'TMUX':<8} {'UPDATED':<21} LAST SESSION")
+        out(LIST_HEADER)
+        now = time.time()
         for st in tasks:
-            print_status_line(st)
+            print_status_line(st, now)
     for st in broken:
         err(f"error: {st.error}")
     return 1 if broken else 0
@@ -87,6 +93,72 @@ def cmd_status(core: Core, args: argparse.Namespace) -> int:
         return 0
     print_status(st, show_env=args.show_env)
     return 0
+
+
+ENDED = "ended"
+WAIT_FOR = (NEEDS_INPUT, IDLE, ENDED)
+WAIT_POLL = 0.2
+"""Seconds between two looks at the task while ``ctask wait`` waits (one tmux call and a few small reads)."""
+WAIT_REACHED, WAIT_ENDED, WAIT_TIMEOUT = 0, 3, 4
+WAIT_EPILOG = (
+    "Exit status: 0 the task reached the state (at once if it is in it already); "
+    "3 its session ended first (waiting for needs_input or idle); 4 --timeout passed; 1 error; 2 bad usage. "
+    "ended means no session is left: the agent exited and its session was recorded (or none was running)."
+)
+
+
+def session_over(st: TaskStatus) -> bool:
+    """No session left to wait for: none unrecorded (start manifest), no live pane, no owner or launch at work."""
+    return not st.running and not st.tmux_alive and not st.lease.fresh
+
+
+def wait_outcome(st: TaskStatus, target: str) -> int | None:
+    """``ctask wait``'s exit status for this look at the task, None to keep waiting."""
+    if target == ENDED:
+        return WAIT_REACHED if session_over(st) else None
+    if st.activity is not None and st.activity.state == target:
+        return WAIT_REACHED
+    if session_over(st) or (st.activity is not None and st.activity.state == EXITED):
+        return WAIT_ENDED
+    return None
+
+
+def cmd_wait(core: Core, args: argparse.Namespace) -> int:
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    while True:
+        st = core.status(args.name)  # reconciles: a detached session that ended gets recorded
+        if st.error is not None:
+            raise st.error
+        code = wait_outcome(st, args.target)
+        left = math.inf if deadline is None else deadline - time.monotonic()
+        if code is None and left <= 0:
+            code = WAIT_TIMEOUT
+        if code is not None:
+            break
+        time.sleep(min(WAIT_POLL, left))
+    outcome = {WAIT_REACHED: "reached", WAIT_ENDED: "ended", WAIT_TIMEOUT: "timeout"}[code]
+    if args.json:
+        activity = st.activity.to_json() if st.activity is not None else None
+        print_json({"task": st.name, "for": args.target, "outcome": outcome, "activity": activity})
+        return code
+    now = f"now {activity_text(st.activity)}" if st.activity is not None else "no session"
+    if code == WAIT_REACHED:
+        out(f"task {st.name}: {ENDED + ', ' if args.target == ENDED else ''}{now}")
+    elif code == WAIT_ENDED:
+        out(f"task {st.name}: the session ended before it was {args.target}")
+    else:
+        out(f"task {st.name}: not {args.target} after {args.timeout:g}s ({now})")
+    return code
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {text!r}")
+    return value
 
 
 def cmd_stop(core: Core, args: argparse.Namespace) -> int:
@@ -165,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctask",
         description="Run coding agents in persistent tmux sessions, with leases, adoption and diffs.",
-        epilog="Exit status: 0 success, 1 error, 2 bad usage.",
+        epilog="Exit status: 0 success, 1 error, 2 bad usage (ctask wait: see ctask wait --help).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -201,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("attach", "attach to a running session (adopting it if its owner died)", cmd_attach)
     p.add_argument("name")
     p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
-    add("list", "list every task with its lease state", cmd_list)
+    add("list", "list every task with its lease state and activity", cmd_list)
     p = add("status", "show one task's lease, tmux session and last summary", cmd_status)
     p.add_argument("name")
     p.add_argument(
@@ -214,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = add(name, helptext, func)
         p.add_argument("name")
+    p = add("wait", "wait until a task's agent needs input, is idle, or its session ended", cmd_wait)
+    p.epilog = WAIT_EPILOG
+    p.add_argument("name")
+    p.add_argument("--for", dest="target", required=True, choices=WAIT_FOR, help="the state to wait for")
+    p.add_argument("--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit status 4)")
     p = add("log", "show a task's session history", cmd_log)
     p.add_argument("name")
     p.add_argument("--limit", "-n", type=int, help="show only the last N sessions")

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import typing as t
 
 from ctask_ls.core.api import rfc3339, terminal_safe
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.api import LeaseInfo, TaskStatus
+    from ctask_ls.core.api import Activity, LeaseInfo, TaskStatus
 
 
 def out(line: str) -> None:
@@ -104,7 +105,31 @@ def print_git(view: t.Mapping[str, t.Any]) -> None:
         out_fields(f"    {e.get('status')}", str(e.get("path")))
 
 
-def print_status_line(st: TaskStatus) -> None:
+def age_text(seconds: float) -> str:
+    """A short age: ``3s``, ``4m``, ``2h``, ``5d`` (whole units, rounded down)."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def activity_age(activity: Activity, now: float | None = None) -> str:
+    """``working 3s``: the activity and how long it has been so (SPEC 3.10)."""
+    now = time.time() if now is None else now
+    return f"{activity.state} {age_text(now - activity.since.timestamp())}"
+
+
+def activity_text(activity: Activity, now: float | None = None) -> str:
+    """``needs_input 3s (since 2026-...Z, from hook): permission to use Bash``, the message escaped by :func:`out`."""
+    text = f"{activity_age(activity, now)} (since {rfc3339(activity.since)}, from {activity.source})"
+    return f"{text}: {activity.message}" if activity.message else text
+
+
+LIST_HEADER = f"{'TASK':<24} {'LEASE':<12} {'TMUX':<8} {'ACTIVITY':<16} {'UPDATED':<21} LAST SESSION"
+
+
+def print_status_line(st: TaskStatus, now: float | None = None) -> None:
     if st.error is not None:
         out(f"{st.name:<24} ERROR    {st.error}")
         return
@@ -115,7 +140,8 @@ def print_status_line(st: TaskStatus) -> None:
         last_text = f"{last.get('end_reason')} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)}"
     updated = rfc3339(st.meta.updated_at) if st.meta else "-"
     tmux = "running" if st.tmux_alive else "-"
-    out(f"{st.name:<24} {st.lease.state:<12} {tmux:<8} {updated:<21} {last_text}")
+    activity = activity_age(st.activity, now) if st.activity is not None else "-"
+    out(f"{st.name:<24} {st.lease.state:<12} {tmux:<8} {activity:<16} {updated:<21} {last_text}")
 
 
 def print_status(st: TaskStatus, *, show_env: bool = False) -> None:
@@ -124,6 +150,10 @@ def print_status(st: TaskStatus, *, show_env: bool = False) -> None:
     out(f"workspace: {st.workspace}")
     out(f"lease:     {lease_text(st.lease)}")
     out(f"tmux:      {st.tmux_session} ({'running' if st.tmux_alive else 'not running'})")
+    if st.activity is not None:
+        out(f"activity:  {activity_text(st.activity)}")
+    if st.conversation_id is not None:
+        out(f"conversation: {st.conversation_id}")
     if st.meta is not None and st.meta.repo is not None:
         repo = st.meta.repo
         out(f"repo:      {repo.path} (branch {repo.branch} from {repo.base[:12]})")

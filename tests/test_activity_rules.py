@@ -16,7 +16,7 @@ def pane(output_at: float | None, *, sid: str = "s1", dead: bool = False) -> Pan
 
 def hooked(agent: str, state: str, event_at: float, sid: str = "s1") -> HookRecord:
     since = dt.datetime.fromtimestamp(event_at, dt.UTC)
-    return HookRecord(sid, agent, Activity(state, since, HOOK), "conv", event_at)
+    return HookRecord(sid, agent, Activity(state, since, HOOK), "conv", at=event_at)
 
 
 def test_without_hooks_output_means_working_and_quiet_means_idle_since_the_last_output() -> None:
@@ -37,7 +37,8 @@ def test_codex_output_after_its_last_finished_turn_is_a_new_turn_at_work() -> No
     record = hooked("codex", IDLE, T0)
     assert current(record, pane(T0), idle_after=10, now=T0 + 5) == record.activity, "the turn's own last output"
     assert current(record, pane(T0 + 4), idle_after=10, now=T0 + 5) == Activity(WORKING, _t(T0 + 4), OUTPUT)
-    assert current(record, pane(T0 + 4), idle_after=10, now=T0 + 20) == record.activity, "quiet again: idle"
+    quiet = current(record, pane(T0 + 4), idle_after=10, now=T0 + 20)
+    assert quiet == Activity(IDLE, _t(T0 + 4), OUTPUT), "quiet again: idle since the last output"
 
 
 def _t(seconds: float) -> dt.datetime:

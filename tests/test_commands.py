@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 
@@ -65,10 +66,11 @@ def test_list_shows_every_task_with_lease_tmux_and_last_session(env: Env, agent:
     proc = env.run("list")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["TASK", "LEASE", "TMUX", "UPDATED", "LAST", "SESSION"]
-    assert lines[1].split()[:3] == ["done", "missing", "-"]
+    assert lines[0].split() == ["TASK", "LEASE", "TMUX", "ACTIVITY", "UPDATED", "LAST", "SESSION"]
+    assert lines[1].split()[:4] == ["done", "missing", "-", "-"]
     assert lines[1].endswith("agent_exited +1 ~0 -0")
     assert lines[2].split()[:3] == ["running", "missing", "running"]
+    assert lines[2].split()[3] in ("working", "idle"), "an agent without hooks: tmux's view"
     assert lines[2].endswith(" -")
 
     tasks = env.json("list")
@@ -92,6 +94,8 @@ def test_status_shows_one_task(env: Env, agent: list[str]) -> None:
     assert f"workspace: {env.tree('t1')}\n" in proc.stdout
     assert f"lease:     fresh_local (cli pid {owner.pid} on {HOST}, heartbeat " in proc.stdout
     assert "tmux:      ctask-t1 (running)\n" in proc.stdout
+    assert re.search(r"^activity:  (working|idle) \d+s \(since \S+Z, from output\)$", proc.stdout, re.MULTILINE)
+    assert "conversation:" not in proc.stdout, "an agent without hooks has none"
     status = env.json("status", "t1")
     assert status["name"] == "t1"
     assert status["lease"]["state"] == "fresh_local"

@@ -8,10 +8,9 @@ Neither starts a new wait: ``needs_input 6s`` must not read ``0s``.
 
 from __future__ import annotations
 
-import io
 import json
+import os
 import time
-import types
 import typing as t
 from pathlib import Path
 
@@ -35,7 +34,13 @@ def test_a_later_event_in_the_same_state_keeps_since(tmp_path: Path, monkeypatch
     def event(at: float, name: str, **fields: str) -> dict[str, t.Any]:
         clock[0] = at
         data = {"session_id": "c1", "hook_event_name": name, **fields}
-        assert hook.main(["claude"], types.SimpleNamespace(buffer=io.BytesIO(json.dumps(data).encode()))) == 0
+        read, write = os.pipe()
+        os.write(write, json.dumps(data).encode())
+        os.close(write)
+        try:
+            assert hook.main(["claude"], read) == 0
+        finally:
+            os.close(read)
         return dict(json.loads((control / hook.FILE).read_text()))
 
     asked = event(1000.0, "PermissionRequest", tool_name="Bash")

@@ -5,7 +5,10 @@ Two sources, best first:
 - **hooks**: the agent's own events, recorded by :mod:`ctask_ls.core.hook` in
   ``activity.json``.  Once an agent's hooks have spoken for a session, they
   alone say what it does: a permission dialog or a finished turn is quiet on
-  the screen, and only a hook can tell those apart.
+  the screen, and only a hook can tell those apart.  Except for agents whose
+  hooks report finished turns only (Codex's ``notify``): nothing says when
+  their next turn starts, so output more than a second after the last
+  report goes back to the output rule below.
 - **output**, for every agent: tmux's ``window_activity``, the time the pane
   last wrote anything.  Output within ``idle_after`` seconds means
   ``working``, silence since means ``idle`` (its ``since`` is the last
@@ -35,6 +38,8 @@ if t.TYPE_CHECKING:
 WORKING, NEEDS_INPUT, IDLE, EXITED = "working", "needs_input", "idle", "exited"
 STATES = (WORKING, NEEDS_INPUT, IDLE, EXITED)
 HOOK, OUTPUT = "hook", "output"
+TURN_END_ONLY = hook.TURN_END_ONLY
+"""Agents whose hooks say only that a turn finished (Codex ``notify``): later output is a new turn."""
 FILE = hook.FILE
 """``activity.json`` in the control directory, written by the hooks."""
 
@@ -63,8 +68,8 @@ class HookRecord:
     agent: str
     activity: Activity
     conversation_id: str | None
-    event_at: float = 0.0
-    """When its last event came (Unix time): a Codex turn ends with one, but starts with none."""
+    at: float = 0.0
+    """When the recorded activity began (Unix time, exact: ``activity.since`` is whole seconds)."""
 
 
 def read_record(ws: Workspace) -> HookRecord | None:
@@ -86,7 +91,7 @@ def read_record(ws: Workspace) -> HookRecord | None:
                 message if isinstance(message, str) else None,
             ),
             conversation_id=conversation if isinstance(conversation, str) else None,
-            event_at=float(data.get("event_at") or since),
+            at=float(since),
         )
     except (OSError, CorruptMetadata, ValueError, KeyError, TypeError, OverflowError):
         return None
@@ -110,16 +115,14 @@ def current(
     if pane.dead:
         ended = pane.dead_time if pane.dead_time is not None else (now if now is not None else _now())
         return Activity(EXITED, _time(ended), OUTPUT)
-    now = now if now is not None else _now()
     last = pane.output_at
     if record is not None and pane.session_id is not None and record.session_id == pane.session_id:
-        # Codex's notify reports finished turns only: output after the last one is a new turn.
-        started_again = record.agent == "codex" and record.activity.state == IDLE
-        if started_again and last is not None and last > record.event_at + 1 and now - last < idle_after:
-            return Activity(WORKING, _time(last), OUTPUT)
-        return record.activity
+        turn_started = record.agent in TURN_END_ONLY and last is not None and last > record.at + 1
+        if not turn_started:
+            return record.activity
     if last is None:
         return None
+    now = now if now is not None else _now()
     return Activity(WORKING if now - last < idle_after else IDLE, _time(last), OUTPUT)
 
 

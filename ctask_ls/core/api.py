@@ -32,6 +32,7 @@ from ctask_ls.core import remove as removing
 from ctask_ls.core import repair as repairing
 from ctask_ls.core import resume as resuming
 from ctask_ls.core import stop as stopping
+from ctask_ls.core.activity import EXITED, IDLE, NEEDS_INPUT, WORKING, Activity
 from ctask_ls.core.agent import AgentSpec, ResolvedAgent
 from ctask_ls.core.config import Config, apply_settings, default_home, defaults, load_config
 from ctask_ls.core.context import Confirm, Context, FaultHook, ProgressHook, Say
@@ -70,10 +71,15 @@ from ctask_ls.core.tmux import PaneState
 from ctask_ls.core.workspace import TaskMeta, Workspace, validate_name
 
 __all__ = [
+    "EXITED",
     "FRESH_LOCAL",
     "FRESH_REMOTE",
+    "IDLE",
     "MISSING",
+    "NEEDS_INPUT",
     "STALE",
+    "WORKING",
+    "Activity",
     "AdoptionDeclined",
     "AgentNotFound",
     "AgentSpec",
