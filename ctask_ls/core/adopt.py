@@ -103,7 +103,7 @@ def adopt(
         owned = OwnedSession(ctx, ws=ws, lease=lease, facts=facts)
         ctx.fault("adopt.baseline")
         ctx.heartbeats.add(ws, lease, ctx.config.heartbeat_interval, owned.on_lost)
-        ctx.tmux.signal_exit_to(ws.tmux_session, ctx.exit_channel)
+        ctx.tmux.signal_exit_to(ws.tmux_session, ctx.exit_channel, ctx.arm_reaper(ws))
     except BaseException as exc:
         let_go(ctx, ws, lease_sid, f"adoption failed: {exc}")
         raise

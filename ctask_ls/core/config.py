@@ -342,3 +342,39 @@ def load_config(env: t.Mapping[str, str] | None = None) -> Config:
 
 def _first_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
+
+
+_SNAPSHOT = (
+    "tmux_socket",
+    "stale_after",
+    "lock_timeout",
+    "ignore",
+    "heartbeat_interval",
+    "poll_interval",
+    "idle_after",
+)
+
+
+def snapshot(config: Config) -> dict[str, t.Any]:
+    """What a process without ctask's environment needs to see a task as this one does (the reaper).
+
+    The home, the tmux server, the lease timings and the ignore patterns (the
+    diff it records must be the one its owner would have recorded).
+    """
+    data: dict[str, t.Any] = {"schema": 1, "home": str(config.home)}
+    for name in _SNAPSHOT:
+        value = getattr(config, name)
+        data[name] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def from_snapshot(data: t.Mapping[str, t.Any]) -> Config:
+    """The :class:`Config` of a :func:`snapshot` (checked as any settings are); ConfigError when it is not one."""
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("home"), str):
+        raise ConfigError("not a ctask settings snapshot")
+    settings = {k: data[k] for k in _SNAPSHOT if k in data and k != "tmux_socket"}
+    config, problems = apply_settings(Config(home=Path(data["home"])), settings)
+    socket = data.get("tmux_socket")
+    if problems or not isinstance(socket, str) or not socket:
+        raise ConfigError(problems[0] if problems else "tmux_socket must be a non-empty string")
+    return dataclasses.replace(config, tmux_socket=socket)

@@ -9,19 +9,22 @@ manifest captures report to ``progress``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import sys
 import threading
 import time
 import typing as t
 from pathlib import Path
 
+from ctask_ls.core import config as configs
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core import migrate, timeutil
 from ctask_ls.core import workspace as workspaces
 from ctask_ls.core.heartbeat import HeartbeatService
-from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock
+from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_private
 from ctask_ls.core.tmux import Tmux
 
 if t.TYPE_CHECKING:
@@ -112,6 +115,11 @@ class Context:
     def names(self) -> list[str]:
         self.ensure_layout()
         return workspaces.task_names(self.config)
+
+    def arm_reaper(self, ws: Workspace) -> list[str]:
+        """The command tmux runs when the agent of ``ws`` dies (:mod:`ctask_ls.core.reaper`), with its settings left."""
+        write_private(ws.reaper_settings, json.dumps(configs.snapshot(self.config)).encode())
+        return [sys.executable, "-I", "-m", "ctask_ls.core.reaper", ws.dir]
 
     def ensure_layout(self) -> None:
         """Move a schema-1 home to schema 2 once per home and process (see migrate.py)."""

@@ -99,6 +99,7 @@ def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | N
                 env_file=ws.launch_env,
                 session_id=sid,
                 exit_channel=ctx.exit_channel,
+                reaper=ctx.arm_reaper(ws),
             )
             markers.mark_launched(ws, sid)
             ctx.fault("launch.tmux_started")

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -71,6 +72,11 @@ def tmux_arg(arg: str) -> str:
     backslash, and nothing else needs changing.
     """
     return arg[:-1] + "\\;" if arg.endswith(";") else arg
+
+
+def tmux_word(text: str) -> str:
+    """``text`` as one double-quoted word of tmux's command language (no ``$`` or ``~`` expansion)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 def zombie_exit_code(pid: int) -> int | None:
@@ -174,6 +180,7 @@ class Tmux:
         env_file: Path,
         session_id: str,
         exit_channel: str | None = None,
+        reaper: t.Sequence[str] | None = None,
     ) -> None:
         """Start ``argv`` as the pane's own process of a new detached session, with exactly ``env``.
 
@@ -197,7 +204,7 @@ class Tmux:
         if exit_channel is not None:
             # The session's plain name: in this chain, tmux (3.3) resolves no "=name" target for
             # set-hook; the name was just created, and an exact name wins over a prefix.
-            cmd += [";", *self._exit_hook_args(name, exit_channel)]
+            cmd += [";", *self._exit_hook_args(name, exit_channel, reaper)]
         client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
         try:
             proc = subprocess.run(
@@ -252,19 +259,24 @@ class Tmux:
     # -- learning of an agent's exit as it happens ---------------------------------------------
 
     @staticmethod
-    def _exit_hook_args(target: str, channel: str) -> list[str]:
+    def _exit_hook_args(target: str, channel: str, reaper: t.Sequence[str] | None = None) -> list[str]:
         if not _CHANNEL_RE.fullmatch(channel):
             raise ValueError(f"bad tmux wait-for channel {channel!r}")
-        return ["set-hook", "-t", target, "pane-died", f"wait-for -S {channel}"]
+        command = f"wait-for -S {channel}"
+        if reaper:
+            command += " ; run-shell -b " + tmux_word(shlex.join(reaper).replace("#", "##"))
+        return ["set-hook", "-t", target, "pane-died", command]
 
-    def signal_exit_to(self, name: str, channel: str) -> bool:
-        """Make tmux signal ``channel`` (``wait-for -S``) when the session's agent dies.
+    def signal_exit_to(self, name: str, channel: str, reaper: t.Sequence[str] | None = None) -> bool:
+        """Make tmux signal ``channel`` (``wait-for -S``) when the session's agent dies, and run ``reaper``.
 
         The owner of a session blocks in :meth:`wait_for` on its channel, so it
         learns of the exit the moment tmux does.  A new owner (adoption)
-        points the hook at its own channel.
+        points the hook at its own channel.  ``reaper`` (an argv, run in the
+        background by tmux itself) records the session when no owner is
+        left to do it (:mod:`ctask_ls.core.reaper`).
         """
-        code, _out, _err = self._cmd(*self._exit_hook_args(f"={name}", channel))
+        code, _out, _err = self._cmd(*self._exit_hook_args(f"={name}", channel, reaper))
         return code == 0
 
     def wait_for(self, channel: str, timeout: float) -> bool:

@@ -38,6 +38,7 @@ if t.TYPE_CHECKING:
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SCHEMA = 2
 """Of ``task.yaml``: 2 since the control files left the agent's tree (see migrate.py)."""
+REAPER_SETTINGS = "reaper.json"
 TREE = "work"
 """The agent's tree inside the control directory."""
 
@@ -196,6 +197,11 @@ class Workspace:
     def launched_marker(self) -> Path:
         """Written once tmux runs the session: a start manifest without it is a launch that never started."""
         return self.root / "launched"
+
+    @functools.cached_property
+    def reaper_settings(self) -> Path:
+        """The settings the pane-died hook's reaper reads (see reaper.py)."""
+        return self.root / REAPER_SETTINGS
 
     @functools.cached_property
     def agent_settings(self) -> Path:

@@ -1,0 +1,46 @@
+"""tmux records a session that ends while no ctask process runs (core/reaper.py, issue 15).
+
+The agent's pane-died hook runs the reaper in the background: a session
+launched detached, or whose owner was SIGKILLed, is recorded as soon as its
+agent ends, with no ``ctask`` command run after it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.helpers import Env, retry_until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_a_detached_session_is_recorded_when_its_agent_ends_with_no_ctask_running(env: Env, agent: list[str]) -> None:
+    env.new_detached("t1", agent, "wait=go", "write=a.txt:done")
+    assert env.sessions("t1") == []
+    env.go("t1")
+    (record,) = retry_until(lambda: env.sessions("t1"), 15)  # nothing but tmux's hook runs meanwhile
+    assert record["end_reason"] == "ended_unowned"
+    summary = env.summary("t1")
+    assert summary is not None and summary["added"] == ["a.txt", "go"]
+    assert not (env.task_dir("t1") / "manifest.start.json").exists()
+
+
+def test_a_killed_owners_session_is_recorded_when_its_agent_ends(env: Env, agent: list[str]) -> None:
+    owner = env.spawn_new("t1", agent, "wait=go")
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    env.go("t1")
+    (record,) = retry_until(lambda: env.sessions("t1"), 15)
+    assert record["end_reason"] == "ended_unowned"
+
+
+def test_an_owner_alive_records_its_own_session_and_the_reaper_leaves_it(env: Env, agent: list[str]) -> None:
+    owner = env.spawn_new("t1", agent, "wait=go")
+    env.go("t1")
+    code, out, err = env.finish(owner)
+    assert code == 0, err
+    (record,) = env.records("t1", 1)
+    assert record["end_reason"] == "agent_exited" and record["session_ownership"] == "owned"
