@@ -32,6 +32,7 @@ from ctask_ls.core import remove as removing
 from ctask_ls.core import repair as repairing
 from ctask_ls.core import resume as resuming
 from ctask_ls.core import stop as stopping
+from ctask_ls.core.activity import Activity
 from ctask_ls.core.agent import AgentSpec, ResolvedAgent
 from ctask_ls.core.config import Config, apply_settings, default_home, defaults, load_config
 from ctask_ls.core.context import Confirm, Context, FaultHook, ProgressHook, Say
@@ -74,6 +75,7 @@ __all__ = [
     "FRESH_REMOTE",
     "MISSING",
     "STALE",
+    "Activity",
     "AdoptionDeclined",
     "AgentNotFound",
     "AgentSpec",
@@ -138,6 +140,7 @@ class Core(Context):
 
     # -- what the front doors show ----------------------------------------------------------------
     status = queries.status
+    activity = queries.activity
     list_tasks = queries.list_tasks
     last_task = queries.last_task
     diff = queries.diff

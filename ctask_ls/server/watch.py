@@ -1,0 +1,129 @@
+"""Watching the tasks' control directories: a hook's ``activity.json`` or a new ``lease.yaml`` seen at once.
+
+Each task's control directory is watched on its own, not recursively: the
+agent's tree (``tree/``) lives inside it and may hold a ``node_modules`` of
+100,000 directories, none of which concerns us.  The watch is watchdog's
+native observer (inotify on Linux, FSEvents on macOS, kqueue on the BSDs),
+asked only for writes that end (close after write, rename into place,
+create, delete) of two names: ``activity.json`` (a hook, SPEC 3.10) and
+``lease.yaml`` (any owner).  Reads, the server's own included, are never
+events, so looking at a file cannot wake the watch again.
+
+Where no native observer exists, or the kernel refuses a watch (inotify's
+``max_user_watches``), :attr:`ControlWatch.complete` is False and the
+server's quick looks (every 0.5 s) cover those files instead: polling is the
+fallback, never watchdog's own snapshot poller, which would re-list every
+control directory each second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import typing as t
+
+if t.TYPE_CHECKING:
+    from watchdog.events import FileSystemEvent
+    from watchdog.observers.api import BaseObserver, ObservedWatch
+
+logger = logging.getLogger("ctask_ls.server.watch")
+
+WATCHED_NAMES = frozenset({"activity.json", "lease.yaml"})
+"""The control files whose change is worth a look at once."""
+
+
+class ControlWatch:
+    """Calls ``on_change(control_dir)`` (from watchdog's thread) when a watched file of that directory changed."""
+
+    def __init__(self, on_change: t.Callable[[str], None]) -> None:
+        self._on_change = on_change
+        self._observer: BaseObserver | None = None
+        self._watches: dict[str, ObservedWatch] = {}
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+        self._handler: t.Any = None
+        self._filter: list[type[FileSystemEvent]] = []
+        self.available = False
+        """A native observer runs."""
+
+    @property
+    def complete(self) -> bool:
+        """Every directory asked for is watched natively: no polling of these files is needed."""
+        return self.available and not self._failed
+
+    def start(self) -> bool:
+        """Start the native observer; False (and polling instead) where there is none."""
+        try:
+            from watchdog.events import (
+                FileClosedEvent,
+                FileCreatedEvent,
+                FileDeletedEvent,
+                FileMovedEvent,
+                FileSystemEventHandler,
+            )
+            from watchdog.observers import Observer
+            from watchdog.observers.polling import PollingObserver
+        except Exception as exc:  # noqa: BLE001 - watching is an optimisation: poll instead
+            logger.info("no file watching (%s: %s); polling the control files", type(exc).__name__, exc)
+            return False
+        if Observer is PollingObserver:
+            logger.info("no native file watching on this platform; polling the control files")
+            return False
+        on_change = self._on_change
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                for raw in (event.src_path, getattr(event, "dest_path", "")):
+                    path = os.fsdecode(raw)
+                    head, _, name = path.rpartition("/")
+                    if name in WATCHED_NAMES:
+                        on_change(head)
+                        return
+
+        self._handler = Handler()
+        self._filter = [FileClosedEvent, FileCreatedEvent, FileDeletedEvent, FileMovedEvent]
+        try:
+            observer = Observer()
+            observer.daemon = True
+            observer.start()
+        except Exception as exc:  # noqa: BLE001 - e.g. inotify instances exhausted
+            logger.warning("file watching failed to start (%s: %s); polling the control files", type(exc).__name__, exc)
+            return False
+        self._observer = observer
+        self.available = True
+        return True
+
+    def sync(self, dirs: t.Iterable[str]) -> None:
+        """Watch exactly ``dirs`` (the control directories of the tasks known now); any thread."""
+        observer = self._observer
+        if observer is None:
+            return
+        wanted = set(dirs)
+        with self._lock:
+            for gone in self._watches.keys() - wanted:
+                watch = self._watches.pop(gone)
+                try:
+                    observer.unschedule(watch)
+                except Exception:
+                    logger.debug("unwatching %s failed", gone, exc_info=True)
+            self._failed &= wanted
+            for path in wanted - self._watches.keys() - self._failed:  # a refused watch stays polled
+                try:
+                    self._watches[path] = observer.schedule(
+                        self._handler, path, recursive=False, event_filter=self._filter
+                    )
+                except Exception as exc:  # noqa: BLE001 - a watch limit or a directory removed meanwhile
+                    logger.warning("cannot watch %s (%s); polling it", path, exc)
+                    self._failed.add(path)
+
+    def stop(self) -> None:
+        observer, self._observer = self._observer, None
+        self.available = False
+        if observer is None:
+            return
+        try:
+            observer.stop()
+            observer.join(2.0)
+        except Exception:
+            logger.debug("stopping the file watch failed", exc_info=True)
