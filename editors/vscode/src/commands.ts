@@ -582,7 +582,8 @@ export class Commands {
       const why = params.activity?.message ? ` (${oneLine(params.activity.message)})` : '';
       shown = api.showWarningMessage(`ctask: task ${name} needs your input${why}`, ATTACH, SHOW_CHANGES);
     } else if ((now === undefined || now === ActivityState.exited) && before !== undefined && before !== ActivityState.exited) {
-      if (this.d.store.get(name)?.owned_here !== true) {
+      // An owned session's end is ctask/sessionEnded's message (with its summary): not twice.
+      if (this.d.store.get(name)?.owned_here !== true && this.d.store.endedSummary(name) === undefined) {
         shown = api.showInformationMessage(`ctask: task ${name}: its session ended`, SHOW_CHANGES);
       }
     }

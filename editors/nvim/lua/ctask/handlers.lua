@@ -55,6 +55,10 @@ function M.define_highlights()
   vim.api.nvim_set_hl(0, require("ctask.statusline").NEEDS_INPUT_HL, { link = "DiagnosticWarn", default = true })
 end
 
+--- Tasks whose session end `ctask/sessionEnded` announced (no second line from `ctask/activity`).
+---@type table<string, boolean>
+local ended_told = {}
+
 ---@param name string
 ---@return boolean
 local function owned_here(name)
@@ -86,6 +90,9 @@ function M.activity(_, params, _)
     return
   end
   local name = params.name
+  if now ~= nil and now ~= "exited" then
+    ended_told[name] = nil -- running again: its next end is news
+  end
   if now == "needs_input" then
     local why = act.message and (" (" .. require("ctask.client").one_line(act.message) .. ")") or ""
     vim.notify(
@@ -93,8 +100,8 @@ function M.activity(_, params, _)
       vim.log.levels.WARN
     )
   elseif (now == nil or now == "exited") and before ~= nil and before ~= "exited" and not owned_here(name) then
-    -- A session this Neovim's server does not own ended (its owner says so with ctask/sessionEnded).
-    if opts.notify_session_end then
+    -- A session this Neovim's server did not own ended (an owned one's end is ctask/sessionEnded's).
+    if opts.notify_session_end and not ended_told[name] then
       vim.notify(
         ("ctask: task %s: session ended; :Ctask diff %s shows its changes, :Ctask resume %s starts it again"):format(
           name,
@@ -158,6 +165,7 @@ function M.session_ended(_, params, _)
   if type(params) ~= "table" or type(params.name) ~= "string" then
     return
   end
+  ended_told[params.name] = true
   vim.api.nvim_exec_autocmds("User", { pattern = "CtaskSessionEnded", modeline = false, data = params })
   local opts = require("ctask.config").options
   if opts.notify and opts.notify_session_end then
