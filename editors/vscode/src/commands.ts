@@ -9,7 +9,7 @@ import { validateBranchName, validateTaskName } from './names';
 import type { ActivityParams, DiffParams, DiffResult, GitSummary, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
 import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
-import { stateLook } from './statusBar';
+import { activityLook, stateLook } from './statusBar';
 import { openTerminal } from './terminal';
 import * as api from './vscodeapi';
 
@@ -640,7 +640,7 @@ export class Commands {
       return {
         name: t.name,
         label: `$(${look.icon}) ${t.name}`,
-        description: [look.words, t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
+        description: [look.words, activityLook(t.activity)?.words ?? '', t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
         detail: [t.repo ? `$(git-branch) ${t.repo.branch}` : '', t.description ?? '', t.lease.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
       };
     });
