@@ -332,11 +332,6 @@ class ActivityNotification:
             "conversation_id": self.conversation_id,
         }
 
-    def change_key(self) -> tuple[t.Any, ...]:
-        """What counts as a change: all but ``since`` (it moves with a working agent's output)."""
-        now = self.activity
-        return (self.conversation_id,) if now is None else (now.state, now.source, now.message, self.conversation_id)
-
 
 PAYLOADS: dict[str, type] = {
     LEASE_STATE: LeaseState,

@@ -29,33 +29,39 @@ if t.TYPE_CHECKING:
     from .server import CtaskServer
 
 
+ChangeKey = tuple[tuple[str, str, "str | None"] | None, "str | None"]
+"""(state, source, message) or None, and the conversation id: what counts as a change."""
+NOTHING: ChangeKey = (None, None)
+
+
 class ActivityNotifier:
     """Sends ``ctask/activity`` when a task's activity or conversation id changed."""
 
     def __init__(self, server: CtaskServer) -> None:
         self.server = server
-        self.last: dict[str, protocol.ActivityNotification] = {}
-        """By control directory: what the client was told last."""
+        self.last: dict[str, ChangeKey] = {}
+        """By control directory: what the client was told last (a task never told anything: NOTHING)."""
         self._lock = threading.Lock()
 
     def look(self, ws: Workspace, pane: PaneState | None) -> None:
-        """Compute ``ws``'s activity from its hooks' record and ``pane``; send it when it changed."""
+        """Compute ``ws``'s activity from its hooks' record and ``pane``; send it when it changed.
+
+        Every task on every pass: the payload is built only for a change.
+        """
         with self._lock:
             now, conversation = self.server.core.activity(ws, pane)
+            key: ChangeKey = (None if now is None else (now.state, now.source, now.message), conversation)
+            if self.last.get(ws.dir, NOTHING) == key:
+                self.last[ws.dir] = key
+                return
+            self.last[ws.dir] = key
             note = protocol.ActivityNotification(
                 name=ws.name,
                 workspace=ws.dir,
                 activity=None if now is None else protocol.Activity(**now.to_json()),
                 conversation_id=conversation,
             )
-            before = self.last.get(ws.dir)
-            self.last[ws.dir] = note
-            if before is None:
-                changed = now is not None or conversation is not None  # first look: only what there is to say
-            else:
-                changed = before.change_key() != note.change_key()
-            if changed:
-                self.server.notify(protocol.ACTIVITY, note.to_json())
+            self.server.notify(protocol.ACTIVITY, note.to_json())
 
     def keep(self, keys: t.Collection[str]) -> None:
         """Forget the tasks not in ``keys`` (removed); a task that comes back is new."""

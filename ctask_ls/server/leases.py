@@ -127,6 +127,7 @@ class LeaseWatcher:
             for key in table.keys() - seen.keys():
                 del table[key]
         self.activity.keep(self._workspaces.keys())
+        self.watch.own_leases = frozenset(tracked.owned.ws.dir for tracked in self.owner.sessions())
         self.watch.sync(self._workspaces.keys())
         core.lease_reads.forget(lambda path: path.rpartition("/")[0] in seen)  # tasks that went
 

@@ -4,10 +4,13 @@ Each task's control directory is watched on its own, not recursively: the
 agent's tree (``tree/``) lives inside it and may hold a ``node_modules`` of
 100,000 directories, none of which concerns us.  The watch is watchdog's
 native observer (inotify on Linux, FSEvents on macOS, kqueue on the BSDs),
-asked only for writes that end (close after write, rename into place,
-create, delete) of two names: ``activity.json`` (a hook, SPEC 3.10) and
-``lease.yaml`` (any owner).  Reads, the server's own included, are never
-events, so looking at a file cannot wake the watch again.
+asked only for renames and deletions, and acts on two names:
+``activity.json`` (a hook, SPEC 3.10) and ``lease.yaml`` (any owner), both
+only ever replaced by rename (:func:`ctask_ls.core.hook.record`,
+:func:`ctask_ls.core.storage.atomic_write`) or removed.  Reads, the server's
+own included, and writes to temporary or lock files are never events, so
+looking at a file cannot wake the watch again, and a heartbeat costs one
+event.
 
 Where no native observer exists, or the kernel refuses a watch (inotify's
 ``max_user_watches``), :attr:`ControlWatch.complete` is False and the
@@ -29,7 +32,8 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("ctask_ls.server.watch")
 
-WATCHED_NAMES = frozenset({"activity.json", "lease.yaml"})
+LEASE = "lease.yaml"
+WATCHED_NAMES = frozenset({"activity.json", LEASE})
 """The control files whose change is worth a look at once."""
 
 
@@ -46,6 +50,9 @@ class ControlWatch:
         self._filter: list[type[FileSystemEvent]] = []
         self.available = False
         """A native observer runs."""
+        self.own_leases: frozenset[str] = frozenset()
+        """Control directories whose lease this server holds: its own heartbeats there are no news (and
+        a look would race the heartbeat's cache update and parse every lease it writes)."""
 
     @property
     def complete(self) -> bool:
@@ -55,13 +62,7 @@ class ControlWatch:
     def start(self) -> bool:
         """Start the native observer; False (and polling instead) where there is none."""
         try:
-            from watchdog.events import (
-                FileClosedEvent,
-                FileCreatedEvent,
-                FileDeletedEvent,
-                FileMovedEvent,
-                FileSystemEventHandler,
-            )
+            from watchdog.events import FileDeletedEvent, FileMovedEvent, FileSystemEventHandler
             from watchdog.observers import Observer
             from watchdog.observers.polling import PollingObserver
         except Exception as exc:  # noqa: BLE001 - watching is an optimisation: poll instead
@@ -71,6 +72,7 @@ class ControlWatch:
             logger.info("no native file watching on this platform; polling the control files")
             return False
         on_change = self._on_change
+        watch = self
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
@@ -78,11 +80,15 @@ class ControlWatch:
                     path = os.fsdecode(raw)
                     head, _, name = path.rpartition("/")
                     if name in WATCHED_NAMES:
-                        on_change(head)
+                        if name != LEASE or head not in watch.own_leases:
+                            on_change(head)
                         return
 
         self._handler = Handler()
-        self._filter = [FileClosedEvent, FileCreatedEvent, FileDeletedEvent, FileMovedEvent]
+        # Renames and deletes only: both files are only ever replaced by rename (hooks, atomic_write) or
+        # removed, so the kernel need not report the temporary files' creation and writes, nor the lock
+        # file's every open and close (a heartbeat is then one event, not five).
+        self._filter = [FileMovedEvent, FileDeletedEvent]
         try:
             observer = Observer()
             observer.daemon = True

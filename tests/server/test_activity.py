@@ -60,8 +60,10 @@ async def test_activity_follows_the_agents_hooks_with_its_conversation_id(lsp: S
     s = await lsp(init={"autoAdopt": False})
     await s.command(p.NEW, {"name": "t1", "agent": agent[0], "args": [*agent[1:], *steps]})
 
-    note = await activity(s, "t1", "working")
-    assert note.params["activity"]["source"] == "hook"
+    # the pane's first output may say working (source output) before the hook's record is seen
+    note = await s.wait_for(
+        p.ACTIVITY, lambda n: state(n) == "working" and n["activity"]["source"] == "hook", name="t1", timeout=10
+    )
     assert note.params["conversation_id"] == "conv-1"
     assert note.params["workspace"] == str(env.task_dir("t1"))
 
