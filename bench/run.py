@@ -231,11 +231,11 @@ def make_tasks(tasks: Path, count: int, leased: int) -> None:
 
     for i in range(count):
         ws = tasks / f"task-{i:04d}"
-        (ws / ".ctask").mkdir(parents=True)
+        (ws / "work").mkdir(parents=True)  # the layout of schema 2: the control directory, the agent's tree in it
         (ws / "task.yaml").write_text(
             yaml.safe_dump(
                 {
-                    "schema": 1,
+                    "schema": 2,
                     "name": ws.name,
                     "created_at": now,
                     "updated_at": now,
@@ -246,7 +246,7 @@ def make_tasks(tasks: Path, count: int, leased: int) -> None:
                 sort_keys=False,
             )
         )
-        (ws / ".ctask" / "summary.yaml").write_text(
+        (ws / "summary.yaml").write_text(
             yaml.safe_dump(
                 {
                     "schema": 1,
@@ -278,7 +278,8 @@ def make_tasks(tasks: Path, count: int, leased: int) -> None:
             at = timeutil.parse(now)
             lease = Lease(f"{platform.node()}-{os.getpid()}-1", platform.node(), os.getpid(), "claude", "persistent",
                           f"ctask-{ws.name}", at, at, "cli")  # fmt: skip
-            (ws / ".ctask" / "lease.yaml").write_text(lease_yaml(lease))
+            (ws / "lease.yaml").write_text(lease_yaml(lease))
+    (tasks / ".schema").write_text("2\n")  # as a home ctask made: nothing to migrate
 
 
 BENCHES: dict[str, t.Callable[[Path, int], list[Row]]] = {

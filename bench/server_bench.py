@@ -190,7 +190,7 @@ def bench_lease_latency(tmp: Path, runs: int) -> list[Row]:
             for n in range(50):
                 client.notes.clear()
                 now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-                target = task / ".ctask" / "lease.yaml"
+                target = task / "lease.yaml"
                 start = time.perf_counter()
                 if n % 2 == 0:
                     tmpf = target.with_suffix(".tmp")
@@ -232,6 +232,77 @@ def bench_lease_latency(tmp: Path, runs: int) -> list[Row]:
             "—",
             "p95 ≤ 1 s",
             "meets" if p95 <= 1.0 and len(lat) == 50 else "MISSES",
+        )
+    ]
+
+
+def bench_activity_latency(tmp: Path, runs: int) -> list[Row]:
+    """A hook event (the real hook script, run as an agent runs it) → ``ctask/activity`` at the client.
+
+    The task's agent is ``sleep``; the bench plays its hooks, alternating
+    ``PermissionRequest`` (needs_input) and ``PostToolUse`` (working), each a
+    change, at irregular moments against the 1 s poll.  Timed from the hook's
+    start (its interpreter included) to the notification's arrival.
+    """
+    from bench.run import Row
+
+    env, sock = _env(tmp, "poll_interval: 1\n")
+    hook = Path(__file__).resolve().parent.parent / "ctask_ls" / "core" / "hook.py"
+    count = 50
+
+    async def go() -> tuple[list[float], list[float]]:
+        task = Path(env["CTASK_HOME"]) / "tasks" / "t0"
+        client = await Client.start(env)
+        lat, alone = [], []
+        try:
+            await client.command("ctask.new", {"name": "t0", "agent": "sleep", "args": ["600"]})
+            session = (task / "launched").read_text().strip()
+            hook_env = {**env, "CTASK_TASK": "t0", "CTASK_SESSION_ID": session}
+            await asyncio.sleep(1.5)  # a tick has seen the pane (its session id)
+            for n in range(count):
+                client.notes.clear()
+                name, want = ("PermissionRequest", "needs_input") if n % 2 == 0 else ("PostToolUse", "working")
+                event = json.dumps({"hook_event_name": name, "session_id": "bench", "tool_name": "Bash"}).encode()
+                start = time.perf_counter()
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-I", "-S", str(hook), "claude", stdin=subprocess.PIPE, env=hook_env
+                )
+                await proc.communicate(event)
+                alone.append(time.perf_counter() - start)
+                deadline = time.perf_counter() + 10
+                while time.perf_counter() < deadline:
+                    got = [
+                        ts
+                        for ts, m, p in client.notes
+                        if m == "ctask/activity" and ((p or {}).get("activity") or {}).get("state") == want
+                    ]
+                    if got:
+                        lat.append(got[0] - start)
+                        break
+                    client.note_event.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(client.note_event.wait(), 0.5)
+                await asyncio.sleep(0.05 + (n * 37 % 100) / 400)  # 50-300 ms: every phase of the poll
+        finally:
+            await client.close()
+        return lat, alone
+
+    try:
+        lat, alone = asyncio.run(go())
+    finally:
+        _kill_tmux(env, sock)
+    if not lat:
+        return [Row("hook event → ctask/activity", "no notification", "-", "-", "p95 ≤ 200 ms", "MISSES")]
+    p50, p95 = statistics.median(lat), _pct(lat, 0.95)
+    h50 = statistics.median(alone)
+    return [
+        Row(
+            f"hook event → `ctask/activity` at the client ({len(lat)} events, poll 1 s), p50 / p95",
+            f"{p50 * 1000:.0f} / {p95 * 1000:.0f} ms",
+            f"the hook process alone, p50: {h50 * 1000:.0f} ms",
+            f"{p50 / h50:.2f}× (p50)",
+            "p95 ≤ 200 ms",
+            "meets" if p95 <= 0.2 and len(lat) == count else "MISSES",
         )
     ]
 
@@ -287,5 +358,6 @@ def _rss_kib(pid: int) -> int:
 BENCHES: dict[str, t.Callable[[Path, int], list[Row]]] = {
     "roundtrip": bench_roundtrip,
     "lease_latency": bench_lease_latency,
+    "activity_latency": bench_activity_latency,
     "idle": bench_idle,
 }

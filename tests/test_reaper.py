@@ -40,7 +40,7 @@ def test_a_killed_owners_session_is_recorded_when_its_agent_ends(env: Env, agent
 def test_an_owner_alive_records_its_own_session_and_the_reaper_leaves_it(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "wait=go")
     env.go("t1")
-    code, out, err = env.finish(owner)
+    code, _out, err = env.finish(owner)
     assert code == 0, err
     (record,) = env.records("t1", 1)
     assert record["end_reason"] == "agent_exited" and record["session_ownership"] == "owned"

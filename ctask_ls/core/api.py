@@ -144,6 +144,7 @@ class Core(Context):
 
     # -- what the front doors show ----------------------------------------------------------------
     status = queries.status
+    activity = queries.activity
     list_tasks = queries.list_tasks
     last_task = queries.last_task
     diff = queries.diff

@@ -135,7 +135,7 @@ def _status(
     if error is None and summary_error is not None:
         error = summary_error
     pane = panes.get(ws.tmux_session)
-    hooked = activities.read_record(ws) if has(activities.FILE) else None
+    now_activity, conversation = activity(ctx, ws, pane, hooked=has(activities.FILE))
     return TaskStatus(
         name=ws.name,
         workspace=ws.tree_dir,
@@ -146,9 +146,24 @@ def _status(
         last_summary=summary,
         running=running,
         error=error,
-        activity=activities.current(hooked, pane, idle_after=ctx.config.idle_after),
-        conversation_id=hooked.conversation_id if hooked is not None else None,
+        activity=now_activity,
+        conversation_id=conversation,
     )
+
+
+def activity(
+    ctx: Context, ws: Workspace, pane: PaneState | None, *, hooked: bool = True
+) -> tuple[Activity | None, str | None]:
+    """A task's activity now and its agent's conversation id (SPEC 3.10), from its hooks' record and ``pane``.
+
+    ``pane`` is the task's entry in a ``list-panes`` snapshot the caller
+    already has (None: no tmux session); ``hooked=False`` skips reading
+    ``activity.json`` when the caller knows there is none.  One small file
+    read, nothing else.
+    """
+    record = activities.read_record(ws) if hooked else None
+    now = activities.current(record, pane, idle_after=ctx.config.idle_after)
+    return now, record.conversation_id if record is not None else None
 
 
 def list_tasks(ctx: Context) -> list[TaskStatus]:

@@ -57,12 +57,17 @@ from .errors import (
     code_for,
 )
 from .payloads import (
+    ACTIVITY,
+    ACTIVITY_SOURCES,
+    ACTIVITY_STATES,
     DIFF_NOTIFICATION,
     LEASE_STATE,
     LEASE_STATES,
     NOTIFICATIONS,
     PAYLOADS,
     SESSION_ENDED,
+    Activity,
+    ActivityNotification,
     DiffNotification,
     LaunchResult,
     LaunchSession,
@@ -76,6 +81,9 @@ from .payloads import (
 from .settings import CLIENT_ONLY, SETTINGS, SETTINGS_SECTION, Setting
 
 __all__ = [
+    "ACTIVITY",
+    "ACTIVITY_SOURCES",
+    "ACTIVITY_STATES",
     "ADOPT",
     "ARGUMENTS",
     "ATTACH",
@@ -120,6 +128,8 @@ __all__ = [
     "STATUS",
     "STOP",
     "TASK_NAME_PATTERN",
+    "Activity",
+    "ActivityNotification",
     "Arg",
     "Command",
     "DiffNotification",

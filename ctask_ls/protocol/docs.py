@@ -48,6 +48,9 @@ _JSON = {
     "bool": "boolean",
     "list[str]": "string list",
     "LeaseStateName": "lease state",
+    "ActivityStateName": "activity state",
+    "ActivitySourceName": "activity source",
+    "Activity": "activity object",
     "LaunchActionName": "launch action",
     "Counts": "counts",
     "Lease": "lease object",
@@ -83,6 +86,14 @@ def lease_state_table() -> str:
     return _field_table(payloads.LeaseState)
 
 
+def activity_table() -> str:
+    return _field_table(payloads.Activity)
+
+
+def activity_notification_table() -> str:
+    return _field_table(payloads.ActivityNotification)
+
+
 def _error_row(e: errors.ErrorKind) -> str:
     return f"| {e.code} ({errors.CODE_NAMES[e.code]}) | `{e.kind}` | {e.when} |"
 
@@ -111,6 +122,8 @@ TABLES = {
     "notifications": notifications_table,
     "lease": lease_table,
     "lease-state": lease_state_table,
+    "activity": activity_table,
+    "activity-notification": activity_notification_table,
     "errors": errors_table,
     "settings": settings_table,
 }

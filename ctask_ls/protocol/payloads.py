@@ -24,20 +24,31 @@ import operator
 import re
 import typing as t
 
+from ctask_ls.core import activity as core_activity
 from ctask_ls.core import lease as core_leases
 
 LEASE_STATE = "ctask/leaseState"
 DIFF_NOTIFICATION = "ctask/diff"
 SESSION_ENDED = "ctask/sessionEnded"
+ACTIVITY = "ctask/activity"
 
-NOTIFICATIONS: tuple[str, ...] = (LEASE_STATE, DIFF_NOTIFICATION, SESSION_ENDED)
+NOTIFICATIONS: tuple[str, ...] = (LEASE_STATE, DIFF_NOTIFICATION, SESSION_ENDED, ACTIVITY)
 """Every notification, server to client only."""
 
 LEASE_STATES: tuple[str, ...] = core_leases.STATES
 """``missing``, ``stale``, ``fresh_local``, ``fresh_remote`` (SPEC 3.2)."""
 
+ACTIVITY_STATES: tuple[str, ...] = core_activity.STATES
+"""``working``, ``needs_input``, ``idle``, ``exited`` (SPEC 3.10)."""
+ACTIVITY_SOURCES: tuple[str, ...] = (core_activity.HOOK, core_activity.OUTPUT)
+"""``hook`` (the agent's own hooks said so) or ``output`` (tmux: the pane's output or silence)."""
+
 LeaseStateName: t.TypeAlias = str
 """One of :data:`LEASE_STATES`."""
+ActivityStateName: t.TypeAlias = str
+"""One of :data:`ACTIVITY_STATES`."""
+ActivitySourceName: t.TypeAlias = str
+"""One of :data:`ACTIVITY_SOURCES`."""
 LaunchActionName: t.TypeAlias = str
 """One of :data:`ctask_ls.protocol.commands.LAUNCH_ACTIONS`."""
 Counts: t.TypeAlias = dict[str, int]
@@ -94,6 +105,22 @@ class Lease:
 
 
 @dataclasses.dataclass(frozen=True)
+class Activity:
+    """What a running session's agent is doing (SPEC 3.10): ``activity`` of task objects and ``ctask/activity``."""
+
+    state: ActivityStateName
+    """``working`` | ``needs_input`` (waits for the user: a permission prompt, a question) | ``idle`` |
+    ``exited`` (the agent ended; the session is being recorded)."""
+    since: str
+    """When the agent entered this state (for ``output``: its pane's last output)."""
+    source: ActivitySourceName
+    """``hook`` (the agent's own hooks said so) or ``output`` (tmux: the pane's output, or ``idleAfter`` seconds
+    of silence)."""
+    message: str | None = None
+    """A hook's text, such as the permission asked for; absent when there is none."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Repo:
     """``repo`` of a task made on a git repository."""
 
@@ -137,6 +164,11 @@ class Task:
     """The git repository and branch of a repo task; null for a plain task."""
     last_summary: Summary | None
     """The last finished session's summary (without its ``last_lines``)."""
+    activity: Activity | None
+    """What the running session's agent is doing; null without a running session."""
+    conversation_id: str | None
+    """The agent's own conversation id as its hooks reported it (``claude --resume`` / ``codex resume`` take
+    it); the last session's after it ended; null when no hook said one."""
     error: str | None = None
     """``ctask.list`` only: the task's metadata is corrupt (its path, the error, what to do)."""
 
@@ -273,9 +305,38 @@ class SessionEnded:
         return {"name": self.name, "summary": self.summary}
 
 
+@dataclasses.dataclass(frozen=True)
+class ActivityNotification:
+    """Params of ``ctask/activity``: a task's activity or conversation id changed (state, source or message).
+
+    Sent for every task with an activity or a conversation id once after
+    ``initialized``, then on every change; ``since`` moving on its own (a
+    working agent's output) is not a change.  ``activity`` null: the session
+    is gone (recorded, or there never was one).
+    """
+
+    name: str
+    """The task's name."""
+    workspace: str
+    """Absolute path of the task's control directory."""
+    activity: Activity | None
+    """The task's activity now, the same object as ``activity`` of its task object."""
+    conversation_id: str | None
+    """The agent's own conversation id, as in the task object."""
+
+    def to_json(self) -> dict[str, t.Any]:
+        return {
+            "name": self.name,
+            "workspace": self.workspace,
+            "activity": None if self.activity is None else _compact(dataclasses.asdict(self.activity)),
+            "conversation_id": self.conversation_id,
+        }
+
+
 PAYLOADS: dict[str, type] = {
     LEASE_STATE: LeaseState,
     DIFF_NOTIFICATION: DiffNotification,
     SESSION_ENDED: SessionEnded,
+    ACTIVITY: ActivityNotification,
 }
 """Notification -> the dataclass of its params."""

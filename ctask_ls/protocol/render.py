@@ -40,6 +40,7 @@ def _short(name: str) -> str:
 
 TS_NAMES: dict[str, str] = {
     "Lease": "LeaseJson",
+    "Activity": "ActivityJson",
     "Repo": "RepoJson",
     "Task": "TaskJson",
     "Terminal": "TerminalSpec",
@@ -48,11 +49,13 @@ TS_NAMES: dict[str, str] = {
     "LeaseState": "LeaseStateParams",
     "DiffNotification": "DiffParams",
     "SessionEnded": "SessionEndedParams",
+    "ActivityNotification": "ActivityParams",
 }
 """Protocol class -> the TypeScript interface (the names the extension already used)."""
 
 WIRE_CLASSES: tuple[type, ...] = (
     payloads.Lease,
+    payloads.Activity,
     payloads.Repo,
     payloads.Task,
     payloads.Terminal,
@@ -61,6 +64,7 @@ WIRE_CLASSES: tuple[type, ...] = (
     payloads.LeaseState,
     payloads.DiffNotification,
     payloads.SessionEnded,
+    payloads.ActivityNotification,
 )
 """The JSON objects the clients get a type for."""
 
@@ -76,6 +80,8 @@ _TS_SCALARS = {
     "Counts": "Counts",
     "Env": "Record<string, string>",
     "LeaseStateName": "LeaseStateName",
+    "ActivityStateName": "ActivityStateName",
+    "ActivitySourceName": "ActivitySourceName",
     "LaunchActionName": "LaunchActionName",
     "AgentMapping": "AgentSpecJson",
     **TS_OPEN,
@@ -182,6 +188,10 @@ def typescript() -> str:
     out.append("")
     out += _ts_const("LeaseState", "Lease states (SPEC 3.2).", ((camel(s), s) for s in payloads.LEASE_STATES))
     out += ["export type LeaseStateName = (typeof LeaseState)[keyof typeof LeaseState];", ""]
+    out += _ts_const("ActivityState", "Activity states (SPEC 3.10).", ((camel(s), s) for s in payloads.ACTIVITY_STATES))
+    out += ["export type ActivityStateName = (typeof ActivityState)[keyof typeof ActivityState];", ""]
+    out += _ts_const("ActivitySource", "Who said an activity.", ((s, s) for s in payloads.ACTIVITY_SOURCES))
+    out += ["export type ActivitySourceName = (typeof ActivitySource)[keyof typeof ActivitySource];", ""]
     out += _ts_const(
         "ErrorKind",
         "`data.kind` of the server's JSON-RPC errors: the commands' and the JSON-RPC layer's.",
@@ -254,11 +264,14 @@ _LUA_SCALARS = {
     "LaunchSession": "ctask.wire.LaunchSession",
     "Terminal": "ctask.wire.Terminal",
     "LeaseStateName": "ctask.LeaseStateName",
+    "ActivityStateName": "ctask.ActivityStateName",
+    "ActivitySourceName": "ctask.ActivitySourceName",
     "LaunchActionName": "ctask.LaunchActionName",
     "AgentMapping": "table",
     "Summary": "table",
     "GitView": "table",
     "Lease": "ctask.wire.Lease",
+    "Activity": "ctask.wire.Activity",
     "Repo": "ctask.wire.Repo",
 }
 
@@ -340,6 +353,13 @@ def lua() -> str:
     out += [
         "}",
         f"---@alias ctask.LeaseStateName {states}",
+        "",
+        "--- The four activity states (SPEC 3.10).",
+        "M.activity_states = {",
+        *(f"  {s} = {_lua_str(s)}," for s in payloads.ACTIVITY_STATES),
+        "}",
+        "---@alias ctask.ActivityStateName " + "|".join(_lua_str(s) for s in payloads.ACTIVITY_STATES),
+        "---@alias ctask.ActivitySourceName " + "|".join(_lua_str(s) for s in payloads.ACTIVITY_SOURCES),
         "",
         "--- `data.kind` of the server's JSON-RPC errors: the commands' and the JSON-RPC layer's.",
     ]

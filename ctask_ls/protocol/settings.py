@@ -20,7 +20,7 @@ from .fields import fields_of
 SETTINGS_SECTION = "ctask"
 """The settings section of ``workspace/didChangeConfiguration`` and ``workspace/configuration``."""
 
-CLIENT_ONLY: frozenset[str] = frozenset({"server", "trace", "statusBar", "terminal", "nvim", "vscode"})
+CLIENT_ONLY: frozenset[str] = frozenset({"server", "trace", "statusBar", "terminal", "notifications", "nvim", "vscode"})
 """Keys of the ``ctask`` section that only the editor side reads: the server ignores them quietly."""
 
 _JSON_TYPES: dict[str, tuple[str, ...]] = {

@@ -4,8 +4,10 @@ Features are modules with a ``setup`` (esbonio's shape) that receive their
 dependencies as parameters, so no feature reaches into another through the
 server's attributes and no module imports back up: :mod:`.owned` (the
 sessions this server owns), :mod:`.leases` (``ctask/leaseState``, given the
-owner), :mod:`.sessions` (the ``ctask.*`` commands, given both).  Live diffs
-(:mod:`.diffs`) are driven by the owner's tick.
+owner and :mod:`.activity`'s notifier, which it drives with each pass and
+with each change :mod:`.watch` sees), :mod:`.sessions` (the ``ctask.*``
+commands, given both).  Live diffs (:mod:`.diffs`) are driven by the
+owner's tick.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from . import leases, owned, sessions
+from . import activity, leases, owned, sessions
 from .lifecycle import QuietExpectedErrors, setup_lifecycle
 from .server import CtaskServer
 
@@ -24,6 +26,6 @@ def create_server(env: t.Mapping[str, str] | None = None) -> CtaskServer:
     server = CtaskServer(env)
     setup_lifecycle(server)
     owner = owned.setup(server)
-    watcher = leases.setup(server, owner)
+    watcher = leases.setup(server, owner, activity.setup(server))
     sessions.setup(server, owner, watcher)
     return server

@@ -32,10 +32,12 @@ import typing as t
 from ctask_ls.core.api import MISSING, CtaskError, file_identity
 
 from . import protocol
+from .watch import ControlWatch
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.api import FileKey, LeaseInfo, PaneState, Workspace
 
+    from .activity import ActivityNotifier
     from .owned import Owner
     from .server import CtaskServer
 
@@ -60,9 +62,13 @@ def lease_state(server: CtaskServer, ws: Workspace, info: LeaseInfo, pane: PaneS
 class LeaseWatcher:
     """Sends lease changes; reconciles and adopts while it looks."""
 
-    def __init__(self, server: CtaskServer, owner: Owner) -> None:
+    def __init__(self, server: CtaskServer, owner: Owner, activity: ActivityNotifier) -> None:
         self.server = server
         self.owner = owner
+        self.activity = activity
+        self.watch = ControlWatch(server.look_soon)
+        """The control directories watched, so a changed lease or hook record is looked at at once."""
+        self._watch_started = False
         self.last: dict[str, protocol.LeaseState] = {}
         self._busy: set[str] = set()
         self._warned: dict[str, str] = {}
@@ -73,6 +79,9 @@ class LeaseWatcher:
 
     def tick(self, panes: dict[str, PaneState]) -> None:
         core = self.server.core
+        if not self._watch_started:
+            self._watch_started = True
+            self.watch.start()
         seen: dict[str, protocol.LeaseState] = {}
         tasks_dir = str(core.config.tasks_dir)
         for name in core.names():
@@ -89,6 +98,7 @@ class LeaseWatcher:
             info = core.inspect_shown(ws)
             self._maintain(ws, info, pane)
             seen[ws.dir] = lease_state(self.server, ws, info, pane)
+            self.activity.look(ws, pane)
         for tracked in self.owner.sessions():  # owned in a home the settings moved away from
             ws = tracked.owned.ws
             if ws.dir not in seen and ws.root.is_dir():
@@ -116,6 +126,9 @@ class LeaseWatcher:
         for table in (self._workspaces, self._stamps):
             for key in table.keys() - seen.keys():
                 del table[key]
+        self.activity.keep(self._workspaces.keys())
+        self.watch.own_leases = frozenset(tracked.owned.ws.dir for tracked in self.owner.sessions())
+        self.watch.sync(self._workspaces.keys())
         core.lease_reads.forget(lambda path: path.rpartition("/")[0] in seen)  # tasks that went
 
     def quick(self, panes: dict[str, PaneState]) -> None:
@@ -126,17 +139,33 @@ class LeaseWatcher:
         stay with the full tick.
         """
         holding = self.owner.holding()
+        polled = not self.watch.complete  # no native watch: hook records are polled here too
         for key, ws in list(self._workspaces.items()):  # tasks new since the tick wait for the next
-            if key in holding:
+            if polled:
+                self.activity.look(ws, panes.get(ws.tmux_session))
+            if key not in holding:
+                self._quick_lease(key, ws, panes)
+
+    def changed(self, keys: t.Collection[str], panes: dict[str, PaneState]) -> None:
+        """Watched files of the tasks ``keys`` (control directories) changed: look at those tasks now (the loop)."""
+        holding = self.owner.holding()
+        for key in keys:
+            ws = self._workspaces.get(key)
+            if ws is None:  # new since the tick: the next one sees it
                 continue
-            stamp = file_identity(ws)
-            if key not in self.last or self._stamps.get(key) == stamp:
-                continue
-            self._stamps[key] = stamp
-            state = lease_state(self.server, ws, self.server.core.inspect_shown(ws), panes.get(ws.tmux_session))
-            if self.last[key].change_key() != state.change_key():
-                self.last[key] = state
-                self.server.notify(protocol.LEASE_STATE, state.to_json())
+            self.activity.look(ws, panes.get(ws.tmux_session))
+            if key not in holding:
+                self._quick_lease(key, ws, panes)
+
+    def _quick_lease(self, key: str, ws: Workspace, panes: dict[str, PaneState]) -> None:
+        stamp = file_identity(ws)
+        if key not in self.last or self._stamps.get(key) == stamp:
+            return
+        self._stamps[key] = stamp
+        state = lease_state(self.server, ws, self.server.core.inspect_shown(ws), panes.get(ws.tmux_session))
+        if self.last[key].change_key() != state.change_key():
+            self.last[key] = state
+            self.server.notify(protocol.LEASE_STATE, state.to_json())
 
     @contextlib.contextmanager
     def hold(self, ws: Workspace) -> t.Iterator[None]:
@@ -215,9 +244,12 @@ class LeaseWatcher:
         self.server.say(message)
 
 
-def setup(server: CtaskServer, owner: Owner) -> LeaseWatcher:
-    """The lease watcher, told of the sessions ``owner`` holds; full looks every tick, quick ones between."""
-    watcher = LeaseWatcher(server, owner)
+def setup(server: CtaskServer, owner: Owner, activity: ActivityNotifier) -> LeaseWatcher:
+    """The lease watcher, told of the sessions ``owner`` holds; full looks every tick, quick ones between,
+    and at once for a task whose lease or hook record changed (the control directories are watched)."""
+    watcher = LeaseWatcher(server, owner, activity)
     server.tick_hooks.append(watcher.tick)
     server.quick_hooks.append(watcher.quick)
+    server.changed_hooks.append(watcher.changed)
+    server.close_hooks.append(lambda _why: watcher.watch.stop())
     return watcher

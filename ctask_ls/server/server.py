@@ -61,6 +61,7 @@ logger = logging.getLogger("ctask_ls.server")
 
 T = t.TypeVar("T")
 TickHook = t.Callable[["dict[str, PaneState]"], None]
+ChangedHook = t.Callable[["set[str]", "dict[str, PaneState]"], None]
 QUICK_INTERVAL = 0.5
 """Seconds between two quick looks at the lease files (between full polls)."""
 
@@ -134,6 +135,12 @@ class CtaskServer(Serving):
         self.close_hooks: list[t.Callable[[str], None]] = []
         """Called with the reason when the server closes (the owner hands its sessions on)."""
         self.quick_hooks: list[TickHook] = []
+        self.changed_hooks: list[ChangedHook] = []
+        """Called on the loop with the control directories whose watched files changed (:meth:`look_soon`)."""
+        self._dirty: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self._full = False
+        """A full tick is wanted now (:meth:`poke`), not only a look at the changed tasks."""
         self.last_panes: tuple[float, dict[str, PaneState]] = (0.0, {})
         self.stopping = False
         self._closed = False
@@ -362,9 +369,39 @@ class CtaskServer(Serving):
 
     def poke(self) -> None:
         """Run the next tick now (from any thread)."""
+        if self._wake is not None:
+            self.call_soon(self._poke_now)
+
+    def _poke_now(self) -> None:
+        self._full = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def look_soon(self, key: str) -> None:
+        """Task ``key`` (its control directory) changed on disk: look at it now (from any thread).
+
+        The look runs on the loop between ticks, never during one, so it
+        cannot race a tick's view of the same task; a change seen while a
+        tick runs is looked at right after it.
+        """
+        with self._dirty_lock:
+            first = not self._dirty
+            self._dirty.add(key)
         wake = self._wake
-        if wake is not None:
+        if first and wake is not None:
             self.call_soon(wake.set)
+
+    def _look_changed(self) -> None:
+        with self._dirty_lock:
+            keys, self._dirty = self._dirty, set()
+        if not keys or self.stopping:
+            return
+        panes = self.last_panes[1]
+        for hook in self.changed_hooks:
+            try:
+                hook(keys, panes)
+            except Exception:
+                logger.exception("look at changed tasks failed")
 
     def start_polling(self) -> None:
         if self._poller is None and not self.stopping:
@@ -374,13 +411,19 @@ class CtaskServer(Serving):
     async def _poll_forever(self) -> None:
         assert self._wake is not None
         while not self.stopping:
+            self._wake.clear()
+            self._full = False
+            with self._dirty_lock:
+                self._dirty.clear()  # the tick looks at every task
             try:
                 await self.in_background(self.tick)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("poll tick failed")
-            # Between two ticks, quick looks (lease files only) every QUICK_INTERVAL.
+            self._look_changed()  # what changed while the tick ran
+            # Between two ticks, quick looks (lease files only) every QUICK_INTERVAL, and a look
+            # at once at a task whose watched files changed (look_soon).
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that races the wake-up, and the poller would then outlive the loop's teardown.
             loop = asyncio.get_running_loop()
@@ -389,13 +432,18 @@ class CtaskServer(Serving):
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(QUICK_INTERVAL, remaining)):
                         await self._wake.wait()
-                if self._wake.is_set() or remaining <= QUICK_INTERVAL:
+                if self._wake.is_set():
+                    if self._full:
+                        break
+                    self._wake.clear()
+                    self._look_changed()
+                    continue
+                if remaining <= QUICK_INTERVAL:
                     break
                 try:  # a stat per task: cheaper on the loop than a hop to a thread
                     self.quick_tick()
                 except Exception:
                     logger.exception("quick tick failed")
-            self._wake.clear()
 
     def tick(self) -> None:
         """One look at tmux for every hook (a background thread)."""

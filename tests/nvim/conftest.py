@@ -13,6 +13,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -27,6 +28,14 @@ if t.TYPE_CHECKING:
     from tests.helpers import Env
 
 PLUGIN = REPO / "editors" / "nvim"
+_ACTIVITY_SUFFIX = re.compile(r" (?:\S+ )?(?:working|needs input|idle|exited)$")
+
+
+def lease_part(statusline: str) -> str:
+    """The statusline without the activity the plugin appends (``⚙ working``, ``◌ idle``, ...)."""
+    return _ACTIVITY_SUFFIX.sub("", statusline)
+
+
 DRIVERS = Path(__file__).resolve().parent / "drivers"
 
 

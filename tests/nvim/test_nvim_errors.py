@@ -7,6 +7,8 @@ import typing as t
 
 import yaml
 
+from tests.nvim.conftest import lease_part
+
 if t.TYPE_CHECKING:
     from tests.helpers import Env
     from tests.nvim.conftest import Nvim
@@ -55,19 +57,19 @@ def test_statusline_follows_others_leases_and_fresh_remote_asks(nvim: Nvim, env:
     run = nvim.run("adopt.lua")
     assert run.returncode == 0, run.explain()
     res = run.result
-    assert res["stale"]["statusline"] == "! r1 stale"
-    assert res["busy"]["statusline"].startswith("◐ r1 pid ")
+    assert lease_part(res["stale"]["statusline"]) == "! r1 stale"
+    assert lease_part(res["busy"]["statusline"]).startswith("◐ r1 pid ")
     assert res["busy"]["ms"] <= 2000
-    assert res["remote"]["statusline"] == "◆ r1 @elsewhere"
+    assert lease_part(res["remote"]["statusline"]) == "◆ r1 @elsewhere"
     assert res["remote"]["ms"] <= 2000
     asked = res["asked_first"]
     assert asked["items"] == ["Adopt", "Cancel"]
     assert "elsewhere" in asked["prompt"]
     assert len(res["declined_errors"]) == 1
     assert "adoption declined" in res["declined_errors"][0]
-    assert res["statusline_after_cancel"] == "◆ r1 @elsewhere"
+    assert lease_part(res["statusline_after_cancel"]) == "◆ r1 @elsewhere"
     assert res["asked_count"] == 2
-    assert res["statusline_adopted"] == "● r1 owned"
+    assert lease_part(res["statusline_adopted"]) == "● r1 owned"
     assert res["errors"] == 1
     assert res["lease_host_while_adopted"] != "host: elsewhere"
     # Neovim exited: its server released the lease and left the session running for the next owner.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typing as t
 
+from tests.nvim.conftest import lease_part
+
 if t.TYPE_CHECKING:
     from tests.helpers import Env
     from tests.nvim.conftest import Nvim
@@ -23,7 +25,7 @@ def test_new_owned_files_in_quickfix_then_none(nvim: Nvim, env: Env, agent: list
     res = run.result
     assert res["statusline_before"] == ""
     assert res["name_prompt"] == "New task name: "
-    assert res["statusline_owned"] == "● t1 owned"
+    assert lease_part(res["statusline_owned"]) == "● t1 owned"
     assert res["owned_after_lease_ms"] <= 2000
     spec = res["terminal_spec"]
     assert spec["command"].endswith("tmux")
@@ -33,7 +35,7 @@ def test_new_owned_files_in_quickfix_then_none(nvim: Nvim, env: Env, agent: list
     live = {(i["file"], i["text"]) for i in res["quickfix_live"]}
     assert {("a.txt", "added"), ("b.txt", "added")} <= live
     assert res["quickfix_live_title"] == "ctask diff t1 (live)"
-    assert res["statusline_after"] == "○ t1 none"
+    assert lease_part(res["statusline_after"]) == "○ t1 none"
     assert res["none_after_lease_gone_ms"] <= 2000
     final = {(i["file"], i["text"]) for i in res["quickfix_final"]}
     assert {("a.txt", "added"), ("b.txt", "added")} <= final

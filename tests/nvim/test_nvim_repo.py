@@ -6,6 +6,8 @@ import subprocess
 import typing as t
 from pathlib import Path
 
+from tests.nvim.conftest import lease_part
+
 if t.TYPE_CHECKING:
     from tests.helpers import Env
     from tests.nvim.conftest import Nvim
@@ -65,12 +67,16 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
     # The terminal and the agent run in the worktree, which is on the new branch.
     assert res["terminal_cwd"] == str(worktree)
     assert res["pane_path"] == str(worktree)
-    assert res["statusline"] == "● t1 owned [ctask/t1]"
-    assert res["open_statusline"] == "● t1 owned [ctask/t1]"  # a file of the worktree, opened by :Ctask open
+    assert lease_part(res["statusline"]) == "● t1 owned [ctask/t1]"
+    assert (
+        lease_part(res["open_statusline"]) == "● t1 owned [ctask/t1]"
+    )  # a file of the worktree, opened by :Ctask open
     assert ", branch ctask/t1 of " in res["status_line"] and str(repo) in res["status_line"]
     ended = res["ended_line"]
     assert ended.startswith("ctask: task t1: session ended (agent_exited, exit 0, ")
-    assert ended.endswith(", branch ctask/t1: 1 commit, 1 uncommitted)"), ended
+    summary_part, _, follow_up = ended.partition("; ")
+    assert summary_part.endswith(", branch ctask/t1: 1 commit, 1 uncommitted)"), ended
+    assert follow_up == ":Ctask diff t1 shows its changes, :Ctask resume t1 starts it again", ended
     # :Ctask diff: the committed and the uncommitted files, under the worktree, and one line of counts.
     base = _git(env, repo, "rev-parse", "--short=7", "main")
     assert res["diff_git_entries"] == [

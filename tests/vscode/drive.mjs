@@ -16,6 +16,12 @@
 //   adopt-remote  the open folder is a task another host holds: the item warns;
 //                 F1 "ctask: Attach" asks in a modal dialog; Adopt makes the
 //                 task owned here; the agent exits and the item changes.
+//   needs-input   the open folder is a running task whose agent's hook says
+//                 PermissionRequest: the item shows "needs input" in the
+//                 warning colour and a notification offers Attach / Show
+//                 Changes; Attach opens the terminal; the agent's Stop hook
+//                 makes it idle; it exits and the item changes.  The test
+//                 lets the agent on at the steps "working", "terminal", "idle".
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -288,7 +294,60 @@ async function adoptRemote() {
   return { remote, tooltip: tooltip.slice(0, 500), modal, adopted, ended, terminalText: terminalText.slice(0, 500), screenshots: [remoteShot, modalShot, adoptedShot] };
 }
 
-const SCENARIOS = { 'new-task': newTask, 'adopt-remote': adoptRemote };
+/** The visible notification toast whose message contains TEXT: its message and buttons. */
+async function waitToast(text, what) {
+  const handle = await page
+    .waitForFunction(
+      (text) => {
+        const toasts = [...document.querySelectorAll('.notifications-toasts .notification-list-item')];
+        const toast = toasts.find((t) => (t.querySelector('.notification-list-item-message')?.textContent ?? '').includes(text));
+        if (!toast || toast.offsetParent === null) {
+          return null;
+        }
+        return {
+          message: toast.querySelector('.notification-list-item-message')?.textContent ?? '',
+          buttons: [...toast.querySelectorAll('.notification-list-item-buttons-container .monaco-button')].map((b) => b.textContent.trim()).filter(Boolean),
+          severity: toast.querySelector('.notification-list-item-icon')?.className ?? '',
+        };
+      },
+      { timeout: TIMEOUT },
+      text,
+    )
+    .catch((e) => {
+      throw new Error(`no notification showed ${what}: ${e.message}`);
+    });
+  return handle.jsonValue();
+}
+
+async function needsInput() {
+  // The open folder is the task's tree: it is the current task; this window's server adopts it.
+  const working = await waitItem((i) => i.text.includes(`${opt.task}: owned`) && i.text.includes('working'), `${opt.task} owned and working`);
+  report('working', working);
+  // The test now lets the agent on: its PermissionRequest hook fires.
+  const waiting = await waitItem((i) => i.text.includes(`${opt.task}: needs input`), `${opt.task}: needs input`);
+  report('needs-input', waiting);
+  const toast = await waitToast('needs your input', 'that the task needs input');
+  report('notification', toast);
+  const tooltip = await hoverTooltip();
+  await page.mouse.move(700, 300);
+  await new Promise((r) => setTimeout(r, 300));
+  const waitingShot = await shot('vscode-needs-input.png');
+
+  // Attach, from the notification: the terminal opens on the task's session.
+  await page.$$eval('.notifications-toasts .notification-list-item-buttons-container .monaco-button', (buttons) =>
+    buttons.find((b) => b.textContent.trim() === 'Attach')?.click(),
+  );
+  const terminalText = await waitTerminal();
+  // The test approves (the agent's Stop hook): idle, no warning colour.
+  const idle = await waitItem((i) => i.text.includes(`${opt.task}: owned`) && i.text.includes('idle'), `${opt.task} idle`);
+  report('idle', idle);
+  const idleShot = await shot('vscode-idle.png');
+  const ended = await waitItem((i) => !i.text.includes(`${opt.task}: owned`), 'a change after the session ended', END_TIMEOUT);
+  report('ended', ended);
+  return { working, waiting, toast, tooltip: tooltip.slice(0, 500), idle, ended, terminalText: terminalText.slice(0, 500), screenshots: [waitingShot, idleShot] };
+}
+
+const SCENARIOS = { 'new-task': newTask, 'adopt-remote': adoptRemote, 'needs-input': needsInput };
 
 try {
   const scenario = SCENARIOS[opt.scenario];

@@ -43,6 +43,7 @@ import pytest
 import yaml
 
 from tests.helpers import BIN, REPO, Env, retry_until
+from tests.hook_agent import hook_agent
 from tests.vscode import tools
 
 CODE_SERVER_VERSION = "4.100.3"
@@ -382,7 +383,7 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
 
     owned = steps["owned"]
     assert f"{task}: owned" in owned["text"], owned
-    assert owned["label"] == f"ctask task {task}: owned", owned
+    assert owned["label"].startswith(f"ctask task {task}: owned"), owned  # then the agent's activity
     assert "hello from the agent" in steps["terminal"]["text"], steps["terminal"]
     tooltip = steps["tooltip"]["text"]
     assert f"ctask: {task}" in tooltip and "pid " in tooltip and "heartbeat " in tooltip, tooltip
@@ -482,7 +483,7 @@ def test_attach_to_a_task_another_host_holds_asks_in_a_modal_and_adopts(
     assert sorted(modal["buttons"]) == ["Adopt", "Cancel"], modal  # their order is the platform's
     assert "other-host pid 4242" in modal["message"], modal
     adopted = steps["adopted"]
-    assert adopted["text"] == f"{task}: owned", adopted
+    assert adopted["text"].startswith(f"{task}: owned"), adopted  # then the agent's activity
     assert adopted["background"] in ("", "rgba(0, 0, 0, 0)"), adopted
     assert "working" in steps["terminal"]["text"], steps["terminal"]
     assert steps["ended"]["text"].startswith(f"{task}: ended"), steps["ended"]
@@ -492,4 +493,59 @@ def test_attach_to_a_task_another_host_holds_asks_in_a_modal_and_adopts(
     assert summary["session_ownership"] == "adopted"
     assert env.lease(task) is None
     for shot in steps["done"]["screenshots"]:
+        print(f"screenshot: {shot}")
+
+
+@pytest.mark.timeout(1500)
+def test_needs_input_shows_in_the_status_bar_and_a_notification_attaches(
+    env: Env, tmp_path: Path, code_server: CodeServer
+) -> None:
+    """SPEC 3.10: the agent's PermissionRequest hook makes the item warn and a notification offer Attach."""
+    task = "ask-vscode"
+    agent = hook_agent(tmp_path)
+    steps = [
+        "conv=conv-vs",
+        "event=UserPromptSubmit",
+        "print=the agent asks",
+        "wait=ask",
+        "event=PermissionRequest:Bash",
+        "wait=approve",
+        "event=Stop",
+        "wait=quit",
+    ]
+    launched = env.run("new", task, "--detach", "--agent", agent[0], "--", agent[1], *steps)
+    assert launched.returncode == 0, launched.stderr
+    url = code_server.start(env.tree(task))
+
+    def let_on(output: str) -> None:
+        # The driver reports a step; the agent goes on to its next hook.
+        for step, gate in (("working", "ask"), ("terminal", "approve"), ("idle", "quit")):
+            if f'"step":"{step}"' in output and not (env.tree(task) / gate).exists():
+                (env.tree(task) / gate).write_text("")
+
+    drive = code_server.drive("needs-input", url, task, "--terminal-text", "the agent asks", on_tick=let_on)
+    steps_seen = code_server.check(drive)
+
+    working = steps_seen["working"]
+    assert working["text"] == f"{task}: owned · working", working
+    waiting = steps_seen["needs-input"]
+    assert waiting["text"] == f"{task}: needs input", waiting
+    assert waiting["label"] == f"ctask task {task}: owned, agent needs input", waiting
+    assert waiting["background"] not in ("", "rgba(0, 0, 0, 0)"), f"no warning colour: {waiting}"
+    toast = steps_seen["notification"]
+    assert toast["message"] == f"ctask: task {task} needs your input (permission to use Bash)", toast
+    assert toast["buttons"] == ["Attach", "Show Changes"], toast
+    assert "permission to use Bash" in steps_seen["tooltip"]["text"], steps_seen["tooltip"]
+    assert "the agent asks" in steps_seen["terminal"]["text"], steps_seen["terminal"]
+    idle = steps_seen["idle"]
+    assert idle["text"] == f"{task}: owned · idle", idle
+    assert idle["background"] in ("", "rgba(0, 0, 0, 0)"), idle
+    assert steps_seen["ended"]["text"].startswith(f"{task}: ended"), steps_seen["ended"]
+
+    summary = env.summary(task)
+    assert summary is not None
+    assert summary["session_ownership"] == "adopted"
+    assert env.json("status", task)["conversation_id"] == "conv-vs"
+    for shot in steps_seen["done"]["screenshots"]:
+        assert Path(shot).stat().st_size > 10_000, shot
         print(f"screenshot: {shot}")

@@ -18,6 +18,7 @@ return {
     [protocol.notifications.lease_state] = handler("lease_state"),
     [protocol.notifications.diff] = handler("diff"),
     [protocol.notifications.session_ended] = handler("session_ended"),
+    [protocol.notifications.activity] = handler("activity"),
     ["window/showMessageRequest"] = handler("show_message_request"),
     ["window/showMessage"] = handler("show_message"),
   },

@@ -14,3 +14,12 @@ end, {
     return require("ctask.commands").complete(arglead, cmdline, cursor)
   end,
 })
+
+-- Statusline highlight of a task waiting for you (links to DiagnosticWarn unless a colorscheme sets it).
+vim.api.nvim_set_hl(0, "CtaskNeedsInput", { link = "DiagnosticWarn", default = true })
+vim.api.nvim_create_autocmd("ColorScheme", {
+  group = vim.api.nvim_create_augroup("ctask_highlights", { clear = true }),
+  callback = function()
+    vim.api.nvim_set_hl(0, "CtaskNeedsInput", { link = "DiagnosticWarn", default = true })
+  end,
+})

@@ -3,13 +3,13 @@
  * actions of the status-bar item.  Server failures become one error line.
  */
 import * as path from 'node:path';
-import { Command, ErrorKind, GitReason, ServerCommand, defaultBranch } from './constants';
+import { ActivityState, Command, ErrorKind, GitReason, SECTION, ServerCommand, Setting, defaultBranch } from './constants';
 import { ServerError, oneLine } from './errors';
 import { validateBranchName, validateTaskName } from './names';
-import type { DiffParams, DiffResult, GitSummary, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
+import type { ActivityParams, DiffParams, DiffResult, GitSummary, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
 import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
-import { stateLook } from './statusBar';
+import { activityLook, stateLook } from './statusBar';
 import { openTerminal } from './terminal';
 import * as api from './vscodeapi';
 
@@ -31,6 +31,14 @@ interface RemoveResult {
   warnings?: string[];
   branch?: string;
   branch_deleted?: boolean;
+}
+
+const ATTACH = 'Attach';
+const SHOW_CHANGES = 'Show Changes';
+
+/** `ctask.notifications` (default true): announce needs_input and ended sessions. */
+function notificationsOn(): boolean {
+  return api.getConfiguration(SECTION).get<boolean>(Setting.notifications, true) !== false;
 }
 
 interface TaskItem extends api.QuickPickItem {
@@ -557,9 +565,43 @@ export class Commands {
 
   // --- notifications ----------------------------------------------------------
 
+  /**
+   * `ctask/activity`: record it; when a task starts waiting for the user (`needs_input`) say so with
+   * Attach / Show Changes, and when a session this window's server does not own ends (its owner's
+   * server sends `ctask/sessionEnded`), say that too.  `ctask.notifications: false` keeps quiet.
+   */
+  activity(params: ActivityParams): void {
+    const before = this.d.store.applyActivity(params);
+    const now = params.activity?.state;
+    if (now === before || !notificationsOn()) {
+      return;
+    }
+    const name = params.name;
+    let shown: Thenable<string | undefined> | undefined;
+    if (now === ActivityState.needsInput) {
+      const why = params.activity?.message ? ` (${oneLine(params.activity.message)})` : '';
+      shown = api.showWarningMessage(`ctask: task ${name} needs your input${why}`, ATTACH, SHOW_CHANGES);
+    } else if ((now === undefined || now === ActivityState.exited) && before !== undefined && before !== ActivityState.exited) {
+      // An owned session's end is ctask/sessionEnded's message (with its summary): not twice.
+      if (this.d.store.get(name)?.owned_here !== true && this.d.store.endedSummary(name) === undefined) {
+        shown = api.showInformationMessage(`ctask: task ${name}: its session ended`, SHOW_CHANGES);
+      }
+    }
+    void shown?.then((pick) => {
+      if (pick === ATTACH) {
+        void this.run(() => this.attach(name));
+      } else if (pick === SHOW_CHANGES) {
+        void this.run(() => this.showChanges(name));
+      }
+    });
+  }
+
   /** `ctask/sessionEnded`: record it and say so, with the follow-up actions. */
   sessionEnded(params: SessionEndedParams): void {
     this.d.store.applySessionEnded(params.name, params.summary ?? {});
+    if (!notificationsOn()) {
+      return;
+    }
     void api.showInformationMessage(summaryLine(params.name, params.summary ?? {}), 'Show Changes', 'Show Log').then((pick) => {
       if (pick === 'Show Changes') {
         void this.run(() => this.showChanges(params.name));
@@ -598,7 +640,7 @@ export class Commands {
       return {
         name: t.name,
         label: `$(${look.icon}) ${t.name}`,
-        description: [look.words, t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
+        description: [look.words, activityLook(t.activity)?.words ?? '', t.name === current ? '(current)' : ''].filter(Boolean).join(' '),
         detail: [t.repo ? `$(git-branch) ${t.repo.branch}` : '', t.description ?? '', t.lease.reason ?? '', last].filter(Boolean).join(' · ') || undefined,
       };
     });

@@ -8,6 +8,8 @@
 import { DEFAULT_BRANCH_PREFIX } from './generated/protocol';
 
 export {
+  ActivityState,
+  type ActivityStateName,
   AdoptAction,
   CancelAction,
   ErrorKind,
@@ -61,6 +63,7 @@ export const Setting = {
   heartbeatInterval: 'heartbeatInterval',
   staleAfter: 'staleAfter',
   pollInterval: 'pollInterval',
+  notifications: 'notifications',
 } as const;
 
 export const STATUS_ITEM_ID = 'ctask.status';

@@ -9,6 +9,8 @@
  * described below, with only the fields the extension reads.
  */
 export type {
+  ActivityJson,
+  ActivityParams,
   AgentSetting,
   Counts,
   DiffParams,

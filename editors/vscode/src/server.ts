@@ -19,7 +19,7 @@ import {
 } from 'vscode-languageclient/node';
 import { CLIENT_ID, CLIENT_NAME, Notification, SECTION, Setting, type ServerCommandId } from './constants';
 import { ServerError, toServerError } from './errors';
-import type { DiffParams, LeaseStateParams, ServerSettings, SessionEndedParams } from './protocol';
+import type { ActivityParams, DiffParams, LeaseStateParams, ServerSettings, SessionEndedParams } from './protocol';
 import { askModal } from './questions';
 import { findExecutable, readToken, serverLaunch, serverSettings, tcpServer, type TcpServer } from './settings';
 import * as api from './vscodeapi';
@@ -41,6 +41,7 @@ export interface ServerHandlers {
   leaseState(params: LeaseStateParams): void;
   diff(params: DiffParams): void;
   sessionEnded(params: SessionEndedParams): void;
+  activity(params: ActivityParams): void;
   stateChanged(state: ServerState): void;
 }
 
@@ -93,6 +94,7 @@ export class CtaskServer implements Server, api.Disposable {
     client.onNotification(Notification.leaseState, (p: LeaseStateParams) => this.handlers.leaseState(p));
     client.onNotification(Notification.diff, (p: DiffParams) => this.handlers.diff(p));
     client.onNotification(Notification.sessionEnded, (p: SessionEndedParams) => this.handlers.sessionEnded(p));
+    client.onNotification(Notification.activity, (p: ActivityParams) => this.handlers.activity(p));
     client.onRequest(ShowMessageRequest.type, (params) => askModal(params));
     client.onDidChangeState((e) => {
       if (client !== this.client) {

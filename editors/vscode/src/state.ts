@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { LeaseState, type LeaseStateName } from './constants';
-import type { DiffParams, LaunchSession, LeaseStateParams, RepoJson, Summary, TaskJson } from './protocol';
+import type { ActivityJson, ActivityParams, DiffParams, LaunchSession, LeaseStateParams, RepoJson, Summary, TaskJson } from './protocol';
 
 /** One task as the status bar and the pickers show it. */
 export interface TaskView extends Pick<TaskJson, 'name' | 'workspace' | 'lease' | 'tmux_session' | 'tmux_alive'> {
@@ -20,6 +20,16 @@ export interface TaskView extends Pick<TaskJson, 'name' | 'workspace' | 'lease' 
   last_summary?: Summary | null;
   /** The git repository and branch of a task made from one (list/status results; notifications lack it). */
   repo?: RepoJson | null;
+  /** What the task's agent is doing (SPEC 3.10): `ctask/activity`, or list/status results before one came. */
+  activity?: ActivityJson | null;
+  /** The agent's own conversation id, as its hooks reported it. */
+  conversation_id?: string | null;
+}
+
+/** A task's activity as `ctask/activity` said it last. */
+interface KnownActivity {
+  activity: ActivityJson | null;
+  conversation_id: string | null;
 }
 
 export function isFresh(state: LeaseStateName | undefined): boolean {
@@ -34,6 +44,8 @@ export class TaskStore {
   private lastActed: string | undefined;
   /** Repositories by task: notifications carry none, list/status/launch results do. */
   private readonly repos = new Map<string, RepoJson>();
+  /** Activities by task, from `ctask/activity` (newer than any list result). */
+  private readonly activities = new Map<string, KnownActivity>();
 
   /** Call `listener` after every change; returns the function that unsubscribes. */
   onDidChange(listener: () => void): () => void {
@@ -78,7 +90,10 @@ export class TaskStore {
       tmux_alive: params.tmux_alive,
       owned_here: params.owned_here,
       error: params.error ?? null,
+      activity: before?.activity ?? null,
+      conversation_id: before?.conversation_id ?? null,
     };
+    this.withActivity(view);
     const state = view.lease.state;
     if (isFresh(state) && !isFresh(before?.lease.state) && this.diffs.get(params.name)?.final) {
       // A new session began: the final diff of the previous one is history now.
@@ -109,7 +124,31 @@ export class TaskStore {
       // A launch result carries a session id exactly when this server owns the session.
       owned_here: session.session_id !== null && session.session_id === session.lease.session_id,
     });
+    this.withActivity(this.tasks.get(name) as TaskView);
     this.changed();
+  }
+
+  /** The activity `ctask/activity` said last, over what a list result or an older view had. */
+  private withActivity(view: TaskView): TaskView {
+    const known = this.activities.get(view.name);
+    if (known) {
+      view.activity = known.activity;
+      view.conversation_id = known.conversation_id;
+    }
+    return view;
+  }
+
+  /** A `ctask/activity` notification; returns the activity state before it (undefined: none). */
+  applyActivity(params: ActivityParams): string | undefined {
+    // Only what notifications said: a task already waiting when this window starts is announced too.
+    const before = this.activities.get(params.name)?.activity?.state;
+    this.activities.set(params.name, { activity: params.activity ?? null, conversation_id: params.conversation_id ?? null });
+    const task = this.tasks.get(params.name);
+    if (task) {
+      this.withActivity(task);
+    }
+    this.changed();
+    return before;
   }
 
   private put(task: TaskJson): TaskView {
@@ -123,7 +162,7 @@ export class TaskStore {
     if (before !== undefined && before.lease.session_id === view.lease.session_id) {
       view.owned_here = before.owned_here;
     }
-    this.tasks.set(task.name, view);
+    this.tasks.set(task.name, this.withActivity(view));
     return view;
   }
 
@@ -134,6 +173,7 @@ export class TaskStore {
       if (!names.has(name)) {
         this.tasks.delete(name);
         this.repos.delete(name);
+        this.activities.delete(name);
       }
     }
     for (const task of tasks) {
@@ -168,6 +208,7 @@ export class TaskStore {
 
   remove(name: string): void {
     this.repos.delete(name);
+    this.activities.delete(name);
     if (!this.tasks.has(name) && this.lastActed !== name) {
       return;
     }

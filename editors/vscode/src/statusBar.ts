@@ -3,7 +3,8 @@
  * the task, the server state and the clock; `StatusBar.update()` is the one
  * place that writes the item.
  */
-import { Command, LeaseState, STATUS_ITEM_ID } from './constants';
+import { ActivityState, Command, LeaseState, STATUS_ITEM_ID } from './constants';
+import type { ActivityJson } from './protocol';
 import type { ServerState } from './server';
 import type { TaskView } from './state';
 import * as api from './vscodeapi';
@@ -83,6 +84,22 @@ export function stateLook(task: TaskView, ended: boolean): { icon: string; words
   }
 }
 
+/** Icon and words of an agent's activity (SPEC 3.10); `needs_input` is the one that asks for the warning colour. */
+export function activityLook(activity: ActivityJson | null | undefined): { icon: string; words: string; warning: boolean } | undefined {
+  switch (activity?.state) {
+    case ActivityState.needsInput:
+      return { icon: 'bell-dot', words: 'needs input', warning: true };
+    case ActivityState.working:
+      return { icon: 'sync~spin', words: 'working', warning: false };
+    case ActivityState.idle:
+      return { icon: 'watch', words: 'idle', warning: false };
+    case ActivityState.exited:
+      return { icon: 'debug-stop', words: 'exited', warning: false };
+    default:
+      return undefined;
+  }
+}
+
 export interface PresentInput {
   task: TaskView | undefined;
   server: ServerState;
@@ -120,8 +137,19 @@ export function present({ task, server, now, ended, live }: PresentInput): Prese
   if (look.words === 'ended' && ended?.counts) {
     words = `ended ${counts(ended.counts)}`;
   }
+  const doing = activityLook(task.activity);
   const md = escapeMarkdown;
   const lines = [`**ctask: ${md(task.name)}** — ${look.says}`, ''];
+  if (doing && task.activity) {
+    const since = Date.parse(task.activity.since);
+    const age = Number.isNaN(since) ? '' : ` for ${formatAge((now - since) / 1000)}`;
+    const why = task.activity.message ? `: ${md(task.activity.message)}` : '';
+    const who = task.activity.source === 'hook' ? 'its hooks say' : 'from its output';
+    lines.push(`$(${doing.icon}) agent ${doing.words}${age}${why} (${who})`, '');
+    if (task.activity.state === ActivityState.needsInput) {
+      lines.push('Click and choose Attach to answer it.', '');
+    }
+  }
   const facts: string[] = [];
   if (task.lease.host) {
     facts.push(`host ${md(task.lease.host)}`);
@@ -166,12 +194,23 @@ export function present({ task, server, now, ended, live }: PresentInput): Prese
     lines.push(`last session: ${reason}${status} ${counts(ended.counts)}`.trimEnd(), '');
   }
   lines.push(`workspace: ${md(task.workspace)}`, '', 'Click for actions.');
+  if (doing?.warning) {
+    // Waiting for the user: the activity takes the place of the lease, in the warning colour.
+    return {
+      text: `$(${doing.icon}) ${task.name}: ${doing.words}`,
+      tooltip: lines.join('\n'),
+      warning: true,
+      error: false,
+      label: `ctask task ${task.name}: ${words}, agent ${doing.words}`,
+    };
+  }
+  const activityWords = doing ? ` · ${doing.words}` : '';
   return {
-    text: `$(${look.icon}) ${task.name}: ${words}`,
+    text: `$(${look.icon}) ${task.name}: ${words}${activityWords}`,
     tooltip: lines.join('\n'),
     warning: look.warning,
     error: false,
-    label: `ctask task ${task.name}: ${words}`,
+    label: `ctask task ${task.name}: ${words}${doing ? `, agent ${doing.words}` : ''}`,
   };
 }
 

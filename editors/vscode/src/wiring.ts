@@ -50,6 +50,7 @@ export function wire<S extends ManagedServer>(
     leaseState: (p) => store.applyLeaseState(p),
     diff: (p) => store.applyDiff(p),
     sessionEnded: (p) => late.commands?.sessionEnded(p),
+    activity: (p) => late.commands?.activity(p),
     stateChanged: (state) => {
       late.statusBar?.update();
       if (state === 'running') {

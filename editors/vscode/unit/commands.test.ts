@@ -622,3 +622,48 @@ test("Show Changes of a repo task: git's error is one separator", async () => {
   assert.deepEqual(labels(), ['Added (1)', '$(diff-added) a.txt', "Git's view is unavailable: fatal: not a git repository more"]);
   assert.equal(mock.quickPicks[0].items.at(-1)!.kind, -1);
 });
+
+test('a task that starts waiting for the user is announced with Attach and Show Changes, once', async () => {
+  store.applyLeaseState(owned('fix'));
+  mock.answer.message = () => 'Attach';
+  server.reply(ServerCommand.attach, () => launch('fix', 'owned'));
+  const since = '2025-01-01T00:00:00Z';
+  commands.activity({ name: 'fix', workspace: '/w/fix', activity: { state: 'working', since, source: 'hook' }, conversation_id: 'c1' });
+  commands.activity({
+    name: 'fix',
+    workspace: '/w/fix',
+    activity: { state: 'needs_input', since, source: 'hook', message: 'permission to use Bash' },
+    conversation_id: 'c1',
+  });
+  await settle();
+  assert.equal(mock.messages.length, 1);
+  assert.equal(mock.messages[0].kind, 'warning');
+  assert.equal(mock.messages[0].message, 'ctask: task fix needs your input (permission to use Bash)');
+  assert.deepEqual(mock.messages[0].items, ['Attach', 'Show Changes']);
+  assert.deepEqual(server.calls.map(([c]) => c), [ServerCommand.attach]);
+  assert.equal(mock.terminals.length, 1);
+  assert.equal(store.get('fix')?.activity?.state, 'needs_input');
+  assert.equal(store.get('fix')?.conversation_id, 'c1');
+  // the same state again (a new message) is no second announcement
+  commands.activity({ name: 'fix', workspace: '/w/fix', activity: { state: 'needs_input', since, source: 'hook', message: 'x' }, conversation_id: 'c1' });
+  await settle();
+  assert.equal(mock.messages.length, 1);
+});
+
+test('a session another process owned ends: announced; ctask.notifications false: silence', async () => {
+  store.applyLeaseState(owned('other', { owned_here: false }));
+  const since = '2025-01-01T00:00:00Z';
+  commands.activity({ name: 'other', workspace: '/w/other', activity: { state: 'idle', since, source: 'output' }, conversation_id: null });
+  commands.activity({ name: 'other', workspace: '/w/other', activity: null, conversation_id: null });
+  await settle();
+  assert.deepEqual(
+    mock.messages.map((m) => [m.kind, m.message, m.items]),
+    [['info', 'ctask: task other: its session ended', ['Show Changes']]],
+  );
+  mock.settings.set('ctask.notifications', { default: true, user: false });
+  commands.activity({ name: 'other', workspace: '/w/other', activity: { state: 'needs_input', since, source: 'hook' }, conversation_id: null });
+  commands.sessionEnded({ name: 'other', summary: { end_reason: 'stopped' } });
+  await settle();
+  assert.equal(mock.messages.length, 1);
+  assert.equal(store.get('other')?.activity?.state, 'needs_input');
+});

@@ -92,6 +92,8 @@ export function taskJson(name: string, state: TaskJson['lease'] = { state: 'miss
     provisional: false,
     repo: null,
     last_summary: null,
+    activity: null,
+    conversation_id: null,
     ...over,
   };
 }

@@ -102,3 +102,48 @@ test('a task on a git repository shows its branch, repository and worktree in th
   const fromHead = present({ task: { ...task, repo: { ...task.repo, base: sha, base_ref: 'HEAD' } }, server: 'running', now: NOW });
   assert.match(fromHead.tooltip, /branch ctask\/fix from HEAD \(b954b21447\) · repository/);
 });
+
+test('activity follows the lease; needs_input takes over the item in the warning colour', () => {
+  const since = '2025-01-01T00:00:48Z';
+  const working = present({
+    task: { ...owned('fix'), activity: { state: 'working', since, source: 'hook' }, conversation_id: 'c1' },
+    server: 'running',
+    now: NOW,
+  });
+  assert.equal(working.text, '$(pulse) fix: owned · working');
+  assert.equal(working.warning, false);
+  assert.match(working.tooltip, /agent working for 12s \(its hooks say\)/);
+  const waiting = present({
+    task: { ...owned('fix'), activity: { state: 'needs_input', since, source: 'hook', message: 'permission to use Bash' } },
+    server: 'running',
+    now: NOW,
+  });
+  assert.equal(waiting.text, '$(bell-dot) fix: needs input');
+  assert.equal(waiting.warning, true);
+  assert.equal(waiting.label, 'ctask task fix: owned, agent needs input');
+  assert.match(waiting.tooltip, /agent needs input for 12s: permission to use Bash/);
+  assert.match(waiting.tooltip, /choose Attach/);
+  const idle = present({ task: { ...owned('fix'), activity: { state: 'idle', since, source: 'output' } }, server: 'running', now: NOW });
+  assert.equal(idle.text, '$(pulse) fix: owned · idle');
+  assert.match(idle.tooltip, /from its output/);
+});
+
+test('the status bar item turns to the warning background while the agent waits', () => {
+  const store = new TaskStore();
+  store.applyLeaseState(owned('fix'));
+  store.setLastActed('fix');
+  const bar = new StatusBar(() => ({ task: store.current([]), server: 'running', now: NOW }));
+  store.applyActivity({ name: 'fix', workspace: '/w/fix', activity: { state: 'needs_input', since: '2025-01-01T00:00:50Z', source: 'hook' }, conversation_id: null });
+  bar.update();
+  const item = mock.statusBarItems[0];
+  assert.equal(item.text, '$(bell-dot) fix: needs input');
+  assert.equal((item.backgroundColor as ThemeColor).id, 'statusBarItem.warningBackground');
+  // a lease notification after it keeps the activity
+  store.applyLeaseState(owned('fix', { age_s: 0.1 }));
+  bar.update();
+  assert.equal(item.text, '$(bell-dot) fix: needs input');
+  store.applyActivity({ name: 'fix', workspace: '/w/fix', activity: { state: 'working', since: '2025-01-01T00:00:55Z', source: 'hook' }, conversation_id: null });
+  bar.update();
+  assert.equal(item.text, '$(pulse) fix: owned · working');
+  assert.equal(item.backgroundColor, undefined);
+});

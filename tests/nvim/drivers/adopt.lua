@@ -48,7 +48,7 @@ end
 local function expect(key, want)
   local t0 = H.ms()
   H.wait(10000, function()
-    return ctask.statusline() == want
+    return H.lease_part(ctask.statusline()) == want
   end, ("statusline %q (it is %q)"):format(want, ctask.statusline()))
   H.observe(key, { statusline = ctask.statusline(), ms = H.ms() - t0 })
 end

@@ -41,6 +41,19 @@ function H.wait(ms, pred, what)
   end
 end
 
+--- The statusline without the activity the plugin appends to it (`⚙ working`, `◌ idle`, ...).
+---@param text string
+---@return string
+function H.lease_part(text)
+  for _, state in ipairs({ "working", "needs_input", "idle", "exited" }) do
+    local suffix = " " .. require("ctask.statusline").activity_label({ state = state })
+    if text:sub(-#suffix) == suffix then
+      return text:sub(1, #text - #suffix)
+    end
+  end
+  return text
+end
+
 --- Record every vim.notify call (and print it).
 function H.capture_notify()
   vim.notify = function(msg, level)

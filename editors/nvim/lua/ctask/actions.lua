@@ -411,7 +411,26 @@ local function counts_text(counts)
   )
 end
 
---- Show every task (lease, tmux, last session) in a scratch window.
+local LIST_NS = vim.api.nvim_create_namespace("ctask_list")
+
+--- An activity and its age: `⚠ needs input 12s`, "-" without one.
+---@param act? ctask.wire.Activity
+---@return string
+local function activity_text(act)
+  if type(act) ~= "table" then
+    return "-"
+  end
+  local text = require("ctask.statusline").activity_label(act)
+  local since = state.epoch(act.since)
+  if since then
+    local age = math.max(0, math.floor(os.time() - since))
+    text = text .. " " .. (age < 120 and (age .. "s") or (math.floor(age / 60) .. "m"))
+  end
+  return text
+end
+M.activity_text = activity_text
+
+--- Show every task (lease, tmux, activity, last session) in a scratch window.
 ---@param cb? ctask.Callback
 function M.list(cb)
   execute(C.list, nil, function(err, result)
@@ -419,7 +438,7 @@ function M.list(cb)
       return wrap(cb)(err, nil)
     end
     local tasks = M.tasks_of(result)
-    local lines, names = {}, {}
+    local lines, names, waiting = {}, {}, {}
     for _, task in ipairs(tasks) do
       state.learn(task)
       local lease = type(task.lease) == "table" and task.lease or {}
@@ -427,25 +446,40 @@ function M.list(cb)
       local lease_text = cached and cached.kind == "owned" and "owned" or tostring(lease.state or "?")
       local last = type(task.last_summary) == "table" and task.last_summary or nil
       local repo = state.repos[task.name]
-      lines[#lines + 1] = vim.trim(("%-24s %-12s %-10s %-20s %-28s %s"):format(
+      local known = state.activities[task.name]
+      local act = known and known.activity or nil
+      lines[#lines + 1] = vim.trim(("%-24s %-12s %-10s %-20s %-20s %-28s %s"):format(
         task.name,
         lease_text,
         task.tmux_alive and "running" or "-",
+        activity_text(act),
         type(task.updated_at) == "string" and task.updated_at or "",
         last and (tostring(last.end_reason or "") .. " " .. counts_text(last.counts)) or "",
         repo and ("[" .. repo.branch .. "]") or ""
       ))
       names[#lines] = task.name
+      waiting[#lines] = act ~= nil and act.state == "needs_input"
     end
     if #lines == 0 then
       vim.notify("ctask: no tasks yet; create one with :Ctask new", vim.log.levels.INFO)
       return wrap(cb)(nil, result)
     end
-    scratch("ctask://list", lines, function(lnum)
+    local buf = scratch("ctask://list", lines, function(lnum)
       if names[lnum] then
         M.resume(names[lnum])
       end
     end)
+    require("ctask.handlers").define_highlights()
+    vim.api.nvim_buf_clear_namespace(buf, LIST_NS, 0, -1)
+    for lnum, yes in pairs(waiting) do
+      if yes then
+        vim.api.nvim_buf_set_extmark(buf, LIST_NS, lnum - 1, 0, {
+          end_row = lnum - 1,
+          end_col = #lines[lnum],
+          hl_group = require("ctask.statusline").NEEDS_INPUT_HL,
+        })
+      end
+    end
     wrap(cb)(nil, result)
   end)
 end
@@ -488,7 +522,7 @@ function M.log(name, limit, cb)
   end)
 end
 
---- One line about a task: lease, tmux, last session.
+--- One line about a task: lease, tmux, activity, last session.
 ---@param name? string
 ---@param cb? ctask.Callback
 function M.status(name, cb)
@@ -505,6 +539,9 @@ function M.status(name, cb)
           parts[#parts] = parts[#parts] .. (" (%s pid %s)"):format(lease.host, tostring(lease.pid))
         end
         parts[#parts + 1] = result.tmux_alive and "tmux running" or "no tmux session"
+        if type(result.activity) == "table" then
+          parts[#parts + 1] = activity_text(result.activity)
+        end
         local last = type(result.last_summary) == "table" and result.last_summary or nil
         if last then
           parts[#parts + 1] = "last " .. tostring(last.end_reason or "?") .. " " .. counts_text(last.counts)

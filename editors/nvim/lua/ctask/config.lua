@@ -17,8 +17,15 @@ local M = {}
 ---@field stale string The lease is stale.
 ---@field none string No lease.
 
+---@class (exact) ctask.ActivitySymbols
+---@field working string The agent is busy.
+---@field needs_input string The agent waits for you (a permission prompt, a question).
+---@field idle string The agent's turn is over, or its pane has been quiet for `idleAfter` seconds.
+---@field exited string The agent ended; its session is being recorded.
+
 ---@class (exact) ctask.StatuslineConfig
 ---@field symbols ctask.StatuslineSymbols
+---@field activity ctask.ActivitySymbols Shown after the lease, with the activity's name.
 ---@field format? fun(info: ctask.LeaseInfo): string Replaces the default rendering.
 
 ---@class (exact) ctask.Config
@@ -29,7 +36,8 @@ local M = {}
 ---@field terminal ctask.TerminalConfig
 ---@field quickfix ctask.QuickfixConfig
 ---@field statusline ctask.StatuslineConfig
----@field notify_session_end boolean Show one line when a session ends.
+---@field notify boolean Announce with |vim.notify()| when a task starts waiting for you (`needs_input`, WARN) or its session ends.
+---@field notify_session_end boolean Show one line when a session ends (only with `notify`).
 
 ---@type ctask.Config
 M.defaults = {
@@ -52,8 +60,15 @@ M.defaults = {
       stale = "!",
       none = "○",
     },
+    activity = {
+      working = "⚙",
+      needs_input = "⚠",
+      idle = "◌",
+      exited = "✕",
+    },
     format = nil,
   },
+  notify = true,
   notify_session_end = true,
 }
 
@@ -101,7 +116,7 @@ local function validate(opts)
   opts.cmd = check("cmd", opts.cmd, cmd_ok, d.cmd, "a non-empty list of strings or a vim.lsp.rpc.connect() function")
   local tf = opts.token_file
   opts.token_file = check("token_file", tf, tf == nil or type(tf) == "string" and tf ~= "", nil, "a file name")
-  for _, key in ipairs({ "autostart", "notify_session_end" }) do
+  for _, key in ipairs({ "autostart", "notify", "notify_session_end" }) do
     opts[key] = check(key, opts[key], type(opts[key]) == "boolean", d[key], "a boolean")
   end
 
@@ -136,6 +151,10 @@ local function validate(opts)
     local v = opts.statusline.symbols[key]
     opts.statusline.symbols[key] = check("statusline.symbols." .. key, v, type(v) == "string", default, "a string")
   end
+  for key, default in pairs(d.statusline.activity) do
+    local v = opts.statusline.activity[key]
+    opts.statusline.activity[key] = check("statusline.activity." .. key, v, type(v) == "string", default, "a string")
+  end
   local fmt = opts.statusline.format
   opts.statusline.format = check("statusline.format", fmt, fmt == nil or type(fmt) == "function", nil, "a function")
   return opts
@@ -156,8 +175,11 @@ function M.set(user)
       merged[key] = vim.deepcopy(M.defaults[key])
     end
   end
-  if type(merged.statusline.symbols) ~= "table" then
-    merged.statusline.symbols = vim.deepcopy(M.defaults.statusline.symbols)
+  for _, key in ipairs({ "symbols", "activity" }) do
+    if type(merged.statusline[key]) ~= "table" then
+      warn(("option statusline.%s must be a table; using the default"):format(key))
+      merged.statusline[key] = vim.deepcopy(M.defaults.statusline[key])
+    end
   end
   M.options = validate(merged)
   return M.options

@@ -50,6 +50,70 @@ function M.lease_state(_, params, ctx)
   end
 end
 
+--- Define the highlight groups (a link each, `default`: a colorscheme's own definition wins).
+function M.define_highlights()
+  vim.api.nvim_set_hl(0, require("ctask.statusline").NEEDS_INPUT_HL, { link = "DiagnosticWarn", default = true })
+end
+
+--- Tasks whose session end `ctask/sessionEnded` announced (no second line from `ctask/activity`).
+---@type table<string, boolean>
+local ended_told = {}
+
+---@param name string
+---@return boolean
+local function owned_here(name)
+  local info = state.tasks[name]
+  return info ~= nil and info.kind == "owned"
+end
+
+--- `ctask/activity`: cache the task's activity, redraw, and announce `needs_input` and an ended session.
+---@type lsp.Handler
+function M.activity(_, params, _)
+  if type(params) ~= "table" or type(params.name) ~= "string" then
+    return
+  end
+  local changed, before = state.update_activity(params)
+  if not changed then
+    return
+  end
+  M.define_highlights()
+  pcall(vim.cmd.redrawstatus, { bang = true })
+  local act = state.activities[params.name].activity
+  local now = act and act.state or nil
+  vim.api.nvim_exec_autocmds("User", {
+    pattern = "CtaskActivity",
+    modeline = false,
+    data = { name = params.name, activity = act, before = before },
+  })
+  local opts = require("ctask.config").options
+  if not opts.notify then
+    return
+  end
+  local name = params.name
+  if now ~= nil and now ~= "exited" then
+    ended_told[name] = nil -- running again: its next end is news
+  end
+  if now == "needs_input" then
+    local why = act.message and (" (" .. require("ctask.client").one_line(act.message) .. ")") or ""
+    vim.notify(
+      ("ctask: task %s needs your input%s; attach with :Ctask attach %s"):format(name, why, name),
+      vim.log.levels.WARN
+    )
+  elseif (now == nil or now == "exited") and before ~= nil and before ~= "exited" and not owned_here(name) then
+    -- A session this Neovim's server did not own ended (an owned one's end is ctask/sessionEnded's).
+    if opts.notify_session_end and not ended_told[name] then
+      vim.notify(
+        ("ctask: task %s: session ended; :Ctask diff %s shows its changes, :Ctask resume %s starts it again"):format(
+          name,
+          name,
+          name
+        ),
+        vim.log.levels.INFO
+      )
+    end
+  end
+end
+
 --- `ctask/diff`: fill the task's quickfix list (live, and once with final = true).
 ---@type lsp.Handler
 function M.diff(_, params, _)
@@ -101,10 +165,17 @@ function M.session_ended(_, params, _)
   if type(params) ~= "table" or type(params.name) ~= "string" then
     return
   end
+  ended_told[params.name] = true
   vim.api.nvim_exec_autocmds("User", { pattern = "CtaskSessionEnded", modeline = false, data = params })
-  if require("ctask.config").options.notify_session_end then
+  local opts = require("ctask.config").options
+  if opts.notify and opts.notify_session_end then
     vim.notify(
-      ("ctask: task %s: session ended%s"):format(params.name, describe_summary(params.summary)),
+      ("ctask: task %s: session ended%s; :Ctask diff %s shows its changes, :Ctask resume %s starts it again"):format(
+        params.name,
+        describe_summary(params.summary),
+        params.name,
+        params.name
+      ),
       vim.log.levels.INFO
     )
   end

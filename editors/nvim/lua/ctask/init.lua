@@ -27,12 +27,23 @@ function M.setup(opts)
   end
 end
 
---- The current task's lease state as a short string for 'statusline':
+--- The current task's lease state and activity as a short string for 'statusline':
 --- `"● NAME owned"`, `"◐ NAME pid N"`, `"◆ NAME @HOST"`, `"! NAME stale"`,
---- `"○ NAME none"`, or `""` when there is no current task or no server.
+--- `"○ NAME none"`, followed by the agent's activity while a session runs
+--- (`"● NAME owned ⚠ needs input"`), or `""` when there is no current task or no server.
+--- With `{ highlight = true }`, `needs_input` is wrapped in the `CtaskNeedsInput` highlight
+--- (for `%{%...%}` in 'statusline').
+---@param opts? {highlight?: boolean}
 ---@return string
-function M.statusline()
-  return require("ctask.statusline").render()
+function M.statusline(opts)
+  return require("ctask.statusline").render(opts)
+end
+
+--- The highlight group for the current task's statusline: `"CtaskNeedsInput"` while its agent
+--- waits for you, else nil (e.g. lualine's `color`).
+---@return string?
+function M.statusline_highlight()
+  return require("ctask.statusline").highlight()
 end
 
 --- The current task's name (see |ctask-current-task|), or nil.

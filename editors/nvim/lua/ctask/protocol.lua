@@ -49,6 +49,7 @@ M.notifications = {
   lease_state = "ctask/leaseState",
   diff = "ctask/diff",
   session_ended = "ctask/sessionEnded",
+  activity = "ctask/activity",
 }
 
 --- The four lease states (SPEC 3.2).
@@ -59,6 +60,16 @@ M.lease_states = {
   fresh_remote = "fresh_remote",
 }
 ---@alias ctask.LeaseStateName "missing"|"stale"|"fresh_local"|"fresh_remote"
+
+--- The four activity states (SPEC 3.10).
+M.activity_states = {
+  working = "working",
+  needs_input = "needs_input",
+  idle = "idle",
+  exited = "exited",
+}
+---@alias ctask.ActivityStateName "working"|"needs_input"|"idle"|"exited"
+---@alias ctask.ActivitySourceName "hook"|"output"
 
 --- `data.kind` of the server's JSON-RPC errors: the commands' and the JSON-RPC layer's.
 M.error_kinds = {
@@ -160,6 +171,13 @@ M.settings = {
 ---@field owner? string `cli` or `server`.
 ---@field age_s? number Seconds since the heartbeat when this was sent (0.1 s steps); later, clients compute it from `heartbeat_at`.
 
+---@class ctask.wire.Activity
+---What a running session's agent is doing (SPEC 3.10): `activity` of task objects and `ctask/activity`.
+---@field state ctask.ActivityStateName `working` | `needs_input` (waits for the user: a permission prompt, a question) | `idle` | `exited` (the agent ended; the session is being recorded).
+---@field since string When the agent entered this state (for `output`: its pane's last output).
+---@field source ctask.ActivitySourceName `hook` (the agent's own hooks said so) or `output` (tmux: the pane's output, or `idleAfter` seconds of silence).
+---@field message? string A hook's text, such as the permission asked for; absent when there is none.
+
 ---@class ctask.wire.Repo
 ---`repo` of a task made on a git repository.
 ---@field path string The repository's top level.
@@ -182,6 +200,8 @@ M.settings = {
 ---@field provisional? boolean A task whose first launch has not finished yet.
 ---@field repo? ctask.wire.Repo The git repository and branch of a repo task; null for a plain task.
 ---@field last_summary? table The last finished session's summary (without its `last_lines`).
+---@field activity? ctask.wire.Activity What the running session's agent is doing; null without a running session.
+---@field conversation_id? string The agent's own conversation id as its hooks reported it (`claude --resume` / `codex resume` take it); the last session's after it ended; null when no hook said one.
 ---@field error? string `ctask.list` only: the task's metadata is corrupt (its path, the error, what to do).
 
 ---@class ctask.wire.Terminal
@@ -232,5 +252,12 @@ M.settings = {
 ---Params of `ctask/sessionEnded`: the summary a finalized session left (as `summary.yaml`).
 ---@field name string The task's name.
 ---@field summary table The session's summary; sent after the final `ctask/diff` and before the `ctask/leaseState` that shows the lease gone.
+
+---@class ctask.wire.ActivityNotification
+---Params of `ctask/activity`: a task's activity or conversation id changed (state, source or message).
+---@field name string The task's name.
+---@field workspace string Absolute path of the task's control directory.
+---@field activity? ctask.wire.Activity The task's activity now, the same object as `activity` of its task object.
+---@field conversation_id? string The agent's own conversation id, as in the task object.
 
 return M

@@ -22,6 +22,8 @@ local M = {}
 ---@field kind "owned"|"busy"|"remote"|"stale"|"none" Derived: what the statusline shows.
 ---@field age_s? number Seconds since `lease.heartbeat_at`, computed when |ctask.lease()| is called.
 ---@field repo? ctask.RepoInfo The task's repository and branch, when known (|ctask.lease()| adds it).
+---@field activity? ctask.wire.Activity What the task's agent is doing, when known (|ctask.lease()| adds it).
+---@field conversation_id? string The agent's conversation id, when known (|ctask.lease()| adds it).
 
 ---@type table<string, ctask.LeaseInfo>
 M.tasks = {}
@@ -40,6 +42,15 @@ M.workspaces = {}
 --- Repositories of the tasks on one, from list/status results (notifications lack them).
 ---@type table<string, ctask.RepoInfo>
 M.repos = {}
+
+---@class ctask.ActivityInfo
+---The last `ctask/activity` of a task (or `activity` of a task object).
+---@field activity? ctask.wire.Activity What the agent is doing; nil without a running session.
+---@field conversation_id? string The agent's own conversation id.
+
+--- Activity per task (SPEC 3.10), from `ctask/activity` and task objects.
+---@type table<string, ctask.ActivityInfo>
+M.activities = {}
 
 --- The task the user acted on last (a command's argument or result).
 ---@type string?
@@ -171,6 +182,34 @@ function M.learn(task)
   end
   M.set_workspace(task.name, task.workspace)
   M.set_repo(task.name, task.repo)
+  if task.activity ~= nil and M.activities[task.name] == nil then
+    -- Only what no notification told yet: a notification may be newer than this result.
+    M.update_activity(task)
+  end
+end
+
+--- Store a task's activity (`ctask/activity` params, or a task object); returns whether its state
+--- changed and the state before (nil: no activity).
+---@param params table
+---@return boolean changed, string? before
+function M.update_activity(params)
+  if type(params) ~= "table" or type(params.name) ~= "string" then
+    return false, nil
+  end
+  local now = params.activity
+  if type(now) ~= "table" or type(now.state) ~= "string" then
+    now = nil
+  else
+    now = { state = now.state, since = now.since, source = now.source }
+    if type(params.activity.message) == "string" then
+      now.message = params.activity.message
+    end
+  end
+  local conversation = type(params.conversation_id) == "string" and params.conversation_id or nil
+  local old = M.activities[params.name]
+  local before = old and old.activity and old.activity.state or nil
+  M.activities[params.name] = { activity = now, conversation_id = conversation }
+  return before ~= (now and now.state or nil), before
 end
 
 --- Store a `ctask/leaseState` payload; true when the lease state changed.
@@ -205,6 +244,7 @@ end
 ---@param name string
 function M.forget(name)
   M.tasks[name] = nil
+  M.activities[name] = nil
   M.workspaces[name] = nil
   M.repos[name] = nil
   if M.last == name then
@@ -215,6 +255,7 @@ end
 --- Forget everything a stopped client told us.
 function M.clear()
   M.tasks = {}
+  M.activities = {}
   M.client_id = nil
   M.repos_client = nil
 end
@@ -280,6 +321,9 @@ function M.info(name)
   end
   local copy = vim.deepcopy(info)
   copy.repo = vim.deepcopy(M.repos[name])
+  local act = M.activities[name]
+  copy.activity = act and vim.deepcopy(act.activity) or nil
+  copy.conversation_id = act and act.conversation_id or nil
   copy.age_s = M.heartbeat_age(copy.lease)
   return copy
 end

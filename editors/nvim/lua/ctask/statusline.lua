@@ -20,9 +20,38 @@ local function label(info)
 end
 M.label = label
 
---- The current task's lease as a short string, "" when there is nothing to show.
+M.NEEDS_INPUT_HL = "CtaskNeedsInput"
+
+--- The activity part: symbol and name (`⚠ needs input`), "" without one.
+---@param activity? ctask.wire.Activity
 ---@return string
-function M.render()
+function M.activity_label(activity)
+  if type(activity) ~= "table" or type(activity.state) ~= "string" then
+    return ""
+  end
+  local symbols = require("ctask.config").options.statusline.activity
+  local symbol = symbols[activity.state] or ""
+  return vim.trim(symbol .. " " .. activity.state:gsub("_", " "))
+end
+
+--- The highlight group of the current task's state: `CtaskNeedsInput` while its agent waits for
+--- you, else nil (for a statusline component's colour, e.g. lualine's `color`).
+---@return string?
+function M.highlight()
+  local name = state.current()
+  local info = name and state.info(name)
+  if info and type(info.activity) == "table" and info.activity.state == "needs_input" then
+    return M.NEEDS_INPUT_HL
+  end
+  return nil
+end
+
+--- The current task's lease and activity as a short string, "" when there is nothing to show.
+--- With `opts.highlight`, a `needs_input` activity is wrapped in `%#CtaskNeedsInput#...%*` (for
+--- `%{%...%}` in 'statusline').
+---@param opts? {highlight?: boolean}
+---@return string
+function M.render(opts)
   local id = state.client_id
   local client = id and vim.lsp.get_client_by_id(id)
   if not client or client:is_stopped() then
@@ -33,7 +62,8 @@ function M.render()
   if not info then
     return ""
   end
-  local opts = require("ctask.config").options.statusline
+  local highlight = type(opts) == "table" and opts.highlight == true
+  opts = require("ctask.config").options.statusline
   if opts.format then
     local ok, text = pcall(opts.format, info)
     return ok and tostring(text or "") or ""
@@ -41,6 +71,13 @@ function M.render()
   local text = ("%s %s %s"):format(opts.symbols[info.kind] or "", info.name, label(info))
   if info.repo then
     text = text .. " [" .. info.repo.branch .. "]"
+  end
+  local doing = M.activity_label(info.activity)
+  if doing ~= "" then
+    if highlight and info.activity.state == "needs_input" then
+      doing = "%#" .. M.NEEDS_INPUT_HL .. "#" .. doing .. "%*"
+    end
+    text = text .. " " .. doing
   end
   return text
 end

@@ -145,6 +145,7 @@ export const Notification = {
   leaseState: 'ctask/leaseState',
   diff: 'ctask/diff',
   sessionEnded: 'ctask/sessionEnded',
+  activity: 'ctask/activity',
 } as const;
 
 /** Lease states (SPEC 3.2). */
@@ -155,6 +156,22 @@ export const LeaseState = {
   freshRemote: 'fresh_remote',
 } as const;
 export type LeaseStateName = (typeof LeaseState)[keyof typeof LeaseState];
+
+/** Activity states (SPEC 3.10). */
+export const ActivityState = {
+  working: 'working',
+  needsInput: 'needs_input',
+  idle: 'idle',
+  exited: 'exited',
+} as const;
+export type ActivityStateName = (typeof ActivityState)[keyof typeof ActivityState];
+
+/** Who said an activity. */
+export const ActivitySource = {
+  hook: 'hook',
+  output: 'output',
+} as const;
+export type ActivitySourceName = (typeof ActivitySource)[keyof typeof ActivitySource];
 
 /** `data.kind` of the server's JSON-RPC errors: the commands' and the JSON-RPC layer's. */
 export const ErrorKind = {
@@ -303,6 +320,18 @@ export interface LeaseJson {
   age_s?: number;
 }
 
+/** What a running session's agent is doing (SPEC 3.10): `activity` of task objects and `ctask/activity`. */
+export interface ActivityJson {
+  /** `working` | `needs_input` (waits for the user: a permission prompt, a question) | `idle` | `exited` (the agent ended; the session is being recorded). */
+  state: ActivityStateName;
+  /** When the agent entered this state (for `output`: its pane's last output). */
+  since: string;
+  /** `hook` (the agent's own hooks said so) or `output` (tmux: the pane's output, or `idleAfter` seconds of silence). */
+  source: ActivitySourceName;
+  /** A hook's text, such as the permission asked for; absent when there is none. */
+  message?: string;
+}
+
 /** `repo` of a task made on a git repository. */
 export interface RepoJson {
   /** The repository's top level. */
@@ -343,6 +372,10 @@ export interface TaskJson {
   repo: RepoJson | null;
   /** The last finished session's summary (without its `last_lines`). */
   last_summary: Summary | null;
+  /** What the running session's agent is doing; null without a running session. */
+  activity: ActivityJson | null;
+  /** The agent's own conversation id as its hooks reported it (`claude --resume` / `codex resume` take it); the last session's after it ended; null when no hook said one. */
+  conversation_id: string | null;
   /** `ctask.list` only: the task's metadata is corrupt (its path, the error, what to do). */
   error?: string;
 }
@@ -429,4 +462,16 @@ export interface SessionEndedParams {
   name: string;
   /** The session's summary; sent after the final `ctask/diff` and before the `ctask/leaseState` that shows the lease gone. */
   summary: Summary;
+}
+
+/** Params of `ctask/activity`: a task's activity or conversation id changed (state, source or message). */
+export interface ActivityParams {
+  /** The task's name. */
+  name: string;
+  /** Absolute path of the task's control directory. */
+  workspace: string;
+  /** The task's activity now, the same object as `activity` of its task object. */
+  activity: ActivityJson | null;
+  /** The agent's own conversation id, as in the task object. */
+  conversation_id: string | null;
 }
