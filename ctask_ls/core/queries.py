@@ -124,7 +124,9 @@ def _status(
         try:
             if reconcile(ctx, ws, panes=panes) is not None:
                 panes = ctx.tmux.panes()
-                running, present = ws.manifest_start.exists(), None
+            # Recorded here, or meanwhile by another process (the reaper, whose lock we waited for).
+            if not ws.manifest_start.exists():
+                running, present = False, None
         except CtaskError as exc:
             ctx.say(f"warning: could not reconcile task {ws.name}: {exc}")
     shown = present is None or "lease.yaml" in present

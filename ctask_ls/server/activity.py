@@ -57,7 +57,7 @@ class ActivityNotifier:
             self.last[ws.dir] = key
             note = protocol.ActivityNotification(
                 name=ws.name,
-                workspace=ws.dir,
+                workspace=ws.tree_dir,
                 activity=None if now is None else protocol.Activity(**now.to_json()),
                 conversation_id=conversation,
             )

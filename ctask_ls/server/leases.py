@@ -106,7 +106,14 @@ class LeaseWatcher:
         for key in self.owner.holding():  # its finalize notifies first; the tick after it, this
             if key in self.last and key in seen:
                 seen[key] = self.last[key]
+        with self._lock:
+            busy = set(self._busy)
+        for key in busy & seen.keys():  # a launch in progress: shown once it is done, not half-way
+            if key in self.last:
+                seen[key] = self.last[key]
         for key, state in seen.items():
+            if key in busy and key not in self.last:
+                continue  # told once the command is done (the next tick)
             before = self.last.get(key)
             if before is None or before.change_key() != state.change_key():
                 self.server.notify(protocol.LEASE_STATE, state.to_json())
@@ -122,7 +129,7 @@ class LeaseWatcher:
                     removed=True,
                 )
                 self.server.notify(protocol.LEASE_STATE, gone.to_json())
-        self.last = seen
+        self.last = {key: state for key, state in seen.items() if key not in busy or key in self.last}
         for table in (self._workspaces, self._stamps):
             for key in table.keys() - seen.keys():
                 del table[key]
@@ -147,8 +154,16 @@ class LeaseWatcher:
                 self._quick_lease(key, ws, panes)
 
     def changed(self, keys: t.Collection[str], panes: dict[str, PaneState]) -> None:
-        """Watched files of the tasks ``keys`` (control directories) changed: look at those tasks now (the loop)."""
+        """Watched files of the tasks ``keys`` (control directories) changed: look at those tasks now (the loop).
+
+        With tmux's state of now, not the last tick's: a lease or a hook's
+        record written by a launch that the tick has not seen comes with a
+        session the tick's snapshot does not have yet (one ``list-panes``).
+        """
         holding = self.owner.holding()
+        if any(key in self._workspaces for key in keys):
+            core = self.server.core
+            panes = core.tmux.panes() if core.tmux.available() else panes
         for key in keys:
             ws = self._workspaces.get(key)
             if ws is None:  # new since the tick: the next one sees it
@@ -158,6 +173,9 @@ class LeaseWatcher:
                 self._quick_lease(key, ws, panes)
 
     def _quick_lease(self, key: str, ws: Workspace, panes: dict[str, PaneState]) -> None:
+        with self._lock:
+            if key in self._busy:  # a command (a launch) is changing it: its lease comes before its session
+                return
         stamp = file_identity(ws)
         if key not in self.last or self._stamps.get(key) == stamp:
             return
@@ -169,7 +187,8 @@ class LeaseWatcher:
 
     @contextlib.contextmanager
     def hold(self, ws: Workspace) -> t.Iterator[None]:
-        """Neither adopt nor reconcile ``ws`` in this block (a command is changing it)."""
+        """Neither adopt nor reconcile ``ws`` in this block (a command is changing it), nor show its lease
+        between two ticks: a launch writes the lease before tmux runs its session."""
         key = ws.dir
         with self._lock:
             mine = key not in self._busy

@@ -65,7 +65,7 @@ async def test_activity_follows_the_agents_hooks_with_its_conversation_id(lsp: S
         p.ACTIVITY, lambda n: state(n) == "working" and n["activity"]["source"] == "hook", name="t1", timeout=10
     )
     assert note.params["conversation_id"] == "conv-1"
-    assert note.params["workspace"] == str(env.task_dir("t1"))
+    assert note.params["workspace"] == str(env.tree("t1"))
 
     mark = s.mark()
     at = go(env, "t1", "ask")
