@@ -15,9 +15,8 @@ import dataclasses
 import enum
 import typing as t
 
-from ctask_ls.core import git as gitrepo
+from ctask_ls.core import gitview, records, timeutil
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import records, timeutil
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -126,7 +125,7 @@ def record(ctx: Context, ws: Workspace, facts: SessionFacts, end: EndState) -> d
     if final.errors:
         summary["unreadable"] = final.errors
     if facts.repo is not None:
-        summary["git"] = gitrepo.view(facts.repo)
+        summary["git"] = gitview.view(facts.repo)
     records.write_summary(ws, summary)
     ctx.fault("finalize.summary_written")
     records.append_session(ws, summary)

@@ -149,9 +149,9 @@ def _env() -> dict[str, str]:
 
 SAFE_CONFIG: tuple[str, ...] = ("core.fsmonitor=false", "core.hooksPath=/dev/null", "log.showSignature=false")
 """Config on every git command line: keys that would make git run a program (see the module's docstring)."""
-_STATUS = ("status", "--porcelain", "-z", "--ignore-submodules=all")
+STATUS = ("status", "--porcelain", "-z", "--ignore-submodules=all")
 """``status`` never looks inside submodules: git would run ``git status`` in them, with their own ``.git``."""
-_DIFF = ("diff", "--no-ext-diff", "--no-textconv", "-z", "--no-renames")
+DIFF = ("diff", "--no-ext-diff", "--no-textconv", "-z", "--no-renames")
 """``diff`` runs no external diff or textconv program."""
 
 
@@ -415,7 +415,7 @@ def removal_problem(info: RepoInfo) -> GitError | None:
     if not wt.is_dir():
         return None
     try:
-        status = run(wt, *_STATUS, "--untracked-files=normal", check=False, git_dir=worktree_git_dir(info))
+        status = run(wt, *STATUS, "--untracked-files=normal", check=False, git_dir=worktree_git_dir(info))
     except GitError as exc:
         return GitError(f"{exc}; pass --force to remove it anyway", reason="failed", repo=info.path)
     if status.returncode != 0:
@@ -480,43 +480,3 @@ def remove_worktree(
         warnings.append(f"branch '{info.branch}' was not deleted: {_first_line(proc.stderr)}")
         return warnings, False
     return warnings, True
-
-
-# -- the summary's git view ---------------------------------------------------------------------
-
-
-def view(info: RepoInfo) -> dict[str, t.Any]:
-    """Git's view of the task for its summary; ``{error}`` instead of raising."""
-    out: dict[str, t.Any] = {"repo": info.path, "branch": info.branch, "worktree": info.worktree, "base": info.base}
-    wt = Path(info.worktree)
-    try:
-        if not wt.is_dir():
-            raise GitError(f"the worktree {wt} is gone", reason="failed")
-        git_dir = worktree_git_dir(info)
-        out["head"] = run(wt, "rev-parse", "--verify", "HEAD", git_dir=git_dir).stdout.strip()
-        log = run(wt, "log", "-z", "--reverse", "--format=%H%x00%s", f"{info.base}..HEAD", git_dir=git_dir).stdout
-        fields = log.split("\0")
-        commits = [
-            {"sha": fields[i].strip(), "subject": fields[i + 1]}
-            for i in range(0, len(fields) - 1, 2)
-            if fields[i].strip()
-        ]
-        out["commits"] = commits[:MAX_LISTED]
-        committed = _name_status(run(wt, *_DIFF, "--name-status", info.base, "HEAD", git_dir=git_dir).stdout)
-        out["committed"] = committed[:MAX_LISTED]
-        status = run(wt, *_STATUS, "--untracked-files=all", "--no-renames", git_dir=git_dir).stdout
-        uncommitted = [{"status": e[:2].strip() or "?", "path": e[3:]} for e in status.split("\0") if len(e) > 3]
-        out["uncommitted"] = uncommitted[:MAX_LISTED]
-        out["counts"] = {
-            "commits": len(commits),
-            "committed": len(committed),
-            "uncommitted": len(uncommitted),
-        }
-    except CtaskError as exc:
-        out["error"] = str(exc)
-    return out
-
-
-def _name_status(text: str) -> list[dict[str, str]]:
-    fields = text.split("\0")
-    return [{"status": fields[i], "path": fields[i + 1]} for i in range(0, len(fields) - 1, 2) if fields[i]]

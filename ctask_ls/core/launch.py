@@ -16,10 +16,9 @@ import time
 import typing as t
 from pathlib import Path
 
-from ctask_ls.core import git as gitrepo
+from ctask_ls.core import gitview, markers, records, timeutil, wiring
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import markers, records, timeutil, wiring
 from ctask_ls.core.agent import launch_environment
 from ctask_ls.core.errors import CtaskError, GitError, LaunchFailed, TaskBusy, TaskNotFound, TmuxError
 from ctask_ls.core.finalize import EndReason, EndState, SessionFacts
@@ -248,7 +247,7 @@ def _agent_wrote(ctx: Context, owned: OwnedSession) -> str | None:
     if any(d.counts.values()):
         return "files (" + ", ".join(f"{n} {what}" for what, n in d.counts.items() if n) + ")"
     repo = owned.facts.repo
-    if repo is not None and (gitrepo.view(repo).get("counts") or {}).get("commits"):
+    if repo is not None and (gitview.view(repo).get("counts") or {}).get("commits"):
         return "commits on branch " + repo.branch
     return None
 

@@ -14,9 +14,8 @@ import subprocess
 import threading
 import typing as t
 
-from ctask_ls.core import git as gitrepo
+from ctask_ls.core import gitview, markers, records
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import markers, records
 from ctask_ls.core.errors import TaskNotFound
 from ctask_ls.core.finalize import EndReason, EndState, SessionFacts, record
 from ctask_ls.core.lease import is_ours
@@ -135,7 +134,7 @@ class OwnedSession:
 
     def git_view(self) -> dict[str, t.Any] | None:
         """Git's view of a repo task now, as ``ctask diff`` shows it; None for a task without a repository."""
-        return gitrepo.view(self.facts.repo) if self.facts.repo is not None else None
+        return gitview.view(self.facts.repo) if self.facts.repo is not None else None
 
     # -- ending -----------------------------------------------------------------------------------
 

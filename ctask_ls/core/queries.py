@@ -14,10 +14,9 @@ import typing as t
 from pathlib import Path
 
 from ctask_ls.core import activity as activities
-from ctask_ls.core import git as gitrepo
+from ctask_ls.core import gitview, records, timeutil
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import records, timeutil
 from ctask_ls.core import workspace as workspaces
 from ctask_ls.core.activity import Activity
 from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, NoSession, TaskNotFound
@@ -232,7 +231,7 @@ def diff(ctx: Context, name: object) -> dict[str, t.Any]:
         d = manifests.diff(baseline, current)
         live: dict[str, t.Any] = {"name": ws.name, "live": True, "session_id": baseline.session_id, **d.to_json()}
         if meta.repo is not None:
-            live["git"] = gitrepo.view(meta.repo)
+            live["git"] = gitview.view(meta.repo)
         return live
     summary = records.read_summary(ws)
     if summary is None:

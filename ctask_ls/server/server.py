@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
@@ -43,7 +42,6 @@ import sys
 import threading
 import time
 import typing as t
-import uuid
 
 from lsprotocol import types
 from pygls.exceptions import FeatureRequestError, JsonRpcException
@@ -52,6 +50,7 @@ from ctask_ls import __version__
 from ctask_ls.core.api import AdoptionDeclined, Core, CtaskError
 
 from . import protocol, rpc, settings
+from .progress import CaptureProgress
 from .serving import Serving
 
 if t.TYPE_CHECKING:
@@ -103,15 +102,6 @@ def _jsonable(value: object) -> bool:
     return value is None or isinstance(value, str | int | float | bool | list | dict)
 
 
-@dataclasses.dataclass
-class _Capture:
-    """One manifest capture, shown as ``$/progress`` once it turns out large."""
-
-    task: str
-    token: str | None = None
-    queue: asyncio.Queue[tuple[str, int]] | None = None
-
-
 class CtaskServer(Serving):
     """The language server: the core, an event loop, two executors and the poll tick.
 
@@ -127,7 +117,8 @@ class CtaskServer(Serving):
         )
         self.base_config, self.startup_problems = settings.base_config(env)
         self.core = Core(self.base_config, owner="server", persistent_only=True, say=self.say)
-        self.core.progress = self._on_progress
+        self.capture_progress = CaptureProgress(self)
+        self.core.progress = self.capture_progress.on_progress
         self.requests = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="ctask-request")
         self.background = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ctask-bg")
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -148,9 +139,6 @@ class CtaskServer(Serving):
         self._close_done = threading.Event()
         self._poller: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
-        self._tls = threading.local()
-        self._captures: dict[int, _Capture] = {}
-        self._tasks: set[asyncio.Future[None]] = set()
         self._tick_errors: dict[TickHook, str] = {}
         self._init_settings: object = None
         self.cleanups: list[t.Callable[[], None]] = []
@@ -257,71 +245,9 @@ class CtaskServer(Serving):
 
     # -- $/progress around manifest captures -----------------------------------------------------
 
-    @contextlib.contextmanager
-    def quiet_progress(self) -> t.Iterator[None]:
+    def quiet_progress(self) -> t.ContextManager[None]:
         """Captures in this block report no progress (background live diffs)."""
-        self._tls.quiet = True
-        try:
-            yield
-        finally:
-            self._tls.quiet = False
-
-    def _supports_progress(self) -> bool:
-        with contextlib.suppress(Exception):
-            window = self.client_capabilities.window
-            return bool(window is not None and window.work_done_progress)
-        return False
-
-    def _on_progress(self, ws: Workspace, phase: str, files: int) -> None:
-        """Core.progress hook (worker threads): large captures become ``$/progress``."""
-        if getattr(self._tls, "quiet", False):
-            return
-        key = threading.get_ident()
-        if phase == "begin":
-            self._captures[key] = _Capture(ws.name)
-            return
-        capture = self._captures.get(key)
-        if capture is None:
-            return
-        if phase == "end":
-            del self._captures[key]
-            if capture.token is not None:
-                self.call_soon(self._progress_event, capture, "end", files)
-            return
-        if capture.token is None:
-            if not self._supports_progress():
-                return
-            capture.token = f"ctask-capture-{uuid.uuid4().hex[:12]}"
-            self.call_soon(self._progress_start, capture)
-        self.call_soon(self._progress_event, capture, "report", files)
-
-    def _progress_start(self, capture: _Capture) -> None:
-        capture.queue = asyncio.Queue()
-        assert capture.token is not None
-        task = asyncio.ensure_future(self._progress_run(capture.token, capture.task, capture.queue))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    def _progress_event(capture: _Capture, kind: str, files: int) -> None:
-        if capture.queue is not None:
-            capture.queue.put_nowait((kind, files))
-
-    async def _progress_run(self, token: str, task: str, queue: asyncio.Queue[tuple[str, int]]) -> None:
-        progress = self.work_done_progress
-        try:
-            await progress.create_async(token)
-        except Exception as exc:  # noqa: BLE001 - the client refused: no progress, no harm
-            logger.info("work done progress refused: %s", exc)
-            return
-        title = f"ctask: capturing the files of task {task}"
-        progress.begin(token, types.WorkDoneProgressBegin(title=title, message="scanning", cancellable=False))
-        while True:
-            kind, files = await queue.get()
-            if kind == "end":
-                progress.end(token, types.WorkDoneProgressEnd(message=f"task {task}: done"))
-                return
-            progress.report(token, types.WorkDoneProgressReport(message=f"{files} files"))
+        return self.capture_progress.quiet()
 
     # -- asking the user -------------------------------------------------------------------------
 
