@@ -164,6 +164,8 @@ def activity(
     """
     record = activities.read_record(ws) if hooked else None
     now = activities.current(record, pane, idle_after=ctx.config.idle_after)
+    if now is not None and now.state == activities.EXITED and not ws.manifest_start.exists():
+        now = None  # ``exited`` lasts until the session is recorded (its dead pane may linger a moment)
     return now, record.conversation_id if record is not None else None
 
 

@@ -199,6 +199,7 @@ class LeaseWatcher:
             if mine:
                 with self._lock:
                     self._busy.discard(key)
+                self.server.poke()  # what the command did is shown now, not at the next poll
 
     # -- reconcile and adopt ----------------------------------------------------------------------
 
