@@ -26,10 +26,11 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import json
-import sys
 import threading
 import time
 import typing as t
+
+from tests.agents.loopback import LoopbackAPI, send_events, send_json, sse
 
 ANSWER = "Done: proof.txt says hi."
 TITLE = "Write proof file"
@@ -57,19 +58,10 @@ def _last_user_content(body: dict[str, t.Any]) -> list[t.Any]:
     return []
 
 
-def _sse(event: str, data: dict[str, t.Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    def handle_error(self, request: t.Any, client_address: t.Any) -> None:
-        """Quiet about connections the agent dropped (it is stopped mid-request); loud about the rest."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class FakeAnthropic:
+class FakeAnthropic(LoopbackAPI):
     """A threaded HTTP server on 127.0.0.1 answering Claude Code's model calls from a script."""
+
+    name = "fake-anthropic"
 
     def __init__(self, command: str = "echo hi > proof.txt", answer: str = ANSWER) -> None:
         self.command = command
@@ -78,58 +70,14 @@ class FakeAnthropic:
         self.gate = threading.Event()
         """Set it to let the ``tool_use`` answer go out (it is set unless a test clears it)."""
         self.gate.set()
-        self._lock = threading.Lock()
-        self._ids = 0
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: t.Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                fake._serve(self, body if isinstance(body, dict) else {})
-
-            def do_GET(self) -> None:
-                fake._record(self.path, {}, "other")
-                self._plain(404, {"type": "error", "error": {"type": "not_found_error", "message": "not here"}})
-
-            do_HEAD = do_GET
-
-            def _plain(self, status: int, data: dict[str, t.Any]) -> None:
-                payload = json.dumps(data).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._handler = Handler
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-anthropic", daemon=True)
+        super().__init__()
 
     # -- the test's side ---------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """``ANTHROPIC_BASE_URL`` for Claude Code."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> t.Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
     def of_kind(self, kind: str, answered: bool = True) -> list[Request]:
         """The requests of ``kind`` so far (``answered``: only those whose answer went out)."""
@@ -156,7 +104,7 @@ class FakeAnthropic:
             return "answer", [{"type": "text", "text": self.answer}], "end_turn"
         tool = {
             "type": "tool_use",
-            "id": f"toolu_{self._next_id():08d}",
+            "id": f"toolu_{self.next_id():08d}",
             "name": "Bash",
             "input": {"command": self.command, "description": "Write the proof file"},
         }
@@ -164,10 +112,9 @@ class FakeAnthropic:
 
     # -- serving ---------------------------------------------------------------------------------
 
-    def _next_id(self) -> int:
-        with self._lock:
-            self._ids += 1
-            return self._ids
+    def get(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        self._record(handler.path, {}, "other")
+        send_json(handler, 404, {"type": "error", "error": {"type": "not_found_error", "message": "not here"}})
 
     def _record(self, path: str, body: dict[str, t.Any], kind: str) -> Request:
         request = Request(path, body, kind)
@@ -175,26 +122,21 @@ class FakeAnthropic:
             self.requests.append(request)
         return request
 
-    def _serve(self, handler: http.server.BaseHTTPRequestHandler, body: dict[str, t.Any]) -> None:
+    def serve(self, handler: http.server.BaseHTTPRequestHandler, body: dict[str, t.Any]) -> None:
         path = handler.path.split("?", 1)[0]
         if path != "/v1/messages":
             request = self._record(handler.path, body, "other")
             data: dict[str, t.Any] = {"type": "error", "error": {"type": "not_found_error", "message": "not scripted"}}
             if path.endswith("/count_tokens"):
                 data = {"input_tokens": 100}
-            payload = json.dumps(data).encode()
-            handler.send_response(200 if "input_tokens" in data else 404)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
+            send_json(handler, 200 if "input_tokens" in data else 404, data)
             request.answered_at = time.time()
             return
         kind, content, stop = self.reply(body)
         request = self._record(handler.path, body, kind)
         if kind == "tool_use":
             self.gate.wait(120)
-        message_id = f"msg_{self._next_id():08d}"
+        message_id = f"msg_{self.next_id():08d}"
         model = str(body.get("model") or "claude-fake")
         usage = {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         if not body.get("stream"):
@@ -208,12 +150,7 @@ class FakeAnthropic:
                 "stop_sequence": None,
                 "usage": usage,
             }
-            payload = json.dumps(message).encode()
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
+            send_json(handler, 200, message)
             request.answered_at = time.time()
             return
         start: dict[str, t.Any] = {
@@ -226,7 +163,7 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": {**usage, "output_tokens": 1},
         }
-        events = [_sse("message_start", {"type": "message_start", "message": start})]
+        events = [sse("message_start", {"type": "message_start", "message": start})]
         for index, block in enumerate(content):
             if block["type"] == "text":
                 opened: dict[str, t.Any] = {"type": "text", "text": ""}
@@ -235,12 +172,12 @@ class FakeAnthropic:
                 opened = {**block, "input": {}}
                 delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
             events += [
-                _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": opened}),
-                _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}),
-                _sse("content_block_stop", {"type": "content_block_stop", "index": index}),
+                sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": opened}),
+                sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}),
+                sse("content_block_stop", {"type": "content_block_stop", "index": index}),
             ]
         events += [
-            _sse(
+            sse(
                 "message_delta",
                 {
                     "type": "message_delta",
@@ -248,16 +185,9 @@ class FakeAnthropic:
                     "usage": {"output_tokens": 5},
                 },
             ),
-            _sse("message_stop", {"type": "message_stop"}),
+            sse("message_stop", {"type": "message_stop"}),
         ]
-        payload = b"".join(events)
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream")
-        handler.send_header("Cache-Control", "no-cache")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
-        handler.wfile.flush()
+        send_events(handler, events)
         request.answered_at = time.time()
 
 

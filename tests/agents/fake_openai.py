@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
-import json
-import sys
-import threading
 import time
 import typing as t
+
+from tests.agents.loopback import LoopbackAPI, send_events, send_json, sse
 
 ANSWER = "Hello from the scripted model."
 KEY_VARIABLE = "FAKE_KEY"
@@ -38,86 +37,41 @@ class Request:
 
 
 def _sse(event: str, data: dict[str, t.Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n".encode()
+    return sse(event, {"type": event, **data})
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    def handle_error(self, request: t.Any, client_address: t.Any) -> None:
-        """Quiet about connections the agent dropped (it is stopped mid-request); loud about the rest."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class FakeOpenAI:
+class FakeOpenAI(LoopbackAPI):
     """A threaded HTTP server on 127.0.0.1 answering Codex's ``/v1/responses`` calls."""
+
+    name = "fake-openai"
 
     def __init__(self, answer: str = ANSWER) -> None:
         self.answer = answer
         self.requests: list[Request] = []
-        self._lock = threading.Lock()
-        self._ids = 0
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: t.Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {}
-                fake._serve(self, body if isinstance(body, dict) else {})
-
-            def do_GET(self) -> None:
-                with fake._lock:
-                    fake.requests.append(Request(self.path, {}, time.time()))
-                payload = b'{"error": {"message": "not scripted"}}'
-                self.send_response(404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
         """The provider's ``base_url``."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> t.Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def responses(self) -> list[Request]:
         """The ``/v1/responses`` requests answered so far."""
         with self._lock:
             return [r for r in self.requests if r.path.startswith("/v1/responses") and r.answered_at is not None]
 
-    def _serve(self, handler: http.server.BaseHTTPRequestHandler, body: dict[str, t.Any]) -> None:
+    def get(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.requests.append(Request(handler.path, {}, time.time()))
+        send_json(handler, 404, {"error": {"message": "not scripted"}})
+
+    def serve(self, handler: http.server.BaseHTTPRequestHandler, body: dict[str, t.Any]) -> None:
         request = Request(handler.path, body)
         with self._lock:
             self.requests.append(request)
-            self._ids += 1
-            n = self._ids
+        n = self.next_id()
         if not handler.path.startswith("/v1/responses"):
-            payload = b'{"error": {"message": "not scripted"}}'
-            handler.send_response(404)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
+            send_json(handler, 404, {"error": {"message": "not scripted"}})
             request.answered_at = time.time()
             return
         response_id, item_id = f"resp_{n:06d}", f"msg_{n:06d}"
@@ -150,12 +104,5 @@ class FakeOpenAI:
             _sse("response.output_item.done", {"output_index": 0, "item": item}),
             _sse("response.completed", {"response": {**base, "status": "completed", "output": [item], "usage": usage}}),
         ]
-        payload = b"".join(events)
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/event-stream")
-        handler.send_header("Cache-Control", "no-cache")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
-        handler.wfile.flush()
+        send_events(handler, events)
         request.answered_at = time.time()
