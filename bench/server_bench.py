@@ -54,6 +54,18 @@ class Client:
         client.notify("initialized", {})
         return client
 
+    async def first_state(self, method: str, key: str, want: str, seconds: float = 10.0) -> float | None:
+        """The time (``perf_counter``) the first ``method`` with ``params[key].state == want`` came, or None."""
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            got = [ts for ts, m, p in self.notes if m == method and ((p or {}).get(key) or {}).get("state") == want]
+            if got:
+                return got[0]
+            self.note_event.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.note_event.wait(), 0.5)
+        return None
+
     def _send(self, message: dict[str, t.Any]) -> None:
         body = json.dumps(message).encode()
         assert self.proc.stdin is not None
@@ -200,19 +212,9 @@ def bench_lease_latency(tmp: Path, runs: int) -> list[Row]:
                 else:
                     target.unlink()
                     want = "missing"
-                deadline = time.perf_counter() + 10
-                while time.perf_counter() < deadline:
-                    got = [
-                        ts
-                        for ts, m, p in client.notes
-                        if m == "ctask/leaseState" and (p.get("lease") or {}).get("state") == want
-                    ]
-                    if got:
-                        lat.append(got[0] - start)
-                        break
-                    client.note_event.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(client.note_event.wait(), 0.5)
+                at = await client.first_state("ctask/leaseState", "lease", want)
+                if at is not None:
+                    lat.append(at - start)
         finally:
             await client.close()
         return lat
@@ -269,19 +271,9 @@ def bench_activity_latency(tmp: Path, runs: int) -> list[Row]:
                 )
                 await proc.communicate(event)
                 alone.append(time.perf_counter() - start)
-                deadline = time.perf_counter() + 10
-                while time.perf_counter() < deadline:
-                    got = [
-                        ts
-                        for ts, m, p in client.notes
-                        if m == "ctask/activity" and ((p or {}).get("activity") or {}).get("state") == want
-                    ]
-                    if got:
-                        lat.append(got[0] - start)
-                        break
-                    client.note_event.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(client.note_event.wait(), 0.5)
+                at = await client.first_state("ctask/activity", "activity", want)
+                if at is not None:
+                    lat.append(at - start)
                 await asyncio.sleep(0.05 + (n * 37 % 100) / 400)  # 50-300 ms: every phase of the poll
         finally:
             await client.close()
