@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import hook_bench, server_bench  # noqa: E402
+from bench import checkpoint_bench, hook_bench, server_bench  # noqa: E402
 from ctask_ls.core import manifest  # noqa: E402
 
 
@@ -287,6 +287,7 @@ BENCHES: dict[str, t.Callable[[Path, int], list[Row]]] = {
     "list": bench_list,
     **server_bench.BENCHES,
     **hook_bench.BENCHES,
+    **checkpoint_bench.BENCHES,
 }
 
 

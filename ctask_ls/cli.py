@@ -23,6 +23,7 @@ from ctask_ls.cli_print import (
     err,
     out,
     print_changes,
+    print_checkpoints,
     print_json,
     print_log,
     print_status,
@@ -30,7 +31,17 @@ from ctask_ls.cli_print import (
     print_summary,
     say,
 )
-from ctask_ls.core.api import EXITED, IDLE, NEEDS_INPUT, Core, CtaskError, NewTask, TaskStatus, load_config
+from ctask_ls.core.api import (
+    EXITED,
+    IDLE,
+    NEEDS_INPUT,
+    Core,
+    CtaskError,
+    InvalidArgument,
+    NewTask,
+    TaskStatus,
+    load_config,
+)
 
 # -- commands --------------------------------------------------------------------------------
 
@@ -47,6 +58,9 @@ def cmd_new(core: Core, args: argparse.Namespace) -> int:
     )
     _ws, owned = core.new(task)
     return after_launch(core, owned, args, adopted=False)
+
+
+FRESH_HELP = "start a new conversation even after the tmux server went away (default: resume the agent's own)"
 
 
 def cmd_resume(core: Core, args: argparse.Namespace) -> int:
@@ -176,6 +190,16 @@ def cmd_stop(core: Core, args: argparse.Namespace) -> int:
 
 
 def cmd_diff(core: Core, args: argparse.Namespace) -> int:
+    if args.patch:
+        text, base = core.patch(args.name, args.paths, args.since)
+        if args.json:
+            print_json({"task": args.name, "since": base.to_json(), "patch": text})
+        else:
+            say(f"task {args.name}: the tree now against checkpoint {base.n} ({base.source}, {base.at})")
+            sys.stdout.write(text)
+        return 0
+    if args.paths or args.since:
+        raise InvalidArgument("PATH and --since go with --patch (the content of the changes)")
     d = core.diff(args.name)
     if args.json:
         print_json(d)
@@ -183,6 +207,42 @@ def cmd_diff(core: Core, args: argparse.Namespace) -> int:
     where = "since the running session started" if d["live"] else "in the last session"
     out(f"changes of task {args.name} {where}:")
     print_changes(d)
+    return 0
+
+
+def cmd_checkpoint(core: Core, args: argparse.Namespace) -> int:
+    cp = core.checkpoint(args.name, args.message)
+    if args.json:
+        print_json(cp.to_json())
+        return 0
+    c = cp.counts
+    out(f"checkpoint {cp.n} of task {args.name}: +{c['added']} ~{c['modified']} -{c['deleted']} since the one before")
+    return 0
+
+
+def cmd_checkpoints(core: Core, args: argparse.Namespace) -> int:
+    cps = core.checkpoints(args.name)
+    if args.json:
+        print_json([cp.to_json() for cp in cps])
+        return 0
+    if not cps:
+        out(f"task {args.name} has no checkpoints yet; they are taken when a session starts")
+        return 0
+    print_checkpoints(cps)
+    return 0
+
+
+def cmd_revert(core: Core, args: argparse.Namespace) -> int:
+    done = core.revert(args.name, to=args.to, paths=args.paths, force=args.force)
+    if args.json:
+        print_json(done)
+        return 0
+    to, before = done["to"], done["before"]
+    out(
+        f"task {args.name}: back to checkpoint {to['n']} ({to['source']}, {to['at']}): "
+        f"{len(done['restored'])} restored, {len(done['deleted'])} deleted; "
+        f"undo with `ctask revert {args.name} --to {before['n']}`"
+    )
     return 0
 
 
@@ -196,6 +256,32 @@ def cmd_log(core: Core, args: argparse.Namespace) -> int:
     if not sessions:
         out(f"task {args.name} has no finished sessions yet")
     print_log(sessions)
+    return 0
+
+
+def cmd_profiles(core: Core, args: argparse.Namespace) -> int:
+    """The agent profiles (SPEC 3.11), built in and from config.yaml, with where each came from."""
+    profiles = [p.to_json() for p in core.config.profiles]
+    if args.json:
+        print_json(profiles)
+        return 0
+    rows = [
+        (
+            p["name"],
+            ", ".join(p["commands"]) or "-",
+            p["hooks"],
+            " ".join(p["resume"]) or "-",
+            " ".join(p["args"]) or "-",
+            p["source"],
+        )
+        for p in profiles
+    ]
+    header = ("PROFILE", "COMMANDS", "HOOKS", "RESUME", "ARGS", "FROM")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        out("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if core.config.profile:
+        out(f"every task without its own profile: {core.config.profile} (config.yaml profile:)")
     return 0
 
 
@@ -264,16 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name")
         if name == "resume":
             p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
+            p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
         p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
         p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
     p = add("last", "resume the task updated most recently", cmd_last)
     p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
+    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
     p.add_argument("--detach", "-d", action="store_true", help="launch and return")
     p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
     p = add("attach", "attach to a running session (adopting it if its owner died)", cmd_attach)
     p.add_argument("name")
     p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
     add("list", "list every task with its lease state and activity", cmd_list)
+    add("profiles", "list the agent profiles (how each kind of agent is driven) and where each came from", cmd_profiles)
     p = add("status", "show one task's lease, tmux session and last summary", cmd_status)
     p.add_argument("name")
     p.add_argument(
@@ -281,11 +370,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, helptext, func in (
         ("stop", "stop a task's running session (its owner records it)", cmd_stop),
-        ("diff", "show what the agent changed (live while running)", cmd_diff),
         ("repair", "move corrupt task.yaml/lease.yaml aside and write a fresh task.yaml", cmd_repair),
+        ("checkpoints", "list a task's checkpoints of its agent's tree", cmd_checkpoints),
     ):
         p = add(name, helptext, func)
         p.add_argument("name")
+    p = add("diff", "show what the agent changed (live while running); --patch: the content", cmd_diff)
+    p.add_argument("name")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="only these files or directories (with --patch)")
+    p.add_argument("--patch", "-p", action="store_true", help="unified diffs of the content")
+    p.add_argument("--since", metavar="CHECKPOINT", help="compare with this checkpoint (default: the session's start)")
+    p = add("checkpoint", "take a checkpoint of a task's tree now", cmd_checkpoint)
+    p.add_argument("name")
+    p.add_argument("--message", "-m", metavar="TEXT", help="what it is for")
+    p = add("revert", "restore a task's files to a checkpoint (one is taken first, so it can be undone)", cmd_revert)
+    p.add_argument("name")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="only these files or directories")
+    p.add_argument(
+        "--to", metavar="CHECKPOINT", help="the checkpoint (default: the start of the running or last session)"
+    )
+    p.add_argument("--force", action="store_true", help="also while the agent runs")
     p = add("wait", "wait until a task's agent needs input, is idle, or its session ended", cmd_wait)
     p.epilog = WAIT_EPILOG
     p.add_argument("name")
@@ -313,7 +417,11 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, agent_args = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "paths") and not any(e.startswith("-") for e in extra):
+        args.paths = [*args.paths, *extra]  # `diff NAME --patch PATH`: paths after an option too
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if agent_args is not None and args.command != "new":
         parser.error("arguments after -- are only accepted by `ctask new`")
     args.agent_args = agent_args

@@ -60,6 +60,14 @@ def confirm_factory(yes: bool) -> t.Callable[[Workspace, LeaseInfo], bool]:
     return confirm
 
 
+def ask_fresh(ws: Workspace, why: str) -> bool:
+    """Resuming the conversation failed: start a new one?  Asked on a terminal only (a script passes --fresh)."""
+    if not is_tty():
+        return False
+    answer = input(terminal_safe(f"task {ws.name}: {why}. Start a new conversation? [y/N] "))
+    return answer.strip().lower() in ("y", "yes")
+
+
 def own(core: Core, owned: OwnedSession, *, attach: bool, as_json: bool, adopted: bool) -> int:
     """Attach (with a terminal), and own the session until it ends.
 
@@ -166,6 +174,8 @@ def resume(core: Core, name: str, args: argparse.Namespace, *, shell: bool = Fal
         launch_new=launch_new,
         agent=getattr(args, "agent", None),
         shell=shell,
+        fresh=getattr(args, "fresh", False),
+        ask_fresh=ask_fresh,
     )
     ws = d.ws
     if d.kind is OutcomeKind.NO_SESSION:

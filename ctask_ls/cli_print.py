@@ -24,7 +24,7 @@ import typing as t
 from ctask_ls.core.api import rfc3339, terminal_safe
 
 if t.TYPE_CHECKING:
-    from ctask_ls.core.api import Activity, LeaseInfo, TaskStatus
+    from ctask_ls.core.api import Activity, Checkpoint, LeaseInfo, TaskStatus
 
 
 def out(line: str) -> None:
@@ -177,6 +177,19 @@ def field(record: t.Mapping[str, t.Any], key: str) -> str:
     """A log record's field as text: a hand-edited record may lack it or hold any type."""
     value = record.get(key)
     return "-" if value is None else str(value)
+
+
+def print_checkpoints(cps: t.Sequence[Checkpoint]) -> None:
+    """``ctask checkpoints``: one line per checkpoint, oldest first."""
+    rows = [
+        (str(cp.n), cp.at, cp.source, *(str(cp.counts[k]) for k in ("added", "modified", "deleted")), cp.message or "")
+        for cp in cps
+    ]
+    header = ("#", "TIME", "SOURCE", "ADDED", "MODIFIED", "DELETED", "MESSAGE")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False))
+        out(f"{line}  {row[-1]}".rstrip())
 
 
 def print_log(sessions: list[dict[str, t.Any]]) -> None:

@@ -162,3 +162,16 @@ def test_a_lease_reads_the_same_with_and_without_the_yaml_parser(tmp_path: Path)
         assert leases._plain_mapping(text) is None, text
     ws.lease_path.write_text(yaml.safe_dump({**lease.to_mapping(), "agent": "plain words"}, sort_keys=False))
     assert leases.read_lease(ws).agent == "plain words"
+
+
+def test_two_sessions_started_in_one_second_by_one_process_get_two_ids() -> None:
+    """The second's record must never be taken for the first's (it would never be written)."""
+    import datetime as dt
+
+    from ctask_ls.core.lease import new_session_id
+
+    now = dt.datetime(2026, 11, 29, 1, 2, 3, tzinfo=dt.UTC)
+    first, second = new_session_id("h", 7, now), new_session_id("h", 7, now)
+    assert first == f"h-7-{int(now.timestamp())}"
+    assert second == f"{first}-2"
+    assert new_session_id("h", 7, now + dt.timedelta(seconds=1)) == f"h-7-{int(now.timestamp()) + 1}"

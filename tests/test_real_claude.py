@@ -179,8 +179,30 @@ def test_one_turn_with_a_permission_prompt(env: Env, tmp_path: Path) -> None:
         timeline = ", ".join(f"{e.get('hook_event_name')} +{at - started:.2f}s" for at, e in events)
         print(f"hooks seen: {timeline}; needs_input {delay:.2f}s after the tool call; approved with {presses} Enter")
 
-    proc = env.run("stop", "t1")
-    assert proc.returncode == 0, proc.stderr
-    (record,) = env.records("t1", 1)
+        # The tmux server goes away (a reboot, as far as ctask can tell); resume carries the conversation on.
+        assert env.tmux("kill-server").returncode == 0
+        retry_until(lambda: env.tmux("list-sessions").returncode != 0, seconds=WAIT)
+        proc = env.run("resume", "t1", "--detach")
+        assert proc.returncode == 0, proc.stderr
+        assert f"resuming conversation {conversation}" in proc.stderr, proc.stderr
+        (first,) = env.records("t1", 1)
+        assert first["end_reason"] == "tmux_server_gone", first
+        assert first["counts"]["added"] == 1, first
+        pane_pid = int(env.tmux("list-panes", "-t", "=ctask-t1", "-F", "#{pane_pid}").stdout.split()[0])
+        argv = Path(f"/proc/{pane_pid}/cmdline").read_bytes().split(b"\0")
+        assert [b"--resume", conversation.encode()] == argv[argv.index(b"--resume") :][:2], argv
+        resumed = retry_until(
+            lambda: [e for _, e in logged(log) if e.get("hook_event_name") == "SessionStart"][1:], seconds=WAIT
+        )
+        assert resumed[0]["source"] == "resume" and resumed[0]["session_id"] == conversation, resumed
+        screen = retry_until(
+            lambda: "run the command" in (text := env.tmux("capture-pane", "-p", "-t", "=ctask-t1:").stdout) and text,
+            seconds=WAIT,
+        )
+        assert "run the command" in screen, "the earlier turn is on its screen"
+        assert status(env)["conversation_id"] == conversation
+
+        proc = env.run("stop", "t1")
+        assert proc.returncode == 0, proc.stderr
+    _first, record = env.records("t1", 2)
     assert record["end_reason"] == "stopped", record
-    assert record["counts"]["added"] == 1, record

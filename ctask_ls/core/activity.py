@@ -29,7 +29,7 @@ import typing as t
 
 from ctask_ls.core import hook, timeutil
 from ctask_ls.core.errors import CorruptMetadata
-from ctask_ls.core.storage import read_limited
+from ctask_ls.core.storage import FileKey, file_key, read_limited
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.tmux import PaneState
@@ -70,6 +70,11 @@ class HookRecord:
     conversation_id: str | None
     at: float = 0.0
     """When the recorded activity began (Unix time, exact: ``activity.since`` is whole seconds)."""
+
+
+def record_key(ws: Workspace) -> FileKey | None:
+    """The hooks' record's file key (None: there is none): when it is the same, so is the record."""
+    return file_key(ws.control(FILE))
 
 
 def read_record(ws: Workspace) -> HookRecord | None:

@@ -17,7 +17,7 @@ import typing as t
 
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import markers, records, timeutil
+from ctask_ls.core import markers, records, review, timeutil
 from ctask_ls.core.errors import CorruptMetadata, CtaskError
 from ctask_ls.core.finalize import SessionFacts
 from ctask_ls.core.owned import OwnedSession, let_go
@@ -88,6 +88,7 @@ def adopt(
             baseline_kind = "adoption"
             session_id = (pane.session_id if pane else None) or lease_sid
             baseline = ctx.write_baseline(ws, session_id)
+            review.take_quietly(ctx, ws, "start", manifest=baseline, session_id=session_id)
         facts = SessionFacts(
             session_id=session_id,
             baseline=baseline,

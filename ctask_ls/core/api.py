@@ -31,9 +31,11 @@ from ctask_ls.core import reconcile as reconciling
 from ctask_ls.core import remove as removing
 from ctask_ls.core import repair as repairing
 from ctask_ls.core import resume as resuming
+from ctask_ls.core import review as reviewing
 from ctask_ls.core import stop as stopping
-from ctask_ls.core.activity import EXITED, IDLE, NEEDS_INPUT, WORKING, Activity
+from ctask_ls.core.activity import EXITED, IDLE, NEEDS_INPUT, WORKING, Activity, record_key
 from ctask_ls.core.agent import AgentSpec, ResolvedAgent
+from ctask_ls.core.checkpoint import Checkpoint, TreeChanged
 from ctask_ls.core.config import Config, apply_settings, default_home, defaults, load_config
 from ctask_ls.core.context import Confirm, Context, FaultHook, ProgressHook, Say
 from ctask_ls.core.errors import (
@@ -84,6 +86,7 @@ __all__ = [
     "AgentNotFound",
     "AgentSpec",
     "AroundLaunch",
+    "Checkpoint",
     "Config",
     "ConfigError",
     "Confirm",
@@ -120,6 +123,7 @@ __all__ = [
     "TaskStatus",
     "TmuxError",
     "TmuxNotFound",
+    "TreeChanged",
     "Workspace",
     "apply_settings",
     "classify",
@@ -128,6 +132,7 @@ __all__ = [
     "file_identity",
     "load_config",
     "read_summary",
+    "record_key",
     "rfc3339",
     "terminal_safe",
     "validate_name",
@@ -158,6 +163,13 @@ class Core(Context):
     resume = resuming.resume
     launch = launching.launch
     adopt = adoption.adopt
+
+    # -- review: SPEC 3.13 ------------------------------------------------------------------------
+    checkpoint = reviewing.checkpoint
+    checkpoints = reviewing.listing
+    patch = reviewing.patch
+    file_at = reviewing.file_at
+    revert = reviewing.revert
 
     # -- ending sessions and tasks: SPEC 3.8-3.9 --------------------------------------------------
     reconcile = reconciling.reconcile

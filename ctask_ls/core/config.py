@@ -31,6 +31,7 @@ from pathlib import Path
 
 import cattrs
 
+from ctask_ls.core import profiles
 from ctask_ls.core.agent import DEFAULT_AGENT_COMMAND, AgentSpec
 from ctask_ls.core.errors import ConfigError, CtaskError
 from ctask_ls.core.storage import yaml_module
@@ -116,6 +117,25 @@ class Config:
     """tmux socket name, or a path when it contains ``/``."""
     launch_grace: float = dataclasses.field(default=0.5, metadata={"rule": _seconds(0.01, 600)})
     """Seconds a new agent must stay alive for its launch to count as started."""
+    profile: str = dataclasses.field(
+        default="",
+        metadata={"rule": Rule("a profile name (see `ctask profiles`)", lambda v: bool(profiles.NAME_RE.fullmatch(v)))},
+    )
+    """The profile of every task whose ``task.yaml`` names none (SPEC 3.11); empty: chosen by the agent command."""
+    profiles: tuple[profiles.Profile, ...] = dataclasses.field(
+        default=profiles.BUILT_IN,
+        metadata={"rule": Rule("a mapping of profile names to {commands, hooks, resume, args}")},
+    )
+    """The agent profiles: the built-in ones, with ``config.yaml``'s ``profiles:`` over them (:mod:`.profiles`)."""
+    snapshot_max_file: int = dataclasses.field(
+        default=10 * 1024 * 1024,
+        metadata={"rule": Rule("a number of bytes from 0 to 2**40", lambda v: 0 <= v <= 2**40)},
+    )
+    """Files larger than this many bytes are kept by metadata only in checkpoints (SPEC 3.13)."""
+    checkpoint_keep: int = dataclasses.field(
+        default=100, metadata={"rule": Rule("a whole number from 1 to 100000", lambda v: 1 <= v <= 100_000)}
+    )
+    """How many checkpoints a task keeps (each session's start checkpoint is kept besides)."""
     auto_adopt: bool = dataclasses.field(default=True, metadata={"rule": Rule("true or false", editor="autoAdopt")})
     """Server only: adopt orphaned sessions (tmux alive, lease missing or stale) at start and while polling;
     never a ``fresh_remote`` one without asking."""
@@ -142,6 +162,12 @@ def _strict_float(value: object, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("not a number")
     return float(value)
+
+
+def _strict_int(value: object, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("not a whole number")
+    return value
 
 
 def _strict_bool(value: object, _: type) -> bool:
@@ -171,6 +197,7 @@ def _strings(value: object, _: type) -> tuple[str, ...]:
 _converter = cattrs.Converter()
 _converter.register_structure_hook(float, _strict_float)
 _converter.register_structure_hook(bool, _strict_bool)
+_converter.register_structure_hook(int, _strict_int)
 _converter.register_structure_hook(str, _strict_str)
 _converter.register_structure_hook(Path, _path)
 _converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _strings)
@@ -189,6 +216,11 @@ def _read(field: str, value: object, base: Config, name: str) -> t.Any:
             raise ValueError(f"{name} must be {rule.must_be}")
         try:
             return AgentSpec.from_mapping(agent_mapping(value), where=name, base=base.agent)
+        except CtaskError as exc:
+            raise ValueError(str(exc)) from None
+    if field == "profiles":  # its profiles left out, and their keys left out, keep what is underneath
+        try:
+            return profiles.read_profiles(value, base.profiles)
         except CtaskError as exc:
             raise ValueError(str(exc)) from None
     try:
@@ -271,6 +303,10 @@ def apply_settings(base: Config, data: t.Mapping[str, t.Any], *, editor: bool = 
             changes[field] = _read(field, value, base, name)
         except ValueError as exc:
             problems.append(str(exc))
+    named = changes.get("profile", base.profile)
+    if named and named not in {p.name for p in changes.get("profiles", base.profiles)}:
+        problems.append(f"{shown.get('profile', 'profile')} '{named}' is not a profile; see `ctask profiles`")
+        changes.pop("profile", None)
     if changes.get("stale_after", base.stale_after) <= changes.get("heartbeat_interval", base.heartbeat_interval):
         stale = shown.get("stale_after") or _display("stale_after", editor=editor)
         beat = shown.get("heartbeat_interval") or _display("heartbeat_interval", editor=editor)

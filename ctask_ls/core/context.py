@@ -21,15 +21,18 @@ from pathlib import Path
 from ctask_ls.core import config as configs
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
-from ctask_ls.core import migrate, timeutil
+from ctask_ls.core import migrate, profiles, timeutil
 from ctask_ls.core import workspace as workspaces
+from ctask_ls.core.errors import InvalidArgument
 from ctask_ls.core.heartbeat import HeartbeatService
-from ctask_ls.core.storage import MetadataCache, atomic_write, require_lock, write_private
+from ctask_ls.core.storage import FileKey, MetadataCache, atomic_write, require_lock, write_private
 from ctask_ls.core.tmux import Tmux
 
 if t.TYPE_CHECKING:
+    from ctask_ls.core.agent import ResolvedAgent
     from ctask_ls.core.config import Config
     from ctask_ls.core.lease import LeaseInfo
+    from ctask_ls.core.profiles import Profile
     from ctask_ls.core.tmux import PaneState
     from ctask_ls.core.workspace import TaskMeta, Workspace
 
@@ -138,6 +141,24 @@ class Context:
     def inspect_shown(self, ws: Workspace) -> LeaseInfo:
         """:meth:`inspect` for display: the lease is parsed again only when its file changed."""
         return leases.inspect_lease(ws, stale_after=self.config.stale_after, host=self.host, reads=self.lease_reads)
+
+    def profile_of(self, meta: TaskMeta, agent: ResolvedAgent) -> Profile:
+        """The profile of a launch of ``agent`` for the task of ``meta`` (:func:`.profiles.choose`)."""
+        if agent.label == "shell":  # `ctask open`: the user's shell, whatever the task's agent
+            return profiles.choose(self.config.profiles, agent.path, profiles.GENERIC)
+        named = meta.extra.get("profile") or self.config.profile
+        if named is not None and not isinstance(named, str):
+            raise InvalidArgument(f"task {meta.name}: profile in task.yaml must be a profile name; fix the file")
+        return profiles.choose(self.config.profiles, agent.spec.command, named)
+
+    def lease_stamp(self, ws: Workspace, key: FileKey | None) -> FileKey | str | None:
+        """The lease file's ``key`` (its :func:`~.lease.file_identity`), or ``"own"`` while it is the lease
+        this process's heartbeat wrote last.
+
+        Something to compare between two looks: our own heartbeats, which only
+        move ``heartbeat_at``, do not change it.
+        """
+        return "own" if key is not None and key == self.heartbeats.written_key(ws) else key
 
     def panes(self) -> dict[str, PaneState]:
         """One look at every tmux session (none when tmux is not installed)."""

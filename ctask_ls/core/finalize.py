@@ -15,7 +15,7 @@ import dataclasses
 import enum
 import typing as t
 
-from ctask_ls.core import gitview, records, timeutil
+from ctask_ls.core import gitview, records, review, timeutil
 from ctask_ls.core import manifest as manifests
 
 if t.TYPE_CHECKING:
@@ -32,6 +32,9 @@ class EndReason(enum.StrEnum):
     TMUX_SESSION_ENDED = "tmux_session_ended"
     STOPPED = "stopped"
     ENDED_UNOWNED = "ended_unowned"
+    TMUX_SERVER_GONE = "tmux_server_gone"
+    """The whole tmux server went away under the session (killed, crashed, the host rebooted): the agent did
+    not choose to end, so ``resume`` carries its conversation on (SPEC 3.12)."""
 
 
 @dataclasses.dataclass
@@ -90,6 +93,7 @@ def record(ctx: Context, ws: Workspace, facts: SessionFacts, end: EndState) -> d
         if lines is None:
             lines = ctx.tmux.capture_tail(ws.tmux_session)
     final = ctx.capture(ws, None)
+    review.take_quietly(ctx, ws, "end", manifest=final, session_id=facts.session_id)
     d = manifests.diff(facts.baseline, final)
     ended = ended or timeutil.now()
     summary: dict[str, t.Any] = {

@@ -149,8 +149,10 @@ def _env() -> dict[str, str]:
 
 SAFE_CONFIG: tuple[str, ...] = ("core.fsmonitor=false", "core.hooksPath=/dev/null", "log.showSignature=false")
 """Config on every git command line: keys that would make git run a program (see the module's docstring)."""
-STATUS = ("status", "--porcelain", "-z", "--ignore-submodules=all")
-"""``status`` never looks inside submodules: git would run ``git status`` in them, with their own ``.git``."""
+STATUS = ("--no-optional-locks", "status", "--porcelain", "-z", "--ignore-submodules=all")
+"""``status`` never looks inside submodules (git would run ``git status`` in them, with their own ``.git``),
+and never rewrites the index to refresh it: a look writes nothing (the server's watch of the tree would
+otherwise see its own look as a change)."""
 DIFF = ("diff", "--no-ext-diff", "--no-textconv", "-z", "--no-renames")
 """``diff`` runs no external diff or textconv program."""
 
@@ -181,6 +183,37 @@ def run(
     if check and proc.returncode != 0:
         raise GitError(f"`git {' '.join(args)}` failed in {cwd}: {_first_line(proc.stderr)}", reason="failed")
     return proc
+
+
+PLUMBING_TIMEOUT = 600.0
+"""Seconds a checkpoint's git command may take (the first of a 100,000-file tree hashes all of it)."""
+
+
+def plumbing(
+    cwd: str,
+    args: t.Sequence[str],
+    *,
+    env: t.Mapping[str, str],
+    config: t.Sequence[str] = (),
+    input: bytes | None = None,
+    timeout: float = PLUMBING_TIMEOUT,
+) -> bytes:
+    """Run ``git ARGS`` in ``cwd`` with ``env`` added (``GIT_DIR``, ``GIT_INDEX_FILE``: a checkpoint store's, never
+    the user's) and ``config`` after :data:`SAFE_CONFIG`; its stdout as bytes, or a :class:`GitError`."""
+    hardening = [opt for pair in (*SAFE_CONFIG, *config) for opt in ("-c", pair)]
+    argv = [binary(), "--no-pager", *hardening, *args]
+    try:
+        proc = subprocess.run(
+            argv, cwd=cwd, input=input, capture_output=True, env={**_env(), **env}, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise GitError(f"`git {args[0]}` did not finish in {timeout:.0f} s in {cwd}", reason="failed") from exc
+    except OSError as exc:
+        raise GitError(f"could not run git in {cwd}: {exc.strerror or exc}", reason="failed") from exc
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace")
+        raise GitError(f"`git {args[0]}` failed in {cwd}: {_first_line(err)}", reason="failed")
+    return proc.stdout
 
 
 def admin_dir(info: RepoInfo) -> str | None:

@@ -16,6 +16,13 @@ if t.TYPE_CHECKING:
     from ctask_ls.core.git import RepoInfo
 
 
+def admin_dirs(info: RepoInfo) -> list[str]:
+    """The worktree's administrative directory in the repository (its index, HEAD and reflog: where a
+    commit in the worktree shows), or nothing when it has none."""
+    admin = git.admin_dir(info)
+    return [admin] if admin is not None else []
+
+
 def view(info: RepoInfo) -> dict[str, t.Any]:
     """Git's view of the task for its summary; ``{error}`` instead of raising."""
     out: dict[str, t.Any] = {"repo": info.path, "branch": info.branch, "worktree": info.worktree, "base": info.base}

@@ -13,6 +13,7 @@ from ctask_ls.core.storage import write_lock
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.lease import Lease, Written
+    from ctask_ls.core.storage import FileKey
     from ctask_ls.core.workspace import Workspace
 
 
@@ -48,6 +49,15 @@ class HeartbeatService:
                 self._thread = threading.Thread(target=self._run, name="ctask-heartbeat", daemon=True)
                 self._thread.start()
         self._wake.set()
+
+    def written_key(self, ws: Workspace) -> FileKey | None:
+        """The file key of the lease this process last wrote for ``ws`` (None: it beats none there).
+
+        While the lease file still has it, only our own heartbeat changed it.
+        """
+        with self._mutex:
+            beat = self._entries.get(ws.dir)
+            return beat.written[0] if beat is not None and beat.written is not None else None
 
     def remove(self, ws: Workspace) -> None:
         with self._mutex:

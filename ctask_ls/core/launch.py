@@ -16,7 +16,8 @@ import time
 import typing as t
 from pathlib import Path
 
-from ctask_ls.core import gitview, markers, records, timeutil, wiring
+from ctask_ls.core import activity as activities
+from ctask_ls.core import gitview, hook, markers, records, review, timeutil, wiring
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core.agent import launch_environment
@@ -34,13 +35,30 @@ if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import TaskMeta, Workspace
 
 
-def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | None = None) -> OwnedSession:
-    """Take the lease, capture the baseline, start the agent, verify it; ``meta``: task.yaml if already read."""
+def launch(
+    ctx: Context,
+    ws: Workspace,
+    agent: ResolvedAgent,
+    meta: TaskMeta | None = None,
+    *,
+    resume_args: t.Sequence[str] = (),
+    conversation: str | None = None,
+) -> OwnedSession:
+    """Take the lease, capture the baseline, start the agent, verify it; ``meta``: task.yaml if already read.
+
+    The agent runs as ``COMMAND PROFILE_ARGS RESUME_ARGS TASK_ARGS``: its profile's fixed arguments, then
+    ``resume_args`` (a conversation to carry on, :func:`.resume.resume`), then the task's own, with the
+    profile's hooks wired in (:mod:`.wiring`).  The resumed ``conversation`` is the new session's from its
+    start (its hooks' record, ``idle``: waiting for the user), so a session that ends before its agent
+    reported anything still passes it on.
+    """
     ctx.tmux.binary()
     mode = ctx.mode
     if ws.manifest_start.exists():
         reconcile(ctx, ws)
-    cwd = agent_cwd(ws, meta or ws.read_meta())
+    meta = meta or ws.read_meta()
+    profile = ctx.profile_of(meta, agent)
+    cwd = agent_cwd(ws, meta)
     started = timeutil.now()
     sid = leases.new_session_id(ctx.host, os.getpid(), started)
     lease = leases.Lease(
@@ -73,6 +91,7 @@ def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | N
     ctx.fault("launch.lease_written")
     try:
         baseline = ctx.write_baseline(ws, sid)
+        start = review.take_quietly(ctx, ws, "start", manifest=baseline, session_id=sid)
         facts = SessionFacts(
             session_id=sid,
             baseline=baseline,
@@ -85,10 +104,15 @@ def launch(ctx: Context, ws: Workspace, agent: ResolvedAgent, meta: TaskMeta | N
             lease_sid=sid,
         )
         owned = OwnedSession(ctx, ws=ws, lease=lease, facts=facts)
+        owned.start_checkpoint = start
         ctx.fault("launch.manifest_written")
         ctx.heartbeats.add(ws, lease, ctx.config.heartbeat_interval, owned.on_lost)
         env = launch_environment(os.environ, _ctask_vars(ctx, ws, sid, mode, cwd), agent.spec)
-        argv = wiring.wire(agent.argv, ws.agent_settings)
+        argv = wiring.wire(
+            [agent.path, *profile.args, *resume_args, *agent.spec.args], ws.agent_settings, profile.hooks
+        )
+        if conversation is not None:
+            hook.record(ws.dir, sid, profile.hooks, activities.IDLE, None, conversation)
         if mode == "persistent":
             ctx.tmux.new_session(
                 ws.tmux_session,

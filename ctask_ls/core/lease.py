@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import threading
 import typing as t
 from pathlib import Path
 
@@ -47,8 +48,22 @@ def hostname() -> str:
     return os.uname().nodename
 
 
+_issued: dict[str, int] = {}
+_issued_lock = threading.Lock()
+
+
 def new_session_id(host: str, pid: int, started: dt.datetime) -> str:
-    return f"{host}-{pid}-{int(started.timestamp())}"
+    """``<host>-<pid>-<unix start>``, and ``-N`` after it for the Nth session this process starts in that second.
+
+    One server can start two sessions of a task within a second (an agent that ends at once, a resume):
+    each must have its own id, or the second's record would be taken for the first's and never written.
+    """
+    base = f"{host}-{pid}-{int(started.timestamp())}"
+    with _issued_lock:
+        if len(_issued) > 1024:  # only this second's ids can repeat
+            _issued.clear()
+        n = _issued[base] = _issued.get(base, 0) + 1
+    return base if n == 1 else f"{base}-{n}"
 
 
 @dataclasses.dataclass(frozen=True)

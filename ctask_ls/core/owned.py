@@ -14,7 +14,8 @@ import subprocess
 import threading
 import typing as t
 
-from ctask_ls.core import gitview, markers, records
+from ctask_ls.core import activity as activities
+from ctask_ls.core import gitview, markers, records, review
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core.errors import TaskNotFound
 from ctask_ls.core.finalize import EndReason, EndState, SessionFacts, record
@@ -22,6 +23,7 @@ from ctask_ls.core.lease import is_ours
 from ctask_ls.core.storage import write_lock
 
 if t.TYPE_CHECKING:
+    from ctask_ls.core.checkpoint import Checkpoint
     from ctask_ls.core.context import Context
     from ctask_ls.core.lease import Lease
     from ctask_ls.core.tmux import PaneState
@@ -50,6 +52,9 @@ class OwnedSession:
         keeps ``Tracked.ending`` (:mod:`ctask_ls.server.owned`), a different fact: see there."""
         self._child: subprocess.Popen[bytes] | None = None
         self._mutex = threading.Lock()
+        self.start_checkpoint: Checkpoint | None = None
+        """The checkpoint of the session's start (its diffs' base), when one was taken."""
+        self._activity: str | None = None
 
     @property
     def session_id(self) -> str:
@@ -95,7 +100,8 @@ class OwnedSession:
             return EndState(EndReason.AGENT_EXITED, None, exit_status=code, detected_via="wait")
         pane = panes.get(self.ws.tmux_session)
         if pane is None:
-            return EndState(EndReason.TMUX_SESSION_ENDED, None)
+            gone = self.ctx.tmux.server_gone()
+            return EndState(EndReason.TMUX_SERVER_GONE if gone else EndReason.TMUX_SESSION_ENDED, None)
         if pane.dead:
             return EndState(EndReason.AGENT_EXITED, pane)
         return None
@@ -122,15 +128,36 @@ class OwnedSession:
         while True:
             if self.lost is not None:
                 return None
-            end = self.check(tmux.panes())
+            panes = tmux.panes()
+            end = self.check(panes)
             if end is not None:
                 return end
+            if self.turn_over(panes.get(self.ws.tmux_session)):
+                self.checkpoint_turn()
             if interrupted is not None and interrupted.is_set():
                 return None
             tmux.wait_for(self.ctx.exit_channel, min(self.ctx.config.poll_interval, EXIT_LOOK))
 
+    def turn_over(self, pane: PaneState | None) -> bool:
+        """Whether the agent's turn ended since the last call (``working`` → ``idle``, SPEC 3.13)."""
+        now = activities.current(activities.read_record(self.ws), pane, idle_after=self.ctx.config.idle_after)
+        state = now.state if now is not None else None
+        before, self._activity = self._activity, state
+        return before == activities.WORKING and state == activities.IDLE
+
+    def checkpoint_turn(self) -> Checkpoint | None:
+        """The checkpoint of a turn's end (none when the turn changed nothing)."""
+        if self.done or self.lost is not None:
+            return None
+        return review.take_quietly(self.ctx, self.ws, "turn", session_id=self.session_id)
+
     def live_diff(self) -> manifests.Diff:
         return manifests.diff(self.facts.baseline, self.ctx.capture(self.ws, None))
+
+    def watched_dirs(self) -> list[str]:
+        """Where a change can change :meth:`live_diff` or :meth:`git_view`: the agent's tree and, for a repo
+        task, its worktree's administrative directory (a commit changes no file in the tree)."""
+        return [self.ws.tree_dir, *(gitview.admin_dirs(self.facts.repo) if self.facts.repo is not None else ())]
 
     def git_view(self) -> dict[str, t.Any] | None:
         """Git's view of a repo task now, as ``ctask diff`` shows it; None for a task without a repository."""

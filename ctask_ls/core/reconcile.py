@@ -12,6 +12,7 @@ import contextlib
 import time
 import typing as t
 
+from ctask_ls.core import activity as activities
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core import markers, records, timeutil
 from ctask_ls.core.errors import CorruptMetadata, CtaskError
@@ -22,6 +23,7 @@ if t.TYPE_CHECKING:
     import datetime as dt
 
     from ctask_ls.core.context import Context
+    from ctask_ls.core.lease import Lease
     from ctask_ls.core.tmux import PaneState
     from ctask_ls.core.workspace import TaskMeta, Workspace
 
@@ -73,8 +75,12 @@ def finalize_unowned(ctx: Context, ws: Workspace, reason: EndReason, detected_vi
         records.event(ws, "launch_failed", session_id=baseline.session_id, reason="the launcher died first")
         return None
     stop = markers.stop_requested(ws, baseline.session_id or (pane.session_id if pane else None))
+    gone_at: dt.datetime | None = None
     if stop is not None:
         reason = EndReason.STOPPED
+    elif pane is None and ctx.tmux.server_gone():
+        reason = EndReason.TMUX_SERVER_GONE
+        gone_at = last_seen(ws, info.lease)
     # The session id, even without a readable baseline: a rerun after a crash must find the same record.
     sid = (
         baseline.session_id
@@ -84,7 +90,7 @@ def finalize_unowned(ctx: Context, ws: Workspace, reason: EndReason, detected_vi
     )
     meta = _meta_or_none(ws)
     end = EndState(
-        reason, pane, detected_via=detected_via, ended_at=markers.stop_time(stop) if stop is not None else None
+        reason, pane, detected_via=detected_via, ended_at=markers.stop_time(stop) if stop is not None else gone_at
     )
     if stop is not None and stop.get("last_lines"):
         end.last_lines = list(stop["last_lines"])
@@ -99,6 +105,16 @@ def finalize_unowned(ctx: Context, ws: Workspace, reason: EndReason, detected_vi
         repo=meta.repo if meta else None,
     )
     return record(ctx, ws, facts, end)
+
+
+def last_seen(ws: Workspace, lease: Lease | None) -> dt.datetime | None:
+    """When a session whose tmux server went away was last known to run: its last heartbeat, or its hooks'
+    last event if later (None: neither is known, and the record says "now")."""
+    seen = [lease.heartbeat_at] if lease is not None else []
+    record = activities.read_record(ws)
+    if record is not None and record.session_id == (lease.session_id if lease is not None else record.session_id):
+        seen.append(timeutil.from_timestamp(record.at))
+    return max(seen) if seen else None
 
 
 def manifest_aside(ctx: Context, ws: Workspace, exc: CorruptMetadata, then: str, *, move: bool = True) -> None:

@@ -13,12 +13,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import shlex
 import typing as t
 
+from ctask_ls.core import activity as activities
 from ctask_ls.core import lease as leases
+from ctask_ls.core import records, timeutil
 from ctask_ls.core.adopt import adopt
 from ctask_ls.core.agent import AgentSpec, resolve
-from ctask_ls.core.errors import AdoptionDeclined
+from ctask_ls.core.errors import AdoptionDeclined, LaunchFailed
+from ctask_ls.core.finalize import EndReason
 from ctask_ls.core.launch import launch
 from ctask_ls.core.reconcile import reconcile
 
@@ -28,6 +32,10 @@ if t.TYPE_CHECKING:
     from ctask_ls.core.lease import LeaseInfo
     from ctask_ls.core.owned import OwnedSession
     from ctask_ls.core.workspace import TaskMeta, Workspace
+
+
+AskFresh = t.Callable[["Workspace", str], bool]
+"""Asked (with why) whether to start a new conversation when resuming the old one failed."""
 
 
 class OutcomeKind(enum.StrEnum):
@@ -83,19 +91,79 @@ def resume(
     launch_new: bool = True,
     agent: str | None = None,
     shell: bool = False,
+    fresh: bool = False,
+    ask_fresh: AskFresh | None = None,
 ) -> Outcome:
     """``resume``/``last``/``open`` (``launch_new``) and ``attach`` (not): the whole decision of SPEC 3.6.
 
     ``agent`` replaces the task's agent command for a new launch; ``shell``
     launches the user's shell instead (``open``).  An adopted or launched
-    session is the caller's to own (``Outcome.owned``).
+    session is the caller's to own (``Outcome.owned``).  A session the tmux
+    server's end cut short carries its conversation on (:func:`conversation_args`)
+    unless ``fresh``; when the agent fails at once with the resume
+    arguments, a fresh start needs ``ask_fresh`` to say yes.
     """
     ws, meta = ctx.load(name)
     outcome = dispatch(ctx, ws, confirm=confirm)
     if outcome.kind is not OutcomeKind.NO_SESSION or not launch_new:
         return outcome
-    owned = launch(ctx, ws, resolve_agent(meta, agent, shell=shell), meta)
+    resolved = resolve_agent(meta, agent, shell=shell)
+    carry_on, conversation = ([], None) if shell else conversation_args(ctx, ws, meta, resolved, fresh=fresh)
+    try:
+        owned = launch(ctx, ws, resolved, meta, resume_args=carry_on, conversation=conversation)
+    except LaunchFailed as exc:
+        if not carry_on:
+            raise
+        why = f"the agent did not resume its conversation ({exc})"
+        if ask_fresh is None or not ask_fresh(ws, why):
+            raise LaunchFailed(
+                f"task {ws.name}: {why}; start a new conversation with `ctask resume {ws.name} --fresh`",
+                name=ws.name,
+            ) from exc
+        ctx.say(f"task {ws.name}: {why}; starting a new conversation")
+        owned = launch(ctx, ws, resolved, meta)
     return Outcome(OutcomeKind.LAUNCHED, ws, None, owned)
+
+
+def conversation_args(
+    ctx: Context, ws: Workspace, meta: TaskMeta, agent: ResolvedAgent, *, fresh: bool
+) -> tuple[list[str], str | None]:
+    """The arguments that carry the agent's conversation on (SPEC 3.12) and its id, or none; says which in one
+    line.
+
+    Only after a session that the tmux server's end cut short (``end_reason:
+    tmux_server_gone``: a reboot, a crash, ``kill-server``): one the agent
+    ended itself, or the user stopped, starts afresh as before.  The
+    conversation is the one the last session's hooks reported (or the one it
+    resumed itself, recorded at its launch), resumed with its profile's
+    ``resume`` arguments.
+    """
+    last = records.read_summary(ws)
+    if last is None or last.get("end_reason") != EndReason.TMUX_SERVER_GONE:
+        return [], None
+    if fresh:
+        ctx.say(f"task {ws.name}: starting a new conversation (--fresh)")
+        return [], None
+    profile = ctx.profile_of(meta, agent)
+    record = activities.read_record(ws)
+    conversation = record.conversation_id if record is not None and _since(record.at, last) else None
+    args = profile.resume_args(conversation)
+    if args is None:
+        what = "no conversation id was recorded" if conversation is None else f"profile {profile.name} cannot resume"
+        ctx.say(f"task {ws.name}: its session ended with the tmux server, but {what}; starting afresh")
+        return [], None
+    ctx.say(f"task {ws.name}: resuming conversation {conversation} ({shlex.join(args)})")
+    return args, conversation
+
+
+def _since(at: float, last: dict[str, t.Any]) -> bool:
+    """Whether a hooks' record made at ``at`` is of the last session or later (a launch that failed and left
+    no session), not of an earlier one: a conversation the last session never reported is not its."""
+    try:
+        started = timeutil.parse(last.get("started_at")).timestamp()
+    except ValueError:
+        return False
+    return at >= started - 1  # started_at is whole seconds
 
 
 def resolve_agent(meta: TaskMeta, override: str | None = None, *, shell: bool = False) -> ResolvedAgent:

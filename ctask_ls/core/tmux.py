@@ -141,6 +141,47 @@ class Tmux:
     def socket_args(self) -> list[str]:
         return ["-S", self.socket] if "/" in self.socket else ["-L", self.socket]
 
+    @property
+    def socket_path(self) -> str:
+        """The server's socket file (tmux's own rule for ``-L``: ``$TMUX_TMPDIR/tmux-UID/NAME``)."""
+        if "/" in self.socket:
+            return self.socket
+        return os.path.join(os.environ.get("TMUX_TMPDIR") or "/tmp", f"tmux-{os.getuid()}", self.socket)
+
+    def server_running(self) -> bool:
+        """Whether a tmux server answers on the socket (a connect, no tmux process started)."""
+        import socket
+
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(self.socket_path)
+            except OSError:
+                return False
+        return True
+
+    def server_gone(self, settle: float = 0.5) -> bool:
+        """Whether the tmux server went away (a session that vanished went with it): no server answers,
+        now or within ``settle`` seconds.  ``kill-server`` and a crash end the sessions first and the server
+        a moment later, while it still accepts connections."""
+        deadline = time.monotonic() + settle
+        while self.server_running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def scope_prefix(self) -> list[str]:
+        """What starts the tmux server outside the caller's login session (SPEC 3.12), so logging out never
+        kills the agents: ``systemd-run --user --scope`` where a user manager answers (logind kills a login's
+        whole cgroup at logout when ``KillUserProcesses`` is set; tmux's own ``daemon()`` leaves the cgroup
+        as it is).  Elsewhere nothing: the client runs in a new session of its own (:meth:`new_session`), the
+        server it forks calls ``setsid`` too, so no hang-up of the login reaches either."""
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        run = shutil.which("systemd-run")
+        if not runtime or run is None or not os.path.exists(os.path.join(runtime, "systemd", "private")):
+            return []
+        return [run, "--user", "--scope", "--quiet", "--collect", "--description=ctask tmux server"]
+
     def binary(self) -> str:
         found = self._bin or shutil.which("tmux")
         if not found:
@@ -206,10 +247,29 @@ class Tmux:
             # set-hook; the name was just created, and an exact name wins over a prefix.
             cmd += [";", *self._exit_hook_args(name, exit_channel, reaper)]
         client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
+        scope = [] if self.server_running() else self.scope_prefix()  # this client starts the server
         try:
             proc = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env, cwd=cwd, check=False
+                [*scope, *cmd],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                env={**client_env, **_scope_env()} if scope else client_env,
+                cwd=cwd,
+                check=False,
+                start_new_session=True,  # the server it may start is no child of the caller's session
             )
+            if proc.returncode != 0 and scope and not self.server_running():  # no scope to be had: start plainly
+                proc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    env=client_env,
+                    cwd=cwd,
+                    check=False,
+                    start_new_session=True,
+                )
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
                 env_file.unlink()
@@ -226,18 +286,11 @@ class Tmux:
 
     def panes(self) -> dict[str, PaneState]:
         """Every session's pane state, with one tmux call (empty when no server runs)."""
-        proc = subprocess.run(
-            [self.binary(), *self.socket_args, "list-panes", "-a", "-F", _PANE_FORMAT],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="backslashreplace",
-            check=False,
-        )
-        if proc.returncode != 0:
+        code, out = _spawn_read([self.binary(), *self.socket_args, "list-panes", "-a", "-F", _PANE_FORMAT])
+        if code != 0:
             return {}
         states: dict[str, PaneState] = {}
-        for line in proc.stdout.splitlines():
+        for line in out.decode("utf-8", "backslashreplace").splitlines():
             parts = line.split("\t")
             if len(parts) != 8:
                 continue
@@ -289,15 +342,20 @@ class Tmux:
         time even when the caller is killed and cannot end it.
         """
         argv = [self.binary(), *self.socket_args, "wait-for", channel]
+        # Bounded by coreutils' ``timeout``, the wait is a plain blocking waitpid: Python's own
+        # timeout would poll the child every few milliseconds (Popen.wait's loop), which is what an
+        # idle server spent most of its time on.
+        python_timeout: float | None = timeout + 1.0
         if (bounded := shutil.which("timeout")) is not None:
             argv = [bounded, "-s", "KILL", f"{max(timeout, 0.01):.2f}", *argv]
+            python_timeout = None
         try:
             proc = subprocess.run(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                timeout=timeout + 1.0,
+                timeout=python_timeout,
                 check=False,
             )
         except subprocess.TimeoutExpired:
@@ -387,3 +445,37 @@ class Tmux:
         env.pop("TMUX", None)  # attaching from inside tmux is fine: it is another server
         proc = subprocess.run(self.attach_argv(name), env=env, stderr=subprocess.PIPE, text=True, check=False)
         return proc.returncode, " ".join(proc.stderr.split())
+
+
+def _spawn_read(argv: list[str]) -> tuple[int, bytes]:
+    """Run ``argv`` (stdin and stderr on /dev/null) and return its exit status and output.
+
+    ``posix_spawn`` and one pipe rather than :func:`subprocess.run`: this is
+    the server's once-a-second look at tmux, and it costs the calling
+    process a third as much (no fork of a large process, no selector loop).
+    """
+    read_end, write_end = os.pipe()  # both close-on-exec; the child gets write_end as its stdout only
+    actions = [
+        (os.POSIX_SPAWN_DUP2, write_end, 1),
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+    ]
+    try:
+        try:
+            pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        finally:
+            os.close(write_end)
+        chunks = []
+        try:
+            while chunk := os.read(read_end, 65536):
+                chunks.append(chunk)
+        finally:
+            _, status = os.waitpid(pid, 0)  # never a zombie, whatever happened while reading
+    finally:
+        os.close(read_end)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks)
+
+
+def _scope_env() -> dict[str, str]:
+    """What ``systemd-run --user`` needs to find the user manager (the client's environment is otherwise bare)."""
+    return {k: os.environ[k] for k in ("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "PATH") if k in os.environ}

@@ -17,8 +17,9 @@ milliseconds whatever the agent's environment holds, and imported as the
 module ``hook`` from its own directory (appended to ``sys.path``, after the
 standard library) rather than run by path, so that Python uses its cached
 bytecode instead of compiling it at every event (a third of what the hook
-adds to an interpreter start).  Which agent a command is goes by its file
-name; profiles (SPEC 3.11) will let a user say so.
+adds to an interpreter start).  Which hooks a launch wires is its
+profile's (:mod:`ctask_ls.core.profiles`): by the agent command's file name
+unless the task or the config names a profile.
 """
 
 from __future__ import annotations
@@ -47,12 +48,6 @@ def hook_argv(agent: str) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", HOOK_CODE, agent]
 
 
-def kind(command: str) -> str | None:
-    """``claude`` or ``codex`` when ``command`` is one of those agents (by its file name), else None."""
-    name = Path(command).name
-    return name if name in ("claude", "codex") else None
-
-
 def claude_settings() -> dict[str, t.Any]:
     """The ``--settings`` of a Claude Code launch: every hook runs ``ctask hook``."""
     command = shlex.join(hook_argv("claude"))
@@ -66,9 +61,10 @@ def claude_settings() -> dict[str, t.Any]:
     return {"hooks": hooks}
 
 
-def wire(argv: t.Sequence[str], settings_file: Path) -> list[str]:
-    """``argv`` with the agent's hooks wired to ctask (writing ``settings_file`` for Claude Code)."""
-    agent = kind(argv[0])
+def wire(argv: t.Sequence[str], settings_file: Path, hooks: str) -> list[str]:
+    """``argv`` with the hooks of kind ``hooks`` (its profile's, :mod:`.profiles`) wired to ctask, writing
+    ``settings_file`` for Claude Code; ``none``: ``argv`` as it is."""
+    agent = hooks
     if agent == "claude":
         write_private(settings_file, json.dumps(claude_settings(), indent=2).encode())
         return [argv[0], "--settings", str(settings_file), *argv[1:]]

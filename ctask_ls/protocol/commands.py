@@ -23,6 +23,10 @@ STOP = "ctask.stop"
 DIFF = "ctask.diff"
 LOG = "ctask.log"
 REMOVE = "ctask.remove"
+CHECKPOINT = "ctask.checkpoint"
+CHECKPOINTS = "ctask.checkpoints"
+FILE_AT = "ctask.fileAt"
+REVERT = "ctask.revert"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +59,11 @@ class Command:
 
 _NAME = Arg("name", "name", required=True, doc="The task's name.")
 _AGENT = Arg("agent", "str", doc="Run this command instead of the task's agent, for this launch only.")
+_FRESH = Arg(
+    "fresh",
+    "bool",
+    doc="Start a new conversation even when the last session was cut short by the tmux server's end (SPEC 3.12).",
+)
 
 COMMAND_SPECS: tuple[Command, ...] = (
     Command(
@@ -70,8 +79,8 @@ COMMAND_SPECS: tuple[Command, ...] = (
         ),
         "launch result",
     ),
-    Command(RESUME, (_NAME, _AGENT), "launch result"),
-    Command(LAST, (_AGENT,), "launch result (the task updated most recently)"),
+    Command(RESUME, (_NAME, _AGENT, _FRESH), "launch result"),
+    Command(LAST, (_AGENT, _FRESH), "launch result (the task updated most recently)"),
     Command(
         OPEN,
         (_NAME,),
@@ -96,6 +105,33 @@ COMMAND_SPECS: tuple[Command, ...] = (
         ),
         "`{removed, workspace, warnings, branch?, branch_deleted?}`",
     ),
+    Command(
+        CHECKPOINT,
+        (_NAME, Arg("message", "str", doc="What the checkpoint is for.")),
+        "one checkpoint `{n, commit, at, source, message, session_id, counts, metadata_only}`",
+    ),
+    Command(CHECKPOINTS, (_NAME,), "array of checkpoints, oldest first (as `ctask checkpoints NAME --json`)"),
+    Command(
+        FILE_AT,
+        (
+            _NAME,
+            Arg(
+                "path", "str", required=True, doc="A file of the agent's tree, relative to it (or absolute inside it)."
+            ),
+            Arg("checkpoint", "str", doc="A checkpoint's number or commit; default: the session's start."),
+        ),
+        "`{name, path, checkpoint, content}`; `InvalidArgument` for a binary, oversized or missing file",
+    ),
+    Command(
+        REVERT,
+        (
+            _NAME,
+            Arg("to", "str", doc="A checkpoint's number or commit; default: the start of the running or last session."),
+            Arg("paths", "strlist", doc="Only these files or directories of the tree."),
+            Arg("force", "bool", doc="Also while the agent runs."),
+        ),
+        "`{task, to, before, restored, deleted}` (`before`: the checkpoint taken first, to undo it)",
+    ),
 )
 """Every command, in the order the README lists them."""
 
@@ -118,6 +154,8 @@ LAUNCH_ACTIONS_DOC = (
 ADOPT = "Adopt"
 """The answer to ``window/showMessageRequest`` that adopts a ``fresh_remote`` session."""
 CANCEL = "Cancel"
+FRESH = "Start a New Conversation"
+"""The answer to "resuming the conversation failed: start a new one?" (SPEC 3.12)."""
 """The answer that declines (so does dismissing the question)."""
 
 DEFAULT_BRANCH_PREFIX = "ctask/"

@@ -283,6 +283,9 @@ class DiffNotification:
     """Bytes per kind of change."""
     git: GitView | None = None
     """Git's view of a task on a git repository, as in ``ctask.diff`` results; absent for other tasks."""
+    checkpoint: int | None = None
+    """The checkpoint the diff compares against (the session's start, SPEC 3.13: ``ctask.fileAt`` gives its
+    content); null when none was taken."""
 
     def to_json(self) -> dict[str, t.Any]:
         out = dataclasses.asdict(self)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import threading
 import typing as t
 
+from ctask_ls.core.api import IDLE, WORKING
+
 from . import protocol
 
 if t.TYPE_CHECKING:
@@ -42,6 +44,8 @@ class ActivityNotifier:
         self.last: dict[str, ChangeKey] = {}
         """By control directory: what the client was told last (a task never told anything: NOTHING)."""
         self._lock = threading.Lock()
+        self.on_turn_end: list[t.Callable[[Workspace], None]] = []
+        """Called (from the looking thread) when a task's agent goes from ``working`` to ``idle``."""
 
     def look(self, ws: Workspace, pane: PaneState | None) -> None:
         """Compute ``ws``'s activity from its hooks' record and ``pane``; send it when it changed.
@@ -51,10 +55,13 @@ class ActivityNotifier:
         with self._lock:
             now, conversation = self.server.core.activity(ws, pane)
             key: ChangeKey = (None if now is None else (now.state, now.source, now.message), conversation)
-            if self.last.get(ws.dir, NOTHING) == key:
-                self.last[ws.dir] = key
+            before = self.last.get(ws.dir, NOTHING)
+            if before == key:
                 return
             self.last[ws.dir] = key
+            if before[0] is not None and before[0][0] == WORKING and key[0] is not None and key[0][0] == IDLE:
+                for hook in self.on_turn_end:
+                    hook(ws)
             note = protocol.ActivityNotification(
                 name=ws.name,
                 workspace=ws.tree_dir,

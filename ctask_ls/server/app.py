@@ -26,6 +26,8 @@ def create_server(env: t.Mapping[str, str] | None = None) -> CtaskServer:
     server = CtaskServer(env)
     setup_lifecycle(server)
     owner = owned.setup(server)
-    watcher = leases.setup(server, owner, activity.setup(server))
+    notifier = activity.setup(server)
+    notifier.on_turn_end.append(owner.turn_ended)
+    watcher = leases.setup(server, owner, notifier)
     sessions.setup(server, owner, watcher)
     return server

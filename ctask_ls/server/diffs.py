@@ -2,7 +2,9 @@
 
 Live diffs are captured on the background executor, at most every
 :data:`LIVE_INTERVAL` seconds per session (longer when a capture is slow: five
-times the last capture's duration), and sent only when the diff changed (its
+times the last capture's duration), only after something in the agent's tree
+changed (the server watches it while it owns the session,
+:class:`~.watch.TreeWatch`; on a timer where it cannot), and sent only when the diff changed (its
 lists or byte totals, or for a task on a git repository git's view: a commit
 changes no file in the workspace).  Live captures report no ``$/progress``:
 they are not work the user waits for.  The final diff comes from the summary
@@ -57,6 +59,10 @@ class LiveState:
     running: bool = False
     last: DiffKey = EMPTY
     """The last diff sent (the empty diff before the first)."""
+    watched: bool = False
+    """The tree is watched: a capture is due only when :attr:`changed`."""
+    changed: bool = True
+    """Something in the tree changed since the last capture began (set by the watch)."""
 
 
 def _key(d: Diff, git: dict[str, t.Any] | None) -> DiffKey:
@@ -73,7 +79,7 @@ def _key(d: Diff, git: dict[str, t.Any] | None) -> DiffKey:
 def maybe_live(server: CtaskServer, tracked: Tracked) -> None:
     """Called on every tick for a running owned session; starts a capture when one is due."""
     live = tracked.live
-    if live.running or time.monotonic() < live.next_at:
+    if live.running or (live.watched and not live.changed) or time.monotonic() < live.next_at:
         return
     live.running = True
     if server.submit(_live, server, tracked) is None:
@@ -86,6 +92,7 @@ def _live(server: CtaskServer, tracked: Tracked) -> None:
     try:
         if tracked.ending:
             return
+        live.changed = False  # a change from now on is for the next capture
         with server.quiet_progress():
             d = tracked.owned.live_diff()
         git = tracked.owned.git_view()
@@ -104,6 +111,7 @@ def _live(server: CtaskServer, tracked: Tracked) -> None:
                 counts=d.counts,
                 bytes=d.bytes,
                 git=git,
+                checkpoint=start.n if (start := tracked.owned.start_checkpoint) is not None else None,
             )
             server.notify(protocol.DIFF_NOTIFICATION, payload.to_json())
     except Exception:
@@ -114,7 +122,9 @@ def _live(server: CtaskServer, tracked: Tracked) -> None:
         live.running = False
 
 
-def final_payload(name: str, summary: t.Mapping[str, t.Any]) -> protocol.DiffNotification:
+def final_payload(
+    name: str, summary: t.Mapping[str, t.Any], checkpoint: int | None = None
+) -> protocol.DiffNotification:
     """The ``final: true`` diff, from the summary finalize wrote."""
 
     def paths(key: str) -> list[str]:
@@ -137,4 +147,5 @@ def final_payload(name: str, summary: t.Mapping[str, t.Any]) -> protocol.DiffNot
         else {"added": len(added), "modified": len(modified), "deleted": len(deleted)},
         bytes=dict(size) if isinstance(size, dict) else {"added": 0, "modified": 0, "deleted": 0},
         git=dict(git) if isinstance(git, dict) else None,
+        checkpoint=checkpoint,
     )

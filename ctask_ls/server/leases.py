@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
+import time
 import typing as t
 
-from ctask_ls.core.api import MISSING, CtaskError, file_identity
+from ctask_ls.core.api import FRESH_REMOTE, MISSING, CtaskError, file_identity, record_key
 
 from . import protocol
 from .watch import ControlWatch
@@ -75,6 +77,8 @@ class LeaseWatcher:
         self._stamps: dict[str, FileKey | None] = {}
         """Each lease file's key at the last look: what changed since."""
         self._workspaces: dict[str, Workspace] = {}
+        self._settled: dict[str, tuple[tuple[PaneState | None, FileKey | str | None, FileKey | None], float]] = {}
+        """Each task's pane and files at its last look, and until when they alone decide (:meth:`_settled_until`)."""
         self._lock = threading.Lock()
 
     def tick(self, panes: dict[str, PaneState]) -> None:
@@ -84,6 +88,13 @@ class LeaseWatcher:
             self.watch.start()
         seen: dict[str, protocol.LeaseState] = {}
         tasks_dir = str(core.config.tasks_dir)
+        with self._lock:
+            busy = set(self._busy)
+        holding = self.owner.holding()
+        now = time.time()
+        watched = self.watch.complete  # a hook's record is then seen when written, not looked for here
+        looks: list[tuple[Workspace, PaneState | None]] = []
+        """Activity is looked at after the leases are sent: a client learns of a task before what it does."""
         for name in core.names():
             ws = self._workspaces.get(os.path.join(tasks_dir, name))  # checked when first seen
             if ws is None:
@@ -93,12 +104,28 @@ class LeaseWatcher:
                     continue
             pane = panes.get(ws.tmux_session)
             stamp = file_identity(ws)
+            mark = (pane, core.lease_stamp(ws, stamp), None if watched else record_key(ws))
             self._stamps[ws.dir] = stamp
             self._workspaces[ws.dir] = ws
+            last, before = self._settled.get(ws.dir), self.last.get(ws.dir)
+            if (
+                last is not None
+                and before is not None
+                and last[0] == mark
+                and now < last[1]
+                and ws.dir not in busy
+                and ws.dir not in holding
+            ):
+                seen[ws.dir] = before  # nothing it depends on changed: no look
+                continue
             info = core.inspect_shown(ws)
             self._maintain(ws, info, pane)
             seen[ws.dir] = lease_state(self.server, ws, info, pane)
-            self.activity.look(ws, pane)
+            looks.append((ws, pane))
+            if ws.dir in busy or ws.dir in holding:  # what is shown stays the last state: look again next time
+                self._settled.pop(ws.dir, None)
+            else:
+                self._settled[ws.dir] = (mark, self._settled_until(info, pane, now))
         for tracked in self.owner.sessions():  # owned in a home the settings moved away from
             ws = tracked.owned.ws
             if ws.dir not in seen and ws.root.is_dir():
@@ -106,8 +133,6 @@ class LeaseWatcher:
         for key in self.owner.holding():  # its finalize notifies first; the tick after it, this
             if key in self.last and key in seen:
                 seen[key] = self.last[key]
-        with self._lock:
-            busy = set(self._busy)
         for key in busy & seen.keys():  # a launch in progress: shown once it is done, not half-way
             if key in self.last:
                 seen[key] = self.last[key]
@@ -115,8 +140,12 @@ class LeaseWatcher:
             if key in busy and key not in self.last:
                 continue  # told once the command is done (the next tick)
             before = self.last.get(key)
-            if before is None or before.change_key() != state.change_key():
+            if before is None or (before is not state and before.change_key() != state.change_key()):
                 self.server.notify(protocol.LEASE_STATE, state.to_json())
+        for ws, pane in looks:
+            if ws.dir in busy:
+                continue  # a launch whose lease is held back: its activity comes after it, the next tick
+            self.activity.look(ws, pane)
         for key, state in self.last.items():
             if key not in seen:
                 gone = protocol.LeaseState(
@@ -130,13 +159,40 @@ class LeaseWatcher:
                 )
                 self.server.notify(protocol.LEASE_STATE, gone.to_json())
         self.last = {key: state for key, state in seen.items() if key not in busy or key in self.last}
-        for table in (self._workspaces, self._stamps):
+        for table in (self._workspaces, self._stamps, self._settled):
             for key in table.keys() - seen.keys():
                 del table[key]
         self.activity.keep(self._workspaces.keys())
         self.watch.own_leases = frozenset(tracked.owned.ws.dir for tracked in self.owner.sessions())
         self.watch.sync(self._workspaces.keys())
         core.lease_reads.forget(lambda path: path.rpartition("/")[0] in seen)  # tasks that went
+
+    def _settled_until(self, info: LeaseInfo, pane: PaneState | None, now: float) -> float:
+        """Until when a task whose files and pane stay the same needs no look (Unix time; ``now``: every tick).
+
+        Only time changes it then: its lease turns stale ``stale_after`` after
+        its heartbeat, an agent quiet for ``idle_after`` turns idle.  A lease
+        of another live process on this host is looked at every tick (its
+        owner may die, which no file shows), and so is anything this server
+        acts on (an orphan to adopt or a session to record).
+        """
+        config = self.server.core.config
+        until = math.inf
+        if pane is not None and pane.dead:
+            return now
+        if pane is not None and pane.output_at is not None and now - pane.output_at < config.idle_after:
+            until = pane.output_at + config.idle_after
+        if info.error is not None:
+            return min(until, now + config.stale_after)
+        lease = info.lease
+        if info.fresh and lease is not None:
+            mine = lease.pid == os.getpid() and lease.host == self.server.core.host
+            if not mine and info.state != FRESH_REMOTE:
+                return now
+            return min(until, now + max(0.0, config.stale_after - (info.age_s or 0.0)))
+        if pane is not None or lease is not None:  # an orphan, a stale lease: adopt, reconcile or show
+            return now
+        return until
 
     def quick(self, panes: dict[str, PaneState]) -> None:
         """Between two ticks: re-read only the leases whose file changed (one stat per task).
@@ -148,10 +204,10 @@ class LeaseWatcher:
         holding = self.owner.holding()
         polled = not self.watch.complete  # no native watch: hook records are polled here too
         for key, ws in list(self._workspaces.items()):  # tasks new since the tick wait for the next
-            if polled:
-                self.activity.look(ws, panes.get(ws.tmux_session))
             if key not in holding:
                 self._quick_lease(key, ws, panes)
+            if polled and key in self.last and not self.busy(key):
+                self.activity.look(ws, panes.get(ws.tmux_session))
 
     def changed(self, keys: t.Collection[str], panes: dict[str, PaneState]) -> None:
         """Watched files of the tasks ``keys`` (control directories) changed: look at those tasks now (the loop).
@@ -168,9 +224,15 @@ class LeaseWatcher:
             ws = self._workspaces.get(key)
             if ws is None:  # new since the tick: the next one sees it
                 continue
-            self.activity.look(ws, panes.get(ws.tmux_session))
             if key not in holding:
                 self._quick_lease(key, ws, panes)
+            if key in self.last and not self.busy(key):  # the client knows of its lease: then what it does
+                self.activity.look(ws, panes.get(ws.tmux_session))
+
+    def busy(self, key: str) -> bool:
+        """A command (a launch) is changing task ``key``: what is shown of it waits until it is done."""
+        with self._lock:
+            return key in self._busy
 
     def _quick_lease(self, key: str, ws: Workspace, panes: dict[str, PaneState]) -> None:
         with self._lock:
@@ -270,6 +332,7 @@ def setup(server: CtaskServer, owner: Owner, activity: ActivityNotifier) -> Leas
     watcher = LeaseWatcher(server, owner, activity)
     server.tick_hooks.append(watcher.tick)
     server.quick_hooks.append(watcher.quick)
+    server.quick_wanted = lambda: not watcher.watch.complete
     server.changed_hooks.append(watcher.changed)
     server.close_hooks.append(lambda _why: watcher.watch.stop())
     return watcher

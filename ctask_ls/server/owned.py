@@ -31,6 +31,7 @@ from ctask_ls.core.api import read_summary
 
 from . import diffs, protocol
 from .server import FINALIZE_GRACE
+from .watch import TreeWatch
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.api import EndState, OwnedSession, PaneState, Workspace
@@ -82,6 +83,8 @@ class Owner:
         Not derived from :attr:`Tracked.ending`, which stays set for good and is also set by ends that notify
         nothing (lost, removed, released): this is only a finalize's, and only until its notifications are out."""
         self._exit_watcher: threading.Thread | None = None
+        self.trees = TreeWatch()
+        """The owned sessions' trees, so a live diff is computed only after a change."""
 
     # -- registry ---------------------------------------------------------------------------------
 
@@ -102,8 +105,29 @@ class Owner:
             tracked.ending = True
             owned.release("server shutting down")
             tracked.finished.set_result(None)
+        else:  # a big tree takes a while to watch: not on the command's thread
+            self.server.submit(self._watch_tree, tracked)
         self.server.poke()
         return tracked
+
+    def _watch_tree(self, tracked: Tracked) -> None:
+        live = tracked.live
+        key = tracked.owned.ws.dir
+
+        def changed() -> None:
+            live.changed = True
+
+        try:
+            dirs = tracked.owned.watched_dirs()
+        except Exception:  # git failed: live diffs stay on their timer
+            logger.warning("cannot tell what to watch of %s", tracked.owned.ws.name, exc_info=True)
+            return
+        if tracked.ending or not self.trees.watch(key, dirs, changed):
+            return
+        live.watched = True
+        live.changed = True  # what changed before the watch began is looked at once more
+        if tracked.ending or self.get(tracked.owned.ws) is not tracked:  # ended meanwhile
+            self.trees.unwatch(key)
 
     def _watch_exits(self) -> None:
         """Learn of an owned agent's exit as tmux sees it: its ``pane-died`` hook signals the core's channel.
@@ -115,6 +139,12 @@ class Owner:
         while not self.server.stopping:
             if core.tmux.wait_for(core.exit_channel, EXIT_WAIT):
                 self.server.poke()
+
+    def turn_ended(self, ws: Workspace) -> None:
+        """An owned session's agent finished a turn: its checkpoint (SPEC 3.13), off the loop."""
+        tracked = self.get(ws)
+        if tracked is not None and not tracked.ending:
+            self.server.submit(tracked.owned.checkpoint_turn)
 
     def get(self, ws: Workspace) -> Tracked | None:
         with self._lock:
@@ -131,6 +161,7 @@ class Owner:
         if tracked is not None:
             with tracked.lock:
                 tracked.ending = True
+            self.trees.unwatch(ws.dir)
         return tracked
 
     def holding(self) -> frozenset[str]:
@@ -141,8 +172,11 @@ class Owner:
     def _drop(self, tracked: Tracked) -> None:
         with self._lock:
             key = tracked.owned.ws.dir
-            if self._sessions.get(key) is tracked:
+            mine = self._sessions.get(key) is tracked
+            if mine:
                 del self._sessions[key]
+        if mine:
+            self.trees.unwatch(key)
 
     # -- the tick ---------------------------------------------------------------------------------
 
@@ -195,7 +229,12 @@ class Owner:
             self._drop(tracked)
         try:
             if summary is not None:
-                self.server.notify(protocol.DIFF_NOTIFICATION, diffs.final_payload(ws.name, summary).to_json())
+                self.server.notify(
+                    protocol.DIFF_NOTIFICATION,
+                    diffs.final_payload(
+                        ws.name, summary, start.n if (start := owned.start_checkpoint) else None
+                    ).to_json(),
+                )
                 self.server.notify(protocol.SESSION_ENDED, protocol.SessionEnded(ws.name, summary).to_json())
         finally:
             with self._lock:
@@ -226,6 +265,7 @@ class Owner:
         with self._lock:
             tracked_all = list(self._sessions.values())
             self._sessions.clear()
+        self.trees.stop()
         for tracked in tracked_all:
             with tracked.lock:
                 if tracked.ending:

@@ -126,6 +126,8 @@ class CtaskServer(Serving):
         self.close_hooks: list[t.Callable[[str], None]] = []
         """Called with the reason when the server closes (the owner hands its sessions on)."""
         self.quick_hooks: list[TickHook] = []
+        self.quick_wanted: t.Callable[[], bool] = lambda: bool(self.quick_hooks)
+        """Whether quick looks are needed between ticks (not when every watched file is watched natively)."""
         self.changed_hooks: list[ChangedHook] = []
         """Called on the loop with the control directories whose watched files changed (:meth:`look_soon`)."""
         self._dirty: set[str] = set()
@@ -253,33 +255,43 @@ class CtaskServer(Serving):
 
     def confirm_adoption(self, ws: Workspace, info: LeaseInfo) -> bool:
         """Core's confirm hook (a worker thread): ask with ``window/showMessageRequest``."""
+        lease = info.lease
+        who = f"{lease.host} pid {lease.pid}" if lease else "another host"
+        return self.ask(
+            f"ctask: task {ws.name} is held by {who} with a fresh heartbeat. "
+            "Adopt it here? That host's owner will stop recording it.",
+            protocol.ADOPT,
+        )
+
+    def ask_fresh(self, ws: Workspace, why: str) -> bool:
+        """Core's question when resuming a conversation failed (a worker thread): start a new one?"""
+        return self.ask(f"ctask: task {ws.name}: {why}. Start a new conversation?", protocol.FRESH)
+
+    def ask(self, message: str, yes: str) -> bool:
+        """Ask the user with ``window/showMessageRequest`` (from a worker thread): ``yes`` or Cancel.
+        No answer (a timeout, a client that cannot ask, a client gone) is Cancel."""
         loop = self.loop
         if loop is None:
             return False
-        future = asyncio.run_coroutine_threadsafe(self._ask_adoption(ws, info), loop)
+        future = asyncio.run_coroutine_threadsafe(self._ask(message, yes), loop)
         try:
             return future.result(timeout=ADOPT_ANSWER_TIMEOUT)
         except Exception:  # noqa: BLE001 - no answer (timeout, client gone) is "Cancel"
             future.cancel()
             return False
 
-    async def _ask_adoption(self, ws: Workspace, info: LeaseInfo) -> bool:
-        lease = info.lease
-        who = f"{lease.host} pid {lease.pid}" if lease else "another host"
+    async def _ask(self, message: str, yes: str) -> bool:
         params = types.ShowMessageRequestParams(
             type=types.MessageType.Warning,
-            message=(
-                f"ctask: task {ws.name} is held by {who} with a fresh heartbeat. "
-                "Adopt it here? That host's owner will stop recording it."
-            ),
-            actions=[types.MessageActionItem(title=protocol.ADOPT), types.MessageActionItem(title=protocol.CANCEL)],
+            message=message,
+            actions=[types.MessageActionItem(title=yes), types.MessageActionItem(title=protocol.CANCEL)],
         )
         try:
             answer = await self.window_show_message_request_async(params)
         except Exception as exc:  # noqa: BLE001 - a client that cannot ask declines
             logger.info("showMessageRequest failed: %s", exc)
             return False
-        return answer is not None and getattr(answer, "title", None) == protocol.ADOPT
+        return answer is not None and getattr(answer, "title", None) == yes
 
     @staticmethod
     def declined(ws: Workspace, exc: AdoptionDeclined) -> AdoptionDeclined:
@@ -355,8 +367,9 @@ class CtaskServer(Serving):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.core.config.poll_interval
             while not self.stopping and (remaining := deadline - loop.time()) > 0:
+                quick = self.quick_wanted()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(QUICK_INTERVAL, remaining)):
+                    async with asyncio.timeout(min(QUICK_INTERVAL, remaining) if quick else remaining):
                         await self._wake.wait()
                 if self._wake.is_set():
                     if self._full:
@@ -364,7 +377,7 @@ class CtaskServer(Serving):
                     self._wake.clear()
                     self._look_changed()
                     continue
-                if remaining <= QUICK_INTERVAL:
+                if not quick or remaining <= QUICK_INTERVAL:
                     break
                 try:  # a stat per task: cheaper on the loop than a hop to a thread
                     self.quick_tick()

@@ -152,7 +152,9 @@ def _new(c: Ctx, a: Args) -> dict[str, t.Any]:
     return launch_result(c, ws, owned, "launched")
 
 
-def _resume_name(c: Ctx, name: str, agent: str | None, *, launch_new: bool = True) -> dict[str, t.Any]:
+def _resume_name(
+    c: Ctx, name: str, agent: str | None, *, launch_new: bool = True, fresh: bool = False
+) -> dict[str, t.Any]:
     """``ctask.resume``/``last`` (``launch_new``) and ``ctask.attach``: the core's one resume decision.
 
     A session this server already owns answers ``owned``; otherwise the core
@@ -166,7 +168,14 @@ def _resume_name(c: Ctx, name: str, agent: str | None, *, launch_new: bool = Tru
         return launch_result(c, ws, mine.owned, "owned")
     with c.leases.hold(ws):
         try:
-            out = core.resume(ws.name, confirm=c.server.confirm_adoption, launch_new=launch_new, agent=agent)
+            out = core.resume(
+                ws.name,
+                confirm=c.server.confirm_adoption,
+                launch_new=launch_new,
+                agent=agent,
+                fresh=fresh,
+                ask_fresh=c.server.ask_fresh,
+            )
         except AdoptionDeclined as exc:
             raise c.server.declined(ws, exc) from None
         if out.owned is not None:
@@ -182,11 +191,11 @@ def _resume_name(c: Ctx, name: str, agent: str | None, *, launch_new: bool = Tru
 
 
 def _resume(c: Ctx, a: Args) -> dict[str, t.Any]:
-    return _resume_name(c, a["name"], a.get("agent"))
+    return _resume_name(c, a["name"], a.get("agent"), fresh=bool(a.get("fresh")))
 
 
 def _last(c: Ctx, a: Args) -> dict[str, t.Any]:
-    return _resume_name(c, c.core.last_task(), a.get("agent"))
+    return _resume_name(c, c.core.last_task(), a.get("agent"), fresh=bool(a.get("fresh")))
 
 
 def _attach(c: Ctx, a: Args) -> dict[str, t.Any]:
@@ -257,6 +266,23 @@ def _remove(c: Ctx, a: Args) -> dict[str, t.Any]:
     return result
 
 
+def _checkpoint(c: Ctx, a: Args) -> dict[str, t.Any]:
+    return c.core.checkpoint(a["name"], a.get("message")).to_json()
+
+
+def _checkpoints(c: Ctx, a: Args) -> list[dict[str, t.Any]]:
+    return [cp.to_json() for cp in c.core.checkpoints(a["name"])]
+
+
+def _file_at(c: Ctx, a: Args) -> dict[str, t.Any]:
+    text, cp = c.core.file_at(a["name"], a["path"], a.get("checkpoint"))
+    return {"name": a["name"], "path": a["path"], "checkpoint": cp.to_json(), "content": text}
+
+
+def _revert(c: Ctx, a: Args) -> dict[str, t.Any]:
+    return c.core.revert(a["name"], to=a.get("to"), paths=a.get("paths") or (), force=bool(a.get("force")))
+
+
 JOBS: dict[str, Job] = {
     protocol.NEW: _new,
     protocol.RESUME: _resume,
@@ -269,10 +295,14 @@ JOBS: dict[str, Job] = {
     protocol.DIFF: _diff,
     protocol.LOG: _log,
     protocol.REMOVE: _remove,
+    protocol.CHECKPOINT: _checkpoint,
+    protocol.CHECKPOINTS: _checkpoints,
+    protocol.FILE_AT: _file_at,
+    protocol.REVERT: _revert,
 }
 
 
-READ_ONLY = frozenset({protocol.LIST, protocol.STATUS, protocol.DIFF, protocol.LOG})
+READ_ONLY = frozenset({protocol.LIST, protocol.STATUS, protocol.DIFF, protocol.LOG, protocol.CHECKPOINTS})
 """Commands that change nothing, so they do not wake the poller."""
 
 

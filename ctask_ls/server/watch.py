@@ -1,7 +1,7 @@
 """Watching the tasks' control directories: a hook's ``activity.json`` or a new ``lease.yaml`` seen at once.
 
 Each task's control directory is watched on its own, not recursively: the
-agent's tree (``tree/``) lives inside it and may hold a ``node_modules`` of
+agent's tree (``work/``) lives inside it and may hold a ``node_modules`` of
 100,000 directories, none of which concerns us.  The watch is watchdog's
 native observer (inotify on Linux, FSEvents on macOS, kqueue on the BSDs),
 asked only for renames and deletions, and acts on two names:
@@ -17,6 +17,10 @@ Where no native observer exists, or the kernel refuses a watch (inotify's
 server's quick looks (every 0.5 s) cover those files instead: polling is the
 fallback, never watchdog's own snapshot poller, which would re-list every
 control directory each second.
+
+The agent's tree itself is watched only while this server owns its session
+(:class:`TreeWatch`), recursively, so a live diff is computed only after
+something in it changed.
 """
 
 from __future__ import annotations
@@ -133,3 +137,105 @@ class ControlWatch:
             observer.join(2.0)
         except Exception:
             logger.debug("stopping the file watch failed", exc_info=True)
+
+
+TREE_EVENTS: tuple[str, ...] = (
+    "FileCreatedEvent",
+    "DirCreatedEvent",
+    "FileDeletedEvent",
+    "DirDeletedEvent",
+    "FileMovedEvent",
+    "DirMovedEvent",
+    "FileModifiedEvent",
+    "FileClosedEvent",
+)
+"""What changes a tree's diff: creations, deletions, renames, writes and metadata changes.  Not opens, reads
+or directory listings, so the server's own capture of the tree is never an event (it would wake itself)."""
+
+
+class TreeWatch:
+    """Marks an owned session's tree as changed (``on_change()`` from watchdog's thread) when anything in it changes.
+
+    One recursive native watch per owned session's tree (and, for a repo
+    task, its worktree's administrative directory, where a commit shows).
+    Where there is no native observer or the kernel refuses the watch
+    (``max_user_watches`` is per user), :meth:`watch` says False and the
+    caller looks at the tree on its old schedule instead.
+    """
+
+    def __init__(self) -> None:
+        self._observer: BaseObserver | None = None
+        self._started = False
+        self._watches: dict[str, list[ObservedWatch]] = {}
+        self._lock = threading.Lock()
+
+    def _start(self) -> BaseObserver | None:
+        if self._started:
+            return self._observer
+        self._started = True
+        try:
+            from watchdog.observers import Observer
+            from watchdog.observers.polling import PollingObserver
+
+            if Observer is PollingObserver:  # re-listing whole trees every second is no saving
+                return None
+            observer = Observer()
+            observer.daemon = True
+            observer.start()
+        except Exception as exc:  # noqa: BLE001 - watching is an optimisation
+            logger.info("no tree watching (%s: %s); live diffs on a timer", type(exc).__name__, exc)
+            return None
+        self._observer = observer
+        return observer
+
+    def watch(self, key: str, dirs: t.Sequence[str], on_change: t.Callable[[], None]) -> bool:
+        """Watch ``dirs`` recursively for ``key``; False (nothing watched) when any of them cannot be."""
+        from watchdog import events
+
+        class Handler(events.FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                on_change()
+
+        event_filter = [getattr(events, name) for name in TREE_EVENTS]
+        with self._lock:
+            observer = self._start()
+            if observer is None:
+                return False
+            handler = Handler()
+            made: list[ObservedWatch] = []
+            try:
+                for path in dirs:
+                    made.append(observer.schedule(handler, path, recursive=True, event_filter=event_filter))  # noqa: PERF401 - the ones made before a failure are undone
+            except Exception as exc:  # noqa: BLE001 - a watch limit, or the tree went away
+                logger.warning("cannot watch %s (%s); live diffs on a timer", key, exc)
+                self._unschedule(observer, made)
+                return False
+            self._unschedule(observer, self._watches.pop(key, []))  # a session of the task watched before
+            self._watches[key] = made
+            return True
+
+    def unwatch(self, key: str) -> None:
+        with self._lock:
+            made = self._watches.pop(key, [])
+            if self._observer is not None:
+                self._unschedule(self._observer, made)
+
+    @staticmethod
+    def _unschedule(observer: BaseObserver, made: list[ObservedWatch]) -> None:
+        for one in made:
+            try:
+                observer.unschedule(one)
+            except Exception:
+                logger.debug("unwatching %s failed", one.path, exc_info=True)
+
+    def stop(self) -> None:
+        with self._lock:
+            observer, self._observer = self._observer, None
+            self._watches.clear()
+        if observer is None:
+            return
+        try:
+            observer.stop()
+            observer.join(2.0)
+        except Exception:
+            logger.debug("stopping the tree watch failed", exc_info=True)

@@ -13,7 +13,14 @@ typed into its terminal is one step of a conversation:
 - ``approve``: the command runs: ``PostToolUse`` (``tool_response``), the
   model's last message, ``Stop`` (``stop_hook_active: false``);
 - ``notify TYPE MESSAGE``: ``Notification`` (``notification_type``, ``message``);
+- ``clear``: ``/clear``: ``SessionEnd`` (``reason: clear``), then a new
+  session id and ``SessionStart`` (``source: clear``);
 - ``quit``: ``SessionEnd`` (``reason: prompt_input_exit``), exit 0.
+
+With ``$FAKE_AGENT_ARGV`` set, the arguments of each run are appended there
+(a JSON line); while the file ``$FAKE_AGENT_RESUME_FAILS`` names exists, ``--resume ID`` fails
+as Claude Code's does for a conversation it does not have (a line on
+stderr, exit status 1).
 
 Every hook runs as Claude Code runs it: ``sh -c COMMAND`` in the project
 directory, the event's JSON on stdin (then closed), ``CLAUDE_PROJECT_DIR``
@@ -143,12 +150,20 @@ class FakeClaude:
         elif command == "notify":
             kind, _, message = rest.partition(" ")
             self.fire("Notification", notification_type=kind, message=message)
+        elif command == "clear":  # /clear: a new conversation in the same process
+            self.fire("SessionEnd", reason="clear")
+            self.session_id = str(uuid.uuid4())
+            self.fire("SessionStart", source="clear")
         elif command == "quit":
             self.fire("SessionEnd", reason="prompt_input_exit")
             return False
         return True
 
     def main(self) -> int:
+        fails = os.environ.get("FAKE_AGENT_RESUME_FAILS")
+        if self.resume is not None and fails and os.path.exists(fails):
+            print(f"No conversation found with session ID: {self.resume}", file=sys.stderr, flush=True)
+            return 1
         say(f"✻ Welcome to (fake) Claude Code  session {self.session_id}")
         self.fire("SessionStart", source="resume" if self.resume else "startup")
         say("> ", end="")
@@ -170,5 +185,14 @@ def say(text: str, end: str = "\n") -> None:
     print(text, end=end, flush=True)
 
 
+def record_argv(agent: str, argv: list[str]) -> None:
+    """With ``$FAKE_AGENT_ARGV`` set, append the arguments this run was started with there (a JSON line)."""
+    log = os.environ.get("FAKE_AGENT_ARGV")
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"agent": agent, "argv": argv}) + "\n")
+
+
 if __name__ == "__main__":
+    record_argv("claude", sys.argv[1:])
     sys.exit(FakeClaude(sys.argv[1:]).main())

@@ -15,7 +15,9 @@ into its terminal:
 - ``quit``: exit 0.
 
 With ``$FAKE_AGENT_LOG`` set, each notify call is appended there as a JSON
-line (exit status, what it printed, seconds).
+line (exit status, what it printed, seconds); with ``$FAKE_AGENT_ARGV``, the
+arguments of each run; while the file ``$FAKE_AGENT_RESUME_FAILS`` names exists, ``resume ID`` fails
+as Codex's does for a session it does not have (stderr, exit status 1).
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ def main(argv: list[str]) -> int:
             i += 2
             continue
         i += 1
+    log = os.environ.get("FAKE_AGENT_ARGV")
+    if log:
+        with open(log, "a") as f:
+            f.write(json.dumps({"agent": "codex", "argv": argv}) + "\n")
+    fails = os.environ.get("FAKE_AGENT_RESUME_FAILS")
+    if "resume" in argv and fails and os.path.exists(fails):
+        print(f"Error: No saved session found with ID {thread}", file=sys.stderr, flush=True)
+        return 1
     cwd = str(Path.cwd())
     print(f">_ (fake) OpenAI Codex  thread {thread}", flush=True)
     print("> ", end="", flush=True)

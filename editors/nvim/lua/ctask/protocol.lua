@@ -9,8 +9,8 @@ local M = {}
 --- `workspace/executeCommand` commands; each takes one object argument.
 M.commands = {
   new = "ctask.new", -- {name, agent?, description?, args?, repo?, branch?, base?}
-  resume = "ctask.resume", -- {name, agent?}
-  last = "ctask.last", -- {agent?}
+  resume = "ctask.resume", -- {name, agent?, fresh?}
+  last = "ctask.last", -- {agent?, fresh?}
   open = "ctask.open", -- {name}
   attach = "ctask.attach", -- {name}
   list = "ctask.list", -- {}
@@ -19,6 +19,10 @@ M.commands = {
   diff = "ctask.diff", -- {name}
   log = "ctask.log", -- {name, limit?}
   remove = "ctask.remove", -- {name, force?, delete_branch?}
+  checkpoint = "ctask.checkpoint", -- {name, message?}
+  checkpoints = "ctask.checkpoints", -- {name}
+  file_at = "ctask.fileAt", -- {name, path, checkpoint?}
+  revert = "ctask.revert", -- {name, to?, paths?, force?}
 }
 
 --- Commands that return a launch result `{task, action, session, terminal}`.
@@ -247,6 +251,7 @@ M.settings = {
 ---@field counts ctask.wire.Counts The numbers of files (the lists are complete).
 ---@field bytes ctask.wire.Counts Bytes per kind of change.
 ---@field git? table Git's view of a task on a git repository, as in `ctask.diff` results; absent for other tasks.
+---@field checkpoint? integer The checkpoint the diff compares against (the session's start, SPEC 3.13: `ctask.fileAt` gives its content); null when none was taken.
 
 ---@class ctask.wire.SessionEnded
 ---Params of `ctask/sessionEnded`: the summary a finalized session left (as `summary.yaml`).

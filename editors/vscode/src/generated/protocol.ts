@@ -17,6 +17,10 @@ export const ServerCommand = {
   diff: 'ctask.diff',
   log: 'ctask.log',
   remove: 'ctask.remove',
+  checkpoint: 'ctask.checkpoint',
+  checkpoints: 'ctask.checkpoints',
+  fileAt: 'ctask.fileAt',
+  revert: 'ctask.revert',
 } as const;
 export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
 
@@ -44,12 +48,16 @@ export interface ResumeArgs {
   name: string;
   /** Run this command instead of the task's agent, for this launch only. */
   agent?: string;
+  /** Start a new conversation even when the last session was cut short by the tmux server's end (SPEC 3.12). */
+  fresh?: boolean;
 }
 
 /** The argument of `ctask.last`. */
 export interface LastArgs {
   /** Run this command instead of the task's agent, for this launch only. */
   agent?: string;
+  /** Start a new conversation even when the last session was cut short by the tmux server's end (SPEC 3.12). */
+  fresh?: boolean;
 }
 
 /** The argument of `ctask.open`. */
@@ -103,6 +111,42 @@ export interface RemoveArgs {
   delete_branch?: boolean;
 }
 
+/** The argument of `ctask.checkpoint`. */
+export interface CheckpointArgs {
+  /** The task's name. */
+  name: string;
+  /** What the checkpoint is for. */
+  message?: string;
+}
+
+/** The argument of `ctask.checkpoints`. */
+export interface CheckpointsArgs {
+  /** The task's name. */
+  name: string;
+}
+
+/** The argument of `ctask.fileAt`. */
+export interface FileAtArgs {
+  /** The task's name. */
+  name: string;
+  /** A file of the agent's tree, relative to it (or absolute inside it). */
+  path: string;
+  /** A checkpoint's number or commit; default: the session's start. */
+  checkpoint?: string;
+}
+
+/** The argument of `ctask.revert`. */
+export interface RevertArgs {
+  /** The task's name. */
+  name: string;
+  /** A checkpoint's number or commit; default: the start of the running or last session. */
+  to?: string;
+  /** Only these files or directories of the tree. */
+  paths?: string[];
+  /** Also while the agent runs. */
+  force?: boolean;
+}
+
 /** Command -> the type of its argument. */
 export interface CommandArgs {
   'ctask.new': NewArgs;
@@ -116,6 +160,10 @@ export interface CommandArgs {
   'ctask.diff': DiffArgs;
   'ctask.log': LogArgs;
   'ctask.remove': RemoveArgs;
+  'ctask.checkpoint': CheckpointArgs;
+  'ctask.checkpoints': CheckpointsArgs;
+  'ctask.fileAt': FileAtArgs;
+  'ctask.revert': RevertArgs;
 }
 
 /** Commands that return a launch result `{task, action, session, terminal}`. */
@@ -454,6 +502,8 @@ export interface DiffParams {
   bytes: Counts;
   /** Git's view of a task on a git repository, as in `ctask.diff` results; absent for other tasks. */
   git?: GitSummary;
+  /** The checkpoint the diff compares against (the session's start, SPEC 3.13: `ctask.fileAt` gives its content); null when none was taken. */
+  checkpoint?: number;
 }
 
 /** Params of `ctask/sessionEnded`: the summary a finalized session left (as `summary.yaml`). */

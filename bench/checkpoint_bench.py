@@ -1,0 +1,109 @@
+"""Checkpoints (SPEC 3.13) of the 100,000-file tree, against git and the manifest capture on the same tree.
+
+- the session-start checkpoint (an empty store: every file hashed) against ``git add -A`` into a fresh
+  repository and index;
+- an unchanged tree's checkpoint against the manifest capture it starts with;
+- a turn's checkpoint after 10 files changed;
+- what the store costs on disk, before and after ``git gc``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import typing as t
+from pathlib import Path
+
+if t.TYPE_CHECKING:
+    from bench.run import Row
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())
+
+
+def bench_checkpoint(tmp: Path, runs: int) -> list[Row]:
+    from bench.run import Row, best_of, make_tree, ms, verdict
+    from ctask_ls.core import checkpoint, manifest
+    from ctask_ls.core.workspace import Workspace
+
+    ws = Workspace(str(tmp / "tasks"), "t1")
+    tree = Path(ws.tree_dir)
+    tree.mkdir(parents=True)
+    make_tree(tree)
+    store = checkpoint.Store(ws)
+    limit = 10 * 1024 * 1024
+
+    def fresh_store() -> None:
+        shutil.rmtree(store.dir, ignore_errors=True)
+        with_list = Path(ws.control(checkpoint.LIST))
+        if with_list.exists():
+            with_list.unlink()
+
+    def first() -> None:
+        fresh_store()
+        store.take(manifest.capture(tree), source="start", max_file=limit, keep=100)
+
+    def git_add() -> None:
+        ref = tmp / "ref.git"
+        shutil.rmtree(ref, ignore_errors=True)
+        subprocess.run(["git", "init", "-q", "--bare", str(ref)], check=True)
+        env = {**os.environ, "GIT_DIR": str(ref), "GIT_WORK_TREE": str(tree), "GIT_INDEX_FILE": str(ref / "index")}
+        subprocess.run(["git", "add", "-A"], cwd=tree, env=env, check=True)
+
+    t_first = best_of(first, max(1, runs // 3))
+    t_add = best_of(git_add, max(1, runs // 3))
+    disk = _du(Path(store.dir))
+
+    def unchanged() -> None:
+        store.take(manifest.capture(tree), source="turn", max_file=limit, keep=100)
+
+    def capture() -> None:
+        manifest.capture(tree)
+
+    t_same = best_of(unchanged, runs)
+    t_capture = best_of(capture, runs)
+
+    turns = []
+    for n in range(max(1, runs)):
+        for i in range(10):
+            (tree / f"pkg{i:02d}" / "mod0" / "file000.txt").write_text(f"turn {n} change {i}\n")
+        start = time.perf_counter()
+        store.take(manifest.capture(tree), source="turn", max_file=limit, keep=100)
+        turns.append(time.perf_counter() - start)
+    t_turn = min(turns)
+    store.git("gc", "-q", "--prune=now")
+    packed = _du(Path(store.dir))
+    tree_bytes = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
+    return [
+        Row(
+            "session-start checkpoint, 100,000 files (empty store)",
+            ms(t_first),
+            f"git add -A, fresh index: {ms(t_add)}",
+            f"{t_first / t_add:.2f}×",
+            "≤ 1.5×",
+            verdict(t_first <= 1.5 * t_add),
+        ),
+        Row(
+            "… unchanged tree's checkpoint",
+            ms(t_same),
+            f"manifest capture: {ms(t_capture)}",
+            f"{t_same / t_capture:.2f}×",
+            "≤ 1.5×",
+            verdict(t_same <= 1.5 * t_capture),
+        ),
+        Row("… a turn's checkpoint after 10 files changed", ms(t_turn), "—", "—", "≤ 0.5 s", verdict(t_turn <= 0.5)),
+        Row(
+            "… the store on disk (100,000 files, 409 MB of content, 11 checkpoints)",
+            f"{disk / 2**20:.0f} MB loose, {packed / 2**20:.0f} MB after gc",
+            f"the tree: {tree_bytes / 2**20:.0f} MB",
+            f"{packed / tree_bytes:.2f}× (after gc)",
+            "—",
+            "",
+        ),
+    ]
+
+
+BENCHES = {"checkpoint": bench_checkpoint}

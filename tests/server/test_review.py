@@ -1,0 +1,71 @@
+"""Review through the server (SPEC 3.13): live diffs name their checkpoint; ``ctask.checkpoints``,
+``ctask.fileAt`` and ``ctask.revert`` give editors real side-by-side diffs and an undo.
+
+The agent waits on a flag outside its tree; the test changes the tree as an agent would.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ctask_ls.server import protocol as p
+from tests.server.conftest import new_args
+
+if t.TYPE_CHECKING:
+    from tests.helpers import Env
+    from tests.server.conftest import Session, Start
+
+
+async def end_session(s: Session, env: Env) -> t.Any:
+    mark = s.mark()
+    go = env.root / "go"
+    go.write_text("")
+    ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=15)
+    go.unlink()
+    return ended
+
+
+async def test_checkpoints_file_at_and_revert(lsp: Start, env: Env, agent_py: str) -> None:
+    s = await lsp()
+    await s.command(p.NEW, new_args("t1", agent_py, f"wait={env.root / 'go'}"))
+    tree = env.tree("t1")
+    (tree / "a.txt").write_text("first\n")
+    (tree / "bin.dat").write_bytes(b"\0\1\2")
+    await end_session(s, env)
+
+    await s.command(p.RESUME, {"name": "t1"})
+    cps = await s.command(p.CHECKPOINTS, {"name": "t1"})
+    start = cps[-1]
+    assert [c["source"] for c in cps] == ["start", "end", "start"]
+    mark = s.mark()
+    (tree / "a.txt").write_text("second\n")
+    (tree / "b.txt").write_text("new\n")
+    live = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: not n["final"], name="t1", since=mark, timeout=10)
+    assert live.params["checkpoint"] == start["n"]
+
+    got = await s.command(p.FILE_AT, {"name": "t1", "path": "a.txt"})
+    assert got["content"] == "first\n" and got["checkpoint"]["n"] == start["n"]
+    assert (tree / "a.txt").read_text() == "second\n"
+    for args, said in [
+        ({"path": "bin.dat"}, "is a binary file"),
+        ({"path": "b.txt"}, "has no file b.txt"),
+        ({"path": "../x"}, "is not a path inside task t1's tree"),
+        ({"path": "a.txt", "checkpoint": "42"}, "is not one of its checkpoints"),
+    ]:
+        error = await s.error(p.FILE_AT, {"name": "t1", **args})
+        assert error.kind == "InvalidArgument" and said in error.message, (args, error.message)
+
+    error = await s.error(p.REVERT, {"name": "t1"})
+    assert error.kind == "TaskBusy" and "stop it first" in error.message
+    mark = s.mark()
+    await end_session(s, env)
+    final = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: n["final"], name="t1", since=mark, timeout=15)
+    assert final.params["checkpoint"] == start["n"]
+
+    done = await s.command(p.REVERT, {"name": "t1"})
+    assert done["to"]["n"] == start["n"] and done["restored"] == ["a.txt"] and done["deleted"] == ["b.txt"]
+    assert (tree / "a.txt").read_text() == "first\n" and not (tree / "b.txt").exists()
+    undo = await s.command(p.REVERT, {"name": "t1", "to": str(done["before"]["n"]), "paths": ["b.txt"]})
+    assert undo["restored"] == ["b.txt"] and (tree / "a.txt").read_text() == "first\n"
+    listed = await s.command(p.CHECKPOINTS, {"name": "t1"})
+    assert [c["source"] for c in listed][-3:] == ["end", "revert", "revert"]
