@@ -241,3 +241,18 @@ def test_each_turn_of_claude_ends_in_a_checkpoint(env: Env, tmp_path: Path) -> N
     type_line(env, "t1", "quit")
     assert env.finish(proc)[0] == 0
     assert [c["source"] for c in checkpoints(env)] == ["start", "turn", "end"]
+
+
+def test_old_checkpoints_are_pruned_but_every_sessions_start_stays(env: Env) -> None:
+    env.write_config({"checkpoint_keep": 3})
+    s = Session(env, "t1")
+    for i in range(6):
+        (s.tree / "f.txt").write_text(f"{i}\n")
+        env.run("checkpoint", "t1", "-m", f"step {i}", check=True)
+    s.end()
+    cps = checkpoints(env)
+    assert [(c["n"], c["source"]) for c in cps] == [(1, "start"), (6, "manual"), (7, "manual"), (8, "end")]
+    env.run("revert", "t1", "--to", "6", check=True)  # a kept one's content is all there
+    assert (s.tree / "f.txt").read_text() == "4\n"
+    proc = env.run("revert", "t1", "--to", "3")
+    assert proc.returncode == 1 and "is not one of its checkpoints" in proc.stderr

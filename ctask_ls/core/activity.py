@@ -72,6 +72,14 @@ class HookRecord:
     """When the recorded activity began (Unix time, exact: ``activity.since`` is whole seconds)."""
 
 
+def turn_ended(before: tuple[str, str, t.Any] | None, now: tuple[str, str, t.Any] | None) -> bool:
+    """Whether going from activity ``before`` to ``now`` (each ``(state, source, since)``) ends a turn: ``working``
+    to ``idle``, or a hook's new ``idle`` (its ``since`` moved: a ``Stop`` after a turn too quick to be seen)."""
+    if now is None or before is None or now[0] != IDLE:
+        return False
+    return before[0] == WORKING or (now[1] == HOOK and before[2] != now[2])
+
+
 def record_key(ws: Workspace) -> FileKey | None:
     """The hooks' record's file key (None: there is none): when it is the same, so is the record."""
     return file_key(ws.control(FILE))

@@ -33,7 +33,7 @@ from ctask_ls.core import repair as repairing
 from ctask_ls.core import resume as resuming
 from ctask_ls.core import review as reviewing
 from ctask_ls.core import stop as stopping
-from ctask_ls.core.activity import EXITED, IDLE, NEEDS_INPUT, WORKING, Activity, record_key
+from ctask_ls.core.activity import EXITED, IDLE, NEEDS_INPUT, WORKING, Activity, record_key, turn_ended
 from ctask_ls.core.agent import AgentSpec, ResolvedAgent
 from ctask_ls.core.checkpoint import Checkpoint, TreeChanged
 from ctask_ls.core.config import Config, apply_settings, default_home, defaults, load_config
@@ -135,6 +135,7 @@ __all__ = [
     "record_key",
     "rfc3339",
     "terminal_safe",
+    "turn_ended",
     "validate_name",
 ]
 

@@ -20,7 +20,8 @@ metadata only, and the checkpoint lists them.
 Taking one: the walk's paths go to ``git update-index --add --remove
 --replace`` (which hashes only files whose stat changed), the ones no longer
 there are removed from the index, then ``write-tree`` and ``commit-tree``
-(parent: the previous checkpoint) and a ref under ``refs/ctask/`` keep it.
+(no parent: pruning one frees what only it held) and a ref under ``refs/ctask/`` keep it; a checkpoint
+of the same content as the one before shares its commit.
 ``checkpoints.jsonl`` lists them: number, commit, time, source (``start``,
 ``turn``, ``end``, ``manual``, ``revert``), message, session, counts.  A
 ``turn`` checkpoint of an unchanged tree is not taken.  Pruning keeps the
@@ -43,7 +44,7 @@ from pathlib import Path
 from ctask_ls.core import git, timeutil
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core.errors import CtaskError, InvalidArgument, TaskBusy
-from ctask_ls.core.storage import append_line, atomic_write, read_limited
+from ctask_ls.core.storage import FileKey, append_line, atomic_write, file_key, read_limited
 
 if t.TYPE_CHECKING:
     from ctask_ls.core.workspace import Workspace
@@ -85,6 +86,8 @@ class Checkpoint:
     """Files added, modified and deleted since the checkpoint before it."""
     metadata_only: dict[str, str]
     """Path -> why only its metadata is kept (``over snapshot_max_file``, ``special file``, ...)."""
+    tree: str = ""
+    """The git tree object of its content (a checkpoint of the same content reuses its commit)."""
 
     def to_json(self) -> dict[str, t.Any]:
         return dataclasses.asdict(self)
@@ -103,6 +106,7 @@ class Checkpoint:
                 session_id=data.get("session_id") if isinstance(data.get("session_id"), str) else None,
                 counts=counts,
                 metadata_only={str(k): str(v) for k, v in only.items()} if isinstance(only, dict) else {},
+                tree=str(data.get("tree") or ""),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
@@ -119,11 +123,13 @@ class Store:
 
     # -- git ---------------------------------------------------------------------------------------
 
-    def git(self, *args: str, input: bytes | None = None, index: str | None = None) -> bytes:
-        """Run git on the private store (its index, or ``index``) over the agent's tree; stdout."""
-        env = {"GIT_DIR": self.dir, "GIT_WORK_TREE": self.ws.tree_dir, "GIT_INDEX_FILE": index or self.index}
+    def git(self, *args: str, input: bytes | None = None, allow_failure: bool = False) -> bytes:
+        """Run git on the private store and its index over the agent's tree; stdout."""
+        env = {"GIT_DIR": self.dir, "GIT_WORK_TREE": self.ws.tree_dir, "GIT_INDEX_FILE": self.index}
         env.update(IDENTITY)
-        return git.plumbing(self.ws.tree_dir, args, env=env, config=STORE_CONFIG, input=input)
+        return git.plumbing(
+            self.ws.tree_dir, args, env=env, config=STORE_CONFIG, input=input, allow_failure=allow_failure
+        )
 
     def ensure(self) -> None:
         if os.path.isdir(os.path.join(self.dir, "objects")):
@@ -178,32 +184,57 @@ class Store:
 
     # -- taking one ------------------------------------------------------------------------------------
 
-    def snapshot(self, manifest: manifests.Manifest, max_file: int) -> tuple[str, dict[str, str]]:
-        """Bring the private index to ``manifest``'s files; the tree object and the metadata-only paths."""
+    def snapshot(
+        self, manifest: manifests.Manifest, max_file: int, ignore: t.Sequence[str] = ()
+    ) -> tuple[str, dict[str, str]]:
+        """Bring the private index to ``manifest``'s files; the tree object and the metadata-only paths.
+
+        Three ways, cheapest first: this process took the last snapshot and still has its manifest (the owner
+        of a session: its turns and its end), so only what the two manifests' stat data says changed goes
+        to git, and nothing at all for an unchanged tree; the store is new, so ``git add -A --force`` (which
+        hashes with git's own walk) fills it and the difference is corrected; or every path goes to
+        ``update-index``, which hashes only files whose stat changed.
+        """
         self.ensure()
-        keep: list[str] = []
-        only: dict[str, str] = {}
-        for i, path in enumerate(manifest.paths):
-            kind = manifest.kinds[i]
-            if kind == "o":
-                only[path] = "special file"
-            elif any(part.lower() == ".git" for part in path.split("/")):
-                only[path] = "a .git path, which git cannot hold"
-            elif kind == "f" and manifest.sizes[i] > max_file:
-                only[path] = f"over snapshot_max_file ({manifest.sizes[i]} bytes)"
-            else:
-                keep.append(path)
-        wanted = set(keep)
-        indexed = [p for p in self.git("ls-files", "-z").decode("utf-8", "surrogateescape").split("\0") if p]
-        gone = [p for p in indexed if p not in wanted]
+        keep, only = eligible(manifest, max_file)
+        cached = _SNAPSHOTS.get(self.dir)
+        index_key = file_key(self.index)
+        if cached is not None and index_key is not None and cached[0] == index_key:
+            d = manifests.diff(cached[2], manifest)
+            if not (d.added or d.modified or d.deleted):
+                return cached[1], only
+            wanted = set(keep)
+            gone = [p for p in (*d.deleted, *d.modified) if p not in wanted]
+            changed = [p for p in (*d.added, *d.modified) if p in wanted]
+        elif index_key is None:
+            # The manifest's ignore patterns (gitignore's forms) as the store's excludes, so git's walk skips
+            # them too; what git sees differently (the tree's own .gitignore files) is corrected after.
+            exclude = Path(self.dir, "info", "exclude")
+            exclude.parent.mkdir(exist_ok=True)
+            exclude.write_text("".join(f"{p}\n" for p in ignore if "\n" not in p))
+            self.git("add", "-A", "--ignore-errors", allow_failure=True)  # 1 for a nested repository
+            gone, changed = self._against_index(keep)
+        else:
+            gone, changed = self._against_index(keep)
+            changed = keep
         if gone:
             self.git("update-index", "-z", "--force-remove", "--stdin", input=_z(gone))
-        if keep:
+        if changed:
             # --remove: a file deleted since the walk goes; --replace: a file that became a directory (or the
             # other way round) replaces the entries in its way.  Unchanged files are a stat, not a hash.
-            self.git("update-index", "-z", "--add", "--remove", "--replace", "--stdin", input=_z(keep))
+            self.git("update-index", "-z", "--add", "--remove", "--replace", "--stdin", input=_z(changed))
         tree = self.git("write-tree").decode().strip()
+        key = file_key(self.index)
+        if key is not None:
+            _SNAPSHOTS[self.dir] = (key, tree, manifest)
         return tree, only
+
+    def _against_index(self, keep: list[str]) -> tuple[list[str], list[str]]:
+        """(indexed paths that are not to be kept, paths to be kept that are not indexed)."""
+        raw = self.git("ls-files", "-z").decode("utf-8", "surrogateescape")
+        indexed = {p for p in raw.split("\0") if p}
+        wanted = set(keep)
+        return sorted(indexed - wanted), [p for p in keep if p not in indexed]
 
     def take(
         self,
@@ -214,26 +245,28 @@ class Store:
         keep: int,
         message: str | None = None,
         session_id: str | None = None,
+        ignore: t.Sequence[str] = (),
     ) -> Checkpoint | None:
         """Take a checkpoint of ``manifest``'s files (the caller holds the task's write lock); None for a ``turn``
         that changed nothing since the last checkpoint."""
         if source not in SOURCES:
             raise ValueError(f"bad checkpoint source {source!r}")
-        tree, only = self.snapshot(manifest, max_file)
+        tree, only = self.snapshot(manifest, max_file, ignore)
         before = self.checkpoints()
         last = before[-1] if before else None
-        parent_tree = self.git("rev-parse", f"{last.commit}^{{tree}}").decode().strip() if last else None
-        if source == "turn" and parent_tree == tree:
-            return None
-        text = json.dumps({"source": source, "message": message, "session_id": session_id})
-        args = ["commit-tree", tree, "-m", text]
-        if last is not None:
-            args += ["-p", last.commit]
-        commit = self.git(*args).decode().strip()
+        parent_tree = (last.tree or self.git("rev-parse", f"{last.commit}^{{tree}}").decode().strip()) if last else None
         n = (last.n if last else 0) + 1
-        self.git("update-ref", f"refs/ctask/{n}", commit)
-        counts = self.counts(parent_tree, tree)
-        cp = Checkpoint(n, commit, timeutil.now_str(), source, message, session_id, counts, only)
+        if last is not None and parent_tree == tree:  # the same content: the same commit, nothing to count
+            if source == "turn":
+                return None
+            commit, counts = last.commit, {"added": 0, "modified": 0, "deleted": 0}
+        else:
+            text = json.dumps({"source": source, "message": message, "session_id": session_id})
+            # No parent: a chain would keep every pruned checkpoint reachable, so gc could never free one.
+            commit = self.git("commit-tree", tree, "-m", text).decode().strip()
+            self.git("update-ref", f"refs/ctask/{commit}", commit)
+            counts = self.counts(parent_tree, tree)
+        cp = Checkpoint(n, commit, timeutil.now_str(), source, message, session_id, counts, only, tree)
         append_line(self.list_path, cp.to_json())
         self.prune([*before, cp], keep)
         return cp
@@ -241,7 +274,7 @@ class Store:
     def counts(self, old: str | None, new: str) -> dict[str, int]:
         out = {"added": 0, "modified": 0, "deleted": 0}
         if old is None:
-            out["added"] = sum(1 for p in self.git("ls-tree", "-r", "-z", "--name-only", new).split(b"\0") if p)
+            out["added"] = len(self.git("ls-tree", "-r", "-z", "--name-only", new).split(b"\0")) - 1
             return out
         for status, _path in self.changes(old, new):
             out[{"A": "added", "D": "deleted"}.get(status, "modified")] += 1
@@ -259,10 +292,11 @@ class Store:
             return
         latest = all_[-1].n
         dropped = [c for c in all_[:-keep] if c.source != "start"]
-        for cp in dropped:
-            with contextlib.suppress(Exception):
-                self.git("update-ref", "-d", f"refs/ctask/{cp.n}")
         kept = [c for c in all_ if c not in dropped]
+        still = {c.commit for c in kept}  # checkpoints of the same content share a commit
+        for commit in {c.commit for c in dropped} - still:
+            with contextlib.suppress(Exception):
+                self.git("update-ref", "-d", f"refs/ctask/{commit}")
         atomic_write(self.list_path, "".join(json.dumps(c.to_json()) + "\n" for c in kept))
         if latest % GC_EVERY == 0:
             with contextlib.suppress(Exception):
@@ -281,6 +315,26 @@ class Store:
         if kind != "blob":
             return None
         return mode, self.git("cat-file", "blob", sha)
+
+
+_SNAPSHOTS: dict[str, tuple[FileKey, str, manifests.Manifest]] = {}
+"""Per store, in this process: its index's file key, the tree and the manifest of the last snapshot taken here."""
+
+
+def eligible(manifest: manifests.Manifest, max_file: int) -> tuple[list[str], dict[str, str]]:
+    """(the paths whose content a checkpoint keeps, the others with why only their metadata is kept)."""
+    keep: list[str] = []
+    only: dict[str, str] = {}
+    for path, kind, size in zip(manifest.paths, manifest.kinds, manifest.sizes, strict=True):
+        if kind == "o":
+            only[path] = "special file"
+        elif kind == "f" and size > max_file:
+            only[path] = f"over snapshot_max_file ({size} bytes)"
+        elif ".git" in path.lower() and ".git" in path.lower().split("/"):
+            only[path] = "a .git path, which git cannot hold"
+        else:
+            keep.append(path)
+    return keep, only
 
 
 def _z(paths: t.Iterable[str]) -> bytes:

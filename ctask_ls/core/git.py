@@ -197,6 +197,7 @@ def plumbing(
     config: t.Sequence[str] = (),
     input: bytes | None = None,
     timeout: float = PLUMBING_TIMEOUT,
+    allow_failure: bool = False,
 ) -> bytes:
     """Run ``git ARGS`` in ``cwd`` with ``env`` added (``GIT_DIR``, ``GIT_INDEX_FILE``: a checkpoint store's, never
     the user's) and ``config`` after :data:`SAFE_CONFIG`; its stdout as bytes, or a :class:`GitError`."""
@@ -210,7 +211,7 @@ def plumbing(
         raise GitError(f"`git {args[0]}` did not finish in {timeout:.0f} s in {cwd}", reason="failed") from exc
     except OSError as exc:
         raise GitError(f"could not run git in {cwd}: {exc.strerror or exc}", reason="failed") from exc
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not allow_failure:
         err = proc.stderr.decode("utf-8", "replace")
         raise GitError(f"`git {args[0]}` failed in {cwd}: {_first_line(err)}", reason="failed")
     return proc.stdout

@@ -74,7 +74,7 @@ class HeartbeatService:
             for beat in due:
                 self._beat(beat)
             if not due:
-                self._wake.wait(max(0.01, min(wait, 1.0)))
+                self._wake.wait(max(0.01, wait))  # add() wakes it for a lease due sooner
                 self._wake.clear()
 
     def _beat(self, beat: _Beat) -> None:

@@ -54,7 +54,7 @@ class OwnedSession:
         self._mutex = threading.Lock()
         self.start_checkpoint: Checkpoint | None = None
         """The checkpoint of the session's start (its diffs' base), when one was taken."""
-        self._activity: str | None = None
+        self._activity: tuple[str, str, t.Any] | None = None
 
     @property
     def session_id(self) -> str:
@@ -139,11 +139,12 @@ class OwnedSession:
             tmux.wait_for(self.ctx.exit_channel, min(self.ctx.config.poll_interval, EXIT_LOOK))
 
     def turn_over(self, pane: PaneState | None) -> bool:
-        """Whether the agent's turn ended since the last call (``working`` → ``idle``, SPEC 3.13)."""
+        """Whether the agent's turn ended since the last call (SPEC 3.13): ``working`` → ``idle``, or a hook saying
+        ``idle`` anew (a turn quicker than the looks between them)."""
         now = activities.current(activities.read_record(self.ws), pane, idle_after=self.ctx.config.idle_after)
-        state = now.state if now is not None else None
-        before, self._activity = self._activity, state
-        return before == activities.WORKING and state == activities.IDLE
+        seen = (now.state, now.source, now.since) if now is not None else None
+        before, self._activity = self._activity, seen
+        return activities.turn_ended(before, seen)
 
     def checkpoint_turn(self) -> Checkpoint | None:
         """The checkpoint of a turn's end (none when the turn changed nothing)."""

@@ -55,6 +55,7 @@ def take(
             keep=ctx.config.checkpoint_keep,
             message=message,
             session_id=session_id,
+            ignore=ctx.config.ignore,
         )
 
 
@@ -118,7 +119,7 @@ def patch(ctx: Context, name: object, paths: t.Sequence[str] = (), since: str | 
     start = base(ctx, ws, since)
     store = checkpoints.Store(ws)
     with require_lock(Path(ws.control(LOCK)), max(ctx.config.lock_timeout, 60.0), what="compare with a checkpoint"):
-        now, only = store.snapshot(ctx.capture(ws, None), ctx.config.snapshot_max_file)
+        now, only = store.snapshot(ctx.capture(ws, None), ctx.config.snapshot_max_file, ctx.config.ignore)
         text = store.git(
             "diff-tree", "-p", "-r", "--no-renames", "--no-ext-diff", "--no-textconv", start.commit, now, "--", *rel
         ).decode("utf-8", "replace")
@@ -171,6 +172,7 @@ def revert(
             keep=ctx.config.checkpoint_keep,
             message=f"before reverting to {target.n}",
             session_id=current_session(ctx, ws),
+            ignore=ctx.config.ignore,
         )
         assert before is not None
         done = checkpoints.restore(store, target, before, seen, rel)

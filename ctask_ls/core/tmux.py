@@ -247,29 +247,30 @@ class Tmux:
             # set-hook; the name was just created, and an exact name wins over a prefix.
             cmd += [";", *self._exit_hook_args(name, exit_channel, reaper)]
         client_env = {k: os.environ[k] for k in _CLIENT_VARS if k in os.environ}
-        scope = [] if self.server_running() else self.scope_prefix()  # this client starts the server
-        try:
-            proc = subprocess.run(
-                [*scope, *cmd],
+
+        def run(prefix: list[str]) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*prefix, *cmd],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
-                env={**client_env, **_scope_env()} if scope else client_env,
+                env={**client_env, **_scope_env()} if prefix else client_env,
                 cwd=cwd,
                 check=False,
                 start_new_session=True,  # the server it may start is no child of the caller's session
             )
-            if proc.returncode != 0 and scope and not self.server_running():  # no scope to be had: start plainly
-                proc = subprocess.run(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    text=True,
-                    env=client_env,
-                    cwd=cwd,
-                    check=False,
-                    start_new_session=True,
-                )
+
+        try:
+            for attempt in range(3):
+                scope = [] if self.server_running() else self.scope_prefix()  # this client starts the server
+                proc = run(scope)
+                if proc.returncode != 0 and scope and not self.server_running():  # no scope to be had
+                    proc = run([])
+                # A server whose last session just ended exits while a client is connecting: the next client
+                # starts a new one.
+                if proc.returncode == 0 or "server exited unexpectedly" not in proc.stderr or attempt == 2:
+                    break
+                time.sleep(0.1)
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
                 env_file.unlink()
@@ -331,6 +332,11 @@ class Tmux:
         """
         code, _out, _err = self._cmd(*self._exit_hook_args(f"={name}", channel, reaper))
         return code == 0
+
+    def wake(self, channel: str) -> None:
+        """Signal ``channel``: a :meth:`wait_for` on it returns (its owner is closing)."""
+        if _CHANNEL_RE.fullmatch(channel) and self.server_running():
+            self._cmd("wait-for", "-S", channel)
 
     def wait_for(self, channel: str, timeout: float) -> bool:
         """Block until ``channel`` is signalled (True) or ``timeout`` passes (False).

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import typing as t
 
-from ctask_ls.core.api import IDLE, WORKING
+from ctask_ls.core.api import turn_ended
 
 from . import protocol
 
@@ -45,6 +45,8 @@ class ActivityNotifier:
         """By control directory: what the client was told last (a task never told anything: NOTHING)."""
         self._lock = threading.Lock()
         self.on_turn_end: list[t.Callable[[Workspace], None]] = []
+        self.seen: dict[str, tuple[str, str, t.Any] | None] = {}
+        """By control directory: the activity looked at last, with its ``since`` (what ends a turn)."""
         """Called (from the looking thread) when a task's agent goes from ``working`` to ``idle``."""
 
     def look(self, ws: Workspace, pane: PaneState | None) -> None:
@@ -55,13 +57,15 @@ class ActivityNotifier:
         with self._lock:
             now, conversation = self.server.core.activity(ws, pane)
             key: ChangeKey = (None if now is None else (now.state, now.source, now.message), conversation)
+            seen = (now.state, now.source, now.since) if now is not None else None
+            if turn_ended(self.seen.get(ws.dir), seen):
+                for hook in self.on_turn_end:
+                    hook(ws)
+            self.seen[ws.dir] = seen
             before = self.last.get(ws.dir, NOTHING)
             if before == key:
                 return
             self.last[ws.dir] = key
-            if before[0] is not None and before[0][0] == WORKING and key[0] is not None and key[0][0] == IDLE:
-                for hook in self.on_turn_end:
-                    hook(ws)
             note = protocol.ActivityNotification(
                 name=ws.name,
                 workspace=ws.tree_dir,
@@ -75,6 +79,8 @@ class ActivityNotifier:
         with self._lock:
             for key in self.last.keys() - set(keys):
                 del self.last[key]
+            for key in self.seen.keys() - set(keys):
+                del self.seen[key]
 
 
 def setup(server: CtaskServer) -> ActivityNotifier:

@@ -42,8 +42,9 @@ logger = logging.getLogger("ctask_ls.server.owned")
 
 Summary = dict[str, t.Any]
 
-EXIT_WAIT = 5.0
-"""How long one wait for an agent's exit lasts (the poll tick still runs every ``poll_interval``)."""
+EXIT_WAIT = 60.0
+"""How long one wait for an agent's exit lasts: the poll tick still looks every ``poll_interval`` (a killed
+session fires no ``pane-died``), so the wait only needs renewing now and then (each is a process)."""
 
 
 @dataclasses.dataclass
@@ -259,6 +260,9 @@ class Owner:
         """The server is closing: let running finalizes complete (bounded), then release the rest."""
         self.wait_finalizing(FINALIZE_GRACE)
         self.release_all(why)
+        if self._exit_watcher is not None:  # its waiting tmux client goes now, not at its timeout
+            with contextlib.suppress(Exception):
+                self.server.core.tmux.wake(self.server.core.exit_channel)
 
     def release_all(self, why: str) -> None:
         """Stop heartbeats and remove our leases; the tmux sessions keep running."""

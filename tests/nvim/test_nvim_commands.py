@@ -10,7 +10,22 @@ if t.TYPE_CHECKING:
     from tests.helpers import Env
     from tests.nvim.conftest import Nvim
 
-SUBCOMMANDS = ["attach", "diff", "last", "list", "log", "new", "newrepo", "open", "remove", "resume", "status", "stop"]
+SUBCOMMANDS = [
+    "attach",
+    "diff",
+    "diffthis",
+    "last",
+    "list",
+    "log",
+    "new",
+    "newrepo",
+    "open",
+    "remove",
+    "resume",
+    "revert",
+    "status",
+    "stop",
+]
 
 
 def test_commands_and_completion_without_setup(nvim: Nvim, env: Env, agent: list[str]) -> None:
@@ -21,7 +36,7 @@ def test_commands_and_completion_without_setup(nvim: Nvim, env: Env, agent: list
     res = run.result
     assert res["clients_before_any_command"] == 0
     assert res["complete_subcommands"] == SUBCOMMANDS
-    assert res["complete_re"] == ["remove", "resume"]
+    assert res["complete_re"] == ["remove", "resume", "revert"]
     assert [line.split()[0] for line in res["list_lines"]] == ["alpha", "beta"]
     assert res["complete_names"] == ["alpha", "beta"]
     assert res["complete_names_a"] == ["alpha"]

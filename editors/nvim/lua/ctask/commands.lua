@@ -113,6 +113,33 @@ M.subcommands = {
       actions().diff(args[1])
     end,
   },
+  diffthis = {
+    desc = "the current file (or FILE) beside its content at the session's start (or CHECKPOINT): diffthis [FILE] [CHECKPOINT]",
+    run = function(args)
+      require("ctask.review").diffthis(args[1], args[2])
+    end,
+  },
+  revert = {
+    desc = "put the current file (or FILE) back as it was at the session's start (or to=CHECKPOINT); revert! the whole tree: revert[!] [FILE] [to=N]",
+    run = function(args, bang)
+      local file, to
+      for _, a in ipairs(args) do
+        local n = a:match("^to=(.+)$")
+        if n then
+          to = n
+        else
+          file = a
+        end
+      end
+      if not bang and not file then
+        file = vim.api.nvim_buf_get_name(0)
+        if file == "" then
+          return require("ctask.client").error("revert which file? open one of a task's tree, or :Ctask revert! for all")
+        end
+      end
+      require("ctask.review").revert(bang and not file and nil or file, { to = to })
+    end,
+  },
   log = {
     desc = "session history: log [NAME] [LIMIT]",
     names = true,

@@ -1,0 +1,162 @@
+---@brief Review (SPEC 3.13): a file of a task's tree against a checkpoint, in a diff split; revert a file.
+---
+--- `:Ctask diffthis [FILE] [CHECKPOINT]` opens, beside the file, a read-only
+--- buffer `ctask://NAME/checkpoint/N/PATH` with its content at the checkpoint
+--- (default: the start of the running or last session, the base `:Ctask diff`
+--- uses) and runs `:diffthis` in both windows; a file the agent added diffs
+--- against an empty buffer. `:Ctask revert [FILE]` puts a file (or, without
+--- one, the whole tree) back as it was at that checkpoint, after a
+--- confirmation; ctask takes a checkpoint first, and the message says how to
+--- undo it. `<CR>` on a quickfix entry of `:Ctask diff` opens the file;
+--- `:Ctask diffthis` there shows what changed.
+
+local client = require("ctask.client")
+local protocol = require("ctask.protocol")
+local state = require("ctask.state")
+
+local C = protocol.commands
+local M = {}
+
+--- The task whose tree holds `file` (absolute) and the path inside it, or nil.
+---@param file string
+---@return string? name, string? rel
+function M.locate(file)
+  file = vim.fs.normalize(file)
+  for name, ws in pairs(state.workspaces) do
+    for _, root in ipairs({ ws.path, ws.real }) do
+      if file:sub(1, #root + 1) == root .. "/" then
+        return name, file:sub(#root + 2)
+      end
+    end
+  end
+end
+
+---@param file? string
+---@return string? file, string? name, string? rel
+local function target(file)
+  file = (file and file ~= "") and vim.fn.fnamemodify(file, ":p") or vim.api.nvim_buf_get_name(0)
+  if file == "" then
+    client.error("no file: open a file of a task's tree, or give one (:Ctask diffthis FILE)")
+    return nil
+  end
+  local name, rel = M.locate(file)
+  if not name then
+    client.error(("%s is not in a task's tree; :Ctask list shows the tasks"):format(vim.fn.fnamemodify(file, ":~")))
+    return nil
+  end
+  return file, name, rel
+end
+
+--- The scratch buffer holding `lines` as `rel` was at checkpoint `n` of task `name`.
+---@return integer
+local function checkpoint_buffer(name, n, rel, lines, filetype)
+  local bufname = ("ctask://%s/checkpoint/%s/%s"):format(name, tostring(n), rel)
+  local buf = vim.fn.bufnr(bufname)
+  if buf == -1 then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_name(buf, bufname)
+  end
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].readonly = true
+  vim.bo[buf].bufhidden = "wipe"
+  if filetype and filetype ~= "" then
+    vim.bo[buf].filetype = filetype
+  end
+  return buf
+end
+
+--- `:Ctask diffthis [FILE] [CHECKPOINT]`.
+---@param file? string
+---@param checkpoint? string
+---@param cb? fun(err: any, result: any)
+function M.diffthis(file, checkpoint, cb)
+  cb = cb or function() end
+  local path, name, rel = target(file)
+  if not path then
+    return cb("no task file", nil)
+  end
+  local args = { name = name, path = rel, checkpoint = checkpoint }
+  client.execute(C.file_at, args, function(err, result)
+    local lines, n
+    if err then
+      local message = type(err) == "table" and err.message or tostring(err)
+      local n_absent = message:match("^checkpoint (%d+) of task .- has no file")
+      if not n_absent then
+        client.error(message)
+        return cb(err, nil)
+      end
+      lines, n = {}, n_absent -- the agent added it: against nothing
+    else
+      lines, n = vim.split(result.content, "\n", { plain = true }), result.checkpoint.n
+      if lines[#lines] == "" then
+        table.remove(lines)
+      end
+    end
+    if vim.fn.bufnr(path) ~= vim.api.nvim_get_current_buf() then
+      vim.cmd.edit(vim.fn.fnameescape(path))
+    end
+    local here = vim.api.nvim_get_current_win()
+    local filetype = vim.bo.filetype
+    vim.cmd("diffthis")
+    vim.cmd("leftabove vsplit")
+    local buf = checkpoint_buffer(name, n, rel, lines, filetype)
+    vim.api.nvim_win_set_buf(0, buf)
+    vim.cmd("diffthis")
+    vim.api.nvim_set_current_win(here)
+    cb(nil, { task = name, path = rel, checkpoint = n, buf = buf })
+  end, { silent = true })
+end
+
+--- `:Ctask revert [FILE]`: after a confirmation, FILE (or the whole tree) back to the session's start.
+---@param file? string
+---@param opts? {force?: boolean, to?: string, confirm?: fun(question: string): boolean}
+---@param cb? fun(err: any, result: any)
+function M.revert(file, opts, cb)
+  opts, cb = opts or {}, cb or function() end
+  local name, paths, what
+  if file == nil or file == "" then
+    name = state.current()
+    if not name then
+      client.error("which task? open a file of its tree, or run :Ctask revert FILE")
+      return cb("no task", nil)
+    end
+    paths, what = nil, ("every file of task %s"):format(name)
+  else
+    local path, rel
+    path, name, rel = target(file)
+    if not path then
+      return cb("no task file", nil)
+    end
+    paths, what = { rel }, ("%s of task %s"):format(rel, name)
+  end
+  local question = ("Put %s back as it was at %s?"):format(what, opts.to and ("checkpoint " .. opts.to) or "its session's start")
+  local confirm = opts.confirm or function(q)
+    return vim.fn.confirm(q, "&Revert\n&Cancel", 2) == 1
+  end
+  if not confirm(question) then
+    return cb("cancelled", nil)
+  end
+  local args = { name = name, paths = paths, to = opts.to, force = opts.force or nil }
+  client.execute(C.revert, args, function(err, result)
+    if err then
+      return cb(err, nil)
+    end
+    vim.cmd("checktime")
+    vim.notify(
+      ("ctask: %s: back to checkpoint %d (%d restored, %d deleted); undo with :Ctask revert%s to=%d"):format(
+        what,
+        result.to.n,
+        #result.restored,
+        #result.deleted,
+        file and (" " .. file) or "",
+        result.before.n
+      ),
+      vim.log.levels.INFO
+    )
+    cb(nil, result)
+  end)
+end
+
+return M
