@@ -409,14 +409,16 @@ def _idle(tmp: Path, sessions: int, seconds: float) -> list[Row]:
     from bench.run import Row
 
     agent = json.dumps({"command": sys.executable, "args": ["-c", IDLE_AGENT]})
-    env, sock = _env(tmp, f"agent: {agent}\n")
+    env, sock = _env(tmp, f"agent: {agent}\nidle_after: 2\n")
 
     async def go() -> tuple[float, float, int]:
         client = await Client.start(env)
         try:
             for i in range(sessions):
                 await client.command("ctask.new", {"name": f"idle{i}"})
-            await asyncio.sleep(3 + sessions / 10)  # the agents wrote their files, their live diffs went out
+            # The agents wrote their files, their live diffs went out, and their turns ended (idle_after 2 s):
+            # each took its turn's checkpoint.  From now on nothing changes.
+            await asyncio.sleep(6 + sessions / 10)
             pid = client.proc.pid
             cpu0, children0 = _cpu_seconds(pid)
             await asyncio.sleep(seconds)

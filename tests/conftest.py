@@ -56,3 +56,16 @@ def _no_real_tmux(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TMUX", raising=False)
     if "CTASK_TMUX_SOCKET" not in os.environ:
         monkeypatch.setenv("CTASK_TMUX_SOCKET", "/nonexistent-ctask-test-guard/tmux.sock")
+
+
+@pytest.fixture
+def agents(env: Env, tmp_path: Path) -> Env:
+    """The test agents ``claude``, ``codex`` and ``bursty`` first on PATH (tests/agents); each hook call they
+    make logged in ``hooks.jsonl`` and the arguments of each run in ``argv.jsonl``."""
+    from tests.agents import install
+
+    bin_dir = install(tmp_path / "bin")
+    env.vars["PATH"] = f"{bin_dir}:{env.vars['PATH']}"
+    env.vars["FAKE_AGENT_LOG"] = str(tmp_path / "hooks.jsonl")
+    env.vars["FAKE_AGENT_ARGV"] = str(tmp_path / "argv.jsonl")
+    return env

@@ -18,19 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents import install
 from tests.helpers import Env, retry_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def agents(env: Env, tmp_path: Path) -> Env:
-    """``claude``, ``codex`` and ``bursty`` first on PATH; each hook call they make logged in ``hooks.jsonl``."""
-    bin_dir = install(tmp_path / "bin")
-    env.vars["PATH"] = f"{bin_dir}:{env.vars['PATH']}"
-    env.vars["FAKE_AGENT_LOG"] = str(tmp_path / "hooks.jsonl")
-    return env
 
 
 def hook_calls(env: Env) -> list[dict[str, t.Any]]:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents import install
 from tests.helpers import AGENT_SCRIPT, Env, retry_until
 from tests.test_activity import reaches, type_line
 
@@ -224,9 +223,8 @@ def test_a_repo_tasks_checkpoints_leave_the_users_repository_byte_for_byte(env: 
     assert state() == before
 
 
-def test_each_turn_of_claude_ends_in_a_checkpoint(env: Env, tmp_path: Path) -> None:
-    bin_dir = install(tmp_path / "bin")
-    env.vars["PATH"] = f"{bin_dir}:{env.vars['PATH']}"
+def test_each_turn_of_claude_ends_in_a_checkpoint(agents: Env) -> None:
+    env = agents
     proc = env.spawn("new", "t1", "--agent", "claude")
     env.wait_owned("t1", proc)
     reaches(env, "t1", "idle")

@@ -130,13 +130,7 @@ class ControlWatch:
     def stop(self) -> None:
         observer, self._observer = self._observer, None
         self.available = False
-        if observer is None:
-            return
-        try:
-            observer.stop()
-            observer.join(2.0)
-        except Exception:
-            logger.debug("stopping the file watch failed", exc_info=True)
+        _stop(observer, "the file watch")
 
 
 TREE_EVENTS: tuple[str, ...] = (
@@ -232,10 +226,15 @@ class TreeWatch:
         with self._lock:
             observer, self._observer = self._observer, None
             self._watches.clear()
-        if observer is None:
-            return
-        try:
-            observer.stop()
-            observer.join(2.0)
-        except Exception:
-            logger.debug("stopping the tree watch failed", exc_info=True)
+        _stop(observer, "the tree watch")
+
+
+def _stop(observer: BaseObserver | None, what: str) -> None:
+    """Stop a watchdog observer and its threads (bounded); a failure only logged: the server is closing."""
+    if observer is None:
+        return
+    try:
+        observer.stop()
+        observer.join(2.0)
+    except Exception:
+        logger.debug("stopping %s failed", what, exc_info=True)
