@@ -110,7 +110,9 @@ async def test_activity_follows_the_agents_hooks_with_its_conversation_id(lsp: S
 
 
 async def test_activity_from_output_follows_the_polls_without_hooks(lsp: Start, env: Env, agent_py: str) -> None:
-    env.write_config({"idle_after": 1})
+    # Long enough that "working" from the agent's first output is still so once its launch is shown (the
+    # activity of a launch comes after its lease; on a loaded machine a launch takes a second or two).
+    env.write_config({"idle_after": 3})
     s = await lsp(init={"autoAdopt": False})
     steps = ["print=hello", "wait=more", "print=again", "wait=quit"]
     await s.command(p.NEW, {"name": "t2", "agent": sys.executable, "args": [agent_py, *steps]})
