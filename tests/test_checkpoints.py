@@ -231,7 +231,7 @@ def test_each_turn_of_claude_ends_in_a_checkpoint(agents: Env) -> None:
     (env.tree("t1") / "turn1.txt").write_text("1\n")
     type_line(env, "t1", "prompt one")
     type_line(env, "t1", "approve")  # PostToolUse, Stop: the turn is over
-    turns = retry_until(lambda: [c for c in checkpoints(env) if c["source"] == "turn"], 20)
+    turns = retry_until(lambda: [c for c in checkpoints(env) if c["source"] == "turn"], 40)
     assert turns[0]["counts"] == {"added": 1, "modified": 0, "deleted": 0}
     type_line(env, "t1", "prompt two")
     type_line(env, "t1", "approve")  # a turn that changed nothing: no checkpoint

@@ -141,8 +141,11 @@ class OwnedSession:
     def turn_over(self, pane: PaneState | None) -> bool:
         """Whether the agent's turn ended since the last call (SPEC 3.13): ``working`` → ``idle``, or a hook saying
         ``idle`` anew (a turn quicker than the looks between them)."""
-        now = activities.current(activities.read_record(self.ws), pane, idle_after=self.ctx.config.idle_after)
-        seen = (now.state, now.source, now.since) if now is not None else None
+        record = activities.read_record(self.ws)
+        now = activities.current(record, pane, idle_after=self.ctx.config.idle_after)
+        # A hook's activity by its exact time: two of them within one second differ (``since`` is whole seconds).
+        when = record.at if now is not None and now.source == activities.HOOK and record is not None else None
+        seen = (now.state, now.source, when or now.since) if now is not None else None
         before, self._activity = self._activity, seen
         return activities.turn_ended(before, seen)
 
