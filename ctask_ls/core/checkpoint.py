@@ -36,7 +36,6 @@ import dataclasses
 import errno
 import json
 import os
-import shutil
 import stat
 import typing as t
 from pathlib import Path
@@ -215,8 +214,8 @@ class Store:
             self.git("add", "-A", "--ignore-errors", allow_failure=True)  # 1 for a nested repository
             gone, changed = self._against_index(keep)
         else:
-            gone, changed = self._against_index(keep)
-            changed = keep
+            gone, _missing = self._against_index(keep)
+            changed = keep  # every path: update-index hashes only those whose stat changed
         if gone:
             self.git("update-index", "-z", "--force-remove", "--stdin", input=_z(gone))
         if changed:
@@ -350,13 +349,6 @@ def within(ws: Workspace, path: str) -> str:
     if rel == "." or rel.startswith(("..", "/")):
         raise InvalidArgument(f"{path} is not a path inside task {ws.name}'s tree ({ws.tree_dir})")
     return rel.replace(os.sep, "/")
-
-
-def remove_store(ws: Workspace) -> None:
-    """Drop every checkpoint of ``ws`` (its control directory stays)."""
-    shutil.rmtree(ws.control(STORE), ignore_errors=True)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(ws.control(LIST))
 
 
 # -- revert -----------------------------------------------------------------------------------------------
