@@ -69,7 +69,8 @@ class HookRecord:
     activity: Activity
     conversation_id: str | None
     at: float = 0.0
-    """When the recorded activity began (Unix time, exact: ``activity.since`` is whole seconds)."""
+    """When the recorded activity began (Unix time; ``activity.since`` is the same instant, shown in whole
+    seconds)."""
 
 
 def turn_ended(before: tuple[str, str, t.Any] | None, now: tuple[str, str, t.Any] | None) -> bool:
@@ -99,7 +100,7 @@ def read_record(ws: Workspace) -> HookRecord | None:
             agent=str(data.get("agent") or ""),
             activity=Activity(
                 state,
-                dt.datetime.fromtimestamp(since, dt.UTC).replace(microsecond=0),
+                dt.datetime.fromtimestamp(since, dt.UTC),  # exact: two hook events within a second differ
                 HOOK,
                 message if isinstance(message, str) else None,
             ),

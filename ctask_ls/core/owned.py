@@ -143,9 +143,7 @@ class OwnedSession:
         ``idle`` anew (a turn quicker than the looks between them)."""
         record = activities.read_record(self.ws)
         now = activities.current(record, pane, idle_after=self.ctx.config.idle_after)
-        # A hook's activity by its exact time: two of them within one second differ (``since`` is whole seconds).
-        when = record.at if now is not None and now.source == activities.HOOK and record is not None else None
-        seen = (now.state, now.source, when or now.since) if now is not None else None
+        seen = (now.state, now.source, now.since) if now is not None else None  # a hook's since is exact
         before, self._activity = self._activity, seen
         return activities.turn_ended(before, seen)
 

@@ -14,6 +14,7 @@ import typing as t
 from pathlib import Path
 
 from ctask_ls.core import activity as activities
+from ctask_ls.core import checkpoint as checkpoints
 from ctask_ls.core import gitview, records, timeutil
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
@@ -234,6 +235,7 @@ def diff(ctx: Context, name: object) -> dict[str, t.Any]:
         live: dict[str, t.Any] = {"name": ws.name, "live": True, "session_id": baseline.session_id, **d.to_json()}
         if meta.repo is not None:
             live["git"] = gitview.view(meta.repo)
+        live["checkpoint"] = _start_checkpoint(ws, baseline.session_id)
         return live
     summary = records.read_summary(ws)
     if summary is None:
@@ -248,7 +250,20 @@ def diff(ctx: Context, name: object) -> dict[str, t.Any]:
     }
     if isinstance(summary.get("git"), dict):
         ended["git"] = summary["git"]
+    sid = summary.get("session_id")
+    ended["checkpoint"] = _start_checkpoint(ws, sid if isinstance(sid, str) else None)
     return ended
+
+
+def _start_checkpoint(ws: Workspace, session_id: str | None) -> int | None:
+    """The number of the checkpoint a diff compares against (its session's start), for ``ctask.fileAt``;
+    None when that session has none (taken before checkpoints existed, or the checkpoint failed)."""
+    if session_id is None:
+        return None
+    try:
+        return checkpoints.Store(ws).resolve(None, session_id=session_id).n
+    except (CtaskError, OSError):
+        return None
 
 
 def log(ctx: Context, name: object, limit: int | None = None) -> tuple[list[dict[str, t.Any]], list[str]]:

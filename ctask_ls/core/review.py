@@ -160,6 +160,7 @@ def revert(
             f"task {ws.name}'s agent is running and may be writing these files; stop it first "
             f"(`ctask stop {ws.name}`) or pass --force",
             name=ws.name,
+            reason="agent_running",
         )
     target = base(ctx, ws, to)
     store = checkpoints.Store(ws)

@@ -90,7 +90,12 @@ COMMAND_SPECS: tuple[Command, ...] = (
     Command(LIST, (), "array of task objects (as `ctask list --json`)"),
     Command(STATUS, (_NAME,), "one task object (as `ctask status NAME --json`)"),
     Command(STOP, (_NAME,), "`{stopped, finalized, summary}`"),
-    Command(DIFF, (_NAME,), "`{name, live, session_id, added, modified, deleted, counts, bytes, git?}`"),
+    Command(
+        DIFF,
+        (_NAME,),
+        "`{name, live, session_id, added, modified, deleted, counts, bytes, git?, checkpoint}` "
+        "(`checkpoint`: the number `ctask.fileAt` reads the old side from, or null)",
+    ),
     Command(
         LOG,
         (_NAME, Arg("limit", "int", doc="Only the last LIMIT sessions.")),

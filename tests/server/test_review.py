@@ -9,7 +9,9 @@ from __future__ import annotations
 import typing as t
 
 from ctask_ls.server import protocol as p
+from tests.helpers import retry_until
 from tests.server.conftest import new_args
+from tests.test_activity import type_line
 
 if t.TYPE_CHECKING:
     from tests.helpers import Env
@@ -69,3 +71,30 @@ async def test_checkpoints_file_at_and_revert(lsp: Start, env: Env, agent_py: st
     assert undo["restored"] == ["b.txt"] and (tree / "a.txt").read_text() == "first\n"
     listed = await s.command(p.CHECKPOINTS, {"name": "t1"})
     assert [c["source"] for c in listed][-3:] == ["end", "revert", "revert"]
+
+
+async def test_each_turn_of_a_server_owned_claude_ends_in_a_checkpoint(lsp: Start, agents: Env) -> None:
+    """Claude Code's hooks (the test ``claude``) through a server-owned session: its ``Stop`` ends a turn and the
+    server takes a turn checkpoint; two turns in quick succession are two (a hook's ``idle`` anew ends a turn even
+    when the server's look never saw the ``working`` between)."""
+    env = agents
+    s = await lsp()
+    await s.command(p.NEW, {"name": "t1", "agent": "claude"})
+    await s.wait_for(p.ACTIVITY, lambda n: (n.get("activity") or {}).get("state") == "idle", name="t1", timeout=15)
+    tree = env.tree("t1")
+
+    def turns() -> list[dict[str, t.Any]]:
+        return [c for c in env.json("checkpoints", "t1") if c["source"] == "turn"]
+
+    for n in (1, 2):
+        (tree / f"turn{n}.txt").write_text(f"{n}\n")
+        type_line(env, "t1", f"prompt {n}")
+        type_line(env, "t1", "approve")  # PostToolUse, Stop: the turn is over
+        got = retry_until(lambda n=n: turns() if len(turns()) == n else None, 20)  # type: ignore[misc]
+        assert got[-1]["counts"] == {"added": 1, "modified": 0, "deleted": 0}, got  # since the checkpoint before
+    got = await s.command(p.FILE_AT, {"name": "t1", "path": "turn2.txt", "checkpoint": str(turns()[-1]["n"])})
+    assert got["content"] == "2\n"
+    type_line(env, "t1", "quit")
+    ended = await s.wait_for(p.SESSION_ENDED, name="t1", timeout=15)
+    assert ended.params["summary"]["end_reason"] == "agent_exited"
+    assert [c["source"] for c in env.json("checkpoints", "t1")] == ["start", "turn", "turn", "end"]

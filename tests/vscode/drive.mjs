@@ -13,6 +13,10 @@
 //                 F1 "ctask: New Task from This Repository", the name, Enter
 //                 on the branch box (default ctask/NAME): the item shows that
 //                 task owned, its tooltip the branch; its agent exits too.
+//                 Then Show Changes of that task opens its changed file in
+//                 the diff editor against the session's start checkpoint, and
+//                 the editor title's Revert button (after a modal) puts the
+//                 file back.
 //   adopt-remote  the open folder is a task another host holds: the item warns;
 //                 F1 "ctask: Attach" asks in a modal dialog; Adopt makes the
 //                 task owned here; the agent exits and the item changes.
@@ -214,7 +218,7 @@ async function newTask() {
   report('restarted', restarted);
   const screenshots = [ownedShot, endedShot];
   if (opt['repo-task']) {
-    screenshots.push(await repoTask(opt['repo-task']));
+    screenshots.push(...(await repoTask(opt['repo-task'])));
   }
   return { owned, ended, terminalText: terminalText.slice(0, 500), tooltip: tooltip.slice(0, 500), screenshots };
 }
@@ -255,7 +259,79 @@ async function repoTask(name) {
   await page.mouse.move(700, 300);
   const ended = await waitItem((i) => !i.text.includes(`${name}: owned`), `a change after ${name}'s session ended`, END_TIMEOUT);
   report('repo-ended', ended);
-  return path;
+  return [path, ...(await review(name))];
+}
+
+/** The text of one side of the active diff editor ('original' or 'modified'). */
+async function diffSide(side) {
+  return page.$eval(`.monaco-diff-editor .editor.${side} .view-lines`, (e) => e.innerText).catch(() => null);
+}
+
+/**
+ * Review (SPEC 3.13): Show Changes of task NAME, Enter on its first file: VS Code's diff editor opens with the
+ * file at the session's start checkpoint against the file now; the editor title's Revert button (shown only on
+ * such a diff) asks in a modal; Revert puts the file back and the diff's right side follows.
+ */
+async function review(name) {
+  // The session's terminal closes when it ends, and the panel going away takes the focus (and a palette opened
+  // meanwhile): wait for it first.
+  await page
+    .waitForFunction(
+      (title) => ![...document.querySelectorAll('.part.panel [aria-label]')].some((e) => (e.getAttribute('aria-label') ?? '').includes(title)),
+      { timeout: 15000 },
+      `ctask: ${name}`,
+    )
+    .catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 500));
+  await page.click('.part.editor');
+  await palette('ctask: Show Changes');
+  await page.keyboard.press('Enter');
+  await waitQuickInput('ctask: Show Changes', 'the task picker of Show Changes');
+  await page.keyboard.type(name, { delay: 15 });
+  await page.keyboard.press('Enter');
+  await waitQuickInput(`changes of ${name}`, `the list of ${name}'s changed files`);
+  const files = await page.$$eval('.quick-input-widget .monaco-list-row', (rows) => rows.map((r) => r.textContent.trim()));
+  report('review-changes', { files });
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(
+    () => {
+      const lines = (side) => document.querySelector(`.monaco-diff-editor .editor.${side} .view-lines`)?.innerText ?? '';
+      return lines('original').trim() !== '' && lines('modified').trim() !== '';
+    },
+    { timeout: TIMEOUT },
+  ).catch((e) => {
+    throw new Error(`the diff editor never showed both sides: ${e.message}`);
+  });
+  const tabs = await page.$$eval('.part.editor .tab', (ts) => ts.map((t) => t.textContent.trim()));
+  const button = await page.$eval('.part.editor .editor-actions [aria-label^="Revert File to Checkpoint"]', (b) => b.getAttribute('aria-label')).catch(() => null);
+  report('review-diff', { tabs, original: await diffSide('original'), modified: await diffSide('modified'), button });
+  const diffShot = await shot('vscode-review-diff.png');
+
+  // The editor title's Revert button: a modal question, then Revert.
+  await page.click('.part.editor .editor-actions [aria-label^="Revert File to Checkpoint"]');
+  await page.waitForSelector('.monaco-dialog-box', { visible: true, timeout: TIMEOUT });
+  const modal = await page.$eval('.monaco-dialog-box', (box) => ({
+    message: box.querySelector('.dialog-message-text, .dialog-message')?.textContent ?? box.textContent,
+    buttons: [...box.querySelectorAll('.monaco-button')].map((b) => b.textContent.trim()).filter(Boolean),
+  }));
+  report('review-modal', modal);
+  const modalShot = await shot('vscode-review-revert-modal.png');
+  await page.$$eval('.monaco-dialog-box .monaco-button', (buttons) => buttons.find((b) => b.textContent.trim() === 'Revert')?.click());
+  const toast = await waitToast('as at checkpoint', 'that the file was reverted');
+  report('review-reverted', toast);
+  const after = await page
+    .waitForFunction(
+      (before) => {
+        const text = document.querySelector('.monaco-diff-editor .editor.modified .view-lines')?.innerText;
+        return text !== undefined && text !== before ? text : null;
+      },
+      { timeout: TIMEOUT },
+      await diffSide('modified'),
+    )
+    .then((h) => h.jsonValue())
+    .catch(() => null);
+  report('review-after', { modified: after });
+  return [diffShot, modalShot, await shot('vscode-review-reverted.png')];
 }
 
 async function adoptRemote() {

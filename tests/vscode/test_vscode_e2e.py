@@ -370,6 +370,7 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
     project = tmp_path / "project"
     project.mkdir()
     (project / "README.md").write_text("a project folder that is not a task workspace, in a git repository\n")
+    (project / "result.txt").write_text("initial\n")  # the repo task's agent changes it; the review reverts it
     for git_args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "initial"]):
         git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", *git_args]
         tools.must(tools.run(git, cwd=project, env=env.vars, timeout=30), " ".join(git))
@@ -423,12 +424,33 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
     assert status["repo"]["path"] == str(project) and status["repo"]["branch"] == f"ctask/{REPO_TASK}", status
     worktree = Path(status["repo"]["worktree"])
     assert worktree.parent == env.tree(REPO_TASK), status
-    assert (worktree / "result.txt").read_text().strip() == "done"
     branch = tools.run(["git", "-C", str(worktree), "branch", "--show-current"], env=env.vars, timeout=30)
     assert branch.stdout.strip() == f"ctask/{REPO_TASK}", branch
     repo_summary = retry_until(lambda: env.summary(REPO_TASK), seconds=10)
     assert repo_summary["git"]["branch"] == f"ctask/{REPO_TASK}", repo_summary
-    assert {"status": "??", "path": "result.txt"} in repo_summary["git"]["uncommitted"], repo_summary["git"]
+    assert {"status": "M", "path": "result.txt"} in repo_summary["git"]["uncommitted"], repo_summary["git"]
+    changed = f"{worktree.name}/result.txt"
+    assert repo_summary["modified"] == [changed], repo_summary
+
+    # Review (SPEC 3.13): Show Changes opened VS Code's diff editor, the session's start checkpoint against
+    # the file the agent changed; the editor title's Revert button asked, then put the file back.
+    assert any(changed in row for row in steps["review-changes"]["files"]), steps["review-changes"]
+    shown = steps["review-diff"]
+    assert shown["original"].strip() == "initial" and shown["modified"].strip() == "done", shown
+    assert any(tab.startswith(f"result.txt ({REPO_TASK}: checkpoint 1 ↔ now)") for tab in shown["tabs"]), shown
+    assert shown["button"].startswith("Revert File to Checkpoint"), shown
+    modal = steps["review-modal"]
+    assert f"Put {changed} of task {REPO_TASK} back as it was at checkpoint 1?" in modal["message"], modal
+    assert sorted(modal["buttons"]) == ["Cancel", "Revert"], modal
+    reverted = steps["review-reverted"]
+    assert reverted["message"].startswith(f"ctask: {changed} of task {REPO_TASK} restored as at checkpoint 1"), reverted
+    assert reverted["buttons"] == ["Undo"], reverted
+    assert (steps["review-after"]["modified"] or "").strip() == "initial", steps["review-after"]
+    assert (worktree / "result.txt").read_text() == "initial\n"
+    sources = [cp["source"] for cp in env.json("checkpoints", REPO_TASK)]
+    assert sources[0] == "start" and sources[-1] == "revert", sources  # the tree as the agent left it, kept
+    events = [json.loads(line) for line in (env.task_dir(REPO_TASK) / "events.jsonl").read_text().splitlines()]
+    assert [e for e in events if e["event"] == "reverted"][-1]["paths"] == [changed], events
     retry_until(lambda: env.tmux_sessions() == [], seconds=10)
     for shot in steps["done"]["screenshots"]:
         assert Path(shot).stat().st_size > 10_000, shot

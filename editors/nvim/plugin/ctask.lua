@@ -23,3 +23,14 @@ vim.api.nvim_create_autocmd("ColorScheme", {
     vim.api.nvim_set_hl(0, "CtaskNeedsInput", { link = "DiagnosticWarn", default = true })
   end,
 })
+
+-- <CR> on an entry of a task's quickfix list: the file in a diff split against its checkpoint (ctask.review).
+vim.api.nvim_create_autocmd("FileType", {
+  group = vim.api.nvim_create_augroup("ctask_quickfix", { clear = true }),
+  pattern = "qf",
+  callback = function(ev)
+    vim.keymap.set("n", "<CR>", function()
+      require("ctask.review").quickfix_enter()
+    end, { buffer = ev.buf, desc = "ctask: open the entry (a task's change: in a diff split against its checkpoint)" })
+  end,
+})

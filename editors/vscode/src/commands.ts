@@ -10,6 +10,7 @@ import type { ActivityParams, DiffParams, DiffResult, GitSummary, LaunchResult, 
 import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
 import { activityLook, stateLook } from './statusBar';
+import { Review, type ChangeKind } from './review';
 import { openTerminal } from './terminal';
 import * as api from './vscodeapi';
 
@@ -114,7 +115,7 @@ export function taskList(result: unknown): TaskJson[] {
 }
 
 /** An item of Show Changes: a file of the workspace, or one under ROOT (git's view of a repo task's worktree). */
-type ChangeItem = api.QuickPickItem & { file?: string; gone?: boolean; root?: string };
+type ChangeItem = api.QuickPickItem & { file?: string; gone?: boolean; root?: string; change?: ChangeKind };
 
 /**
  * Git's view of a repo task as Show Changes items: the commits on its branch,
@@ -155,7 +156,11 @@ export function gitChangeItems(git: GitSummary): ChangeItem[] {
 }
 
 export class Commands {
-  constructor(private readonly d: CommandDeps) {}
+  readonly review: Review;
+
+  constructor(private readonly d: CommandDeps) {
+    this.review = new Review(d.server, d.store);
+  }
 
   /** Register every palette command; the disposables go into context.subscriptions. */
   register(): api.Disposable[] {
@@ -173,8 +178,12 @@ export class Commands {
       [Command.removeTask, (a) => this.removeTask(a)],
       [Command.restartServer, () => this.restartServer()],
       [Command.statusActions, () => this.statusActions()],
+      [Command.revertFile, (a) => this.review.revertFile(a)],
     ];
-    return table.map(([id, fn]) => api.registerCommand(id, (...args: unknown[]) => this.run(() => fn(args[0]))));
+    return [
+      ...table.map(([id, fn]) => api.registerCommand(id, (...args: unknown[]) => this.run(() => fn(args[0])))),
+      ...this.review.register(),
+    ];
   }
 
   /** Run one command: a failure is shown as one error line, never thrown at VS Code. */
@@ -448,42 +457,42 @@ export class Commands {
       void api.showInformationMessage(`ctask: task ${name} has no changes ${when}`);
       return undefined;
     }
-    const groups: [string, string, string[]][] = [
-      ['Added', 'diff-added', added],
-      ['Modified', 'diff-modified', modified],
-      ['Deleted', 'diff-removed', deleted],
+    const groups: [ChangeKind, string, string, string[]][] = [
+      ['added', 'Added', 'diff-added', added],
+      ['modified', 'Modified', 'diff-modified', modified],
+      ['deleted', 'Deleted', 'diff-removed', deleted],
     ];
     const items: ChangeItem[] = [];
-    for (const [label, icon, files] of groups) {
+    for (const [kind, label, icon, files] of groups) {
       if (files.length) {
         items.push(api.separator(`${label} (${files.length})`));
-        items.push(...files.map((file) => ({ label: `$(${icon}) ${file}`, file, gone: label === 'Deleted' })));
+        items.push(...files.map((file) => ({ label: `$(${icon}) ${file}`, file, change: kind })));
       }
     }
     items.push(...gitItems);
     const counts = `+${added.length} ~${modified.length} -${deleted.length}`;
     const picked = await api.showQuickPick(items, {
       title: `ctask: changes of ${name} ${when} (${counts})`,
-      placeHolder: 'File to open',
+      placeHolder: 'File to compare with the checkpoint of the session start',
       matchOnDescription: true,
     });
     if (!picked?.file) {
       return undefined;
     }
+    if (picked.change) {
+      // ctask's own view: the file against the checkpoint the diff compares with, in VS Code's diff editor.
+      return this.review.openDiff(name, picked.file, picked.change, diff.checkpoint);
+    }
     if (picked.gone) {
-      void api.showInformationMessage(`ctask: ${picked.file} was deleted ${picked.root ? 'on its branch or in its worktree' : when}`);
+      void api.showInformationMessage(`ctask: ${picked.file} was deleted on its branch or in its worktree`);
       return undefined;
     }
-    if (picked.root) {
-      const file = path.join(picked.root, picked.file);
-      await api.openFile(file);
-      return file;
+    // Git's view (against the branch's base, not a checkpoint): the file itself.
+    const root = picked.root ?? this.d.store.get(name)?.workspace;
+    if (!root) {
+      throw new ServerError(`the worktree of task ${name} is not known`);
     }
-    const workspace = this.d.store.get(name)?.workspace;
-    if (!workspace) {
-      throw new ServerError(`the workspace of task ${name} is not known`);
-    }
-    const file = path.join(workspace, picked.file);
+    const file = path.join(root, picked.file);
     await api.openFile(file);
     return file;
   }

@@ -50,6 +50,7 @@ export const Command = {
   removeTask: 'ctask.removeTask',
   restartServer: 'ctask.restartServer',
   statusActions: 'ctask.statusActions',
+  revertFile: 'ctask.revertFile',
 } as const;
 
 /** Setting keys (package.json `contributes.configuration`), relative to SECTION. */

@@ -66,6 +66,8 @@ export interface DiffResult {
   deleted: string[];
   counts?: { added: number; modified: number; deleted: number };
   git?: GitSummary | null;
+  /** The checkpoint the diff compares against (its session's start), for `ctask.fileAt`; null when none. */
+  checkpoint?: number | null;
 }
 
 /** Result of `ctask.open`. */

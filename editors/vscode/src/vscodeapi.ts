@@ -139,3 +139,63 @@ export async function openFile(path: string): Promise<void> {
 export function disposable(dispose: () => void): Disposable {
   return { dispose };
 }
+
+/** A document by its URI's parts: `file` (path is a file-system path) or the scheme of a content provider. */
+export interface DocRef {
+  scheme: string;
+  path: string;
+  query?: string;
+}
+
+function toUri(ref: DocRef): vscode.Uri {
+  return ref.scheme === 'file' ? vscode.Uri.file(ref.path) : vscode.Uri.from({ scheme: ref.scheme, path: ref.path, query: ref.query ?? '' });
+}
+
+function toRef(uri: vscode.Uri): DocRef {
+  return { scheme: uri.scheme, path: uri.scheme === 'file' ? uri.fsPath : uri.path, query: uri.query };
+}
+
+/** A command argument that is a URI (editor/title menus pass the editor's resource), as a DocRef. */
+export function refArg(arg: unknown): DocRef | undefined {
+  return arg instanceof vscode.Uri ? toRef(arg) : undefined;
+}
+
+/** Read-only documents of SCHEME whose text PROVIDE gives (VS Code's TextDocumentContentProvider). */
+export function registerDocuments(scheme: string, provide: (ref: DocRef) => Promise<string>): Disposable {
+  return vscode.workspace.registerTextDocumentContentProvider(scheme, {
+    provideTextDocumentContent: (uri) => provide(toRef(uri)),
+  });
+}
+
+/** VS Code's own diff editor: LEFT (old) against RIGHT (new). */
+export function openDiff(left: DocRef, right: DocRef, title: string): Thenable<unknown> {
+  return vscode.commands.executeCommand('vscode.diff', toUri(left), toUri(right), title, { preview: true });
+}
+
+/** The two sides of the active editor tab when it is a diff editor. */
+export function activeDiff(): { original: DocRef; modified: DocRef } | undefined {
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  return input instanceof vscode.TabInputTextDiff ? { original: toRef(input.original), modified: toRef(input.modified) } : undefined;
+}
+
+export function onDidChangeTabs(listener: () => unknown): Disposable {
+  const a = vscode.window.tabGroups.onDidChangeTabs(listener);
+  const b = vscode.window.tabGroups.onDidChangeTabGroups(listener);
+  return {
+    dispose: () => {
+      a.dispose();
+      b.dispose();
+    },
+  };
+}
+
+/** Set a context key for `when` clauses of package.json. */
+export function setContext(key: string, value: unknown): Thenable<unknown> {
+  return vscode.commands.executeCommand<unknown>('setContext', key, value);
+}
+
+/** File-system path of the active text editor's file, if it is one. */
+export function activeFilePath(): string | undefined {
+  const uri = vscode.window.activeTextEditor?.document.uri;
+  return uri?.scheme === 'file' ? uri.fsPath : undefined;
+}

@@ -9,7 +9,7 @@ import { askModal } from '../src/questions';
 import { TaskStore } from '../src/state';
 import * as api from '../src/vscodeapi';
 import { FakeServer, diff, lease, owned, taskJson } from './fakes';
-import { type FakeOutputChannel, mock } from './mock/vscode';
+import { type FakeOutputChannel, type Uri, mock } from './mock/vscode';
 
 let server: FakeServer;
 let store: TaskStore;
@@ -191,21 +191,21 @@ test('Attach to a task with no session offers Resume', async () => {
   assert.deepEqual(mock.messages[0].items, ['Resume']);
 });
 
-test('Show Changes lists the ctask/diff files and opens the chosen one', async () => {
+test('Show Changes lists the ctask/diff files and opens the chosen one in the diff editor against the checkpoint', async () => {
   store.applyLeaseState(owned('fix'));
-  store.applyDiff(diff('fix', { added: ['new.txt'], modified: ['src/app.py'], deleted: ['old.txt'] }));
+  store.applyDiff(diff('fix', { added: ['new.txt'], modified: ['src/app.py'], deleted: ['old.txt'], checkpoint: 3 }));
+  server.reply(ServerCommand.fileAt, (a) => ({ name: 'fix', path: a.path, checkpoint: { n: 3 }, content: `old ${String(a.path)}\n` }));
   mock.answer.quickPick = (items) => items.find((i) => i.file === 'src/app.py');
-  const opened = await commands.showChanges('fix');
-  assert.equal(server.calls.length, 0);
+  const title = await commands.showChanges('fix');
+  assert.deepEqual(server.sent(ServerCommand.fileAt), [{ name: 'fix', path: 'src/app.py', checkpoint: '3' }]);
   assert.deepEqual(labels(), ['Added (1)', '$(diff-added) new.txt', 'Modified (1)', '$(diff-modified) src/app.py', 'Deleted (1)', '$(diff-removed) old.txt']);
   assert.match(String(mock.quickPicks[0].options.title), /changes of fix since its session started \(\+1 ~1 -1\)/);
-  assert.equal(opened, '/home/u/.local/share/ctask/tasks/fix/src/app.py');
-  assert.deepEqual(mock.openedFiles, [opened]);
-
-  mock.answer.quickPick = (items) => items.find((i) => i.file === 'old.txt');
-  await commands.showChanges('fix');
-  assert.equal(mock.openedFiles.length, 1);
-  assert.match(mock.messages.at(-1)!.message, /old.txt was deleted/);
+  assert.equal(title, 'app.py (fix: checkpoint 3 ↔ now)');
+  const [left, right, shown] = mock.executed.find(([id]) => id === 'vscode.diff')![1] as [Uri, Uri, string];
+  assert.equal(String(left), 'ctask-checkpoint:/src/app.py?task=fix&checkpoint=3');
+  assert.equal(String(right), 'file:/home/u/.local/share/ctask/tasks/fix/src/app.py');
+  assert.equal(shown, title);
+  assert.equal(mock.openedFiles.length, 0);
 });
 
 test('Show Changes asks the server when no diff was notified', async () => {

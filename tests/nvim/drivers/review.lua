@@ -17,11 +17,61 @@ H.wait(20000, function()
 end, "the session's start checkpoint")
 vim.fn.writefile({ "one", "changed", "three" }, vim.fs.joinpath(tree, "a.txt"))
 vim.fn.writefile({ "new file" }, vim.fs.joinpath(tree, "b.txt"))
+vim.fn.delete(vim.fs.joinpath(tree, "c.txt"))
 vim.fn.writefile({}, vim.fs.joinpath(tree, "go"))
 H.wait(20000, function()
   return H.note_matching("session ended") ~= nil
 end, "the session to end")
 vim.cmd("tabonly")
+
+-- :Ctask diff fills the quickfix list; <CR> (typed, through the plugin's mapping) on an entry opens the file
+-- in a diff split against the list's checkpoint, and the next entry replaces that split.
+local listed
+require("ctask").diff("t1", function(err)
+  listed = err == nil
+end)
+H.wait(10000, function()
+  return listed ~= nil
+end, ":Ctask diff t1")
+H.check(listed and vim.fn.getqflist({ title = 0 }).title:find("ctask diff t1", 1, true), "no quickfix list of t1")
+local qf_texts = {}
+for _, item in ipairs(vim.fn.getqflist()) do
+  qf_texts[#qf_texts + 1] = vim.fn.bufname(item.bufnr):match("[^/]+$") .. " " .. item.text
+end
+H.observe("qf_entries", qf_texts)
+local function enter(basename)
+  vim.cmd("botright copen")
+  for i, item in ipairs(vim.fn.getqflist()) do
+    if vim.fn.bufname(item.bufnr):match("[^/]+$") == basename then
+      vim.api.nvim_win_set_cursor(0, { i, 0 })
+    end
+  end
+  -- What <CR> runs there (typed keys are not read while a -l script runs).
+  local map = vim.fn.maparg("<CR>", "n", false, true)
+  H.check(vim.bo.filetype == "qf" and map.buffer == 1, "no <CR> mapping in the quickfix window")
+  map.callback()
+  local sides
+  H.wait(10000, function()
+    sides = {}
+    for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+      local buf = vim.api.nvim_win_get_buf(win)
+      if vim.bo[buf].buftype ~= "quickfix" then
+        sides[#sides + 1] = {
+          name = vim.api.nvim_buf_get_name(buf):gsub("^.*/checkpoint/", "checkpoint/"):match("[^/]*/?[^/]*/?[^/]+$"),
+          lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
+          diff = vim.wo[win].diff,
+        }
+      end
+    end
+    return #sides == 2 and sides[1].name:find(basename, 1, true) ~= nil and sides[2].name:find(basename, 1, true) ~= nil
+  end, "<CR> on " .. basename .. " to open its diff split")
+  return sides
+end
+H.observe("qf_modified", enter("a.txt"))
+H.observe("qf_deleted", enter("c.txt"))
+vim.cmd("cclose")
+vim.cmd("tabonly")
+vim.cmd("only")
 
 -- :Ctask diffthis on a.txt: a split with its content at the session's start, both in diff mode.
 vim.cmd.edit(vim.fn.fnameescape(vim.fs.joinpath(tree, "a.txt")))

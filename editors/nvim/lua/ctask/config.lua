@@ -9,6 +9,7 @@ local M = {}
 
 ---@class (exact) ctask.QuickfixConfig
 ---@field open boolean Open the quickfix window when a `ctask/diff` notification fills it.
+---@field diff boolean `<CR>` on an entry of a task's list opens the file in a diff split against its checkpoint.
 
 ---@class (exact) ctask.StatuslineSymbols
 ---@field owned string This Neovim's server owns the session.
@@ -51,6 +52,7 @@ M.defaults = {
   },
   quickfix = {
     open = false,
+    diff = true,
   },
   statusline = {
     symbols = {
@@ -147,6 +149,8 @@ local function validate(opts)
   end
   opts.quickfix.open =
     check("quickfix.open", opts.quickfix.open, type(opts.quickfix.open) == "boolean", d.quickfix.open, "a boolean")
+  opts.quickfix.diff =
+    check("quickfix.diff", opts.quickfix.diff, type(opts.quickfix.diff) == "boolean", d.quickfix.diff, "a boolean")
   for key, default in pairs(d.statusline.symbols) do
     local v = opts.statusline.symbols[key]
     opts.statusline.symbols[key] = check("statusline.symbols." .. key, v, type(v) == "string", default, "a string")

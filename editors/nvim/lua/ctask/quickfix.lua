@@ -5,6 +5,8 @@
 --- change: "added", "modified" or "deleted". For a task on a git repository
 --- `ctask/diff` and `ctask.diff` also carry git's view: its entries follow, under the
 --- worktree, with text "committed STATUS" (vs the base) or "uncommitted STATUS".
+--- `<CR>` on one of ctask's own entries opens the file in a diff split against the
+--- checkpoint the diff compares with (`quickfix.diff`; see ctask.review).
 
 local state = require("ctask.state")
 
@@ -151,7 +153,14 @@ function M.set(name, diff, opts)
   local what = {
     title = title(name, diff),
     items = M.items(name, diff, ws),
-    context = { ctask = { task = name, session_id = diff.session_id, final = diff.final == true } },
+    context = {
+      ctask = {
+        task = name,
+        session_id = diff.session_id,
+        final = diff.final == true,
+        checkpoint = type(diff.checkpoint) == "number" and diff.checkpoint or nil,
+      },
+    },
   }
   local id = M.list_id(name)
   if id then

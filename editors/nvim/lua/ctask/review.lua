@@ -7,8 +7,12 @@
 --- against an empty buffer. `:Ctask revert [FILE]` puts a file (or, without
 --- one, the whole tree) back as it was at that checkpoint, after a
 --- confirmation; ctask takes a checkpoint first, and the message says how to
---- undo it. `<CR>` on a quickfix entry of `:Ctask diff` opens the file;
---- `:Ctask diffthis` there shows what changed.
+--- undo it. `<CR>` on an "added", "modified" or "deleted" entry of a task's
+--- quickfix list (`:Ctask diff`) opens the file in the window above, in a diff
+--- split against the checkpoint the list compares with (a deleted file's own
+--- side is an empty buffer); the previous checkpoint split is closed first.
+--- Git's entries ("committed", "uncommitted") and other lists keep the
+--- default `<CR>`. `quickfix = { diff = false }` turns this off.
 
 local client = require("ctask.client")
 local protocol = require("ctask.protocol")
@@ -67,6 +71,21 @@ local function checkpoint_buffer(name, n, rel, lines, filetype)
   return buf
 end
 
+--- Close the checkpoint sides open in this tab page and end diff mode in it.
+local function close_checkpoint_windows()
+  local closed = false
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    local name = vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(win))
+    if name:match("^ctask://[^/]+/checkpoint/") and #vim.api.nvim_tabpage_list_wins(0) > 1 then
+      vim.api.nvim_win_close(win, true)
+      closed = true
+    end
+  end
+  if closed then
+    vim.cmd("diffoff!")
+  end
+end
+
 --- `:Ctask diffthis [FILE] [CHECKPOINT]`.
 ---@param file? string
 ---@param checkpoint? string
@@ -94,6 +113,7 @@ function M.diffthis(file, checkpoint, cb)
         table.remove(lines)
       end
     end
+    close_checkpoint_windows()
     if vim.fn.bufnr(path) ~= vim.api.nvim_get_current_buf() then
       vim.cmd.edit(vim.fn.fnameescape(path))
     end
@@ -107,6 +127,51 @@ function M.diffthis(file, checkpoint, cb)
     vim.api.nvim_set_current_win(here)
     cb(nil, { task = name, path = rel, checkpoint = n, buf = buf })
   end, { silent = true })
+end
+
+--- `<CR>` in the quickfix window: one of ctask's entries opens in a diff split against its list's checkpoint;
+--- anything else gets the default `<CR>`.
+---@param cb? fun(err: any, result: any)
+function M.quickfix_enter(cb)
+  local win = vim.api.nvim_get_current_win()
+  local info = vim.fn.getwininfo(win)[1]
+  local entry, ctx
+  if info and info.quickfix == 1 and info.loclist == 0 then
+    local list = vim.fn.getqflist({ idx = vim.fn.line("."), items = 0, context = 0 })
+    ctx = type(list.context) == "table" and list.context.ctask or nil
+    entry = list.items and list.items[1]
+  end
+  local data = entry and type(entry.user_data) == "table" and entry.user_data.ctask or nil
+  local own = { added = true, modified = true, deleted = true }
+  if not (ctx and data and own[data.kind] and require("ctask.config").options.quickfix.diff) then
+    vim.api.nvim_feedkeys(vim.keycode("<CR>"), "n", false)
+    return
+  end
+  vim.fn.setqflist({}, "a", { idx = vim.fn.line(".") }) -- the entry becomes the list's current one
+  -- As the default <CR>: the previous window, else one that is not the quickfix window, else a new one above.
+  local function usable(w)
+    return w ~= 0 and w ~= win and vim.api.nvim_win_is_valid(w) and vim.fn.win_gettype(w) == ""
+  end
+  local prev = vim.fn.win_getid(vim.fn.winnr("#"))
+  if not usable(prev) then
+    prev = 0
+    for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+      if usable(w) and vim.bo[vim.api.nvim_win_get_buf(w)].buftype == "" then
+        prev = w
+        break
+      end
+    end
+  end
+  if prev ~= 0 then
+    vim.api.nvim_set_current_win(prev)
+  else
+    vim.cmd("aboveleft new")
+  end
+  local file = vim.fs.joinpath(state.workspaces[data.task] and state.workspaces[data.task].path or "", data.path)
+  if entry.bufnr and entry.bufnr > 0 then
+    file = vim.api.nvim_buf_get_name(entry.bufnr)
+  end
+  M.diffthis(file, ctx.checkpoint and tostring(ctx.checkpoint) or nil, cb)
 end
 
 --- `:Ctask revert [FILE]`: after a confirmation, FILE (or the whole tree) back to the session's start.

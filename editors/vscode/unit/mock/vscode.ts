@@ -34,10 +34,27 @@ export class Uri {
   private constructor(
     readonly scheme: string,
     readonly fsPath: string,
+    readonly query = '',
   ) {}
+  get path(): string {
+    return this.fsPath;
+  }
   static file(path: string): Uri {
     return new Uri('file', path);
   }
+  static from(parts: { scheme: string; path: string; query?: string }): Uri {
+    return new Uri(parts.scheme, parts.path, parts.query ?? '');
+  }
+  toString(): string {
+    return `${this.scheme}:${this.fsPath}${this.query ? `?${this.query}` : ''}`;
+  }
+}
+
+export class TabInputTextDiff {
+  constructor(
+    readonly original: Uri,
+    readonly modified: Uri,
+  ) {}
 }
 
 export class FakeStatusBarItem {
@@ -130,6 +147,12 @@ export const mock = {
   inputBoxes: [] as Record<string, unknown>[],
   quickPicks: [] as { items: readonly Record<string, unknown>[]; options: Record<string, unknown> }[],
   openedFiles: [] as string[],
+  /** Content providers by scheme. */
+  providers: new Map<string, { provideTextDocumentContent(uri: Uri): Promise<string> }>(),
+  /** The active tab's input (a TabInputTextDiff for a diff editor). */
+  activeTab: undefined as { input: unknown } | undefined,
+  /** Context keys set with `setContext`. */
+  context: new Map<string, unknown>(),
   openedFolders: [] as { path: string; newWindow: boolean }[],
   folders: [] as string[],
   /** The file of the active text editor, if any. */
@@ -152,6 +175,9 @@ export const mock = {
     this.inputBoxes = [];
     this.quickPicks = [];
     this.openedFiles = [];
+    this.providers.clear();
+    this.activeTab = undefined;
+    this.context.clear();
     this.openedFolders = [];
     this.folders = [];
     this.activeFile = undefined;
@@ -192,6 +218,10 @@ export const commands = {
   },
   executeCommand(id: string, ...args: unknown[]): Promise<unknown> {
     mock.executed.push([id, args]);
+    if (id === 'setContext') {
+      mock.context.set(args[0] as string, args[1]);
+      return Promise.resolve(undefined);
+    }
     if (id === 'vscode.openFolder') {
       const [uri, opts] = args as [Uri, { forceNewWindow: boolean }];
       mock.openedFolders.push({ path: uri.fsPath, newWindow: opts.forceNewWindow });
@@ -235,6 +265,17 @@ export const window = {
   get activeTextEditor() {
     return mock.activeFile === undefined ? undefined : { document: { uri: Uri.file(mock.activeFile) } };
   },
+  tabGroups: {
+    get activeTabGroup() {
+      return { activeTab: mock.activeTab };
+    },
+    onDidChangeTabs(_listener: Listener) {
+      return { dispose: () => undefined };
+    },
+    onDidChangeTabGroups(_listener: Listener) {
+      return { dispose: () => undefined };
+    },
+  },
   showTextDocument(uri: Uri) {
     mock.openedFiles.push(uri.fsPath);
     return Promise.resolve({});
@@ -268,5 +309,9 @@ export const workspace = {
   },
   onDidChangeWorkspaceFolders(_listener: Listener) {
     return { dispose: () => undefined };
+  },
+  registerTextDocumentContentProvider(scheme: string, provider: { provideTextDocumentContent(uri: Uri): Promise<string> }) {
+    mock.providers.set(scheme, provider);
+    return { dispose: () => mock.providers.delete(scheme) };
   },
 };
