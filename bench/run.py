@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import checkpoint_bench, hook_bench, server_bench  # noqa: E402
+from bench import checkpoint_bench, hook_bench, hosts_bench, server_bench  # noqa: E402
 from ctask_ls.core import manifest  # noqa: E402
 
 
@@ -65,10 +65,18 @@ def verdict(ok: bool) -> str:
 # -- data ------------------------------------------------------------------------------------
 
 
-def make_tree(root: Path, files: int = 100_000, size: int = 4096) -> None:
-    """``files`` files of about ``size`` bytes in 100 × 10 directories."""
+def make_tree(root: Path, files: int = 100_000, size: int = 4096, *, distinct: bool = False) -> None:
+    """``files`` files of about ``size`` bytes in 100 × 10 directories; ``distinct``: each its own content (its
+    path, then a slice of random words, as text compresses), else 64 contents (for walks, where content is not
+    read)."""
     per_dir = max(1, files // 1000)
     blob = b"x" * (size + 64)
+    if distinct:
+        import random
+
+        rng = random.Random(17)
+        words = [bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz_", k=rng.randint(2, 9))) for _ in range(4000)]
+        blob = b" ".join(rng.choices(words, k=400_000))  # about 2.4 MB of "source"
     made = 0
     for a in range(100):
         for b in range(10):
@@ -78,7 +86,11 @@ def make_tree(root: Path, files: int = 100_000, size: int = 4096) -> None:
                 if made >= files:
                     return
                 with open(d / f"file{c:03d}.txt", "wb") as fh:
-                    fh.write(blob[: size + (c % 64)])
+                    if distinct:
+                        at = (made * 7919) % (len(blob) - size - 64)
+                        fh.write(b"%s/%d\n" % (str(d).encode(), c) + blob[at : at + size + (c % 64)])
+                    else:
+                        fh.write(blob[: size + (c % 64)])
                 made += 1
 
 
@@ -288,6 +300,7 @@ BENCHES: dict[str, t.Callable[[Path, int], list[Row]]] = {
     **server_bench.BENCHES,
     **hook_bench.BENCHES,
     **checkpoint_bench.BENCHES,
+    **hosts_bench.BENCHES,
 }
 
 

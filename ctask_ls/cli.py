@@ -2,10 +2,12 @@
 
 Exit status: 0 success, 1 a user-facing error (one ``ctask: error: ...`` line
 on stderr that says what to do), 2 bad usage; ``ctask wait`` adds 3 (the
-session ended first) and 4 (timeout).
+session ended first) and 4 (timeout); ``ctask list --all-hosts`` 3 (a host
+did not answer).
 
 :mod:`.cli_own` owns a launched session from the terminal (attach, wait,
-release); :mod:`.cli_print` prints results for people.
+release); :mod:`.cli_print` prints results for people; :mod:`.cli_remote`
+runs commands on other hosts through ssh (``--host``, ``list --all-hosts``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import time
 import typing as t
 
+from ctask_ls import __version__, cli_remote
 from ctask_ls.cli_own import after_launch, resume
 from ctask_ls.cli_print import (
     LIST_HEADER,
@@ -80,6 +83,8 @@ def cmd_attach(core: Core, args: argparse.Namespace) -> int:
 
 
 def cmd_list(core: Core, args: argparse.Namespace) -> int:
+    if args.all_hosts:
+        return cli_remote.list_all_hosts(core, args)
     tasks = core.list_tasks()
     broken = [st for st in tasks if st.error is not None]
     if args.json:
@@ -323,7 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctask",
         description="Run coding agents in persistent tmux sessions, with leases, adoption and diffs.",
-        epilog="Exit status: 0 success, 1 error, 2 bad usage (ctask wait: see ctask wait --help).",
+        epilog="Exit status: 0 success, 1 error, 2 bad usage (ctask wait, ctask list: see their --help). "
+        "With --host, the host's ctask's exit status, or 1 when it could not be reached.",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"ctask {__version__} (remote protocol {cli_remote.REMOTE_PROTOCOL})"
+    )
+    parser.add_argument(
+        "--host",
+        metavar="HOST",
+        help="run the command on HOST (a name under hosts: in config.yaml) through ssh; "
+        "the terminal is passed through for attach",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -361,7 +377,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("attach", "attach to a running session (adopting it if its owner died)", cmd_attach)
     p.add_argument("name")
     p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
-    add("list", "list every task with its lease state and activity", cmd_list)
+    p = add("list", "list every task with its lease state and activity", cmd_list)
+    p.epilog = cli_remote.ALL_HOSTS_EPILOG
+    p.add_argument(
+        "--all-hosts", action="store_true", help="also every host under hosts: in config.yaml, with a HOST column"
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=cli_remote.DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"with --all-hosts: seconds to wait for the hosts (default {cli_remote.DEFAULT_TIMEOUT:g})",
+    )
     add("profiles", "list the agent profiles (how each kind of agent is driven) and where each came from", cmd_profiles)
     p = add("status", "show one task's lease, tmux session and last summary", cmd_status)
     p.add_argument("name")
@@ -411,7 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    answered = cli_remote.answer_handshake(list(sys.argv[1:] if argv is None else argv))
+    if isinstance(answered, int):  # called by another machine's ctask of another protocol
+        return answered
+    argv = answered
+    full_argv = list(argv)
     agent_args: list[str] | None = None
     if "--" in argv:
         cut = argv.index("--")
@@ -425,7 +456,12 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     if agent_args is not None and args.command != "new":
         parser.error("arguments after -- are only accepted by `ctask new`")
     args.agent_args = agent_args
+    if args.host is not None and args.command == "list" and args.all_hosts:
+        parser.error("--all-hosts lists every host already; leave out --host")
     try:
+        if args.host is not None:
+            remote = cli_remote.remote_args(full_argv)
+            return cli_remote.run_on_host(load_config(), args.host, remote, terminal=cli_remote.wants_terminal(args))
         if args.command == "demo":
             return int(args.func(None, args))
         core = Core(load_config(), owner="cli", say=say)

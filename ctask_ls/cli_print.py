@@ -16,6 +16,7 @@ control characters itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import time
@@ -142,6 +143,38 @@ def print_status_line(st: TaskStatus, now: float | None = None) -> None:
     tmux = "running" if st.tmux_alive else "-"
     activity = activity_age(st.activity, now) if st.activity is not None else "-"
     out(f"{st.name:<24} {st.lease.state:<12} {tmux:<8} {activity:<16} {updated:<21} {last_text}")
+
+
+def host_list_header(width: int) -> str:
+    """``ctask list --all-hosts``'s header: a HOST column ``width`` wide, then ``ctask list``'s."""
+    return f"{'HOST':<{width}} {LIST_HEADER}"
+
+
+def print_host_line(host: str, width: int, task: t.Mapping[str, t.Any], now: float) -> None:
+    """One task of ``ctask list --all-hosts``, from its ``--json`` object (a remote host's as this one's):
+    the host, then the columns :func:`print_status_line` prints."""
+    name = str(task.get("name"))
+    if task.get("error"):
+        out(f"{host:<{width}} {name:<24} ERROR    {task['error']}")
+        return
+    lease = task.get("lease")
+    lease_state = lease.get("state") if isinstance(lease, dict) else None
+    last = task.get("last_summary")
+    last_text = "-"
+    if isinstance(last, dict):
+        c = last.get("counts")
+        c = c if isinstance(c, dict) else {}
+        last_text = f"{last.get('end_reason')} +{c.get('added', 0)} ~{c.get('modified', 0)} -{c.get('deleted', 0)}"
+    activity = "-"
+    if isinstance(act := task.get("activity"), dict):
+        try:
+            since = dt.datetime.fromisoformat(str(act.get("since"))).timestamp()
+            activity = f"{act.get('state')} {age_text(now - since)}"
+        except ValueError:
+            activity = str(act.get("state"))
+    tmux = "running" if task.get("tmux_alive") else "-"
+    updated = task.get("updated_at") or "-"
+    out(f"{host:<{width}} {name:<24} {lease_state!s:<12} {tmux:<8} {activity:<16} {updated:<21} {last_text}")
 
 
 def print_status(st: TaskStatus, *, show_env: bool = False) -> None:

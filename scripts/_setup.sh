@@ -20,6 +20,19 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+apt_install_no_start() {
+  # apt_install_no_start PACKAGE...: apt_install, but a daemon the packages ship is not started now
+  # (openssh-server: the tests run their own sshd in network namespaces, never the system's).
+  local policy=/usr/sbin/policy-rc.d made=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy" && made=1
+  fi
+  local status=0
+  apt_install "$@" || status=$?
+  if [ -n "$made" ]; then as_root rm -f "$policy"; fi
+  return "$status"
+}
+
 ensure_tmux() {
   command -v tmux >/dev/null || apt_install tmux
 }

@@ -36,7 +36,7 @@ from ctask_ls.core import stop as stopping
 from ctask_ls.core.activity import EXITED, IDLE, NEEDS_INPUT, WORKING, Activity, record_key, turn_ended
 from ctask_ls.core.agent import AgentSpec, ResolvedAgent
 from ctask_ls.core.checkpoint import Checkpoint, TreeChanged
-from ctask_ls.core.config import Config, apply_settings, default_home, defaults, load_config
+from ctask_ls.core.config import LOCAL_HOST, Config, Host, apply_settings, default_home, defaults, load_config
 from ctask_ls.core.context import Confirm, Context, FaultHook, ProgressHook, Say
 from ctask_ls.core.errors import (
     AdoptionDeclined,
@@ -77,6 +77,7 @@ __all__ = [
     "FRESH_LOCAL",
     "FRESH_REMOTE",
     "IDLE",
+    "LOCAL_HOST",
     "MISSING",
     "NEEDS_INPUT",
     "STALE",
@@ -100,6 +101,7 @@ __all__ = [
     "FileKey",
     "GitError",
     "GitNotFound",
+    "Host",
     "InvalidArgument",
     "InvalidName",
     "LaunchFailed",

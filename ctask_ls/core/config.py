@@ -14,6 +14,11 @@ underneath in place.  The CLI refuses to run with a broken config file; the
 server reports and carries on.  The wire protocol (:mod:`ctask_ls.protocol`)
 and the editors' copies of the settings are generated from this model.
 
+Hosts (SPEC 10): ``hosts:`` lists the other machines whose tasks ``ctask
+--host NAME`` and ``ctask list --all-hosts`` reach through ssh, each
+``{name, ssh, command}`` (:class:`Host`); the CLI's :mod:`ctask_ls.cli_remote`
+runs ssh, the core only reads and checks the list.
+
 tmux: ``tmux.socket_name`` (default ``ctask``) selects a dedicated tmux server,
 so the user's own tmux sessions and configuration are never touched.
 ``$CTASK_TMUX_SOCKET`` overrides it; a value containing ``/`` is a socket
@@ -26,6 +31,7 @@ import dataclasses
 import functools
 import math
 import os
+import re
 import typing as t
 from pathlib import Path
 
@@ -42,6 +48,65 @@ MODES: tuple[str, ...] = t.get_args(Mode)
 
 def _non_empty(value: str) -> bool:
     return value != ""
+
+
+HOST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LOCAL_HOST = "local"
+"""The name ``ctask list --all-hosts`` gives this machine; no configured host may take it."""
+HOST_KEYS = ("name", "ssh", "command")
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    """Another machine with its own ctask, reached through the user's ssh (SPEC 10)."""
+
+    name: str
+    """What ``--host`` and the HOST column call it."""
+    ssh: str
+    """The ssh destination (``user@machine``, or a ``Host`` of ``~/.ssh/config``); default: the name."""
+    command: str = "ctask"
+    """The ctask command there, as its shell reads it (``~/.venv/bin/ctask``); default ``ctask``."""
+
+
+def _host_text(value: object, what: str, *, dest: bool = False) -> str:
+    """A host's ``ssh`` or ``command``: a non-empty string on one line (a destination: no blanks, no leading '-')."""
+    if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise ValueError(f"{what} must be a non-empty string on one line")
+    if dest and (value.startswith("-") or any(c.isspace() for c in value)):
+        raise ValueError(
+            f"{what} must be an ssh destination (user@machine or a Host of ~/.ssh/config), "
+            "without blanks and not starting with '-'"
+        )
+    return value
+
+
+def read_hosts(value: object) -> tuple[Host, ...]:
+    """``hosts:`` of ``config.yaml``: a list of names or ``{name, ssh, command}`` mappings; ValueError naming
+    the first bad entry (``hosts[2] (box).ssh must be ...``)."""
+    if not isinstance(value, list):
+        raise ValueError("hosts must be a list of {name, ssh, command} mappings (or host names)")
+    hosts: list[Host] = []
+    for i, entry in enumerate(value, 1):
+        item = {"name": entry} if isinstance(entry, str) else entry
+        where = f"hosts[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where} must be a mapping {{name, ssh, command}} or a host name")
+        if unknown := sorted(str(k) for k in set(item) - set(HOST_KEYS)):
+            raise ValueError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(HOST_KEYS)})")
+        name = item.get("name")
+        if not isinstance(name, str) or not HOST_NAME_RE.fullmatch(name):
+            raise ValueError(
+                f"{where}.name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        where = f"{where} ({name})"
+        if name == LOCAL_HOST:
+            raise ValueError(f"{where}: '{LOCAL_HOST}' is this machine in `ctask list --all-hosts`; name it otherwise")
+        if any(h.name == name for h in hosts):
+            raise ValueError(f"{where}: a second host named '{name}'; host names must differ")
+        ssh = _host_text(item.get("ssh", name), f"{where}.ssh", dest=True)
+        command = _host_text(item.get("command", "ctask"), f"{where}.command")
+        hosts.append(Host(name, ssh, command))
+    return tuple(hosts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +204,11 @@ class Config:
     auto_adopt: bool = dataclasses.field(default=True, metadata={"rule": Rule("true or false", editor="autoAdopt")})
     """Server only: adopt orphaned sessions (tmux alive, lease missing or stale) at start and while polling;
     never a ``fresh_remote`` one without asking."""
+    hosts: tuple[Host, ...] = dataclasses.field(
+        default=(), metadata={"rule": Rule("a list of {name, ssh, command} mappings")}
+    )
+    """CLI only: other machines with their own ctask, reached through ssh by ``ctask --host NAME`` and
+    ``ctask list --all-hosts`` (SPEC 10); each ``{name, ssh (default: the name), command (default: ctask)}``."""
 
     @property
     def tasks_dir(self) -> Path:
@@ -218,6 +288,8 @@ def _read(field: str, value: object, base: Config, name: str) -> t.Any:
             return AgentSpec.from_mapping(agent_mapping(value), where=name, base=base.agent)
         except CtaskError as exc:
             raise ValueError(str(exc)) from None
+    if field == "hosts":  # the whole list: a host left out is not one
+        return read_hosts(value)
     if field == "profiles":  # its profiles left out, and their keys left out, keep what is underneath
         try:
             return profiles.read_profiles(value, base.profiles)
