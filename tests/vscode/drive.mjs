@@ -8,7 +8,10 @@
 // Scenarios:
 //   new-task      F1, "ctask: New Task", Enter, the name, Enter: the item shows
 //                 the task owned, the terminal opens; the agent exits and the
-//                 item changes; Show Changes opens the file; Restart Server.
+//                 item changes; Show Changes opens the file (a diff); the
+//                 palette hides Attach (no session runs); the ctask view
+//                 lists the task and, expanded, its file, which opens the
+//                 diff editor; Restart Server.
 //                 With --repo-task NAME (the open folder is a git repository):
 //                 F1 "ctask: New Task from This Repository", the name, Enter
 //                 on the branch box (default ctask/NAME): the item shows that
@@ -20,6 +23,9 @@
 //   adopt-remote  the open folder is a task another host holds: the item warns;
 //                 F1 "ctask: Attach" asks in a modal dialog; Adopt makes the
 //                 task owned here; the agent exits and the item changes.
+//   not-installed ctask.server.command names nothing: one warning says how to
+//                 install ctask-ls; the palette hides New Task; a reload of
+//                 the window shows no second warning.
 //   needs-input   the open folder is a running task whose agent's hook says
 //                 PermissionRequest: the item shows "needs input" in the
 //                 warning colour and a notification offers Attach / Show
@@ -210,17 +216,75 @@ async function newTask() {
     .then((h) => h.jsonValue());
   report('opened', { tabs: opened });
 
+  // `when` clauses: no session runs, so the palette offers no Attach (Show Changes it does).
+  report('palette-attach', { rows: await paletteRows('ctask: Attach') });
+  report('palette-changes', { rows: await paletteRows('ctask: Show Changes') });
+  await page.keyboard.press('Escape');
+
+  const view = await taskView(opt.task, 'result.txt');
+  report('view', view);
+
   // ctask: Restart Server: the item comes back with the task.
   await palette('ctask: Restart Server');
   await page.keyboard.press('Enter');
   await new Promise((r) => setTimeout(r, 500));
   const restarted = await waitItem((i) => i.text.includes(opt.task), 'the task again after a restart');
   report('restarted', restarted);
-  const screenshots = [ownedShot, endedShot];
+  const screenshots = [ownedShot, endedShot, view.shot];
   if (opt['repo-task']) {
     screenshots.push(...(await repoTask(opt['repo-task'])));
   }
   return { owned, ended, terminalText: terminalText.slice(0, 500), tooltip: tooltip.slice(0, 500), screenshots };
+}
+
+/** The command palette's rows for TEXT typed after F1 (none when no command matches). */
+async function paletteRows(text) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  await waitQuickInput('', 'the command palette', 'row');
+  await page.keyboard.type(text, { delay: 10 });
+  await new Promise((r) => setTimeout(r, 800));
+  return page.$$eval('.quick-input-widget .monaco-list-row', (rows) => rows.map((r) => r.getAttribute('aria-label') ?? r.textContent.trim()));
+}
+
+/**
+ * The ctask view in the activity bar: its task rows (label and description), then TASK expanded to its changed
+ * files; a click on FILE opens the diff editor.  Back to the explorer at the end.
+ */
+async function taskView(task, file) {
+  await page.keyboard.press('Escape');
+  await page.click('.part.activitybar [aria-label^="ctask"]');
+  const rowsOf = () =>
+    page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows) =>
+      rows.map((r) => ({
+        label: r.querySelector('.label-name')?.textContent ?? r.textContent.trim(),
+        description: r.querySelector('.label-description')?.textContent ?? '',
+        actions: [...r.querySelectorAll('.actions .action-label')].map((a) => a.getAttribute('aria-label') ?? ''),
+      })),
+    );
+  await page
+    .waitForFunction((task) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].some((r) => r.textContent.includes(task)), { timeout: TIMEOUT }, task)
+    .catch((e) => {
+      throw new Error(`the ctask view never listed ${task}: ${e.message}`);
+    });
+  const tasks = await rowsOf();
+  // Expand the task (a click on its row), then its changed file opens the diff editor.
+  await page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows, task) => rows.find((r) => r.querySelector('.label-name')?.textContent === task)?.click(), task);
+  await page
+    .waitForFunction((file) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].some((r) => r.textContent.includes(file)), { timeout: TIMEOUT }, file)
+    .catch((e) => {
+      throw new Error(`the ctask view never showed ${file} under ${task}: ${e.message}`);
+    });
+  const expanded = await rowsOf();
+  await page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows, file) => rows.find((r) => r.querySelector('.label-name')?.textContent === file)?.click(), file);
+  const tabs = await page
+    .waitForFunction((file) => [...document.querySelectorAll('.part.editor .tab')].map((t) => t.textContent.trim()).find((t) => t.startsWith(`${file} (`)), { timeout: TIMEOUT }, file)
+    .then((h) => h.jsonValue())
+    .catch(() => null);
+  await page.mouse.move(200, 120); // over the first row: its inline actions show
+  const shot_ = await shot('vscode-task-view.png');
+  await page.click('.part.activitybar [aria-label^="Explorer"]').catch(() => undefined);
+  return { tasks, expanded, diffTab: tabs, shot: shot_ };
 }
 
 /** Wait until the quick input's text box shows PLACEHOLDER (two input boxes of one command share a title). */
@@ -423,7 +487,28 @@ async function needsInput() {
   return { working, waiting, toast, tooltip: tooltip.slice(0, 500), idle, ended, terminalText: terminalText.slice(0, 500), screenshots: [waitingShot, idleShot] };
 }
 
-const SCENARIOS = { 'new-task': newTask, 'adopt-remote': adoptRemote, 'needs-input': needsInput };
+/**
+ * ctask-ls is not installed (the test's ctask.server.command names nothing): one warning says how to install it,
+ * the palette offers Restart Server but no New Task, and a reloaded window says nothing again.
+ */
+async function notInstalled() {
+  const toast = await waitToast('not installed', 'that ctask-ls is not installed');
+  report('notification', toast);
+  report('item', await item());
+  const first = await shot('vscode-not-installed.png');
+  report('palette-new', { rows: await paletteRows('ctask: New Task') });
+  report('palette-restart', { rows: await paletteRows('ctask: Restart Server') });
+  await page.keyboard.press('Escape');
+  await page.reload({ waitUntil: 'networkidle2', timeout: TIMEOUT });
+  await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: TIMEOUT });
+  const again = await waitItem((i) => /server not running/.test(i.label), 'the server problem after a reload');
+  await new Promise((r) => setTimeout(r, 4000));
+  const toasts = await page.$$eval('.notifications-toasts .notification-list-item-message', (ms) => ms.map((m) => m.textContent));
+  report('after-reload', { item: again, toasts });
+  return { screenshots: [first, await shot('vscode-not-installed-reloaded.png')] };
+}
+
+const SCENARIOS = { 'new-task': newTask, 'adopt-remote': adoptRemote, 'needs-input': needsInput, 'not-installed': notInstalled };
 
 try {
   const scenario = SCENARIOS[opt.scenario];
@@ -437,7 +522,8 @@ try {
   report('workbench');
 
   // The extension is active and its server answered initialize.
-  const ready = await waitItem((i) => /no current task|ctask task/.test(i.label), 'a running server');
+  // The extension is active: its server runs (a task's tree is open), or starts on first use.
+  const ready = await waitItem((i) => /no current task|ctask task|not started|server not running/.test(i.label), 'the extension');
   report('server-ready', ready);
   await page.click('.part.editor');
   report('done', await scenario());

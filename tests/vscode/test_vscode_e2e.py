@@ -403,6 +403,18 @@ def test_new_task_from_the_command_palette_shows_owned_then_ended(
     assert any("result.txt" in f for f in steps["changes"]["files"]), steps["changes"]
     assert "result.txt" in steps["opened"]["tabs"], steps["opened"]
     assert code_server.extension_log().count("[info] starting ") >= 2, code_server.extension_log()
+
+    # `when` clauses: with no session running the palette offers no Attach, and does offer Show Changes.
+    assert not any("ctask: Attach" in row for row in steps["palette-attach"]["rows"]), steps["palette-attach"]
+    assert any("ctask: Show Changes" in row for row in steps["palette-changes"]["rows"]), steps["palette-changes"]
+    # The ctask view: the task with its state, then its changed file, which opened the diff editor.
+    view = steps["view"]
+    row = next(r for r in view["tasks"] if r["label"] == task)
+    assert row["description"].startswith("ended"), view
+    assert {"label": "result.txt", "description": "added"}.items() <= next(
+        r for r in view["expanded"] if r["label"] == "result.txt"
+    ).items(), view
+    assert (view["diffTab"] or "").startswith(f"result.txt ({task}: checkpoint 1 ↔ now)"), view
     assert steps["restarted"]["text"] == f"{task}: ended +1 ~0 -0", steps["restarted"]
 
     # What the editor showed is what the core recorded.
@@ -570,4 +582,32 @@ def test_needs_input_shows_in_the_status_bar_and_a_notification_attaches(
     assert env.json("status", task)["conversation_id"] == "conv-vs"
     for shot in steps_seen["done"]["screenshots"]:
         assert Path(shot).stat().st_size > 10_000, shot
+        print(f"screenshot: {shot}")
+
+
+@pytest.mark.timeout(900)
+def test_without_ctask_ls_one_notification_says_how_to_install(env: Env, code_server: CodeServer) -> None:
+    """A window on a task's tree starts the server at once; with ``ctask.server.command`` naming nothing, one
+    warning says how to install it (once per machine: a reloaded window says nothing again), the status bar says
+    why on hover, and the palette hides what cannot work."""
+    env.bare_task("t1")
+    env.tree("t1").mkdir(exist_ok=True)
+    settings = code_server.user_data / "User" / "settings.json"
+    settings.write_text(json.dumps({**USER_SETTINGS, "ctask.server.command": "ctask-ls-not-installed"}))
+    url = code_server.start(env.tree("t1"))
+    steps = code_server.check(code_server.drive("not-installed", url, "t1"))
+
+    toast = steps["notification"]
+    assert "ctask: the ctask language server is not installed" in toast["message"], toast
+    assert "install the ctask-ls Python package (How to Install)" in toast["message"], toast
+    assert '"ctask-ls-not-installed" is not on PATH' in toast["message"], toast
+    assert toast["buttons"] == ["How to Install", "Open Settings"], toast
+    assert steps["item"]["label"] == "ctask: server not running", steps["item"]
+    assert not any("ctask: New Task" in row for row in steps["palette-new"]["rows"]), steps["palette-new"]
+    assert any("ctask: Restart Server" in row for row in steps["palette-restart"]["rows"]), steps["palette-restart"]
+    after = steps["after-reload"]
+    assert after["item"]["label"] == "ctask: server not running", after
+    assert not any("not installed" in text for text in after["toasts"]), after
+    assert env.lease("t1") is None  # nothing was adopted or started
+    for shot in steps["done"]["screenshots"]:
         print(f"screenshot: {shot}")

@@ -51,6 +51,18 @@ export const Command = {
   restartServer: 'ctask.restartServer',
   statusActions: 'ctask.statusActions',
   revertFile: 'ctask.revertFile',
+  /** A changed file of the task view: its diff against the checkpoint (not in the palette). */
+  openChange: 'ctask.openChange',
+} as const;
+
+/** Context keys of package.json's `when` clauses, set by src/wiring.ts. */
+export const Context = {
+  /** The server's state: `idle` (not started in this window), `starting`, `running`, `stopped` or `failed`. */
+  server: 'ctask.server',
+  /** The server knows of at least one task. */
+  hasTasks: 'ctask.hasTasks',
+  /** At least one task has a running session. */
+  anyRunning: 'ctask.anyRunning',
 } as const;
 
 /** Setting keys (package.json `contributes.configuration`), relative to SECTION. */
@@ -64,6 +76,8 @@ export const Setting = {
   heartbeatInterval: 'heartbeatInterval',
   staleAfter: 'staleAfter',
   pollInterval: 'pollInterval',
+  lockTimeout: 'lockTimeout',
+  idleAfter: 'idleAfter',
   notifications: 'notifications',
 } as const;
 

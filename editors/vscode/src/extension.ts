@@ -1,12 +1,13 @@
 /** Entry point: the parts of src/wiring.ts around the real language client. */
 import { CtaskServer } from './server';
 import { type Wired, wire } from './wiring';
-import type * as api from './vscodeapi';
+import * as api from './vscodeapi';
 
 let server: CtaskServer | undefined;
 
 export function activate(context: api.ExtensionContext): Wired<CtaskServer> {
-  const wired = wire(context, (output, handlers) => new CtaskServer(output, handlers));
+  const readme = api.joinPath(context.extensionUri, 'README.md');
+  const wired = wire(context, (output, handlers) => new CtaskServer(output, handlers, context.globalState, () => api.showMarkdown(readme)));
   server = wired.server;
   return wired;
 }

@@ -162,8 +162,9 @@ export class Review {
   }
 
   /**
-   * `ctask: Revert File to Checkpoint`: the file of the active checkpoint diff (or ARG: a URI from a menu, or the
-   * active editor's file of a task's tree) back as it was, after a modal confirmation.
+   * `ctask: Revert File to Checkpoint`: the file of the active checkpoint diff (or ARG: a changed file of the task
+   * view, a URI from a menu; else the active editor's file of a task's tree) back as it was, after a modal
+   * confirmation.
    */
   async revertFile(arg?: unknown): Promise<RevertResult | undefined> {
     const target = this.target(arg);
@@ -215,6 +216,11 @@ export class Review {
   }
 
   private target(arg: unknown): Target | undefined {
+    const row = arg as { kind?: unknown; task?: unknown; path?: unknown; checkpoint?: unknown } | undefined;
+    if (row?.kind === 'change' && typeof row.task === 'string' && typeof row.path === 'string') {
+      // A changed file of the task view.
+      return { task: row.task, path: row.path, checkpoint: typeof row.checkpoint === 'number' ? row.checkpoint : undefined };
+    }
     const ref = api.refArg(arg);
     const diff = api.activeDiff();
     const doc = parseCheckpointRef(ref) ?? parseCheckpointRef(diff?.original);

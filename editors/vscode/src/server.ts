@@ -28,12 +28,24 @@ const OPEN_SETTINGS = 'Open Settings';
 /** How long `shutdown` may take (the server waits up to 10 s for finalizes already running). */
 const STOP_TIMEOUT_MS = 12000;
 
-export type ServerState = 'starting' | 'running' | 'stopped';
+/** `idle`: not started in this window yet (it starts on first use, or at once in a task's tree). */
+export type ServerState = 'idle' | 'starting' | 'running' | 'stopped';
+
+/** Where the extension keeps what it showed once (VS Code's globalState). */
+export interface Memory {
+  get<T>(key: string): T | undefined;
+  update(key: string, value: unknown): Thenable<void>;
+}
+
+/** The key of globalState under which "not installed" was shown: once per machine, not in every window. */
+export const NOT_INSTALLED_SHOWN = 'ctask.notInstalledShown';
+const HOW_TO_INSTALL = 'How to Install';
 
 /** What the commands need of the server (tests pass a fake). */
 export interface Server {
   readonly state: ServerState;
   execute<T>(command: ServerCommandId, args: object): Promise<T>;
+  start(): Promise<void>;
   restart(): Promise<void>;
 }
 
@@ -48,17 +60,25 @@ export interface ServerHandlers {
 export class CtaskServer implements Server, api.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<void> | undefined;
-  /** 'starting' until start() has run: the status bar shows no error before the first try. */
-  private current: ServerState = 'starting';
+  /** 'idle' until start() has run: the status bar shows no error before the first try. */
+  private current: ServerState = 'idle';
   private startError: string | undefined;
 
   constructor(
     private readonly output: api.OutputChannel,
     private readonly handlers: ServerHandlers,
+    private readonly memory?: Memory,
+    /** Opens the instructions for installing ctask-ls (the extension's README). */
+    private readonly showInstructions?: () => unknown,
   ) {}
 
   get state(): ServerState {
     return this.current;
+  }
+
+  /** Why the server is not running, when it failed to start. */
+  get problem(): string | undefined {
+    return this.current === 'stopped' ? this.startError : undefined;
   }
 
   private setState(state: ServerState): void {
@@ -123,18 +143,24 @@ export class CtaskServer implements Server, api.Disposable {
     }
     const launch = serverLaunch(api.getConfiguration(SECTION));
     if (!tcp && findExecutable(launch.command) === undefined) {
-      // Checked here, so the user gets one message that says what to do (not the client's generic one).
+      // Checked here, so the user gets one message that says what to do (not the client's generic one), once.
       const where = launch.command.includes('/') ? `"${launch.command}" is not an executable file` : `"${launch.command}" is not on PATH`;
-      this.startError = `the ctask language server cannot start: ${where}; install the ctask-ls Python package or set ctask.server.command to its path, then run "ctask: Restart Server"`;
+      this.startError = `the ctask language server is not installed: ${where}; install the ctask-ls Python package (How to Install) or set ctask.server.command to its path, then run "ctask: Restart Server"`;
       this.output.error(this.startError);
       this.setState('stopped');
-      void api.showErrorMessage(`ctask: ${this.startError}`, OPEN_SETTINGS).then((pick) => {
-        if (pick === OPEN_SETTINGS) {
-          void api.executeCommand('workbench.action.openSettings', `${SECTION}.${Setting.serverCommand}`);
-        }
-      });
+      if (this.memory?.get<boolean>(NOT_INSTALLED_SHOWN) !== true) {
+        void this.memory?.update(NOT_INSTALLED_SHOWN, true);
+        void api.showWarningMessage(`ctask: ${this.startError}`, HOW_TO_INSTALL, OPEN_SETTINGS).then((pick) => {
+          if (pick === OPEN_SETTINGS) {
+            void api.executeCommand('workbench.action.openSettings', `${SECTION}.${Setting.serverCommand}`);
+          } else if (pick === HOW_TO_INSTALL) {
+            this.showInstructions?.();
+          }
+        });
+      }
       return Promise.resolve();
     }
+    void this.memory?.update(NOT_INSTALLED_SHOWN, undefined); // installed now: say it again if it goes
     const client = this.createClient(tcp);
     this.client = client;
     this.startError = undefined;
@@ -163,7 +189,7 @@ export class CtaskServer implements Server, api.Disposable {
     const client = this.client;
     this.client = undefined;
     this.starting = undefined;
-    this.setState('stopped');
+    this.setState(client ? 'stopped' : this.current === 'idle' ? 'idle' : 'stopped');
     if (client) {
       try {
         if (client.isRunning()) {
@@ -191,6 +217,9 @@ export class CtaskServer implements Server, api.Disposable {
   }
 
   async execute<T>(command: ServerCommandId, args: object): Promise<T> {
+    if (this.current === 'idle') {
+      await this.start(); // first use in this window
+    }
     if (this.starting) {
       await this.starting;
     }

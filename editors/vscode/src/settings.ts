@@ -3,6 +3,7 @@
  * configuration interface (vscode's WorkspaceConfiguration satisfies it).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Setting } from './constants';
 import type { ServerSettings } from './protocol';
@@ -63,6 +64,8 @@ export function serverSettings(config: ConfigLike): ServerSettings {
     ['heartbeatInterval', Setting.heartbeatInterval],
     ['staleAfter', Setting.staleAfter],
     ['pollInterval', Setting.pollInterval],
+    ['lockTimeout', Setting.lockTimeout],
+    ['idleAfter', Setting.idleAfter],
   ] as const;
   for (const [field, key] of intervals) {
     const value = positive(explicitValue<number>(config, key));
@@ -157,6 +160,44 @@ export function findExecutable(command: string, envPath: string | undefined = pr
   for (const dir of (envPath ?? '').split(path.delimiter)) {
     if (dir && executable(path.join(dir, command))) {
       return path.join(dir, command);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The ctask home the server will use: `ctask.home` (user settings), else `$CTASK_HOME`, else
+ * `$XDG_DATA_HOME/ctask`, else `~/.local/share/ctask` (the CLI's rule).
+ */
+export function ctaskHome(config: ConfigLike, env: NodeJS.ProcessEnv = process.env): string {
+  const set = explicitValue<string>(config, Setting.home);
+  if (typeof set === 'string' && set.trim()) {
+    return set.trim().replace(/^~(?=\/|$)/, os.homedir());
+  }
+  if (env.CTASK_HOME) {
+    return env.CTASK_HOME;
+  }
+  const data = env.XDG_DATA_HOME || path.join(env.HOME || os.homedir(), '.local', 'share');
+  return path.join(data, 'ctask');
+}
+
+/**
+ * The task whose agent's tree (`HOME/tasks/NAME/work`) holds one of FOLDERS, if any: such a window starts the
+ * server at once (its status bar shows the task); any other starts it on first use.  Paths only, and one stat.
+ */
+export function taskOfFolders(folders: readonly string[], home: string): string | undefined {
+  const real = (p: string): string => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  const tasks = real(path.join(home, 'tasks'));
+  for (const folder of folders) {
+    const parts = path.relative(tasks, real(folder)).split(path.sep);
+    if (parts.length >= 2 && parts[0] && parts[0] !== '..' && parts[1] === 'work' && fs.existsSync(path.join(tasks, parts[0], 'task.yaml'))) {
+      return parts[0];
     }
   }
   return undefined;

@@ -108,16 +108,29 @@ export interface PresentInput {
   ended?: { counts?: { added: number; modified: number; deleted: number }; end_reason?: string; exit_status?: number | null };
   /** Counts of the live diff, when the server sent one. */
   live?: { added: number; modified: number; deleted: number };
+  /** Why the server is not running, when it failed to start. */
+  problem?: string;
 }
 
-export function present({ task, server, now, ended, live }: PresentInput): Presentation {
+export function present({ task, server, now, ended, live, problem }: PresentInput): Presentation {
+  if (server === 'idle') {
+    return {
+      text: '$(tasklist) ctask',
+      tooltip: 'ctask: not started in this window (no folder here is a task\'s tree). Click for actions.',
+      warning: false,
+      error: false,
+      label: 'ctask: not started',
+    };
+  }
   if (server === 'starting') {
     return { text: '$(loading~spin) ctask', tooltip: 'ctask: starting the server…', warning: false, error: false, label: 'ctask: starting' };
   }
   if (server === 'stopped') {
     return {
       text: '$(error) ctask',
-      tooltip: 'ctask: the server is not running. Click to restart it; see Output › ctask for why it stopped.',
+      tooltip: problem
+        ? `ctask: ${problem}`
+        : 'ctask: the server is not running. Click to restart it; see Output › ctask for why it stopped.',
       warning: false,
       error: true,
       label: 'ctask: server not running',

@@ -199,3 +199,74 @@ export function activeFilePath(): string | undefined {
   const uri = vscode.window.activeTextEditor?.document.uri;
   return uri?.scheme === 'file' ? uri.fsPath : undefined;
 }
+
+/** One row of a tree view, in plain data (src/vscodeapi.ts makes the vscode.TreeItem). */
+export interface TreeRow {
+  id: string;
+  label: string;
+  description?: string;
+  tooltip?: string;
+  /** A codicon id, and the theme colour it takes (`list.warningForeground`). */
+  icon?: { id: string; color?: string };
+  /** `viewItem` of the view's `when` clauses: what the row's inline actions are. */
+  contextValue?: string;
+  expandable: boolean;
+  /** A file the row stands for: its file icon and label decorations. */
+  file?: string;
+  /** Run when the row is selected. */
+  command?: { command: string; title: string; arguments: unknown[] };
+}
+
+export interface TreeSource<T> {
+  children(element?: T): Promise<T[]> | T[];
+  row(element: T): TreeRow;
+}
+
+/** A tree view of SOURCE; the returned `refresh` redraws it (after a change the store saw). */
+export function createTreeView<T>(viewId: string, source: TreeSource<T>): { refresh: () => void; disposable: Disposable } {
+  const changed = new vscode.EventEmitter<T | undefined>();
+  const provider: vscode.TreeDataProvider<T> = {
+    onDidChangeTreeData: changed.event,
+    getChildren: (element) => source.children(element),
+    getTreeItem: (element) => {
+      const row = source.row(element);
+      const item = new vscode.TreeItem(
+        row.label,
+        row.expandable ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+      );
+      item.id = row.id;
+      item.description = row.description;
+      item.tooltip = row.tooltip;
+      item.contextValue = row.contextValue;
+      if (row.file) {
+        item.resourceUri = vscode.Uri.file(row.file);
+      }
+      if (row.icon) {
+        item.iconPath = new vscode.ThemeIcon(row.icon.id, row.icon.color ? new vscode.ThemeColor(row.icon.color) : undefined);
+      }
+      if (row.command) {
+        item.command = row.command;
+      }
+      return item;
+    },
+  };
+  const view = vscode.window.createTreeView(viewId, { treeDataProvider: provider, showCollapseAll: true });
+  return {
+    refresh: () => changed.fire(undefined),
+    disposable: {
+      dispose: () => {
+        view.dispose();
+        changed.dispose();
+      },
+    },
+  };
+}
+
+export function joinPath(base: vscode.Uri, ...parts: string[]): vscode.Uri {
+  return vscode.Uri.joinPath(base, ...parts);
+}
+
+/** A markdown file in VS Code's preview (the extension's README: install instructions that work offline). */
+export function showMarkdown(uri: vscode.Uri): Thenable<unknown> {
+  return vscode.commands.executeCommand('markdown.showPreview', uri);
+}

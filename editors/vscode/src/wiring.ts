@@ -5,11 +5,12 @@
  * pass a fake one (src/extension.ts passes the language client).
  */
 import { Commands, taskList } from './commands';
-import { LeaseState, SECTION, ServerCommand } from './constants';
+import { Command, Context, LeaseState, SECTION, ServerCommand } from './constants';
 import type { Server, ServerHandlers } from './server';
-import { RESTART_KEYS } from './settings';
+import { RESTART_KEYS, ctaskHome, taskOfFolders } from './settings';
 import { TaskStore } from './state';
 import { StatusBar } from './statusBar';
+import { TaskTree, VIEW_ID } from './taskView';
 import * as api from './vscodeapi';
 
 /**
@@ -23,6 +24,8 @@ const TICK_MS = 1000;
 export interface ManagedServer extends Server, api.Disposable {
   start(): Promise<void>;
   sendSettings(): Promise<void>;
+  /** Why it is not running, when it failed to start. */
+  readonly problem?: string;
 }
 
 export type ServerFactory<S extends ManagedServer> = (output: api.OutputChannel, handlers: ServerHandlers) => S;
@@ -44,7 +47,7 @@ export function wire<S extends ManagedServer>(
 
   const store = new TaskStore();
   // The server's handlers run only after start(), when both exist.
-  const late: { commands?: Commands; statusBar?: StatusBar } = {};
+  const late: { commands?: Commands; statusBar?: StatusBar; stateChange?: () => void } = {};
 
   const srv = makeServer(output, {
     leaseState: (p) => store.applyLeaseState(p),
@@ -53,6 +56,7 @@ export function wire<S extends ManagedServer>(
     activity: (p) => late.commands?.activity(p),
     stateChanged: (state) => {
       late.statusBar?.update();
+      late.stateChange?.();
       if (state === 'running') {
         // Notifications carry no repository: ask once per server for the branches of the tasks.
         srv.execute<unknown>(ServerCommand.list, {}).then(
@@ -77,6 +81,7 @@ export function wire<S extends ManagedServer>(
       server: srv.state,
       now: Date.now(),
       ended: ended ? { counts: ended.counts, end_reason: ended.end_reason, exit_status: ended.exit_status } : undefined,
+      problem: srv.problem,
       live: live && !live.final ? (live.counts ?? { added: live.added.length, modified: live.modified.length, deleted: live.deleted.length }) : undefined,
     };
   });
@@ -84,6 +89,40 @@ export function wire<S extends ManagedServer>(
   context.subscriptions.push(bar);
   const unsubscribe = store.onDidChange(() => bar.update());
   context.subscriptions.push(api.disposable(unsubscribe));
+
+  // The task view, redrawn on every change the store sees; and the context keys of the `when` clauses.
+  const tree = new TaskTree(srv, store, commands.review);
+  const view = api.createTreeView(VIEW_ID, tree);
+  context.subscriptions.push(view.disposable);
+  context.subscriptions.push(api.registerCommand(Command.openChange, (node) => commands.run(() => tree.open(node))));
+  const keys = new Map<string, boolean>();
+  const setKeys = (): void => {
+    const tasks = store.all();
+    void api.setContext(Context.server, srv.state === 'stopped' && srv.problem ? 'failed' : srv.state);
+    const now: [string, boolean][] = [
+      [Context.hasTasks, tasks.length > 0],
+      [Context.anyRunning, tasks.some((t) => t.tmux_alive || t.lease.state === LeaseState.freshLocal || t.lease.state === LeaseState.freshRemote)],
+    ];
+    for (const [key, value] of now) {
+      if (keys.get(key) !== value) {
+        keys.set(key, value);
+        void api.setContext(key, value);
+      }
+    }
+  };
+  context.subscriptions.push(
+    api.disposable(
+      store.onDidChange(() => {
+        view.refresh();
+        setKeys();
+      }),
+    ),
+  );
+  late.stateChange = () => {
+    view.refresh();
+    setKeys();
+  };
+  setKeys();
   context.subscriptions.push(api.onDidChangeWorkspaceFolders(() => bar.update()));
 
   // Keep the tooltip's heartbeat age moving: a render from the store, no request.
@@ -109,6 +148,10 @@ export function wire<S extends ManagedServer>(
     }),
   );
 
-  void srv.start();
+  // A window whose folder is a task's tree starts the server at once; any other on first use (a command, the
+  // view), so a window that never touches ctask starts no server and adopts nothing.
+  if (taskOfFolders(api.workspaceFolderPaths(), ctaskHome(api.getConfiguration(SECTION))) !== undefined) {
+    void srv.start();
+  }
   return { store, commands, server: srv, statusBar: bar };
 }

@@ -31,6 +31,11 @@ export class FakeServer implements Server {
     this.restarts += 1;
     return Promise.resolve();
   }
+
+  start(): Promise<void> {
+    this.state = 'running';
+    return Promise.resolve();
+  }
 }
 
 /** Overrides of a `ctask/leaseState`: its own fields and, at the same level, those of its lease. */

@@ -5,6 +5,9 @@ import { Command, ServerCommand } from '../src/constants';
 import type { ServerHandlers, ServerState } from '../src/server';
 import { type Wired, wire } from '../src/wiring';
 import { FakeServer, diff, lease, owned, taskJson } from './fakes';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { mock } from './mock/vscode';
 
 /** A server whose notifications the test sends by hand. */
@@ -14,10 +17,11 @@ class FakeManagedServer extends FakeServer {
   disposed = false;
   constructor(readonly handlers: ServerHandlers) {
     super();
-    this.state = 'starting';
+    this.state = 'idle';
   }
   start(): Promise<void> {
     this.started += 1;
+    this.become('starting');
     return Promise.resolve();
   }
   sendSettings(): Promise<void> {
@@ -59,9 +63,11 @@ afterEach(() => {
   }
 });
 
-test('activation starts the server and registers everything as a subscription', () => {
-  assert.equal(wired.server.started, 1);
-  assert.equal(item().text, '$(loading~spin) ctask');
+test('activation in a window that is no task\'s tree starts no server; everything is a subscription', () => {
+  assert.equal(wired.server.started, 0);
+  assert.equal(item().text, '$(tasklist) ctask');
+  assert.equal(item().accessibilityInformation?.label, 'ctask: not started');
+  assert.equal(mock.context.get('ctask.server'), 'idle');
   assert.ok(subscriptions.length >= 16);
   for (const d of subscriptions) {
     d.dispose();
@@ -153,4 +159,72 @@ test('once the server runs, the tasks\' repositories are asked for once and kept
   wired.server.handlers.leaseState(lease('fix'));
   assert.equal(wired.store.get('fix')?.repo?.branch, 'ctask/fix');
   assert.equal(wired.store.get('plain'), undefined);
+});
+
+test('a window whose folder is a task\'s tree starts the server at once', (t) => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ctask-home-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(home, 'tasks', 'fix', 'work', 'src'), { recursive: true });
+  fs.writeFileSync(path.join(home, 'tasks', 'fix', 'task.yaml'), 'schema: 1\n');
+  mock.settings.set('ctask.home', { user: home });
+  for (const d of subscriptions) {
+    d.dispose(); // beforeEach's wiring: each one below is a window of its own
+  }
+  subscriptions = [];
+  for (const [folder, starts] of [
+    [path.join(home, 'tasks', 'fix', 'work'), 1],
+    [path.join(home, 'tasks', 'fix', 'work', 'src'), 1],
+    [path.join(home, 'tasks', 'fix'), 0], // the control directory is not the agent's tree
+    [path.join(home, 'tasks', 'other', 'work'), 0], // no such task
+  ] as const) {
+    mock.folders = [folder];
+    const subs: { dispose(): unknown }[] = [];
+    const again = wire({ subscriptions: subs }, (_output, handlers) => new FakeManagedServer(handlers));
+    assert.equal(again.server.started, starts, folder);
+    subs.forEach((d) => d.dispose());
+  }
+});
+
+test('the task view lists the tasks (first use starts the server), their changed files, and redraws on notifications', async () => {
+  const view = mock.treeViews.get('ctask.tasks')!;
+  assert.ok(view);
+  const roots = (await view.provider.getChildren()) as { kind: string; name: string }[];
+  assert.equal(wired.server.started, 1, 'showing the view is a first use');
+  assert.deepEqual(roots, []);
+  wired.server.become('running');
+  const before = view.refreshes;
+  wired.server.handlers.leaseState(owned('fix'));
+  wired.server.handlers.activity({ name: 'fix', workspace: '/w', activity: { state: 'needs_input', since: '2030-01-01T00:00:00Z', source: 'hook', message: 'permission to use Bash' }, conversation_id: null });
+  wired.server.handlers.diff(diff('fix', { added: ['src/new.py'], modified: ['a.txt'], checkpoint: 2 }));
+  assert.ok(view.refreshes > before, 'notifications redraw the view');
+  const [task] = (await view.provider.getChildren()) as { kind: string; name: string }[];
+  const row = view.provider.getTreeItem(task);
+  assert.equal(row.label, 'fix');
+  assert.equal(row.description, 'owned · needs input');
+  assert.equal(row.contextValue, 'task.running');
+  assert.deepEqual([row.iconPath?.id, row.iconPath?.color?.id], ['bell-dot', 'list.warningForeground']);
+  const files = (await view.provider.getChildren(task)) as unknown[];
+  const rows = files.map((f) => view.provider.getTreeItem(f));
+  assert.deepEqual(rows.map((r) => [r.label, r.description, r.contextValue]), [
+    ['new.py', 'src · added', 'change.added'],
+    ['a.txt', 'modified', 'change.modified'],
+  ]);
+  assert.equal(rows[1].command?.command, Command.openChange);
+  assert.deepEqual(rows[1].command?.arguments, [{ kind: 'change', task: 'fix', path: 'a.txt', change: 'modified', checkpoint: 2 }]);
+  assert.equal(mock.context.get('ctask.hasTasks'), true);
+  assert.equal(mock.context.get('ctask.anyRunning'), true);
+  assert.equal(mock.context.get('ctask.server'), 'running');
+  wired.server.handlers.leaseState(lease('fix'));
+  assert.equal(mock.context.get('ctask.anyRunning'), false);
+  assert.equal(view.provider.getTreeItem(task).contextValue, 'task.stopped');
+});
+
+test('a task without a notified diff asks ctask.diff when expanded', async () => {
+  wired.server.become('running');
+  wired.server.handlers.leaseState(lease('old'));
+  wired.server.reply(ServerCommand.diff, () => ({ name: 'old', live: false, added: [], modified: [], deleted: ['gone.txt'], checkpoint: 1 }));
+  const view = mock.treeViews.get('ctask.tasks')!;
+  const rows = ((await view.provider.getChildren({ kind: 'task', name: 'old' })) as unknown[]).map((f) => view.provider.getTreeItem(f));
+  assert.deepEqual(rows.map((r) => [r.label, r.contextValue]), [['gone.txt', 'change.deleted']]);
+  assert.deepEqual(wired.server.sent(ServerCommand.diff), [{ name: 'old' }]);
 });

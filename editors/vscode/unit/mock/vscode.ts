@@ -16,7 +16,49 @@ export class ThemeColor {
 }
 
 export class ThemeIcon {
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
+}
+
+export const TreeItemCollapsibleState = { None: 0, Collapsed: 1, Expanded: 2 } as const;
+
+export class TreeItem {
+  id?: string;
+  description?: string;
+  tooltip?: string;
+  contextValue?: string;
+  resourceUri?: Uri;
+  iconPath?: ThemeIcon;
+  command?: { command: string; title: string; arguments: unknown[] };
+  constructor(
+    readonly label: string,
+    readonly collapsibleState: number,
+  ) {}
+}
+
+export class EventEmitter<T> {
+  private readonly listeners: ((e: T) => unknown)[] = [];
+  fired = 0;
+  readonly event = (listener: (e: T) => unknown) => {
+    this.listeners.push(listener);
+    return { dispose: () => undefined };
+  };
+  fire(e: T): void {
+    this.fired += 1;
+    for (const l of this.listeners) {
+      l(e);
+    }
+  }
+  dispose(): void {}
+}
+
+/** A tree view's data provider, as the extension gave it. */
+export interface FakeTreeProvider {
+  onDidChangeTreeData: (listener: (e: unknown) => unknown) => unknown;
+  getChildren(element?: unknown): unknown;
+  getTreeItem(element: unknown): TreeItem;
 }
 
 export class MarkdownString {
@@ -151,6 +193,8 @@ export const mock = {
   providers: new Map<string, { provideTextDocumentContent(uri: Uri): Promise<string> }>(),
   /** The active tab's input (a TabInputTextDiff for a diff editor). */
   activeTab: undefined as { input: unknown } | undefined,
+  /** Tree views by id: their data providers and how often they were told to redraw. */
+  treeViews: new Map<string, { provider: FakeTreeProvider; refreshes: number }>(),
   /** Context keys set with `setContext`. */
   context: new Map<string, unknown>(),
   openedFolders: [] as { path: string; newWindow: boolean }[],
@@ -178,6 +222,7 @@ export const mock = {
     this.providers.clear();
     this.activeTab = undefined;
     this.context.clear();
+    this.treeViews.clear();
     this.openedFolders = [];
     this.folders = [];
     this.activeFile = undefined;
@@ -264,6 +309,14 @@ export const window = {
   },
   get activeTextEditor() {
     return mock.activeFile === undefined ? undefined : { document: { uri: Uri.file(mock.activeFile) } };
+  },
+  createTreeView(id: string, options: { treeDataProvider: FakeTreeProvider }) {
+    const entry = { provider: options.treeDataProvider, refreshes: 0 };
+    options.treeDataProvider.onDidChangeTreeData(() => {
+      entry.refreshes += 1;
+    });
+    mock.treeViews.set(id, entry);
+    return { dispose: () => mock.treeViews.delete(id) };
   },
   tabGroups: {
     get activeTabGroup() {
