@@ -103,13 +103,15 @@ class Nvim:
         *,
         env: dict[str, str] | None = None,
         timeout: float = 60,
+        startup: list[str] | None = None,
     ) -> NvimRun:
+        """Run DRIVER; ``startup`` replaces ``--clean --cmd 'set rtp^=editors/nvim'`` (e.g. ``-u init.lua``)."""
+        if startup is None:
+            startup = ["--clean", "--cmd", f"set rtp^={PLUGIN}"]
         argv = [
             str(self.binary),
             "--headless",
-            "--clean",
-            "--cmd",
-            f"set rtp^={PLUGIN}",
+            *startup,
             "-l",
             str(DRIVERS / driver),
             json.dumps(args or {}),

@@ -36,9 +36,11 @@ def test_needs_input_is_unmissable_and_announced(nvim: Nvim, env: Env, tmp_path:
     assert res["lease_activity"]["source"] == "hook"
     assert res["lease_activity"]["message"] == "permission to use Bash"
     assert res["conversation_id"] == "conv-1"
-    [line] = res["list_lines"]
-    assert line.split()[:5] == ["t1", "owned", "running", "⚠", "needs"]
-    assert res["list_highlights"] == [{"row": 0, "hl": "CtaskNeedsInput"}]
+    header, line = res["list_lines"]
+    assert header.startswith("TASK ")
+    # The statusline's words: "● owned", "⚠ needs input".
+    assert line.split()[:6] == ["t1", "●", "owned", "running", "⚠", "needs"]
+    assert res["list_highlights"] == [{"row": 0, "hl": "Title"}, {"row": 1, "hl": "CtaskNeedsInput"}]
     if notify:
         assert res["warnings"] == [
             "ctask: task t1 needs your input (permission to use Bash); attach with :Ctask attach t1"

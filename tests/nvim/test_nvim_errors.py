@@ -24,10 +24,15 @@ def test_server_errors_are_one_error_line_each(nvim: Nvim, env: Env, agent: list
     assert "nope" in by_command["Ctask resume nope"]["message"]
     assert by_command["Ctask new bad/name"]["kind"] == "InvalidName"
     assert by_command["Ctask attach idle"]["kind"] == "NoSession"
+    # In Neovim's terms: the server's "`ctask resume idle`" is a :Ctask command here.
+    assert by_command["Ctask attach idle"]["message"].endswith("; start one with :Ctask resume idle")
+    nope = by_command["Ctask resume nope"]["message"]
+    assert nope == "ctask: task 'nope' does not exist; create it with :Ctask new nope"
     assert by_command["Ctask frobnicate"]["message"].startswith("ctask: unknown subcommand 'frobnicate'")
     # One line per failure, nothing else at ERROR level, every line "ctask: ..." and single-line.
     assert len(res["errors"]) == 5, res["errors"]
     assert all(m.startswith("ctask: ") and "\n" not in m for m in res["errors"])
+    assert not [m for m in res["errors"] if "`ctask" in m or "--" in m]
     assert res["tasks_after_errors"] == 1
     assert not (env.ctask_home / "tasks" / "bad").exists()
     assert env.lease("idle") is None

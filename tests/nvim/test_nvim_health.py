@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import typing as t
 
-from tests.helpers import BIN
+from tests.helpers import BIN, REPO
 
 if t.TYPE_CHECKING:
     from tests.helpers import Env
@@ -42,7 +42,7 @@ def test_checkhealth_without_tmux_on_path(nvim: Nvim, env: Env) -> None:
 def test_checkhealth_server_missing_or_broken(nvim: Nvim, env: Env) -> None:
     missing = _report(nvim, cmd=["ctask-ls-not-installed"])
     assert "ERROR ctask-ls not found: `ctask-ls-not-installed` is not an executable on PATH" in missing
-    assert "pip install ctask-ls" in missing
+    assert f"Install it from the ctask_ls repository: `pipx install {REPO}`" in missing
     broken = _report(nvim, cmd=[sys.executable, "-c", "import sys; sys.exit(3)"])
     assert "ERROR ctask-ls does not start: " in broken
     assert "exited with code 3" in broken

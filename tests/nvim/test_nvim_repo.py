@@ -85,7 +85,8 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
     ], res["diff_git_entries"]
     assert res["final_git_entries"] == res["diff_git_entries"], "the final ctask/diff filled in git's view too"
     assert res["diff_git_line"] == f"ctask: t1 branch ctask/t1: 1 commit since {base}, 1 committed, 1 uncommitted"
-    assert res["list_lines"][0].startswith("t1 ") and res["list_lines"][0].endswith("[ctask/t1]")
+    assert res["list_lines"][0].startswith("TASK ") and res["list_lines"][0].endswith("BRANCH")
+    assert res["list_lines"][1].startswith("t1 ") and res["list_lines"][1].endswith("[ctask/t1]")
 
     # Not a repository: one ERROR line saying what to do, no task.
     lines = res["not_a_repo_lines"]
@@ -102,7 +103,9 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
     assert [a["items"] for a in res["remove_asked"]] == [["Remove", "Remove and delete branch ctask/t1", "Cancel"]] * 2
     assert "uncommitted changes" in res["remove_asked"][1]["prompt"]  # :Ctask! remove
     assert res["remove_unforced"] == {"kind": "GitError", "reason": "dirty"}  # notes.txt
-    assert len(res["remove_unforced_lines"]) == 1
+    [refused] = res["remove_unforced_lines"]
+    assert refused.startswith(f"ctask: the worktree {worktree} has 1 uncommitted change(s); ")
+    assert refused.endswith("commit or discard them, or :Ctask remove! t1 removes it anyway")
     assert res["removed_line"] == "ctask: removed task t1 and branch ctask/t1"
     assert not env.task_dir("t1").exists()
     assert _git(env, repo, "branch", "--list", "ctask/t1") == ""

@@ -162,7 +162,7 @@ async function waitTerminal() {
       .catch(() => undefined);
   }
   const text = await page.evaluate(() => document.querySelector('.part.panel .xterm-rows')?.textContent ?? '');
-  report('terminal', { title: `ctask: ${opt.task}`, text: text.slice(0, 500) });
+  report('terminal', { title: `ctask: ${opt.task}`, text: text.slice(0, 500), found: Boolean(opt['terminal-text']) && text.includes(opt['terminal-text']) });
   return text;
 }
 

@@ -611,3 +611,64 @@ def test_without_ctask_ls_one_notification_says_how_to_install(env: Env, code_se
     assert env.lease("t1") is None  # nothing was adopted or started
     for shot in steps["done"]["screenshots"]:
         print(f"screenshot: {shot}")
+
+
+@pytest.mark.timeout(1500)
+def test_real_claude_needs_input_shows_in_the_status_bar(env: Env, tmp_path: Path, code_server: CodeServer) -> None:
+    """SPEC 3.10 with the real Claude Code (offline, against the scripted Messages API): launched by the CLI,
+    adopted by the window on its tree; a prompt typed into its pane makes the item say working, the model's
+    Bash call shows the permission dialog and the item warns "needs input" with a notification whose Attach
+    opens the terminal; approved, the turn ends idle; stopped, the item changes."""
+    from tests.agents import real_agent
+    from tests.agents.fake_anthropic import FakeAnthropic
+    from tests.test_real_claude import KEY, PROMPT_MARK, approve, keys, prepare_home
+
+    task = "t1"  # the helpers of tests/test_real_claude.py act on task t1
+    claude = real_agent("claude")
+    prepare_home(env, tmp_path / "hooks.jsonl")
+    with FakeAnthropic() as api:
+        api.gate.clear()  # the Bash call waits until the item has shown the turn working
+        env.vars.update(ANTHROPIC_BASE_URL=api.url, ANTHROPIC_API_KEY=KEY)
+        code_server.vars.update(ANTHROPIC_BASE_URL=api.url, ANTHROPIC_API_KEY=KEY)
+        launched = env.run("new", task, "--detach", "--agent", str(claude), "--", "--permission-mode", "manual")
+        assert launched.returncode == 0, launched.stderr
+        url = code_server.start(env.tree(task))
+        done: set[str] = set()
+
+        def act(output: str) -> None:
+            """What a user does as the window shows each state (the driver reports them)."""
+            screen = env.tmux("capture-pane", "-p", "-t", f"=ctask-{task}:").stdout
+            if "typed" not in done and '"step":"server-ready"' in output and PROMPT_MARK in screen:
+                done.add("typed")
+                keys(env, "run the command", literal=True)
+                time.sleep(0.3)  # typed text and Enter in one burst would be taken for a paste
+                keys(env, "Enter")
+            if "gate" not in done and '"step":"working"' in output and api.of_kind("tool_use", answered=False):
+                done.add("gate")
+                api.gate.set()
+            if "approved" not in done and '"step":"terminal"' in output:
+                done.add("approved")
+                approve(env)
+            if "stopped" not in done and '"step":"idle"' in output:
+                done.add("stopped")
+                assert env.run("stop", task).returncode == 0
+
+        drive = code_server.drive("needs-input", url, task, "--terminal-text", "Do you want to proceed?", on_tick=act)
+        steps = code_server.check(drive)
+
+    assert steps["working"]["text"] == f"{task}: owned · working", steps["working"]
+    waiting = steps["needs-input"]
+    assert waiting["text"] == f"{task}: needs input", waiting
+    assert waiting["background"] not in ("", "rgba(0, 0, 0, 0)"), f"no warning colour: {waiting}"
+    toast = steps["notification"]
+    assert toast["message"] == f"ctask: task {task} needs your input (permission to use Bash)", toast
+    assert toast["buttons"] == ["Attach", "Show Changes"], toast
+    assert steps["terminal"]["found"] is True, steps["terminal"]  # Claude Code's own dialog, in the terminal
+    assert steps["idle"]["text"] == f"{task}: owned · idle", steps["idle"]
+    assert steps["ended"]["text"].startswith(f"{task}: ended"), steps["ended"]
+    assert (env.tree(task) / "proof.txt").read_text() == "hi\n"
+    summary = env.summary(task)
+    assert summary is not None and summary["session_ownership"] == "adopted", summary
+    assert summary["end_reason"] == "stopped", summary
+    for shot in steps["done"]["screenshots"]:
+        print(f"screenshot: {shot}")

@@ -53,7 +53,7 @@ vim.cmd("Ctask list")
 local list_buf
 H.wait(10000, function()
   list_buf = vim.fn.bufnr("ctask://list")
-  return list_buf ~= -1 and vim.api.nvim_buf_line_count(list_buf) >= 1
+  return list_buf ~= -1 and vim.api.nvim_buf_line_count(list_buf) >= 2
     and vim.api.nvim_buf_get_lines(list_buf, 0, 1, false)[1] ~= ""
 end, "the :Ctask list window")
 H.observe("list_lines", vim.api.nvim_buf_get_lines(list_buf, 0, -1, false))

@@ -27,12 +27,22 @@ H.observe("complete_re", complete("Ctask re"))
 vim.cmd("Ctask list")
 H.wait(15000, function()
   local lines = buffer_lines("ctask://list")
-  return lines ~= nil and #lines >= 2
+  return lines ~= nil and #lines >= 3
 end, "the ctask://list buffer")
 H.observe("list_lines", buffer_lines("ctask://list"))
 vim.cmd("close")
 
-H.observe("complete_names", complete("Ctask resume "))
+-- Names fit the subcommand: beta's session runs, alpha's does not.
+H.observe("complete_names", {
+  resume = complete("Ctask resume "),
+  attach = complete("Ctask attach "),
+  stop = complete("Ctask stop "),
+  remove = complete("Ctask remove "),
+  ["remove!"] = complete("Ctask remove! "),
+  ["Ctask! remove"] = complete("Ctask! remove "),
+  status = complete("Ctask status "),
+  diff = complete("Ctask diff "),
+})
 H.observe("complete_names_a", complete("Ctask attach a"))
 H.observe("complete_new", complete("Ctask new "))
 H.observe("complete_after_name", complete("Ctask log alpha "))
@@ -92,6 +102,35 @@ H.wait(10000, function()
   return second_done
 end, "the second attach")
 H.observe("beta_terminals_after_two_attaches", #H.terminals("beta"))
+H.observe("beta_terminal_name", vim.api.nvim_buf_get_name(H.terminals("beta")[1]))
+H.observe("term_buffers", vim.tbl_filter(function(name)
+  return vim.startswith(name, "term://")
+end, vim.tbl_map(vim.api.nvim_buf_get_name, vim.api.nvim_list_bufs())))
+
+-- remove checks before it asks: beta runs (its lease is this Neovim's server's), so no question.
+local asked_busy
+vim.ui.select = function(items, opts, on_choice)
+  asked_busy = { items = items, prompt = opts.prompt }
+  on_choice(nil)
+end
+local busy_err
+local busy_done = false
+vim.cmd("Ctask remove beta")
+ctask.remove("beta", false, function(err)
+  busy_err, busy_done = err, true
+end)
+H.wait(10000, function()
+  return busy_done and #H.notes_at(vim.log.levels.ERROR) >= 2
+end, ":Ctask remove beta to be refused")
+H.observe("remove_busy", {
+  asked = asked_busy or vim.NIL,
+  lines = H.messages_at(vim.log.levels.ERROR),
+  kind = busy_err and busy_err.data.kind,
+  lease_pid = ctask.lease("beta").lease.pid,
+  children = vim.tbl_map(function(pid)
+    return pid
+  end, vim.api.nvim_get_proc_children(vim.fn.getpid())),
+})
 
 vim.cmd("Ctask stop beta")
 H.wait(15000, function()
@@ -124,7 +163,7 @@ H.wait(10000, function()
   return info_matching("^ctask: removed task alpha") ~= nil
 end, ":Ctask remove alpha")
 H.observe("remove_asked", asked)
-H.observe("complete_names_after_remove", complete("Ctask resume "))
+H.observe("complete_names_after_remove", complete("Ctask status "))
 H.observe("alpha_dir_exists", vim.uv.fs_stat(vim.fs.joinpath(home, "tasks", "alpha")) ~= nil)
-H.observe("errors", H.notes_at(vim.log.levels.ERROR))
+H.observe("errors", H.messages_at(vim.log.levels.ERROR))
 H.finish()

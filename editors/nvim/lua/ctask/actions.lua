@@ -80,24 +80,31 @@ local function launched(result, cb)
   wrap(cb)(nil, result)
 end
 
---- All task names: from the server when it answers quickly, else from the cache.
+---@alias ctask.TaskFilter "all"|"running"|"stopped"
+
+--- Task names (sorted) that fit `filter`: "running" (a session runs: tmux is alive), "stopped"
+--- (none runs) or "all" (default). From the server when it answers quickly, else from the cache.
+---@param filter? ctask.TaskFilter
 ---@return string[]
-function M.task_names()
-  local names = {}
-  local seen = {}
-  local function add(n)
-    if type(n) == "string" and not seen[n] then
-      seen[n] = true
-      names[#names + 1] = n
-    end
-  end
+function M.task_names(filter)
+  local running = {} ---@type table<string, boolean>
   local result = client.execute_sync(C.list, nil, 1500)
   for _, task in ipairs(M.tasks_of(result)) do
-    add(task.name)
-    state.learn(task)
+    if type(task.name) == "string" then
+      running[task.name] = task.tmux_alive == true
+      state.learn(task)
+    end
   end
-  for n in pairs(state.tasks) do
-    add(n)
+  for n, info in pairs(state.tasks) do
+    if running[n] == nil then
+      running[n] = info.tmux_alive == true
+    end
+  end
+  local names = {}
+  for n, alive in pairs(running) do
+    if filter == nil or filter == "all" or (filter == "running") == alive then
+      names[#names + 1] = n
+    end
   end
   table.sort(names)
   return names
@@ -430,7 +437,41 @@ local function activity_text(act)
 end
 M.activity_text = activity_text
 
---- Show every task (lease, tmux, activity, last session) in a scratch window.
+--- A task's lease as the statusline shows it (|ctask-statusline|): the server's latest
+--- `ctask/leaseState` says whether this Neovim's server owns it.
+---@param task ctask.wire.Task
+---@return string
+local function lease_text(task)
+  local lease = type(task.lease) == "table" and task.lease or { state = protocol.lease_states.missing }
+  local cached = state.tasks[task.name]
+  local mine = cached ~= nil and cached.owned_here and cached.lease.pid == lease.pid
+  return require("ctask.statusline").lease_text({ kind = state.kind_of({ lease = lease, owned_here = mine }), lease = lease })
+end
+M.lease_text = lease_text
+
+--- Rows of cells as lines, each column as wide as its widest cell (display width: the symbols).
+---@param rows string[][]
+---@return string[]
+local function columns(rows)
+  local widths = {}
+  for _, row in ipairs(rows) do
+    for i, cell in ipairs(row) do
+      widths[i] = math.max(widths[i] or 0, vim.fn.strdisplaywidth(cell))
+    end
+  end
+  return vim.tbl_map(function(row)
+    local cells = {}
+    for i, cell in ipairs(row) do
+      cells[i] = i < #row and (cell .. (" "):rep(widths[i] - vim.fn.strdisplaywidth(cell))) or cell
+    end
+    return (table.concat(cells, "  "):gsub("%s+$", ""))
+  end, rows)
+end
+
+--- The header line of |:Ctask-list|.
+M.LIST_HEADER = { "TASK", "LEASE", "TMUX", "ACTIVITY", "UPDATED", "LAST SESSION", "BRANCH" }
+
+--- Show every task (lease, tmux, activity, last session) in a scratch window, under a header.
 ---@param cb? ctask.Callback
 function M.list(cb)
   execute(C.list, nil, function(err, result)
@@ -438,32 +479,30 @@ function M.list(cb)
       return wrap(cb)(err, nil)
     end
     local tasks = M.tasks_of(result)
-    local lines, names, waiting = {}, {}, {}
+    local rows, names, waiting = { M.LIST_HEADER }, {}, {}
     for _, task in ipairs(tasks) do
       state.learn(task)
-      local lease = type(task.lease) == "table" and task.lease or {}
-      local cached = state.tasks[task.name]
-      local lease_text = cached and cached.kind == "owned" and "owned" or tostring(lease.state or "?")
       local last = type(task.last_summary) == "table" and task.last_summary or nil
       local repo = state.repos[task.name]
       local known = state.activities[task.name]
       local act = known and known.activity or nil
-      lines[#lines + 1] = vim.trim(("%-24s %-12s %-10s %-20s %-20s %-28s %s"):format(
+      rows[#rows + 1] = {
         task.name,
-        lease_text,
+        lease_text(task),
         task.tmux_alive and "running" or "-",
         activity_text(act),
         type(task.updated_at) == "string" and task.updated_at or "",
         last and (tostring(last.end_reason or "") .. " " .. counts_text(last.counts)) or "",
-        repo and ("[" .. repo.branch .. "]") or ""
-      ))
-      names[#lines] = task.name
-      waiting[#lines] = act ~= nil and act.state == "needs_input"
+        repo and ("[" .. repo.branch .. "]") or "",
+      }
+      names[#rows] = task.name
+      waiting[#rows] = act ~= nil and act.state == "needs_input"
     end
-    if #lines == 0 then
+    if #tasks == 0 then
       vim.notify("ctask: no tasks yet; create one with :Ctask new", vim.log.levels.INFO)
       return wrap(cb)(nil, result)
     end
+    local lines = columns(rows)
     local buf = scratch("ctask://list", lines, function(lnum)
       if names[lnum] then
         M.resume(names[lnum])
@@ -471,6 +510,7 @@ function M.list(cb)
     end)
     require("ctask.handlers").define_highlights()
     vim.api.nvim_buf_clear_namespace(buf, LIST_NS, 0, -1)
+    vim.api.nvim_buf_set_extmark(buf, LIST_NS, 0, 0, { end_col = #lines[1], hl_group = "Title" })
     for lnum, yes in pairs(waiting) do
       if yes then
         vim.api.nvim_buf_set_extmark(buf, LIST_NS, lnum - 1, 0, {
@@ -498,7 +538,7 @@ function M.log(name, limit, cb)
       if type(result) == "table" and not vim.islist(result) then
         sessions = result.sessions or {}
         for _, w in ipairs(type(result.warnings) == "table" and result.warnings or {}) do
-          vim.notify("ctask: " .. client.one_line(w), vim.log.levels.WARN)
+          vim.notify("ctask: " .. client.text(w), vim.log.levels.WARN)
         end
       end
       local lines = {}
@@ -534,8 +574,8 @@ function M.status(name, cb)
       if type(result) == "table" then
         state.learn(vim.tbl_extend("keep", { name = n }, result))
         local lease = type(result.lease) == "table" and result.lease or {}
-        local parts = { "lease " .. tostring(lease.state or "?") }
-        if lease.host then
+        local parts = { "lease " .. lease_text(vim.tbl_extend("keep", { name = n }, result)) }
+        if lease.host and lease.pid then
           parts[#parts] = parts[#parts] .. (" (%s pid %s)"):format(lease.host, tostring(lease.pid))
         end
         parts[#parts + 1] = result.tmux_alive and "tmux running" or "no tmux session"
@@ -557,41 +597,85 @@ function M.status(name, cb)
   end)
 end
 
---- Remove a task and its workspace, after confirmation. With `force`, also
---- when it is leased or running (or its worktree has uncommitted changes or
---- unmerged commits). A task on a repository may have its branch deleted too.
+--- Why `ctask.remove` without force would refuse a task, from its `ctask.status` result, worded as
+--- the server's refusal (a `TaskBusy` error), or nil: leased by a live owner, or its session runs.
+---@param n string
+---@param status table
+---@return lsp.ResponseError?
+local function busy_error(n, status)
+  local lease = type(status.lease) == "table" and status.lease or {}
+  local s = protocol.lease_states
+  local message
+  if (lease.state == s.fresh_local or lease.state == s.fresh_remote) and lease.host then
+    message = ("task %s is in use by %s pid %s"):format(n, lease.host, tostring(lease.pid))
+  elseif status.tmux_alive == true then
+    message = ("task %s has a running session"):format(n)
+  else
+    return nil
+  end
+  local err = { code = -32803, message = message, data = { kind = "TaskBusy", name = n } }
+  err.message = require("ctask.messages").explain(err, client.message_context(C.remove, { name = n }))
+  return err
+end
+
+--- Remove a task and its workspace, after confirmation. Without `force`, a task that is leased
+--- or running is refused before the question, with what to do. With `force`, also when it is
+--- leased or running (or its worktree has uncommitted changes or unmerged commits). A task on a
+--- repository may have its branch deleted too.
 ---@param name string
 ---@param force? boolean
 ---@param cb? ctask.Callback
 function M.remove(name, force, cb)
   M.with_name(name, "Remove task", function(n)
-    local repo = state.repos[n]
-    local delete = repo and ("Remove and delete branch " .. repo.branch) or nil
-    local what = repo and " and its workspace (with the worktree)" or " and its workspace"
-    local forced = repo and " (even if running, with uncommitted changes or unmerged commits)" or " (even if running)"
-    local prompt = ("Remove task %s%s%s?"):format(n, what, force and forced or "")
-    local items = delete and { "Remove", delete, "Cancel" } or { "Remove", "Cancel" }
-    vim.ui.select(items, { prompt = prompt, kind = "ctask_confirm" }, function(choice)
-      if choice ~= "Remove" and (delete == nil or choice ~= delete) then
-        return
+    -- With force, a task whose status cannot be read (corrupt metadata) is removed all the same.
+    client.execute(C.status, { name = n }, function(serr, status)
+      if serr and not force then
+        return wrap(cb)(serr, nil)
       end
-      local args = { name = n, force = force or nil, delete_branch = (delete ~= nil and choice == delete) or nil }
-      execute(C.remove, args, function(err, result)
-        if not err then
-          state.forget(n)
-          pcall(vim.cmd.redrawstatus, { bang = true })
-          local branch = type(result) == "table" and result.branch_deleted == true
-              and (" and branch " .. tostring(result.branch or (repo and repo.branch)))
-            or ""
-          vim.notify(("ctask: removed task %s%s"):format(n, branch), vim.log.levels.INFO)
-          for _, w in ipairs(type(result) == "table" and type(result.warnings) == "table" and result.warnings or {}) do
-            vim.notify("ctask: " .. client.one_line(w), vim.log.levels.WARN)
-          end
-        end
-        wrap(cb)(err, result)
-      end)
-    end)
+      if type(status) == "table" then
+        state.learn(vim.tbl_extend("keep", { name = n }, status))
+      end
+      local refused = not force and type(status) == "table" and busy_error(n, status) or nil
+      if refused then
+        vim.notify("ctask: " .. refused.message, vim.log.levels.ERROR)
+        return wrap(cb)(refused, nil)
+      end
+      M.confirm_remove(n, force, cb)
+    end, { silent = force })
   end, { current = false })
+end
+
+--- Ask, then remove (|ctask.remove()| once the task passed the checks).
+---@param n string
+---@param force? boolean
+---@param cb? ctask.Callback
+function M.confirm_remove(n, force, cb)
+  local repo = state.repos[n]
+  local delete = repo and ("Remove and delete branch " .. repo.branch) or nil
+  local what = repo and " and its workspace (with the worktree)" or " and its workspace"
+  local forced = repo and " (even if running, with uncommitted changes or unmerged commits)" or " (even if running)"
+  local prompt = ("Remove task %s%s%s?"):format(n, what, force and forced or "")
+  local items = delete and { "Remove", delete, "Cancel" } or { "Remove", "Cancel" }
+  vim.ui.select(items, { prompt = prompt, kind = "ctask_confirm" }, function(choice)
+    if choice ~= "Remove" and (delete == nil or choice ~= delete) then
+      return
+    end
+    local args = { name = n, force = force or nil, delete_branch = (delete ~= nil and choice == delete) or nil }
+    execute(C.remove, args, function(err, result)
+      if not err then
+        state.forget(n)
+        pcall(vim.cmd.redrawstatus, { bang = true })
+        local branch = type(result) == "table" and result.branch_deleted == true
+            and (" and branch " .. tostring(result.branch or (repo and repo.branch)))
+          or ""
+        vim.notify(("ctask: removed task %s%s"):format(n, branch), vim.log.levels.INFO)
+        for _, w in ipairs(type(result) == "table" and type(result.warnings) == "table" and result.warnings or {}) do
+          vim.notify("ctask: " .. client.text(w), vim.log.levels.WARN)
+        end
+      end
+      wrap(cb)(err, result)
+    end)
+  end)
 end
 
 return M

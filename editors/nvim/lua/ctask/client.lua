@@ -32,10 +32,58 @@ local function one_line(msg)
 end
 M.one_line = one_line
 
+--- The server's words in Neovim's (lua/ctask/messages.lua): one line, `:Ctask` hints instead of
+--- shell ones, "by HOST pid N" marked when that is this Neovim's own ctask-ls.
+---@param msg string
+---@return string
+function M.text(msg)
+  local messages = require("ctask.messages")
+  return messages.rewrite(messages.mark_own(one_line(msg), require("ctask.state").server))
+end
+
 --- Show a failure as one line at ERROR level.
 ---@param msg string
 function M.error(msg)
-  vim.notify("ctask: " .. one_line(msg), vim.log.levels.ERROR)
+  vim.notify("ctask: " .. M.text(msg), vim.log.levels.ERROR)
+end
+
+--- The ctask_ls checkout this plugin is part of (editors/nvim of it), or nil.
+---@return string?
+local function checkout()
+  local here = debug.getinfo(1, "S").source:gsub("^@", "")
+  here = vim.uv.fs_realpath(here) or here -- a symlinked pack/*/opt/ctask
+  local root = vim.fn.fnamemodify(here, ":p:h:h:h:h:h")
+  local pyproject = vim.fs.joinpath(root, "pyproject.toml")
+  if vim.fn.filereadable(pyproject) ~= 1 then
+    return nil
+  end
+  local head = table.concat(vim.fn.readfile(pyproject, "", 20), "\n")
+  return head:find('name = "ctask-ls"', 1, true) and root or nil
+end
+
+--- How to install ctask-ls: `pipx install` of the checkout this plugin came from.
+---@return string
+function M.install_command()
+  local root = checkout()
+  if not root then
+    return "pipx install /path/to/ctask_ls (a checkout of the ctask_ls repository)"
+  end
+  root = vim.fn.fnamemodify(root, ":~")
+  return "pipx install " .. (root:find("[%s'\"]") and vim.fn.shellescape(root) or root)
+end
+
+--- Whether the missing-server warning was shown (it is shown once).
+M.missing_warned = false
+
+--- The server command is not installed: one WARN line, once per Neovim (setup() in init.lua
+--- must not turn a missing program into "Error detected while processing init.lua").
+---@param why string
+function M.warn_missing(why)
+  if M.missing_warned then
+    return
+  end
+  M.missing_warned = true
+  vim.notify("ctask: " .. one_line(why), vim.log.levels.WARN)
 end
 
 --- The running ctask-ls client (initialized or not), or nil.
@@ -60,8 +108,9 @@ function M.config()
   return cfg
 end
 
---- The running client, else a new one started without attaching a buffer.
----@return vim.lsp.Client?, string?
+--- The running client, else a new one started without attaching a buffer. When it cannot start:
+--- nil, why, and whether that is because the server command is not installed.
+---@return vim.lsp.Client?, string?, boolean?
 function M.start()
   local running = M.get()
   if running then
@@ -73,7 +122,12 @@ function M.start()
   end
   local cmd = cfg.cmd
   if type(cmd) == "table" and vim.fn.executable(cmd[1]) ~= 1 then
-    return nil, ("server command '%s' not found; install ctask-ls or set `cmd` (see :checkhealth ctask)"):format(cmd[1])
+    return nil,
+      ("%s not found on PATH: install it (%s) or set `cmd` in setup(); :checkhealth ctask says more"):format(
+        cmd[1],
+        M.install_command()
+      ),
+      true
   end
   local id = vim.lsp.start(vim.deepcopy(cfg), { attach = false, silent = true })
   local client = id and vim.lsp.get_client_by_id(id)
@@ -136,6 +190,20 @@ end
 
 ---@alias ctask.Callback fun(err: lsp.ResponseError?, result: any)
 
+--- What a failed command's message needs to be worded for Neovim (lua/ctask/messages.lua).
+---@param command string
+---@param args? table
+---@return ctask.MessageContext
+function M.message_context(command, args)
+  local sub = command:match("^ctask%.(%a+)$")
+  local names = { fileAt = "diffthis" }
+  return {
+    sub = names[sub] or sub,
+    name = type(args) == "table" and type(args.name) == "string" and args.name or nil,
+    own = require("ctask.state").server,
+  }
+end
+
 --- Run a ctask command (`workspace/executeCommand`). A failure is shown as one
 --- ERROR line unless `opts.silent`; `cb` gets `(err, result)` either way.
 ---@param command string e.g. `protocol.commands.new`
@@ -155,7 +223,10 @@ function M.execute(command, args, cb, opts)
     client:request("workspace/executeCommand", command_params(command, args), function(err, result)
       if err then
         if not opts.silent then
-          M.error(err.message or vim.inspect(err))
+          vim.notify(
+            "ctask: " .. require("ctask.messages").explain(err, M.message_context(command, args)),
+            vim.log.levels.ERROR
+          )
         end
         return cb(err, nil)
       end

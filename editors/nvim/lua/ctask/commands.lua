@@ -4,7 +4,7 @@ local M = {}
 
 ---@class ctask.Subcommand
 ---@field run fun(args: string[], bang: boolean)
----@field names? boolean Complete task names for the first argument.
+---@field names? ctask.TaskFilter Complete the names of these tasks for the first argument.
 ---@field keys? string[] `key=` words completed after the first argument.
 ---@field desc string
 
@@ -72,7 +72,7 @@ M.subcommands = {
   },
   resume = {
     desc = "attach, adopt or start a session: resume [NAME] [agent=CMD]",
-    names = true,
+    names = "stopped",
     run = function(args)
       local name, agent = name_and_agent(args)
       actions().resume(name, { agent = agent })
@@ -87,28 +87,28 @@ M.subcommands = {
   },
   open = {
     desc = "open a task's workspace: open [NAME]",
-    names = true,
+    names = "all",
     run = function(args)
       actions().open(args[1])
     end,
   },
   attach = {
     desc = "open a terminal on a running session: attach [NAME]",
-    names = true,
+    names = "running",
     run = function(args)
       actions().attach(args[1])
     end,
   },
   stop = {
     desc = "end a task's session: stop [NAME]",
-    names = true,
+    names = "running",
     run = function(args)
       actions().stop(args[1])
     end,
   },
   diff = {
     desc = "changed files in the quickfix list: diff [NAME]",
-    names = true,
+    names = "all",
     run = function(args)
       actions().diff(args[1])
     end,
@@ -142,7 +142,7 @@ M.subcommands = {
   },
   log = {
     desc = "session history: log [NAME] [LIMIT]",
-    names = true,
+    names = "all",
     run = function(args)
       local limit = args[2] and tonumber(args[2]) or nil
       if args[2] and not limit then
@@ -159,14 +159,14 @@ M.subcommands = {
   },
   status = {
     desc = "one line about a task: status [NAME]",
-    names = true,
+    names = "all",
     run = function(args)
       actions().status(args[1])
     end,
   },
   remove = {
-    desc = "remove a task and its workspace (with !, even while running): remove NAME",
-    names = true,
+    desc = "remove a task and its workspace (remove! even while running): remove[!] NAME",
+    names = "stopped",
     run = function(args, bang)
       actions().remove(args[1], bang)
     end,
@@ -190,6 +190,10 @@ function M.run(opts)
   end
   local args = vim.deepcopy(opts.fargs)
   local sub = table.remove(args, 1) or "list"
+  local bang = opts.bang
+  if sub:sub(-1) == "!" then -- `:Ctask remove! NAME` is `:Ctask! remove NAME`
+    sub, bang = sub:sub(1, -2), true
+  end
   local spec = M.subcommands[sub]
   if not spec then
     require("ctask.client").error(
@@ -197,7 +201,7 @@ function M.run(opts)
     )
     return
   end
-  spec.run(args, opts.bang)
+  spec.run(args, bang)
 end
 
 ---@param items string[]
@@ -220,16 +224,20 @@ function M.complete(arglead, cmdline, _cursor)
   while #words > 0 and not words[1]:match("^Ctask!?$") do
     table.remove(words, 1)
   end
-  table.remove(words, 1)
+  local bang = (table.remove(words, 1) or ""):sub(-1) == "!"
   if arglead ~= "" then
     table.remove(words) -- the word being completed
   end
   if #words == 0 then
     return matching(M.names(), arglead)
   end
-  local spec = M.subcommands[words[1]]
+  local sub = words[1]:gsub("!$", "")
+  bang = bang or sub ~= words[1]
+  local spec = M.subcommands[sub]
   if spec and spec.names and #words == 1 then
-    return matching(require("ctask.actions").task_names(), arglead)
+    -- `remove!` removes a running task too.
+    local filter = (bang and sub == "remove") and "all" or spec.names
+    return matching(require("ctask.actions").task_names(filter), arglead)
   end
   if spec and spec.keys and not vim.tbl_contains(words, "--") then
     local key, value = arglead:match("^(%a+)=(.*)$")

@@ -218,7 +218,7 @@ function M.show_message(_, params, _)
   if level == vim.log.levels.ERROR then
     return require("ctask.client").error(params.message or "")
   end
-  vim.notify("ctask: " .. require("ctask.client").one_line(params.message or ""), level)
+  vim.notify("ctask: " .. require("ctask.client").text(params.message or ""), level)
 end
 
 return M

@@ -39,7 +39,9 @@ local function check_server_found()
   local path = vim.fn.exepath(cmd[1])
   if path == "" then
     health.error(("ctask-ls not found: `%s` is not an executable on PATH"):format(cmd[1]), {
-      "Install it: `pip install ctask-ls` (or `pipx install ctask-ls`) so that `ctask-ls` is on PATH",
+      ("Install it from the ctask_ls repository: `%s` (pipx puts `ctask` and `ctask-ls` in ~/.local/bin: have it on PATH, `pipx ensurepath`), then restart Neovim"):format(
+        require("ctask.client").install_command()
+      ),
       'Or point the plugin at it: require("ctask").setup({ cmd = { "/path/to/ctask-ls" } })',
       'Or run it from Python: require("ctask").setup({ cmd = { "python3", "-m", "ctask_ls" } })',
     })
@@ -86,7 +88,7 @@ local function check_server_starts()
   end
   health.error("ctask-ls does not start: " .. detail, {
     "Run the command in a shell to see its error, and check :LspLog",
-    "Reinstall it: `pip install --force-reinstall ctask-ls`",
+    ("Reinstall it: `%s --force`"):format(require("ctask.client").install_command()),
   })
 end
 
@@ -139,7 +141,7 @@ local function report_tasks()
   end
   for _, name in ipairs(names) do
     local info = state.tasks[name]
-    health.info(("task %s: %s"):format(name, require("ctask.statusline").label(info)))
+    health.info(("task %s: %s"):format(name, require("ctask.statusline").lease_text(info)))
   end
 end
 

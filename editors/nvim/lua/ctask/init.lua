@@ -20,8 +20,10 @@ function M.setup(opts)
     client.push_settings(overrides.settings[protocol.settings_section])
   end
   if options.autostart then
-    local _, why = client.start()
-    if why then
+    local _, why, missing = client.start()
+    if missing then
+      client.warn_missing(why --[[@as string]]) -- once, and no "Error detected while processing init.lua"
+    elseif why then
       client.error(why)
     end
   end

@@ -60,6 +60,11 @@ M.last = nil
 ---@type integer?
 M.client_id = nil
 
+--- This Neovim's ctask-ls, once a lease it holds was announced (`owned_here`): its host and pid,
+--- to tell "in use by HOST pid N" apart when that is this server.
+---@type {host?: string, pid: integer}?
+M.server = nil
+
 --- The client asked once (`ctask.list`) for the repositories of the tasks it announces.
 ---@type integer?
 M.repos_client = nil
@@ -234,6 +239,9 @@ function M.update_lease(params, client_id)
   end
   info.owned_here = info.owned_here == true
   info.kind = kind_of(info)
+  if info.owned_here and type(info.lease.pid) == "number" then
+    M.server = { host = type(info.lease.host) == "string" and info.lease.host or nil, pid = info.lease.pid }
+  end
   M.set_workspace(info.name, info.workspace)
   local old = M.tasks[info.name]
   M.tasks[info.name] = info
@@ -258,6 +266,7 @@ function M.clear()
   M.activities = {}
   M.client_id = nil
   M.repos_client = nil
+  M.server = nil
 end
 
 --- Remember the task the user acted on.

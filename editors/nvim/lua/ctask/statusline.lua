@@ -20,6 +20,15 @@ local function label(info)
 end
 M.label = label
 
+--- The lease in the words and symbols of the statusline: `● owned`, `◐ pid 4711`, `◆ @buildbox`,
+--- `! stale`, `○ none` (also in |:Ctask-list| and |:Ctask-status|).
+---@param info {kind: string, lease: table}
+---@return string
+function M.lease_text(info)
+  local symbol = require("ctask.config").options.statusline.symbols[info.kind] or ""
+  return vim.trim(symbol .. " " .. label(info))
+end
+
 M.NEEDS_INPUT_HL = "CtaskNeedsInput"
 
 --- The activity part: symbol and name (`⚠ needs input`), "" without one.

@@ -50,6 +50,42 @@ local function is_blank(buf)
     and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == ""
 end
 
+--- The name of a task's terminal buffer: `ctask://NAME`.
+---@param task string
+---@return string
+function M.buffer_name(task)
+  return "ctask://" .. task
+end
+
+---@param name string
+---@return integer?
+local function buffer_named(name)
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(buf) == name then
+      return buf
+    end
+  end
+end
+
+--- Name the terminal buffer after its task (`ctask://NAME`; `ctask://NAME (2)` while an earlier
+--- one of the same task is still open), and wipe the `term://...` buffer the rename leaves behind.
+---@param buf integer
+---@param task string
+local function name_after(buf, task)
+  local old = vim.api.nvim_buf_get_name(buf)
+  local name, n = M.buffer_name(task), 1
+  -- `ctask://list` is :Ctask list's window (a task may be called "list").
+  while buffer_named(name) or name == "ctask://list" do
+    n = n + 1
+    name = ("%s (%d)"):format(M.buffer_name(task), n)
+  end
+  vim.api.nvim_buf_set_name(buf, name)
+  local alt = buffer_named(old)
+  if alt and alt ~= buf and not vim.api.nvim_buf_is_loaded(alt) then
+    pcall(vim.api.nvim_buf_delete, alt, { force = true })
+  end
+end
+
 --- Close a finished terminal: its windows (unless one is the last window) and its buffer.
 ---@param buf integer
 function M.close(buf)
@@ -112,6 +148,7 @@ function M.open(spec, task)
   end
   vim.b[buf].ctask_task = task
   vim.b[buf].ctask_terminal = spec
+  name_after(buf, task)
   if opts.startinsert then
     vim.cmd("startinsert")
   end
