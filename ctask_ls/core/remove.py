@@ -20,8 +20,16 @@ if t.TYPE_CHECKING:
     from ctask_ls.core.context import Context
 
 
-def remove(ctx: Context, name: object, *, force: bool = False, delete_branch: bool = False) -> dict[str, t.Any]:
-    """Remove a task's workspace; returns ``{removed, workspace, branch?, branch_deleted?, warnings}``."""
+def remove(
+    ctx: Context, name: object, *, force: bool = False, delete_branch: bool = False, dry_run: bool = False
+) -> dict[str, t.Any]:
+    """Remove a task's workspace; returns ``{removed, workspace, branch?, branch_deleted?, warnings}``.
+
+    ``dry_run``: only the checks (the same errors a removal would raise), then ``{task, removable: true,
+    workspace, branch?}``: an editor asks "remove?" only when the answer can be carried out.
+    """
+    if dry_run not in (True, False):
+        raise InvalidArgument("dry_run must be true or false")
     ws = ctx.workspace(name)
     if not ws.root.is_dir():
         raise TaskNotFound(f"task '{ws.name}' does not exist", name=ws.name)
@@ -43,14 +51,23 @@ def remove(ctx: Context, name: object, *, force: bool = False, delete_branch: bo
             raise TaskBusy(
                 f"task {ws.name} is in use by {info.lease.host} pid {info.lease.pid}; stop it first or pass --force",
                 name=ws.name,
+                host=info.lease.host,
+                pid=info.lease.pid,
+                reason="leased",
             )
         if alive:
             raise TaskBusy(
                 f"task {ws.name} has a running session; stop it with `ctask stop {ws.name}` or pass --force",
                 name=ws.name,
+                reason="running",
             )
         if repo is not None and (problem := gitrepo.removal_problem(repo)) is not None:
             raise problem
+    if dry_run:
+        checked: dict[str, t.Any] = {"task": ws.name, "removable": True, "workspace": ws.tree_dir}
+        if repo is not None:
+            checked["branch"] = repo.branch
+        return checked
     if pane is not None:
         ctx.tmux.kill_session(ws.tmux_session)
     result: dict[str, t.Any] = {"removed": ws.name, "workspace": ws.tree_dir, "warnings": []}

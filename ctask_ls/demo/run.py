@@ -12,6 +12,7 @@ running: the private tmux server is killed and the temporary home removed
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 import tempfile
@@ -41,10 +42,37 @@ def run_demo(*, keep: bool = False, seconds: float = 6.0) -> int:
     finally:
         with contextlib.suppress(Exception):
             core.tmux.kill_server()
+        _wait_for_helpers(root)
         if keep:
             _line(f"\nthe demo's home is kept at {config.home}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for_helpers(root: Path, seconds: float = 10.0) -> None:
+    """Wait until no process names ``root`` on its command line: the tmux server, and the reaper its
+    ``pane-died`` hook started when the agent exited (:mod:`ctask_ls.core.reaper`), which on a busy machine
+    may still be starting when the demo ends and would otherwise write into the home after its removal.
+    Linux only (``/proc``); elsewhere it returns at once."""
+    needle = os.fsencode(root) + b"/"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            pids = [e.name for e in os.scandir("/proc") if e.name.isdigit() and int(e.name) != os.getpid()]
+        except OSError:
+            return
+        busy = False
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    busy = needle in f.read()
+            except OSError:
+                continue
+            if busy:
+                break
+        if not busy:
+            return
+        time.sleep(0.05)
 
 
 def _demo(core: Core, seconds: float) -> int:

@@ -107,6 +107,12 @@ COMMAND_SPECS: tuple[Command, ...] = (
             _NAME,
             Arg("force", "bool", doc="Also when it is leased or running (the session is killed)."),
             Arg("delete_branch", "bool", doc="Also delete a repo task's branch."),
+            Arg(
+                "dry_run",
+                "bool",
+                doc="Only check: the error a removal would give, else `{task, removable, workspace, branch?}` "
+                "(ask the user only when the answer can be carried out).",
+            ),
         ),
         "`{removed, workspace, warnings, branch?, branch_deleted?}`",
     ),

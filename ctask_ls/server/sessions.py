@@ -255,6 +255,8 @@ def _remove(c: Ctx, a: Args) -> dict[str, t.Any]:
     core = c.core
     ws = core.workspace(a["name"])
     force = bool(a.get("force", False))
+    if a.get("dry_run"):
+        return core.remove(ws.name, force=force, dry_run=True)
     with c.leases.hold(ws):
         mine = c.owner.get(ws)
         if mine is not None and force:

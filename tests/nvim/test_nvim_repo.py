@@ -99,9 +99,10 @@ def test_newrepo_runs_the_agent_in_a_worktree_on_a_new_branch(nvim: Nvim, env: E
     assert "ctask/t1" in res["branch_exists_error"]["message"]
     assert not env.task_dir("t4").exists()
 
-    # Remove asked about the branch; the uncommitted notes.txt refused it until forced.
-    assert [a["items"] for a in res["remove_asked"]] == [["Remove", "Remove and delete branch ctask/t1", "Cancel"]] * 2
-    assert "uncommitted changes" in res["remove_asked"][1]["prompt"]  # :Ctask! remove
+    # The uncommitted notes.txt refused :Ctask remove before any question (the server's checks, dry_run);
+    # :Ctask remove! asked about the branch, saying what forcing means.
+    assert [a["items"] for a in res["remove_asked"]] == [["Remove", "Remove and delete branch ctask/t1", "Cancel"]]
+    assert "uncommitted changes" in res["remove_asked"][0]["prompt"]  # :Ctask! remove
     assert res["remove_unforced"] == {"kind": "GitError", "reason": "dirty"}  # notes.txt
     [refused] = res["remove_unforced_lines"]
     assert refused.startswith(f"ctask: the worktree {worktree} has 1 uncommitted change(s); ")

@@ -58,7 +58,14 @@ async def test_new_from_a_repository_runs_in_the_worktree_and_reports_gits_view(
     diff = await s.command(p.DIFF, {"name": "t1"})
     assert diff["git"]["counts"] == {"commits": 1, "committed": 1, "uncommitted": 1}
 
-    # remove: refused while the worktree has uncommitted work, then forced; the branch goes on request.
+    # remove: refused while the worktree has uncommitted work (a dry run says so first, removing nothing),
+    # then forced; the branch goes on request.
+    err = await s.error(p.REMOVE, {"name": "t1", "dry_run": True})
+    assert err.kind == "GitError" and err.data["reason"] == "dirty"
+    assert worktree.is_dir() and env.task_dir("t1").is_dir()
+    checked = await s.command(p.REMOVE, {"name": "t1", "dry_run": True, "force": True})
+    assert checked == {"task": "t1", "removable": True, "workspace": str(env.tree("t1")), "branch": "ctask/t1"}
+    assert worktree.is_dir() and env.task_dir("t1").is_dir()
     err = await s.error(p.REMOVE, {"name": "t1"})
     assert err.kind == "GitError" and err.data["reason"] == "dirty"
     assert "\n" not in err.message and "--force" in err.message

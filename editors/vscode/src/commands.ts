@@ -531,33 +531,56 @@ export class Commands {
     }
     const repo = this.d.store.get(name)?.repo;
     const deleteBranch = repo ? `Remove and Delete Branch ${repo.branch}` : undefined;
-    const question = repo
-      ? `Remove task ${name}, its workspace folder and its git worktree? The agent's files in them are deleted; its commits stay on branch ${repo.branch} unless you delete the branch too.`
-      : `Remove task ${name} and its workspace folder? The agent's files in it are deleted.`;
-    const sure = await api.showModal('warning', question, deleteBranch ? ['Remove', deleteBranch] : ['Remove'], 'Cancel');
-    if (sure !== 'Remove' && (deleteBranch === undefined || sure !== deleteBranch)) {
-      return false;
-    }
-    const args: { name: string; delete_branch?: boolean } = { name };
-    if (sure === deleteBranch) {
-      args.delete_branch = true;
-    }
-    let result: RemoveResult | undefined;
+    const forcible = (error: unknown): error is ServerError =>
+      error instanceof ServerError &&
+      (error.kind === ErrorKind.taskBusy || (error.kind === ErrorKind.gitError && FORCIBLE_GIT_REASONS.includes(String(error.data?.reason))));
+    const args: { name: string; delete_branch?: boolean; force?: boolean } = { name };
+    // The server's checks first, removing nothing: a running task or a dirty worktree is said before any question.
+    let refusal: ServerError | undefined;
     try {
-      result = await this.d.server.execute<RemoveResult>(ServerCommand.remove, args);
+      await this.d.server.execute<unknown>(ServerCommand.remove, { name, dry_run: true });
     } catch (error) {
-      // Running, or a worktree with uncommitted changes / a branch with unmerged commits: ask before forcing.
-      const forcible =
-        error instanceof ServerError &&
-        (error.kind === ErrorKind.taskBusy || (error.kind === ErrorKind.gitError && FORCIBLE_GIT_REASONS.includes(String(error.data?.reason))));
-      if (!forcible) {
+      if (!forcible(error)) {
         throw error;
       }
-      const force = await api.showModal('warning', `${error.message}. Remove it anyway?`, ['Remove Anyway'], 'Cancel');
-      if (force !== 'Remove Anyway') {
+      refusal = error;
+    }
+    let result: RemoveResult | undefined;
+    if (refusal) {
+      const anyway = deleteBranch ? 'Remove Anyway and Delete Branch' : undefined;
+      const sure = await api.showModal('warning', `${refusal.message}. Remove it anyway?`, anyway ? ['Remove Anyway', anyway] : ['Remove Anyway'], 'Cancel');
+      if (sure !== 'Remove Anyway' && (anyway === undefined || sure !== anyway)) {
         return false;
       }
-      result = await this.d.server.execute<RemoveResult>(ServerCommand.remove, { ...args, force: true });
+      args.force = true;
+      if (sure === anyway) {
+        args.delete_branch = true;
+      }
+      result = await this.d.server.execute<RemoveResult>(ServerCommand.remove, args);
+    } else {
+      const question = repo
+        ? `Remove task ${name}, its workspace folder and its git worktree? The agent's files in them are deleted; its commits stay on branch ${repo.branch} unless you delete the branch too.`
+        : `Remove task ${name} and its workspace folder? The agent's files in it are deleted.`;
+      const sure = await api.showModal('warning', question, deleteBranch ? ['Remove', deleteBranch] : ['Remove'], 'Cancel');
+      if (sure !== 'Remove' && (deleteBranch === undefined || sure !== deleteBranch)) {
+        return false;
+      }
+      if (sure === deleteBranch) {
+        args.delete_branch = true;
+      }
+      try {
+        result = await this.d.server.execute<RemoveResult>(ServerCommand.remove, args);
+      } catch (error) {
+        // It changed since the check (the agent started, files changed): ask again before forcing.
+        if (!forcible(error)) {
+          throw error;
+        }
+        const force = await api.showModal('warning', `${error.message}. Remove it anyway?`, ['Remove Anyway'], 'Cancel');
+        if (force !== 'Remove Anyway') {
+          return false;
+        }
+        result = await this.d.server.execute<RemoveResult>(ServerCommand.remove, { ...args, force: true });
+      }
     }
     this.d.store.remove(name);
     const branch = result?.branch_deleted ? ` and branch ${result.branch ?? repo?.branch}` : '';

@@ -245,28 +245,31 @@ test('Open Task Folder of a repo task opens its worktree', async () => {
   assert.deepEqual(mock.openedFolders, [{ path: '/t/r/app', newWindow: false }]);
 });
 
-test('Remove Task confirms, and offers force when the task is busy', async () => {
+test('Remove Task checks first (dry_run): a busy task is said before any question, and forced only after asking', async () => {
   store.applyLeaseState(lease('fix'));
-  let tries = 0;
   server.reply(ServerCommand.remove, (args) => {
-    tries++;
     if (!args.force) {
-      throw new ServerError('task fix is running: stop it first or use force', 'TaskBusy');
+      throw new ServerError('task fix has a running session; stop it first or use force', 'TaskBusy', { reason: 'running' });
     }
     return { removed: 'fix' };
   });
   mock.answer.message = (m) => (m.modal ? (m.items[0] as { title: string }) : undefined);
   assert.equal(await commands.removeTask('fix'), true);
-  assert.equal(tries, 2);
-  assert.deepEqual(server.sent(ServerCommand.remove), [{ name: 'fix' }, { name: 'fix', force: true }]);
-  assert.ok(mock.messages.slice(0, 2).every((m) => m.modal));
+  assert.deepEqual(server.sent(ServerCommand.remove), [{ name: 'fix', dry_run: true }, { name: 'fix', force: true }]);
+  assert.equal(mock.messages[0].modal, true);
+  assert.equal(mock.messages[0].message, 'task fix has a running session; stop it first or use force. Remove it anyway?');
   assert.equal(store.get('fix'), undefined);
 });
 
-test('Remove Task cancelled sends nothing', async () => {
+test('Remove Task of a removable task asks once; cancelled, it removes nothing', async () => {
+  server.reply(ServerCommand.remove, (args) => (args.dry_run ? { task: 'fix', removable: true } : { removed: 'fix' }));
   mock.answer.message = () => undefined;
   assert.equal(await commands.removeTask('fix'), false);
-  assert.equal(server.calls.length, 0);
+  assert.deepEqual(server.sent(ServerCommand.remove), [{ name: 'fix', dry_run: true }]);
+  assert.match(mock.messages[0].message, /^Remove task fix and its workspace folder\?/);
+  mock.answer.message = (m) => (m.modal ? 'Remove' : undefined);
+  assert.equal(await commands.removeTask('fix'), true);
+  assert.deepEqual(server.sent(ServerCommand.remove).slice(1), [{ name: 'fix', dry_run: true }, { name: 'fix' }]);
 });
 
 test('the status item offers the current task actions', async () => {
@@ -464,7 +467,7 @@ test('the repo survives lease notifications; pickers show the branch; the status
   assert.ok(labels().includes('$(git-branch) New Task from This Repository'));
 });
 
-test('Remove Task of a repo task offers deleting its branch, and force when the worktree is dirty', async () => {
+test('Remove Task of a repo task: a dirty worktree is said first, and forcing can delete the branch too', async () => {
   store.applyList([repoStatus('fix', 'ctask/fix')]);
   const sent: Record<string, unknown>[] = [];
   server.reply(ServerCommand.remove, (args) => {
@@ -476,21 +479,30 @@ test('Remove Task of a repo task offers deleting its branch, and force when the 
   });
   mock.answer.message = (m) => (m.modal ? (m.items.at(-2) as { title: string }) : undefined);
   assert.equal(await commands.removeTask('fix'), true);
-  assert.match(mock.messages[0].message, /its commits stay on branch ctask\/fix/);
-  assert.deepEqual(mock.messages[0].items.map((i) => (i as { title: string }).title), ['Remove', 'Remove and Delete Branch ctask/fix', 'Cancel']);
-  assert.match(mock.messages[1].message, /uncommitted changes.*Remove it anyway\?/);
+  assert.match(mock.messages[0].message, /uncommitted changes.*Remove it anyway\?/);
+  assert.deepEqual(mock.messages[0].items.map((i) => (i as { title: string }).title), ['Remove Anyway', 'Remove Anyway and Delete Branch', 'Cancel']);
   assert.deepEqual(sent, [
-    { name: 'fix', delete_branch: true },
+    { name: 'fix', dry_run: true },
     { name: 'fix', delete_branch: true, force: true },
   ]);
   assert.deepEqual(
-    mock.messages.slice(2).map((m) => [m.kind, m.message]),
+    mock.messages.slice(1).map((m) => [m.kind, m.message]),
     [
       ['info', 'ctask: removed task fix and branch ctask/fix'],
       ['warning', 'ctask: branch ctask/fix had 2 commits no other branch has'],
     ],
   );
   assert.equal(store.get('fix'), undefined);
+});
+
+test('Remove Task of a clean repo task asks about its branch', async () => {
+  store.applyList([repoStatus('fix', 'ctask/fix')]);
+  server.reply(ServerCommand.remove, (args) => (args.dry_run ? { task: 'fix', removable: true, branch: 'ctask/fix' } : { removed: 'fix', branch: 'ctask/fix', branch_deleted: false }));
+  mock.answer.message = (m) => (m.modal ? 'Remove' : undefined);
+  assert.equal(await commands.removeTask('fix'), true);
+  assert.match(mock.messages[0].message, /its commits stay on branch ctask\/fix/);
+  assert.deepEqual(mock.messages[0].items.map((i) => (i as { title: string }).title), ['Remove', 'Remove and Delete Branch ctask/fix', 'Cancel']);
+  assert.deepEqual(server.sent(ServerCommand.remove), [{ name: 'fix', dry_run: true }, { name: 'fix' }]);
 });
 
 test('another GitError of remove is an error line, not a force question', async () => {
@@ -500,8 +512,8 @@ test('another GitError of remove is an error line, not a force question', async 
   });
   mock.answer.message = (m) => (m.modal ? 'Remove' : undefined);
   assert.equal(await api.executeCommand(Command.removeTask, 'fix'), undefined);
-  assert.equal(mock.messages.length, 2);
-  assert.equal(mock.messages[1].message, 'ctask: git failed: fatal: bad object');
+  assert.equal(mock.messages.length, 1); // the check failed: no question, one error line
+  assert.equal(mock.messages[0].message, 'ctask: git failed: fatal: bad object');
   assert.ok(store.get('fix'));
 });
 

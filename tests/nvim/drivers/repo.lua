@@ -148,7 +148,7 @@ H.observe("branch_exists_error", {
   message = errors()[#errors()],
 })
 
--- Remove: the choice to delete the branch; unmerged commits refuse, ! forces.
+-- Remove: uncommitted changes refuse before any question; ! asks (delete the branch too?) and forces.
 local asked = {}
 vim.ui.select = function(items, opts, on_choice)
   asked[#asked + 1] = { items = items, prompt = opts.prompt }

@@ -619,7 +619,8 @@ local function busy_error(n, status)
 end
 
 --- Remove a task and its workspace, after confirmation. Without `force`, a task that is leased
---- or running is refused before the question, with what to do. With `force`, also when it is
+--- or running, or whose worktree has uncommitted changes or unmerged commits, is refused before
+--- the question, with what to do (`ctask.remove` with `dry_run`). With `force`, also when it is
 --- leased or running (or its worktree has uncommitted changes or unmerged commits). A task on a
 --- repository may have its branch deleted too.
 ---@param name string
@@ -640,7 +641,17 @@ function M.remove(name, force, cb)
         vim.notify("ctask: " .. refused.message, vim.log.levels.ERROR)
         return wrap(cb)(refused, nil)
       end
-      M.confirm_remove(n, force, cb)
+      if force then
+        return M.confirm_remove(n, force, cb)
+      end
+      -- The server's own checks, removing nothing (a worktree with uncommitted changes or unmerged
+      -- commits, a repository that is gone): refused with the reason, before the question.
+      client.execute(C.remove, { name = n, dry_run = true }, function(derr)
+        if derr then
+          return wrap(cb)(derr, nil)
+        end
+        M.confirm_remove(n, force, cb)
+      end)
     end, { silent = force })
   end, { current = false })
 end

@@ -109,6 +109,8 @@ export interface RemoveArgs {
   force?: boolean;
   /** Also delete a repo task's branch. */
   delete_branch?: boolean;
+  /** Only check: the error a removal would give, else `{task, removable, workspace, branch?}` (ask the user only when the answer can be carried out). */
+  dry_run?: boolean;
 }
 
 /** The argument of `ctask.checkpoint`. */
