@@ -11,12 +11,23 @@ import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
 import { activityLook, stateLook } from './statusBar';
 import { Review, type ChangeKind } from './review';
+import { remoteTerminal, type HostSpec } from './settings';
 import { openTerminal } from './terminal';
 import * as api from './vscodeapi';
+
+/** Which host's commands run a command: the host a view row names, else one the user picks (SPEC 10). */
+export interface Router {
+  /** The commands of ARG's host, or (no argument, several hosts) of the host the user picks; undefined: cancelled. */
+  route(arg: unknown, command: string): Promise<Commands | undefined>;
+}
 
 export interface CommandDeps {
   server: Server;
   store: TaskStore;
+  /** Another host's commands (SPEC 10): its terminals run `ssh -t`, its messages name it. */
+  host?: HostSpec;
+  /** Set on this machine's commands when hosts are configured. */
+  router?: Router;
   /** Paths of the open workspace folders. */
   folders: () => string[];
   /** Where "Show Log" writes the session history. */
@@ -162,9 +173,9 @@ export class Commands {
     this.review = new Review(d.server, d.store);
   }
 
-  /** Register every palette command; the disposables go into context.subscriptions. */
-  register(): api.Disposable[] {
-    const table: [string, (arg: unknown) => Promise<unknown>][] = [
+  /** The command handlers by command id (the palette's, a view row's). */
+  handlers(): Map<string, (arg: unknown) => Promise<unknown>> {
+    return new Map<string, (arg: unknown) => Promise<unknown>>([
       [Command.newTask, (a) => this.newTask(a)],
       [Command.newTaskFromRepository, (a) => this.newTaskFromRepository(a)],
       [Command.resumeTask, (a) => this.resumeTask(a)],
@@ -179,11 +190,25 @@ export class Commands {
       [Command.restartServer, () => this.restartServer()],
       [Command.statusActions, () => this.statusActions()],
       [Command.revertFile, (a) => this.review.revertFile(a)],
-    ];
-    return [
-      ...table.map(([id, fn]) => api.registerCommand(id, (...args: unknown[]) => this.run(() => fn(args[0])))),
-      ...this.review.register(),
-    ];
+    ]);
+  }
+
+  /** Register every palette command; the disposables go into context.subscriptions. */
+  register(): api.Disposable[] {
+    const commands = [...this.handlers().keys()].map((id) =>
+      api.registerCommand(id, (...args: unknown[]) =>
+        this.run(async () => {
+          const target = this.d.router ? await this.d.router.route(args[0], id) : this;
+          return target?.handlers().get(id)?.(args[0]);
+        }),
+      ),
+    );
+    return [...commands, ...this.review.register()];
+  }
+
+  /** A task's name in messages: `HOST:NAME` for another host's. */
+  private who(name: string): string {
+    return this.d.host ? `${this.d.host.name}:${name}` : name;
   }
 
   /** Run one command: a failure is shown as one error line, never thrown at VS Code. */
@@ -348,7 +373,7 @@ export class Commands {
     const name = result?.task;
     if (name === undefined) {
       if (result?.terminal) {
-        openTerminal(result.terminal);
+        openTerminal(this.d.host ? remoteTerminal(result.terminal, this.d.host) : result.terminal);
       }
       return result;
     }
@@ -392,7 +417,7 @@ export class Commands {
       void api.showInformationMessage(`ctask: task ${name} is owned by another process${who}; attaching without taking it over`);
     }
     if (result?.terminal) {
-      openTerminal(result.terminal);
+      openTerminal(this.d.host ? remoteTerminal(result.terminal, this.d.host) : result.terminal);
     }
     return result;
   }
@@ -412,6 +437,11 @@ export class Commands {
     );
     if (!folder) {
       throw new ServerError(`the server did not say where task ${name}'s folder is`);
+    }
+    if (this.d.host) {
+      // Another host's folder opens over Remote-SSH (vscode-remote://ssh-remote+DEST/PATH).
+      await api.openRemoteFolder(this.d.host.ssh, folder);
+      return folder;
     }
     await api.openFolder(folder, this.d.folders().length > 0);
     return folder;
@@ -477,6 +507,10 @@ export class Commands {
       matchOnDescription: true,
     });
     if (!picked?.file) {
+      return undefined;
+    }
+    if (picked.change && this.d.host) {
+      void api.showInformationMessage(`ctask: ${picked.file} is on host ${this.d.host.name}: open the task's folder (Remote-SSH) to read it`);
       return undefined;
     }
     if (picked.change) {
@@ -612,11 +646,11 @@ export class Commands {
     let shown: Thenable<string | undefined> | undefined;
     if (now === ActivityState.needsInput) {
       const why = params.activity?.message ? ` (${oneLine(params.activity.message)})` : '';
-      shown = api.showWarningMessage(`ctask: task ${name} needs your input${why}`, ATTACH, SHOW_CHANGES);
+      shown = api.showWarningMessage(`ctask: task ${this.who(name)} needs your input${why}`, ATTACH, SHOW_CHANGES);
     } else if ((now === undefined || now === ActivityState.exited) && before !== undefined && before !== ActivityState.exited) {
       // An owned session's end is ctask/sessionEnded's message (with its summary): not twice.
       if (this.d.store.get(name)?.owned_here !== true && this.d.store.endedSummary(name) === undefined) {
-        shown = api.showInformationMessage(`ctask: task ${name}: its session ended`, SHOW_CHANGES);
+        shown = api.showInformationMessage(`ctask: task ${this.who(name)}: its session ended`, SHOW_CHANGES);
       }
     }
     void shown?.then((pick) => {
@@ -634,7 +668,7 @@ export class Commands {
     if (!notificationsOn()) {
       return;
     }
-    void api.showInformationMessage(summaryLine(params.name, params.summary ?? {}), 'Show Changes', 'Show Log').then((pick) => {
+    void api.showInformationMessage(summaryLine(this.who(params.name), params.summary ?? {}), 'Show Changes', 'Show Log').then((pick) => {
       if (pick === 'Show Changes') {
         void this.run(() => this.showChanges(params.name));
       } else if (pick === 'Show Log') {

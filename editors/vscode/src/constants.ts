@@ -79,6 +79,7 @@ export const Setting = {
   lockTimeout: 'lockTimeout',
   idleAfter: 'idleAfter',
   notifications: 'notifications',
+  hosts: 'hosts',
 } as const;
 
 export const STATUS_ITEM_ID = 'ctask.status';

@@ -7,7 +7,11 @@ let server: CtaskServer | undefined;
 
 export function activate(context: api.ExtensionContext): Wired<CtaskServer> {
   const readme = api.joinPath(context.extensionUri, 'README.md');
-  const wired = wire(context, (output, handlers) => new CtaskServer(output, handlers, context.globalState, () => api.showMarkdown(readme)));
+  const wired = wire(context, (output, handlers, host) =>
+    host
+      ? new CtaskServer(output, handlers, { host })
+      : new CtaskServer(output, handlers, { memory: context.globalState, showInstructions: () => api.showMarkdown(readme) }),
+  );
   server = wired.server;
   return wired;
 }

@@ -21,7 +21,17 @@ import { CLIENT_ID, CLIENT_NAME, Notification, SECTION, Setting, type ServerComm
 import { ServerError, toServerError } from './errors';
 import type { ActivityParams, DiffParams, LeaseStateParams, ServerSettings, SessionEndedParams } from './protocol';
 import { askModal } from './questions';
-import { findExecutable, readToken, serverLaunch, serverSettings, tcpServer, type TcpServer } from './settings';
+import {
+  findExecutable,
+  hostLaunch,
+  readToken,
+  serverLaunch,
+  serverSettings,
+  tcpServer,
+  type HostSpec,
+  type ServerLaunch,
+  type TcpServer,
+} from './settings';
 import * as api from './vscodeapi';
 
 const OPEN_SETTINGS = 'Open Settings';
@@ -64,13 +74,25 @@ export class CtaskServer implements Server, api.Disposable {
   private current: ServerState = 'idle';
   private startError: string | undefined;
 
+  private readonly memory?: Memory;
+  private readonly showInstructions?: () => unknown;
+  /** Another host's server, reached over ssh (SPEC 10); undefined: this machine's. */
+  readonly host?: HostSpec;
+
   constructor(
     private readonly output: api.OutputChannel,
     private readonly handlers: ServerHandlers,
-    private readonly memory?: Memory,
-    /** Opens the instructions for installing ctask-ls (the extension's README). */
-    private readonly showInstructions?: () => unknown,
-  ) {}
+    options: {
+      memory?: Memory;
+      /** Opens the instructions for installing ctask-ls (the extension's README). */
+      showInstructions?: () => unknown;
+      host?: HostSpec;
+    } = {},
+  ) {
+    this.memory = options.memory;
+    this.showInstructions = options.showInstructions;
+    this.host = options.host;
+  }
 
   get state(): ServerState {
     return this.current;
@@ -89,7 +111,17 @@ export class CtaskServer implements Server, api.Disposable {
   }
 
   private settings(): ServerSettings {
-    return serverSettings(api.getConfiguration(SECTION));
+    const settings = serverSettings(api.getConfiguration(SECTION));
+    if (this.host) {
+      // Paths and programs of this machine mean nothing on another: that host's config.yaml decides them.
+      delete settings.home;
+      delete settings.agent;
+    }
+    return settings;
+  }
+
+  private launch(): ServerLaunch {
+    return this.host ? hostLaunch(this.host) : serverLaunch(api.getConfiguration(SECTION));
   }
 
   private createClient(tcp: { server: TcpServer; token: string } | undefined): LanguageClient {
@@ -99,7 +131,7 @@ export class CtaskServer implements Server, api.Disposable {
       this.output.info(`connecting to ctask-ls at ${host}:${port} (token from ${tokenFile})`);
       serverOptions = () => connectTcp(host, port);
     } else {
-      const launch = serverLaunch(api.getConfiguration(SECTION));
+      const launch = this.launch();
       this.output.info(`starting ${launch.command} ${[...launch.args, '--stdio'].join(' ')}`);
       serverOptions = { command: launch.command, args: launch.args, transport: TransportKind.stdio };
     }
@@ -120,6 +152,10 @@ export class CtaskServer implements Server, api.Disposable {
       if (client !== this.client) {
         return;
       }
+      if (e.newState === State.Stopped && this.host && this.startError === undefined) {
+        // The connection dropped (the host went away, ssh timed out): nothing of its tasks is guessed.
+        this.startError = `host ${this.host.name}: the connection closed; run "ctask: Restart Server" once it answers \`ssh ${this.host.ssh} true\``;
+      }
       this.setState(e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped');
     });
     return client;
@@ -132,7 +168,7 @@ export class CtaskServer implements Server, api.Disposable {
     }
     let tcp: { server: TcpServer; token: string } | undefined;
     try {
-      const server = tcpServer(api.getConfiguration(SECTION));
+      const server = this.host ? undefined : tcpServer(api.getConfiguration(SECTION));
       tcp = server && { server, token: readToken(server.tokenFile) };
     } catch (error) {
       this.startError = `cannot connect to ctask-ls: ${error instanceof Error ? error.message : String(error)}; then run "ctask: Restart Server"`;
@@ -141,8 +177,8 @@ export class CtaskServer implements Server, api.Disposable {
       void api.showErrorMessage(`ctask: ${this.startError}`);
       return Promise.resolve();
     }
-    const launch = serverLaunch(api.getConfiguration(SECTION));
-    if (!tcp && findExecutable(launch.command) === undefined) {
+    const launch = this.launch();
+    if (!tcp && !this.host && findExecutable(launch.command) === undefined) {
       // Checked here, so the user gets one message that says what to do (not the client's generic one), once.
       const where = launch.command.includes('/') ? `"${launch.command}" is not an executable file` : `"${launch.command}" is not on PATH`;
       this.startError = `the ctask language server is not installed: ${where}; install the ctask-ls Python package (How to Install) or set ctask.server.command to its path, then run "ctask: Restart Server"`;
@@ -172,7 +208,9 @@ export class CtaskServer implements Server, api.Disposable {
         }
       },
       (error: unknown) => {
-        this.startError = tcp
+        this.startError = this.host
+          ? `host ${this.host.name} did not answer (${toServerError(error).message}); check that \`ssh ${this.host.ssh} ${this.host.command} --version\` works, then run "ctask: Restart Server"`
+          : tcp
           ? `could not connect to ctask-ls at ${tcp.server.host}:${tcp.server.port} (${toServerError(error).message}); check ctask.server.address and ctask.server.tokenFile, then run "ctask: Restart Server"`
           : `could not start the ctask server "${launch.command}" (${toServerError(error).message}); set ctask.server.command and run "ctask: Restart Server"`;
         this.output.error(this.startError);

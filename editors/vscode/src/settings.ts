@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Setting } from './constants';
-import type { ServerSettings } from './protocol';
+import type { ServerSettings, TerminalSpec } from './protocol';
 
 export interface ConfigLike {
   get<T>(key: string): T | undefined;
@@ -201,4 +201,75 @@ export function taskOfFolders(folders: readonly string[], home: string): string 
     }
   }
   return undefined;
+}
+
+/** One host of `ctask.hosts`: its own ctask-ls, reached with `ssh SSH COMMAND --stdio` (SPEC 10). */
+export interface HostSpec {
+  name: string;
+  /** The ssh destination (a Host of ~/.ssh/config, or user@host); default: the name. */
+  ssh: string;
+  /** The server command there; default `ctask-ls`. */
+  command: string;
+}
+
+/** The name of this machine's own server among the hosts. */
+export const LOCAL_HOST = 'local';
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * `ctask.hosts` (user settings only: scope `machine`): the hosts and the one-line problems of the entries left
+ * out.  An entry is a name, or `{name, ssh?, command?}`.
+ */
+export function hostsSetting(config: ConfigLike): { hosts: HostSpec[]; problems: string[] } {
+  const raw = config.get<unknown>(Setting.hosts);
+  const hosts: HostSpec[] = [];
+  const problems: string[] = [];
+  for (const entry of Array.isArray(raw) ? (raw as unknown[]) : []) {
+    const e = (typeof entry === 'string' ? { name: entry } : entry) as { name?: unknown; ssh?: unknown; command?: unknown } | null;
+    const name = typeof e?.name === 'string' ? e.name.trim() : '';
+    const ssh = typeof e?.ssh === 'string' && e.ssh.trim() ? e.ssh.trim() : name;
+    const command = typeof e?.command === 'string' && e.command.trim() ? e.command.trim() : 'ctask-ls';
+    if (!HOST_NAME.test(name) || name === LOCAL_HOST) {
+      problems.push(`ctask.hosts: ${JSON.stringify(entry)} needs a name of letters, digits, '.', '_' or '-' (not "${LOCAL_HOST}")`);
+    } else if (hosts.some((h) => h.name === name)) {
+      problems.push(`ctask.hosts: host "${name}" is given twice; the first one is used`);
+    } else if (ssh.startsWith('-') || /\s/.test(ssh)) {
+      problems.push(`ctask.hosts: the ssh destination of "${name}" must be a host name or user@host, not "${ssh}"`);
+    } else if (/[\n\r]/.test(command)) {
+      problems.push(`ctask.hosts: the command of "${name}" must be one line`);
+    } else {
+      hosts.push({ name, ssh, command });
+    }
+  }
+  return { hosts, problems };
+}
+
+/** The ssh program and its options: `ctask.ssh.command` is not a setting; `$CTASK_SSH` (as the CLI's) or `ssh`. */
+export function sshProgram(env: NodeJS.ProcessEnv = process.env): string[] {
+  const words = (env.CTASK_SSH ?? '').trim().split(/\s+/).filter(Boolean);
+  return words.length ? words : ['ssh'];
+}
+
+/** How to start HOST's server: `ssh -T -o BatchMode=yes DEST COMMAND` (the client adds `--stdio`). */
+export function hostLaunch(host: HostSpec, env: NodeJS.ProcessEnv = process.env): ServerLaunch {
+  const [command, ...options] = sshProgram(env);
+  return {
+    command,
+    args: [...options, '-T', '-o', 'BatchMode=yes', '-o', 'ServerAliveInterval=15', '--', host.ssh, host.command],
+  };
+}
+
+/** A word for a POSIX shell: as it is when plain, else in single quotes. */
+export function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A terminal spec of HOST's server (`tmux attach-session ...` there) as a local one: `ssh -t DEST 'env ... tmux ...'`. */
+export function remoteTerminal(spec: TerminalSpec, host: HostSpec, env: NodeJS.ProcessEnv = process.env): TerminalSpec {
+  const [ssh, ...options] = sshProgram(env);
+  const assignments = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  const words = [...(assignments.length ? ['env', ...assignments] : []), spec.command, ...(spec.args ?? [])];
+  const line = `${spec.cwd ? `cd ${shellWord(spec.cwd)} && ` : ''}exec ${words.map(shellWord).join(' ')}`;
+  // The local terminal starts in the extension's own cwd: the task's folder is on the host.
+  return { name: `${host.name}: ${spec.name}`, command: ssh, args: [...options, '-t', '--', host.ssh, line], cwd: '', env: {} };
 }

@@ -17,14 +17,22 @@ import type { ChangeKind, Review } from './review';
 import type { Server } from './server';
 import { isFresh, type TaskStore, type TaskView } from './state';
 import { activityLook, stateLook } from './statusBar';
-import type * as api from './vscodeapi';
+import * as api from './vscodeapi';
 
 export const VIEW_ID = 'ctask.tasks';
 
+/** One host's part of the view: its server and what it said (this machine's is `local`). */
+export interface HostEntry {
+  name: string;
+  server: Server & { readonly problem?: string };
+  store: TaskStore;
+}
+
 export type Node =
-  | { kind: 'task'; name: string }
-  | { kind: 'change'; task: string; path: string; change: ChangeKind; checkpoint: number | null | undefined }
-  | { kind: 'note'; task: string; text: string };
+  | { kind: 'host'; host: string }
+  | { kind: 'task'; name: string; host: string }
+  | { kind: 'change'; task: string; host: string; path: string; change: ChangeKind; checkpoint: number | null | undefined }
+  | { kind: 'note'; task: string; host: string; text: string };
 
 const CHANGE_ICONS: Record<ChangeKind, string> = { added: 'diff-added', modified: 'diff-modified', deleted: 'diff-removed' };
 
@@ -33,48 +41,64 @@ function running(task: TaskView): boolean {
 }
 
 export class TaskTree implements api.TreeSource<Node> {
+  /** HOSTS[0] is this machine's; with more, the view groups the tasks by host (SPEC 10). */
   constructor(
-    private readonly server: Server,
-    private readonly store: TaskStore,
+    private readonly hosts: HostEntry[],
     private readonly review: Review,
   ) {}
 
+  private entry(host: string): HostEntry {
+    return this.hosts.find((h) => h.name === host) ?? this.hosts[0];
+  }
+
+  private tasks(entry: HostEntry): Node[] {
+    return entry.store.all().map((task) => ({ kind: 'task', name: task.name, host: entry.name }));
+  }
+
   async children(element?: Node): Promise<Node[]> {
     if (element === undefined) {
-      if (this.server.state === 'idle') {
-        await this.server.start(); // the view is the first use in this window; its tasks come as notifications
-      }
-      return this.store.all().map((task) => ({ kind: 'task', name: task.name }));
+      // The view is a first use in this window: its servers start, their tasks come as notifications.
+      await Promise.all(this.hosts.filter((h) => h.server.state === 'idle').map((h) => h.server.start()));
+      return this.hosts.length === 1 ? this.tasks(this.hosts[0]) : this.hosts.map((h) => ({ kind: 'host', host: h.name }));
+    }
+    if (element.kind === 'host') {
+      return this.tasks(this.entry(element.host));
     }
     if (element.kind !== 'task') {
       return [];
     }
-    const name = element.name;
-    let diff: DiffParams | DiffResult | undefined = this.store.diff(name);
+    const { name, host } = element;
+    const { server, store } = this.entry(host);
+    let diff: DiffParams | DiffResult | undefined = store.diff(name);
     if (!diff) {
       try {
-        diff = await this.server.execute<DiffResult>(ServerCommand.diff, { name });
+        diff = await server.execute<DiffResult>(ServerCommand.diff, { name });
       } catch (error) {
-        return [{ kind: 'note', task: name, text: error instanceof Error ? error.message : String(error) }];
+        return [{ kind: 'note', task: name, host, text: error instanceof Error ? error.message : String(error) }];
       }
     }
     const nodes: Node[] = [];
     for (const change of ['added', 'modified', 'deleted'] as const) {
       for (const file of diff[change] ?? []) {
-        nodes.push({ kind: 'change', task: name, path: file, change, checkpoint: diff.checkpoint });
+        nodes.push({ kind: 'change', task: name, host, path: file, change, checkpoint: diff.checkpoint });
       }
     }
-    return nodes.length ? nodes : [{ kind: 'note', task: name, text: 'no changes' }];
+    return nodes.length ? nodes : [{ kind: 'note', task: name, host, text: 'no changes' }];
   }
 
   row(node: Node): api.TreeRow {
-    if (node.kind === 'note') {
-      return { id: `${node.task}\0note`, label: node.text, expandable: false, icon: { id: 'info' } };
+    if (node.kind === 'host') {
+      return this.hostRow(this.entry(node.host));
     }
+    const key = `${node.host}\0${node.kind === 'task' ? node.name : node.task}`;
+    if (node.kind === 'note') {
+      return { id: `${key}\0note`, label: node.text, expandable: false, icon: { id: 'info' } };
+    }
+    const store = this.entry(node.host).store;
     if (node.kind === 'change') {
-      const workspace = this.store.get(node.task)?.workspace;
+      const workspace = node.host === this.hosts[0].name ? store.get(node.task)?.workspace : undefined;
       return {
-        id: `${node.task}\0${node.change}\0${node.path}`,
+        id: `${key}\0${node.change}\0${node.path}`,
         label: path.basename(node.path),
         description: path.dirname(node.path) === '.' ? node.change : `${path.dirname(node.path)} · ${node.change}`,
         tooltip: `${node.path}: ${node.change} since the session's start${node.checkpoint ? ` (checkpoint ${node.checkpoint})` : ''}`,
@@ -85,18 +109,18 @@ export class TaskTree implements api.TreeSource<Node> {
         command: { command: Command.openChange, title: 'Compare with the Checkpoint', arguments: [node] },
       };
     }
-    const task = this.store.get(node.name);
+    const task = store.get(node.name);
     if (!task) {
-      return { id: node.name, label: node.name, expandable: false };
+      return { id: key, label: node.name, expandable: false };
     }
-    const ended = task.lease.state === LeaseState.missing && !task.tmux_alive && this.store.endedSummary(task.name) !== undefined;
+    const ended = task.lease.state === LeaseState.missing && !task.tmux_alive && store.endedSummary(task.name) !== undefined;
     const lease = stateLook(task, ended);
     const activity = running(task) ? activityLook(task.activity) : undefined;
     // A lease another host holds says "on HOST" (the words of the status bar).
     const words = [lease.words, activity?.words].filter(Boolean).join(' · ');
     const warn = activity?.warning || lease.warning;
     return {
-      id: task.name,
+      id: key,
       label: task.name,
       description: [words, task.description ?? ''].filter(Boolean).join(' — '),
       tooltip: [`${task.name}: ${lease.says}`, task.repo ? `branch ${task.repo.branch}` : '', task.workspace].filter(Boolean).join('\n'),
@@ -106,9 +130,39 @@ export class TaskTree implements api.TreeSource<Node> {
     };
   }
 
-  /** A change row's command: the diff editor. */
-  open(node: unknown): Promise<string | undefined> {
+  private hostRow(entry: HostEntry): api.TreeRow {
+    const local = entry === this.hosts[0];
+    const state = entry.server.state;
+    const count = entry.store.all().length;
+    const failed = state === 'stopped';
+    const words =
+      state === 'running'
+        ? `${count} task${count === 1 ? '' : 's'}`
+        : state === 'starting'
+          ? 'connecting…'
+          : failed
+            ? 'unreachable'
+            : 'not connected';
+    return {
+      id: `host\0${entry.name}`,
+      label: entry.name,
+      description: local ? `this machine · ${words}` : words,
+      tooltip: failed && entry.server.problem ? `ctask: ${entry.server.problem}` : `${entry.name}: ${words}`,
+      icon: { id: local ? 'device-desktop' : 'remote', color: failed ? 'list.warningForeground' : undefined },
+      contextValue: failed ? 'host.failed' : 'host',
+      expandable: true,
+    };
+  }
+
+  /** A change row's command: the diff editor (this machine's files; another host's are read there). */
+  async open(node: unknown): Promise<string | undefined> {
     const change = node as Extract<Node, { kind: 'change' }>;
+    if (change.host !== this.hosts[0].name) {
+      void api.showInformationMessage(
+        `ctask: ${change.path} is on host ${change.host}: open the task's folder (Remote-SSH) to read it`,
+      );
+      return undefined;
+    }
     return this.review.openDiff(change.task, change.path, change.change, change.checkpoint);
   }
 }

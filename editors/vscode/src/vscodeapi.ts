@@ -128,6 +128,12 @@ export function onDidChangeWorkspaceFolders(listener: () => unknown): Disposable
   return vscode.workspace.onDidChangeWorkspaceFolders(listener);
 }
 
+/** A folder of another host in a new window, over Remote-SSH (`vscode-remote://ssh-remote+DEST/PATH`). */
+export function openRemoteFolder(dest: string, path: string): Thenable<unknown> {
+  const uri = vscode.Uri.from({ scheme: 'vscode-remote', authority: `ssh-remote+${dest}`, path });
+  return vscode.commands.executeCommand('vscode.openFolder', uri, { forceNewWindow: true });
+}
+
 export function openFolder(path: string, newWindow: boolean): Thenable<unknown> {
   return vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(path), { forceNewWindow: newWindow });
 }

@@ -5,12 +5,12 @@
  * pass a fake one (src/extension.ts passes the language client).
  */
 import { Commands, taskList } from './commands';
-import { Command, Context, LeaseState, SECTION, ServerCommand } from './constants';
+import { Command, Context, LeaseState, SECTION, ServerCommand, Setting } from './constants';
 import type { Server, ServerHandlers } from './server';
-import { RESTART_KEYS, ctaskHome, taskOfFolders } from './settings';
+import { LOCAL_HOST, RESTART_KEYS, ctaskHome, hostsSetting, taskOfFolders, type HostSpec } from './settings';
 import { TaskStore } from './state';
 import { StatusBar } from './statusBar';
-import { TaskTree, VIEW_ID } from './taskView';
+import { TaskTree, VIEW_ID, type HostEntry } from './taskView';
 import * as api from './vscodeapi';
 
 /**
@@ -28,7 +28,27 @@ export interface ManagedServer extends Server, api.Disposable {
   readonly problem?: string;
 }
 
-export type ServerFactory<S extends ManagedServer> = (output: api.OutputChannel, handlers: ServerHandlers) => S;
+/** A server: this machine's (no HOST), or HOST's over ssh (SPEC 10). */
+export type ServerFactory<S extends ManagedServer> = (output: api.OutputChannel, handlers: ServerHandlers, host?: HostSpec) => S;
+
+/** One host: its server, what it said, its commands. */
+interface Host<S extends ManagedServer> extends HostEntry {
+  server: S;
+  commands: Commands;
+}
+
+/** Palette commands that ask "which host?" first when hosts are configured (they act on one host's tasks). */
+const ASK_HOST: readonly string[] = [
+  Command.newTask,
+  Command.resumeTask,
+  Command.resumeLast,
+  Command.attach,
+  Command.stop,
+  Command.showChanges,
+  Command.showLog,
+  Command.listTasks,
+  Command.removeTask,
+];
 
 export interface Wired<S extends ManagedServer> {
   store: TaskStore;
@@ -68,7 +88,59 @@ export function wire<S extends ManagedServer>(
   });
   context.subscriptions.push(srv);
 
-  const commands = new Commands({ server: srv, store, folders: api.workspaceFolderPaths, logChannel });
+  // Other hosts (SPEC 10): a server each over ssh, its own tasks and commands; palette commands ask which host.
+  const { hosts: specs, problems } = hostsSetting(api.getConfiguration(SECTION));
+  for (const problem of problems) {
+    output.warn(problem);
+    void api.showWarningMessage(`ctask: ${problem}`);
+  }
+  const remotes: Host<S>[] = specs.map((host) => {
+    const hostStore = new TaskStore();
+    const own: { commands?: Commands } = {};
+    const server = makeServer(
+      output,
+      {
+        leaseState: (p) => hostStore.applyLeaseState(p),
+        diff: (p) => hostStore.applyDiff(p),
+        sessionEnded: (p) => own.commands?.sessionEnded(p),
+        activity: (p) => own.commands?.activity(p),
+        stateChanged: () => late.stateChange?.(),
+      },
+      host,
+    );
+    context.subscriptions.push(server);
+    own.commands = new Commands({ server, store: hostStore, folders: () => [], logChannel, host });
+    return { name: host.name, server, store: hostStore, commands: own.commands };
+  });
+  const router = {
+    route: async (arg: unknown, id: string): Promise<Commands | undefined> => {
+      const named = (arg as { host?: unknown } | undefined)?.host;
+      if (typeof named === 'string') {
+        return remotes.find((h) => h.name === named)?.commands ?? commands;
+      }
+      if (id === Command.restartServer) {
+        for (const h of remotes) {
+          void h.server.restart();
+        }
+      }
+      if (arg !== undefined || !ASK_HOST.includes(id)) {
+        return commands;
+      }
+      const items = [
+        { label: LOCAL_HOST, description: 'this machine', commands },
+        ...remotes.map((h) => ({ label: h.name, description: h.server.state === 'stopped' ? 'unreachable' : '', commands: h.commands })),
+      ];
+      const picked = await api.showQuickPick(items, { title: 'ctask: which host?', placeHolder: 'The host whose tasks to act on' });
+      return picked?.commands;
+    },
+  };
+  const commands = new Commands({
+    server: srv,
+    store,
+    folders: api.workspaceFolderPaths,
+    logChannel,
+    router: remotes.length ? router : undefined,
+  });
   late.commands = commands;
   context.subscriptions.push(...commands.register());
 
@@ -91,13 +163,14 @@ export function wire<S extends ManagedServer>(
   context.subscriptions.push(api.disposable(unsubscribe));
 
   // The task view, redrawn on every change the store sees; and the context keys of the `when` clauses.
-  const tree = new TaskTree(srv, store, commands.review);
+  const hosts: HostEntry[] = [{ name: LOCAL_HOST, server: srv, store }, ...remotes];
+  const tree = new TaskTree(hosts, commands.review);
   const view = api.createTreeView(VIEW_ID, tree);
   context.subscriptions.push(view.disposable);
   context.subscriptions.push(api.registerCommand(Command.openChange, (node) => commands.run(() => tree.open(node))));
   const keys = new Map<string, boolean>();
   const setKeys = (): void => {
-    const tasks = store.all();
+    const tasks = hosts.flatMap((h) => h.store.all());
     void api.setContext(Context.server, srv.state === 'stopped' && srv.problem ? 'failed' : srv.state);
     const now: [string, boolean][] = [
       [Context.hasTasks, tasks.length > 0],
@@ -110,14 +183,16 @@ export function wire<S extends ManagedServer>(
       }
     }
   };
-  context.subscriptions.push(
-    api.disposable(
-      store.onDidChange(() => {
-        view.refresh();
-        setKeys();
-      }),
-    ),
-  );
+  for (const h of hosts) {
+    context.subscriptions.push(
+      api.disposable(
+        h.store.onDidChange(() => {
+          view.refresh();
+          setKeys();
+        }),
+      ),
+    );
+  }
   late.stateChange = () => {
     view.refresh();
     setKeys();
@@ -139,11 +214,20 @@ export function wire<S extends ManagedServer>(
       if (!e.affectsConfiguration(SECTION)) {
         return;
       }
+      if (e.affectsConfiguration(`${SECTION}.${Setting.hosts}`)) {
+        void api.showInformationMessage('ctask: reload the window to connect to the hosts of ctask.hosts', 'Reload Window').then((pick) => {
+          if (pick === 'Reload Window') {
+            void api.executeCommand('workbench.action.reloadWindow');
+          }
+        });
+      }
       if (RESTART_KEYS.some((key) => e.affectsConfiguration(`${SECTION}.${key}`))) {
         output.info('ctask.server settings changed: restarting the server');
         void srv.restart();
       } else {
-        void srv.sendSettings().catch((error: unknown) => output.warn(`sending settings: ${String(error)}`));
+        for (const server of [srv, ...remotes.map((h) => h.server)]) {
+          void server.sendSettings().catch((error: unknown) => output.warn(`sending settings: ${String(error)}`));
+        }
       }
     }),
   );

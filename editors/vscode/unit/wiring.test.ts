@@ -210,7 +210,7 @@ test('the task view lists the tasks (first use starts the server), their changed
     ['a.txt', 'modified', 'change.modified'],
   ]);
   assert.equal(rows[1].command?.command, Command.openChange);
-  assert.deepEqual(rows[1].command?.arguments, [{ kind: 'change', task: 'fix', path: 'a.txt', change: 'modified', checkpoint: 2 }]);
+  assert.deepEqual(rows[1].command?.arguments, [{ kind: 'change', task: 'fix', host: 'local', path: 'a.txt', change: 'modified', checkpoint: 2 }]);
   assert.equal(mock.context.get('ctask.hasTasks'), true);
   assert.equal(mock.context.get('ctask.anyRunning'), true);
   assert.equal(mock.context.get('ctask.server'), 'running');
