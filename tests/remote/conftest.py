@@ -26,7 +26,7 @@ REQUIRED = "CTASK_REMOTE"
 """Set to ``required`` (scripts/test-all does): a machine that cannot simulate hosts fails these tests."""
 
 
-def _need_hosts() -> None:
+def need_hosts() -> None:
     why = unavailable()
     if why is None:
         return
@@ -38,7 +38,7 @@ def _need_hosts() -> None:
 @pytest.fixture
 def make_network(tmp_path: Path) -> t.Iterator[t.Callable[..., Network]]:
     """``make_network(count=2, hosts_config=None)``: a started network of ``count`` hosts; all closed at the end."""
-    _need_hosts()
+    need_hosts()
     made: list[Network] = []
 
     def make(count: int = 2, hosts_config: list[dict[str, str]] | None = None) -> Network:

@@ -508,7 +508,65 @@ async function notInstalled() {
   return { screenshots: [first, await shot('vscode-not-installed-reloaded.png')] };
 }
 
-const SCENARIOS = { 'new-task': newTask, 'adopt-remote': adoptRemote, 'needs-input': needsInput, 'not-installed': notInstalled };
+/** The ctask view's rows: label, description and inline actions. */
+async function viewRows() {
+  return page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows) =>
+    rows.map((r) => ({
+      label: r.querySelector('.label-name')?.textContent ?? r.textContent.trim(),
+      description: r.querySelector('.label-description')?.textContent ?? '',
+    })),
+  );
+}
+
+async function waitRows(check, what, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  let rows = [];
+  while (Date.now() < deadline) {
+    rows = await viewRows();
+    if (check(rows)) {
+      return rows;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the ctask view never showed ${what}; last rows: ${JSON.stringify(rows)}`);
+}
+
+async function clickRow(label) {
+  await page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows, label) => rows.find((r) => r.querySelector('.label-name')?.textContent === label)?.click(), label);
+}
+
+/**
+ * Hosts (SPEC 10): ctask.hosts lists host1 and host2, each a real sshd; the view groups their tasks by host;
+ * the inline Attach of host1's task (--task) opens `ssh -t` onto its tmux session; once the test kills host2
+ * (after the step "terminal"), its row says unreachable and host1's task is still there.
+ */
+async function hosts() {
+  await page.click('.part.activitybar [aria-label^="ctask"]');
+  await waitRows((rows) => ['local', 'host1', 'host2'].every((h) => rows.some((r) => r.label === h)), 'the three hosts');
+  // Expand both hosts (a row redrawn by a notification may take a click back: click until it is expanded).
+  const expanded = (label) =>
+    page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows, label) => rows.find((r) => r.querySelector('.label-name')?.textContent === label)?.getAttribute('aria-expanded') === 'true', label);
+  for (const host of ['host1', 'host2']) {
+    for (let i = 0; i < 20 && !(await expanded(host)); i++) {
+      await clickRow(host);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+  const grouped = await waitRows((rows) => rows.some((r) => r.label === opt.task) && rows.some((r) => r.label === 'r2'), 'the tasks of both hosts');
+  report('grouped', { rows: grouped });
+  const groupedShot = await shot('vscode-hosts.png');
+  // The inline Attach of the task's row (shown on hover).
+  const row = await page.evaluateHandle((task) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === task), opt.task);
+  await row.hover();
+  await page.evaluate((r) => [...r.querySelectorAll('.actions .action-label')].find((a) => (a.getAttribute('aria-label') ?? '').startsWith('Attach'))?.click(), row);
+  const terminalText = await waitTerminal();
+  const unreachable = await waitRows((rows) => rows.some((r) => r.label === 'host2' && r.description.includes('unreachable')), 'host2 unreachable', END_TIMEOUT);
+  report('unreachable', { rows: unreachable });
+  return { terminalText: terminalText.slice(0, 500), screenshots: [groupedShot, await shot('vscode-hosts-unreachable.png')] };
+}
+
+const SCENARIOS = {
+  hosts, 'new-task': newTask, 'adopt-remote': adoptRemote, 'needs-input': needsInput, 'not-installed': notInstalled };
 
 try {
   const scenario = SCENARIOS[opt.scenario];

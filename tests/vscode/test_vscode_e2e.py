@@ -44,6 +44,8 @@ import yaml
 
 from tests.helpers import BIN, REPO, Env, retry_until
 from tests.hook_agent import hook_agent
+from tests.remote.conftest import need_hosts
+from tests.remote.hosts import Network
 from tests.vscode import tools
 
 CODE_SERVER_VERSION = "4.100.3"
@@ -263,7 +265,7 @@ class CodeServer:
         install = [str(tools_.code_server), *self.args, "--install-extension", str(tools_.vsix)]
         tools.must(tools.run(install, env=self.vars, timeout=120), "code-server --install-extension")
 
-    def start(self, folder: Path) -> str:
+    def start(self, folder: Path | None = None) -> str:
         """Start code-server on a free port with FOLDER open; return the URL that opens it."""
         self.port = _free_port()
         with self.log.open("wb") as out:
@@ -279,7 +281,7 @@ class CodeServer:
                     "--disable-workspace-trust",
                     "--disable-getting-started-override",
                     *self.args,
-                    str(folder),
+                    *([str(folder)] if folder is not None else []),
                 ],
                 env=self.vars,
                 stdin=subprocess.DEVNULL,
@@ -288,7 +290,7 @@ class CodeServer:
                 start_new_session=True,
             )
         _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc, self.log)
-        return f"http://127.0.0.1:{self.port}/?folder={folder}"
+        return f"http://127.0.0.1:{self.port}/" + (f"?folder={folder}" if folder is not None else "")
 
     def drive(
         self, scenario: str, url: str, task: str, *extra: str, on_tick: t.Callable[[str], None] | None = None
@@ -670,5 +672,57 @@ def test_real_claude_needs_input_shows_in_the_status_bar(env: Env, tmp_path: Pat
     summary = env.summary(task)
     assert summary is not None and summary["session_ownership"] == "adopted", summary
     assert summary["end_reason"] == "stopped", summary
+    for shot in steps["done"]["screenshots"]:
+        print(f"screenshot: {shot}")
+
+
+@pytest.fixture
+def two_hosts(tmp_path: Path) -> t.Iterator[Network]:
+    """host1 and host2 of tests/remote: network namespaces with real sshd, closed at the end."""
+    need_hosts()
+    net = Network(tmp_path / "net", 2)
+    try:
+        yield net.start()
+    finally:
+        net.close()
+
+
+@pytest.mark.timeout(1500)
+def test_hosts_are_grouped_attached_over_ssh_and_one_dying_is_said(
+    env: Env, code_server: CodeServer, two_hosts: Network
+) -> None:
+    """SPEC 10 in the real VS Code: ``ctask.hosts`` names two simulated hosts (network namespaces with real sshd,
+    tests/remote); the extension reaches each host's ctask-ls with the real ssh; the view groups the tasks by host;
+    Attach on host1's task is a terminal on ``ssh -t`` onto its tmux session; host2 killed, its row says
+    unreachable while host1's task stays."""
+    net = two_hosts
+    for host, name in (("host1", "r1"), ("host2", "r2")):
+        made = net.ctask("--host", host, "new", name, "--detach", "--agent", "bursty")
+        assert made.returncode == 0, made.stderr
+    settings = code_server.user_data / "User" / "settings.json"
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "ctask.hosts": ["host1", "host2"]}))
+    # The extension's ssh runs in the client's network namespace, with the network's ssh config.
+    code_server.vars["CTASK_SSH"] = " ".join([*net.prefix(), "ssh", "-F", str(net.ssh_config)])
+    url = code_server.start()
+
+    killed: list[bool] = []
+
+    def kill_host2(output: str) -> None:
+        if '"step":"terminal"' in output and not killed:
+            killed.append(True)
+            net.host("host2").kill()
+
+    drive = code_server.drive("hosts", url, "r1", "--terminal-text", "bursty agent ready", on_tick=kill_host2)
+    steps = code_server.check(drive)
+    rows = {r["label"]: r["description"] for r in steps["grouped"]["rows"]}
+    assert rows["local"].startswith("this machine"), rows
+    assert rows["host1"] == "1 task" and rows["host2"] == "1 task", rows
+    assert rows["r1"].startswith(("owned", "unowned")) and rows["r2"].startswith(("owned", "unowned")), rows
+    assert steps["terminal"]["title"] == "ctask: r1" and steps["terminal"]["found"] is True, steps["terminal"]
+    after = {r["label"]: r["description"] for r in steps["unreachable"]["rows"]}
+    assert after["host2"] == "unreachable" and after["host1"] == "1 task", after
+    assert "r1" in after and "r2" not in after, after  # nothing of an unreachable host's tasks is guessed
+    assert any(label.startswith("host host2: the connection closed") for label in after), after
+    assert net.host("host1").tasks() == ["r1"]
     for shot in steps["done"]["screenshots"]:
         print(f"screenshot: {shot}")

@@ -9,7 +9,7 @@ vim.api.nvim_create_user_command("Ctask", function(opts)
 end, {
   nargs = "*",
   bang = true,
-  desc = "ctask: new|newrepo|resume|last|open|attach|stop|diff|log|list|status|remove",
+  desc = "ctask: new|newrepo|resume|last|open|attach|stop|diff|log|list|status|remove|reconnect",
   complete = function(arglead, cmdline, cursor)
     return require("ctask.commands").complete(arglead, cmdline, cursor)
   end,

@@ -143,6 +143,15 @@ export class CtaskServer implements Server, api.Disposable {
       initializationOptions: () => (tcp ? { ...this.settings(), token: freshToken(tcp) } : this.settings()),
     };
     const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
+    if (this.host) {
+      // The client would register the commands the server advertises (`ctask.new`, ...) under their own ids,
+      // which this machine's client already holds: the extension sends them itself (execute()).
+      const feature = client.getFeature(ExecuteCommandRequest.method) as unknown as { initialize(): void; register(): void } | undefined;
+      if (feature) {
+        feature.initialize = () => undefined;
+        feature.register = () => undefined;
+      }
+    }
     client.onNotification(Notification.leaseState, (p: LeaseStateParams) => this.handlers.leaseState(p));
     client.onNotification(Notification.diff, (p: DiffParams) => this.handlers.diff(p));
     client.onNotification(Notification.sessionEnded, (p: SessionEndedParams) => this.handlers.sessionEnded(p));

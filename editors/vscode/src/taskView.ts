@@ -62,7 +62,13 @@ export class TaskTree implements api.TreeSource<Node> {
       return this.hosts.length === 1 ? this.tasks(this.hosts[0]) : this.hosts.map((h) => ({ kind: 'host', host: h.name }));
     }
     if (element.kind === 'host') {
-      return this.tasks(this.entry(element.host));
+      const entry = this.entry(element.host);
+      if (entry.server.state === 'stopped') {
+        // Nothing about an unreachable host's tasks is guessed: what it said last may be stale.
+        const why = entry.server.problem ?? 'its server is not running';
+        return [{ kind: 'note', task: '', host: entry.name, text: why }];
+      }
+      return this.tasks(entry);
     }
     if (element.kind !== 'task') {
       return [];

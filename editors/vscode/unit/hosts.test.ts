@@ -123,6 +123,8 @@ test('with hosts, one server each; the view groups the tasks by host and says wh
       ['vm2', 'unreachable', 'host.failed'],
     ],
   );
+  const [note] = (await view.provider.getChildren(roots[2])) as { kind: string }[];
+  assert.equal(note.kind, 'note', 'an unreachable host\'s tasks are not guessed');
   const [task] = (await view.provider.getChildren(roots[1])) as { kind: string; name: string; host: string }[];
   assert.deepEqual(task, { kind: 'task', name: 'fix', host: 'box' });
   assert.equal(view.provider.getTreeItem(task).contextValue, 'task.running');

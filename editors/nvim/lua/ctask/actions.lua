@@ -88,15 +88,25 @@ end
 ---@return string[]
 function M.task_names(filter)
   local running = {} ---@type table<string, boolean>
-  local result = client.execute_sync(C.list, nil, 1500)
-  for _, task in ipairs(M.tasks_of(result)) do
-    if type(task.name) == "string" then
-      running[task.name] = task.tmux_alive == true
-      state.learn(task)
+  local hosts = require("ctask.hosts")
+  local results = { client.execute_sync(C.list, nil, 1500) }
+  for _, host in ipairs(hosts.names()) do
+    -- Only a host whose server is up answers here (completion never waits for ssh).
+    if (hosts.status[host] or {}).state == "up" then
+      results[#results + 1] = client.execute_sync(C.list, nil, 1500, host)
+    end
+  end
+  for _, result in pairs(results) do
+    for _, task in ipairs(M.tasks_of(result)) do
+      if type(task.name) == "string" then
+        running[task.name] = task.tmux_alive == true
+        state.learn(task)
+      end
     end
   end
   for n, info in pairs(state.tasks) do
-    if running[n] == nil then
+    local host = hosts.host_of(n)
+    if running[n] == nil and (host == nil or (hosts.status[host] or {}).state == "up") then
       running[n] = info.tmux_alive == true
     end
   end
@@ -131,7 +141,7 @@ end
 function M.with_name(name, prompt, cb, opts)
   opts = opts or {}
   if type(name) == "string" and name ~= "" then
-    return cb(name)
+    return cb(require("ctask.hosts").normalize(name))
   end
   if opts.current ~= false then
     local current = state.current()
@@ -139,13 +149,13 @@ function M.with_name(name, prompt, cb, opts)
       return cb(current)
     end
   end
-  execute(C.list, nil, function(err, result)
-    if err then
+  M.list_all(function(err, tasks)
+    if err and #tasks == 0 then
       return
     end
     local names = vim.tbl_map(function(task)
       return task.name
-    end, M.tasks_of(result))
+    end, tasks)
     if #names == 0 then
       vim.notify("ctask: no tasks yet; create one with :Ctask new", vim.log.levels.WARN)
       return
@@ -192,7 +202,10 @@ function M.new(opts, cb)
     end)
     return
   end
-  local repo = type(opts.repo) == "string" and opts.repo ~= "" and absolute(opts.repo) or nil
+  opts.name = require("ctask.hosts").normalize(opts.name)
+  local remote = state.is_remote(opts.name)
+  -- Another host's path is that host's: given as typed (relative to the home there).
+  local repo = type(opts.repo) == "string" and opts.repo ~= "" and (remote and opts.repo or absolute(opts.repo)) or nil
   if repo == nil and (opts.branch or opts.base) then
     client.error("branch= and base= need repo=PATH (or :Ctask newrepo)")
     return wrap(cb)({ code = -32602, message = "branch and base need repo", data = { kind = "InvalidArgument" } }, nil)
@@ -238,6 +251,10 @@ function M.newrepo(opts, cb)
     opts = { name = opts }
   end
   opts = vim.deepcopy(opts or {})
+  if type(opts.name) == "string" and state.is_remote(require("ctask.hosts").normalize(opts.name)) and (opts.repo == nil or opts.repo == "") then
+    client.error(("newrepo uses this machine's current directory; on another host use :Ctask new %s repo=PATH"):format(opts.name))
+    return wrap(cb)({ code = -32602, message = "newrepo is for this machine", data = { kind = "InvalidArgument" } }, nil)
+  end
   if opts.repo == nil or opts.repo == "" then
     opts.repo = vim.fn.getcwd()
   end
@@ -471,15 +488,74 @@ end
 --- The header line of |:Ctask-list|.
 M.LIST_HEADER = { "TASK", "LEASE", "TMUX", "ACTIVITY", "UPDATED", "LAST SESSION", "BRANCH" }
 
---- Show every task (lease, tmux, activity, last session) in a scratch window, under a header.
----@param cb? ctask.Callback
-function M.list(cb)
+--- Every task of this machine and of every host (|ctask-hosts|), asked at once: `cb(err, tasks,
+--- unreachable)` with this machine's tasks first, then each host's in the order of `hosts` (named
+--- `HOST:TASK`, with `host` set); `unreachable` lists `{host, error}` of the hosts that did not
+--- answer within `hosts.list_timeout_ms` (each also reported in one WARN line); `err` is this
+--- machine's server's failure (already shown).
+---@param cb fun(err: lsp.ResponseError?, tasks: table[], unreachable: {host: string, error: string}[])
+function M.list_all(cb)
+  local hosts = require("ctask.hosts")
+  local names = hosts.names()
+  if #names == 0 then
+    return execute(C.list, nil, function(err, result)
+      cb(err, M.tasks_of(result), {})
+    end)
+  end
+  local per, failed, local_err = {}, {}, nil
+  local left = 1 + #names
+  local function one_done()
+    left = left - 1
+    if left > 0 then
+      return
+    end
+    local tasks, unreachable = {}, {}
+    for _, key in ipairs({ hosts.LOCAL, unpack(names) }) do
+      vim.list_extend(tasks, per[key] or {})
+      if failed[key] then
+        unreachable[#unreachable + 1] = { host = key, error = failed[key] }
+      end
+    end
+    cb(local_err, tasks, unreachable)
+  end
   execute(C.list, nil, function(err, result)
     if err then
+      local_err, failed[hosts.LOCAL] = err, client.one_line(err.message)
+    else
+      per[hosts.LOCAL] = vim.tbl_map(function(task)
+        return vim.tbl_extend("force", task, { host = hosts.LOCAL })
+      end, M.tasks_of(result))
+    end
+    one_done()
+  end)
+  for _, host in ipairs(names) do
+    client.execute(C.list, nil, function(err, result)
+      if err then
+        failed[host] = client.one_line(err.message)
+        hosts.report(
+          type(err.data) == "table" and err.data.kind == "HostUnreachable" and failed[host]
+            or ("host %s: %s"):format(host, failed[host]),
+          vim.log.levels.WARN
+        )
+      else
+        per[host] = M.tasks_of(result)
+      end
+      one_done()
+    end, { host = host, silent = true, timeout_ms = hosts.list_timeout_ms })
+  end
+end
+
+--- Show every task (lease, tmux, activity, last session) in a scratch window, under a header;
+--- with `hosts`, a HOST column first and a row for each host that did not answer.
+---@param cb? ctask.Callback
+function M.list(cb)
+  local multi = require("ctask.hosts").enabled()
+  M.list_all(function(err, tasks, unreachable)
+    if err and not multi then
       return wrap(cb)(err, nil)
     end
-    local tasks = M.tasks_of(result)
-    local rows, names, waiting = { M.LIST_HEADER }, {}, {}
+    local header = multi and { "HOST", unpack(M.LIST_HEADER) } or M.LIST_HEADER
+    local rows, names, waiting = { header }, {}, {}
     for _, task in ipairs(tasks) do
       state.learn(task)
       local last = type(task.last_summary) == "table" and task.last_summary or nil
@@ -487,7 +563,7 @@ function M.list(cb)
       local known = state.activities[task.name]
       local act = known and known.activity or nil
       rows[#rows + 1] = {
-        task.name,
+        multi and (task.name:match("^[^:]+:(.+)$") or task.name) or task.name,
         lease_text(task),
         task.tmux_alive and "running" or "-",
         activity_text(act),
@@ -495,12 +571,20 @@ function M.list(cb)
         last and (tostring(last.end_reason or "") .. " " .. counts_text(last.counts)) or "",
         repo and ("[" .. repo.branch .. "]") or "",
       }
+      if multi then
+        table.insert(rows[#rows], 1, type(task.host) == "string" and task.host or require("ctask.hosts").LOCAL)
+      end
       names[#rows] = task.name
       waiting[#rows] = act ~= nil and act.state == "needs_input"
     end
-    if #tasks == 0 then
+    for _, gone in ipairs(unreachable) do
+      -- Nothing about its tasks is guessed: one row saying the host did not answer.
+      rows[#rows + 1] = { gone.host, "-", require("ctask.config").options.statusline.symbols.unreachable .. " unreachable" }
+    end
+    local result = { tasks = tasks, unreachable = unreachable }
+    if #tasks == 0 and #unreachable == 0 then
       vim.notify("ctask: no tasks yet; create one with :Ctask new", vim.log.levels.INFO)
-      return wrap(cb)(nil, result)
+      return wrap(cb)(nil, multi and result or tasks)
     end
     local lines = columns(rows)
     local buf = scratch("ctask://list", lines, function(lnum)
@@ -520,7 +604,7 @@ function M.list(cb)
         })
       end
     end
-    wrap(cb)(nil, result)
+    wrap(cb)(nil, multi and result or tasks)
   end)
 end
 

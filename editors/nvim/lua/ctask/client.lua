@@ -209,10 +209,32 @@ end
 ---@param command string e.g. `protocol.commands.new`
 ---@param args? table the command's one object argument
 ---@param cb? ctask.Callback
----@param opts? {silent?: boolean}
+---@param opts? {silent?: boolean, host?: string, timeout_ms?: integer}
 function M.execute(command, args, cb, opts)
   opts = opts or {}
   cb = cb or function() end
+  -- `HOST:TASK` runs on HOST's server (lua/ctask/hosts.lua), as does a command given `opts.host`.
+  local hosts = require("ctask.hosts")
+  local host = opts.host
+  if type(args) == "table" and type(args.name) == "string" then
+    local h, bare, bad = hosts.split(args.name)
+    if bad then
+      if not opts.silent then
+        M.error(bad)
+      end
+      return cb({ code = -32602, message = bad, data = { kind = "InvalidArgument" } }, nil)
+    end
+    if bare ~= args.name then
+      local shown = args
+      args = vim.tbl_extend("force", args, { name = bare })
+      if h then
+        return hosts.execute(h, command, args, shown, cb, opts)
+      end
+    end
+  end
+  if host ~= nil and host ~= hosts.LOCAL then
+    return hosts.execute(host, command, args, args, cb, opts)
+  end
   M.when_ready(function(client, why)
     if not client then
       if not opts.silent then
@@ -244,14 +266,24 @@ end
 ---@param args? table
 ---@param timeout_ms? integer
 ---@return any? result
-function M.execute_sync(command, args, timeout_ms)
-  local client = M.get()
+---@param host? string a configured host (its result with `HOST:TASK` names), nil: this machine
+function M.execute_sync(command, args, timeout_ms, host)
+  local hosts = require("ctask.hosts")
+  local client
+  if host ~= nil and host ~= hosts.LOCAL then
+    client = hosts.client(host)
+  else
+    client = M.get()
+  end
   if not client or not client.initialized then
     return nil
   end
   local resp = client:request_sync("workspace/executeCommand", command_params(command, args), timeout_ms or 1000)
   if not resp or resp.err or resp.result == vim.NIL then
     return nil
+  end
+  if host ~= nil and host ~= hosts.LOCAL then
+    return hosts.qualify_result(host, resp.result)
   end
   return resp.result
 end
@@ -266,6 +298,16 @@ function M.push_settings(settings)
   client.settings = { [protocol.settings_section] = settings }
   if client.initialized then
     client:notify("workspace/didChangeConfiguration", { settings = client.settings })
+  end
+  local hosts = require("ctask.hosts")
+  for _, host in ipairs(hosts.names()) do
+    local remote = hosts.client(host)
+    if remote then
+      remote.settings = { [protocol.settings_section] = settings }
+      if remote.initialized then
+        remote:notify("workspace/didChangeConfiguration", { settings = remote.settings })
+      end
+    end
   end
 end
 

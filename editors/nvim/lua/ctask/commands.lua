@@ -164,6 +164,12 @@ M.subcommands = {
       actions().status(args[1])
     end,
   },
+  reconnect = {
+    desc = "start a host's server again (every host's without HOST): reconnect [HOST]",
+    run = function(args)
+      require("ctask.hosts").reconnect(args[1])
+    end,
+  },
   remove = {
     desc = "remove a task and its workspace (remove! even while running): remove[!] NAME",
     names = "stopped",
@@ -177,6 +183,12 @@ M.subcommands = {
 ---@return string[]
 function M.names()
   local names = vim.tbl_keys(M.subcommands)
+  if not require("ctask.hosts").enabled() then
+    -- `reconnect` is for other hosts (|ctask-hosts|): offered only when some are configured.
+    names = vim.tbl_filter(function(n)
+      return n ~= "reconnect"
+    end, names)
+  end
   table.sort(names)
   return names
 end
@@ -234,6 +246,18 @@ function M.complete(arglead, cmdline, _cursor)
   local sub = words[1]:gsub("!$", "")
   bang = bang or sub ~= words[1]
   local spec = M.subcommands[sub]
+  if sub == "reconnect" and #words == 1 then
+    return matching(require("ctask.hosts").names(), arglead)
+  end
+  if (sub == "new" or sub == "newrepo") and #words == 1 and not arglead:find("=", 1, true) then
+    -- The name: on another host as `HOST:NAME`.
+    return matching(
+      vim.tbl_map(function(h)
+        return h .. ":"
+      end, sub == "new" and require("ctask.hosts").names() or {}),
+      arglead
+    )
+  end
   if spec and spec.names and #words == 1 then
     -- `remove!` removes a running task too.
     local filter = (bang and sub == "remove") and "all" or spec.names

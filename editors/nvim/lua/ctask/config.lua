@@ -17,6 +17,7 @@ local M = {}
 ---@field remote string Another host holds the lease.
 ---@field stale string The lease is stale.
 ---@field none string No lease.
+---@field unreachable string The task's host does not answer (|ctask-hosts|).
 
 ---@class (exact) ctask.ActivitySymbols
 ---@field working string The agent is busy.
@@ -29,6 +30,11 @@ local M = {}
 ---@field activity ctask.ActivitySymbols Shown after the lease, with the activity's name.
 ---@field format? fun(info: ctask.LeaseInfo): string Replaces the default rendering.
 
+---@class (exact) ctask.HostConfig
+---@field name string What the plugin calls the host: `HOST:TASK`, the HOST column of `:Ctask list`.
+---@field ssh string The ssh destination (`me@buildbox`, or a `Host` of ~/.ssh/config); default: the name.
+---@field cmd string The server command there, as its shell reads it; default `ctask-ls`.
+
 ---@class (exact) ctask.Config
 ---@field cmd string[]|fun(dispatchers: vim.lsp.rpc.Dispatchers): vim.lsp.rpc.PublicClient Command that starts ctask-ls (stdio), or a connection to a running one (`vim.lsp.rpc.connect("127.0.0.1", 2087)`, `vim.lsp.rpc.connect("/path/ctask-ls.sock")`).
 ---@field token_file? string File holding the token of a `ctask-ls --tcp` server: read at each connection and sent as `initializationOptions.token`, never stored in settings.
@@ -39,6 +45,7 @@ local M = {}
 ---@field statusline ctask.StatuslineConfig
 ---@field notify boolean Announce with |vim.notify()| when a task starts waiting for you (`needs_input`, WARN) or its session ends.
 ---@field notify_session_end boolean Show one line when a session ends (only with `notify`).
+---@field hosts ctask.HostConfig[] Other machines, each with its own ctask-ls reached over ssh (|ctask-hosts|).
 
 ---@type ctask.Config
 M.defaults = {
@@ -61,6 +68,7 @@ M.defaults = {
       remote = "◆",
       stale = "!",
       none = "○",
+      unreachable = "⊘",
     },
     activity = {
       working = "⚙",
@@ -72,6 +80,7 @@ M.defaults = {
   },
   notify = true,
   notify_session_end = true,
+  hosts = {},
 }
 
 --- Server settings and the Lua types each accepts (generated from the server's settings model).
@@ -96,6 +105,63 @@ end
 ---@param types string[]
 local function has_type(value, types)
   return vim.tbl_contains(types, type(value))
+end
+
+local HOST_KEYS = { name = true, ssh = true, cmd = true }
+
+--- `hosts`: a list of `{name, ssh, cmd}` (or host names); a bad entry is reported and left out.
+---@param value any
+---@return ctask.HostConfig[]
+local function validate_hosts(value)
+  if value == nil then
+    return {}
+  end
+  if type(value) ~= "table" or (next(value) ~= nil and not vim.islist(value)) then
+    warn(("option hosts must be a list of { name = ..., ssh = ..., cmd = ... }, got %s; no hosts used"):format(vim.inspect(value)))
+    return {}
+  end
+  local out, seen = {}, {}
+  for i, entry in ipairs(value) do
+    local item = type(entry) == "string" and { name = entry } or entry
+    local where = ("hosts[%d]"):format(i)
+    local why
+    if type(item) ~= "table" then
+      why = ("%s must be a table { name = ..., ssh = ..., cmd = ... } or a host name"):format(where)
+    else
+      for key in pairs(item) do
+        if not why and not HOST_KEYS[key] then
+          why = ("%s: unknown key '%s' (known: name, ssh, cmd)"):format(where, tostring(key))
+        end
+      end
+      local name = item.name
+      if why then
+      elseif type(name) ~= "string" or #name > 64 or not name:find("^[%w][%w._-]*$") then
+        why = ("%s.name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"):format(where)
+      elseif name == "local" then
+        why = ("%s: 'local' is this machine; name the host otherwise"):format(where)
+      elseif seen[name] then
+        why = ("%s: a second host named '%s'; host names must differ"):format(where, name)
+      else
+        where = ("%s (%s)"):format(where, name)
+        local ssh = item.ssh == nil and name or item.ssh
+        local cmd = item.cmd == nil and "ctask-ls" or item.cmd
+        if type(ssh) ~= "string" or ssh == "" or ssh:find("%s") or ssh:sub(1, 1) == "-" or ssh:find("%c") then
+          why = ("%s.ssh must be an ssh destination (user@machine or a Host of ~/.ssh/config), without blanks and not starting with '-'"):format(
+            where
+          )
+        elseif type(cmd) ~= "string" or vim.trim(cmd) == "" or cmd:find("%c") then
+          why = ("%s.cmd must be a non-empty command on one line (the ctask-ls there)"):format(where)
+        else
+          seen[name] = true
+          out[#out + 1] = { name = name, ssh = ssh, cmd = cmd }
+        end
+      end
+    end
+    if why then
+      warn(why .. "; host left out")
+    end
+  end
+  return out
 end
 
 --- Check a merged configuration; report each bad option and use its default.
@@ -161,6 +227,7 @@ local function validate(opts)
   end
   local fmt = opts.statusline.format
   opts.statusline.format = check("statusline.format", fmt, fmt == nil or type(fmt) == "function", nil, "a function")
+  opts.hosts = validate_hosts(opts.hosts)
   return opts
 end
 
@@ -173,6 +240,9 @@ function M.set(user)
     user = nil
   end
   local merged = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), user or {})
+  if type(user) == "table" and user.hosts ~= nil then
+    merged.hosts = type(user.hosts) == "table" and vim.deepcopy(user.hosts) or user.hosts -- a list: replaced, not merged
+  end
   for _, key in ipairs({ "terminal", "quickfix", "statusline" }) do
     if type(merged[key]) ~= "table" then
       warn(("option %s must be a table; using the default"):format(key))

@@ -28,9 +28,10 @@ function M.lease_state(_, params, ctx)
     lease_changed(info)
   end
   local id = ctx and ctx.client_id
-  if id and state.repos_client ~= id then
+  if id and state.repos_client ~= id and not state.repos_asked[id] then
     -- Notifications carry no repository: ask once per server for the branches of the tasks.
     state.repos_client = id
+    state.repos_asked[id] = true
     vim.schedule(function()
       local client = vim.lsp.get_client_by_id(id)
       if not client or client:is_stopped() then
@@ -40,6 +41,10 @@ function M.lease_state(_, params, ctx)
       client:request("workspace/executeCommand", { command = command, arguments = { vim.empty_dict() } }, function(err, result)
         if err or type(result) ~= "table" then
           return
+        end
+        local host = require("ctask.hosts").of_client(id)
+        if host then
+          result = require("ctask.hosts").qualify_result(host, result)
         end
         for _, task in ipairs(require("ctask.actions").tasks_of(result)) do
           state.learn(task)

@@ -26,7 +26,28 @@ function M.setup(opts)
     elseif why then
       client.error(why)
     end
+    require("ctask.hosts").autostart()
   end
+end
+
+--- Start a host's server again (`:Ctask reconnect HOST`), or every host's without `host`;
+--- `cb(ok)` once it answers or not (see |ctask-hosts|).
+---@param host? string
+---@param cb? fun(ok: boolean)
+function M.reconnect(host, cb)
+  require("ctask.hosts").reconnect(host, cb)
+end
+
+--- The configured hosts and the state of each one's connection:
+--- `{ {name, ssh, cmd, state = "up"|"starting"|"unreachable"|"stopped", error?} }`.
+---@return table[]
+function M.hosts()
+  local hosts = require("ctask.hosts")
+  return vim.tbl_map(function(h)
+    local status = hosts.status[h.name] or {}
+    local state = status.state or (hosts.client(h.name) and "starting" or "stopped")
+    return { name = h.name, ssh = h.ssh, cmd = h.cmd, state = state, error = status.error }
+  end, hosts.configured())
 end
 
 --- The current task's lease state and activity as a short string for 'statusline':

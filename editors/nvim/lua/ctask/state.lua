@@ -69,6 +69,10 @@ M.server = nil
 ---@type integer?
 M.repos_client = nil
 
+--- Every client asked once (`ctask.list`): this machine's and each host's.
+---@type table<integer, boolean>
+M.repos_asked = {}
+
 --- Lease fields that move without being a change of lease state (SPEC 4).
 local VOLATILE = { heartbeat_at = true, age_s = true }
 
@@ -144,11 +148,18 @@ function M.heartbeat_age(lease)
   return math.max(0, sec + usec / 1e6 - at)
 end
 
+--- Whether a task name is another host's (`HOST:TASK`; a task's own name has no ':').
+---@param name any
+---@return boolean
+function M.is_remote(name)
+  return type(name) == "string" and name:find(":", 1, true) ~= nil
+end
+
 --- Record where a task's workspace is (for "the current task").
 ---@param name string
 ---@param path? string
 function M.set_workspace(name, path)
-  if type(path) ~= "string" or path == "" then
+  if type(path) ~= "string" or path == "" or M.is_remote(name) then -- another host's path is not here
     return
   end
   path = vim.fs.normalize(path)
@@ -225,7 +236,10 @@ function M.update_lease(params, client_id)
   if type(params) ~= "table" or type(params.name) ~= "string" then
     return false, nil
   end
-  M.client_id = client_id or M.client_id
+  local remote = M.is_remote(params.name)
+  if not remote then
+    M.client_id = client_id or M.client_id
+  end
   local info = vim.deepcopy(params) --[[@as ctask.LeaseInfo]]
   for _, t in ipairs({ info, info.lease }) do
     for k, v in pairs(type(t) == "table" and t or {}) do
@@ -239,7 +253,7 @@ function M.update_lease(params, client_id)
   end
   info.owned_here = info.owned_here == true
   info.kind = kind_of(info)
-  if info.owned_here and type(info.lease.pid) == "number" then
+  if info.owned_here and not remote and type(info.lease.pid) == "number" then
     M.server = { host = type(info.lease.host) == "string" and info.lease.host or nil, pid = info.lease.pid }
   end
   M.set_workspace(info.name, info.workspace)
@@ -260,10 +274,15 @@ function M.forget(name)
   end
 end
 
---- Forget everything a stopped client told us.
+--- Forget everything this machine's stopped client told us (other hosts' tasks stay).
 function M.clear()
-  M.tasks = {}
-  M.activities = {}
+  for _, tbl in ipairs({ M.tasks, M.activities }) do
+    for name in pairs(tbl) do
+      if not M.is_remote(name) then
+        tbl[name] = nil
+      end
+    end
+  end
   M.client_id = nil
   M.repos_client = nil
   M.server = nil

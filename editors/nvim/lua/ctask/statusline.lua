@@ -61,12 +61,26 @@ end
 ---@param opts? {highlight?: boolean}
 ---@return string
 function M.render(opts)
-  local id = state.client_id
-  local client = id and vim.lsp.get_client_by_id(id)
-  if not client or client:is_stopped() then
-    return ""
-  end
   local name = state.current()
+  local hosts = require("ctask.hosts")
+  local host = hosts.host_of(name)
+  if host then
+    -- Another host's task: `HOST:TASK` says where; a host that does not answer says so.
+    local status = hosts.status[host]
+    if status and status.state == "unreachable" then
+      local symbol = require("ctask.config").options.statusline.symbols.unreachable
+      return vim.trim(("%s %s unreachable"):format(symbol, name))
+    end
+    if not hosts.client(host) then
+      return ""
+    end
+  else
+    local id = state.client_id
+    local client = id and vim.lsp.get_client_by_id(id)
+    if not client or client:is_stopped() then
+      return ""
+    end
+  end
   local info = name and state.info(name)
   if not info then
     return ""
