@@ -172,5 +172,10 @@ FRESH = "Start a New Conversation"
 DEFAULT_BRANCH_PREFIX = "ctask/"
 """``ctask.new`` with ``repo`` and no ``branch`` makes the branch ``ctask/NAME``."""
 
+PROTOCOL_VERSION = 1
+"""What this protocol is, as ``initialize`` says it (``capabilities.experimental.ctask.protocol``): a client that
+speaks another refuses the server in one line (another host's older ctask, SPEC 10).  Raise it when a change
+breaks clients."""
+
 TASK_NAME_PATTERN: str = core_workspace.NAME_RE.pattern
 """A task name, whole (SPEC 2): 1-64 of ``[A-Za-z0-9._-]``, starting with a letter or digit."""

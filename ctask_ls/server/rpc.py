@@ -45,12 +45,15 @@ import dataclasses
 import enum
 import json
 import logging
+import os
 import typing as t
 
 import cattrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
+
+from ctask_ls import __version__
 
 from . import protocol
 from .messages import MAX_NESTING, brief, drop_token, malformed, nested_deeper_than, one_line, valid_id
@@ -350,9 +353,21 @@ class CtaskProtocol(LanguageServerProtocol):
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[t.Any, t.Any, types.InitializeResult]:
-        """pygls' initialize, advertising only what ctask-ls serves: ``executeCommandProvider``."""
+        """pygls' initialize, advertising only what ctask-ls serves: ``executeCommandProvider``, and under
+        ``experimental.ctask`` its protocol version, ctask's version and the server's host and pid (a client names
+        its own server's leases, and refuses a server of another protocol)."""
         result = yield from super().lsp_initialize(params)
-        served = types.ServerCapabilities(execute_command_provider=result.capabilities.execute_command_provider)
+        served = types.ServerCapabilities(
+            execute_command_provider=result.capabilities.execute_command_provider,
+            experimental={
+                "ctask": {
+                    "protocol": protocol.PROTOCOL_VERSION,
+                    "version": __version__,
+                    "host": os.uname().nodename,  # as leases name it
+                    "pid": os.getpid(),
+                }
+            },
+        )
         self.server_capabilities = served
         return types.InitializeResult(capabilities=served, server_info=result.server_info)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import typing as t
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import ctask_ls
 from ctask_ls.server import protocol as p
 from tests.helpers import Env, retry_until
 from tests.server.conftest import CLIENTS, Start, new_args
@@ -58,6 +60,11 @@ async def test_new_returns_a_terminal_spec_that_attaches_and_reports_live_and_fi
     provider = s.initialize_result.capabilities.execute_command_provider
     assert provider is not None
     assert set(provider.commands) == set(p.COMMANDS)
+    experimental = s.initialize_result.capabilities.experimental
+    assert isinstance(experimental, dict)
+    ours = experimental["ctask"]  # what a client checks and names its server by
+    assert ours["protocol"] == p.PROTOCOL_VERSION and ours["version"] == ctask_ls.__version__
+    assert ours["host"] == os.uname().nodename and isinstance(ours["pid"], int) and ours["pid"] > 0
 
     go = env.root / "go"
     result = await s.command(p.NEW, new_args("t1", agent_py, "write=a.txt:hi", f"wait={go}", "write=b.txt:more"))

@@ -24,6 +24,7 @@ import { askModal } from './questions';
 import {
   findExecutable,
   hostLaunch,
+  protocolMismatch,
   readToken,
   serverLaunch,
   serverSettings,
@@ -211,10 +212,22 @@ export class CtaskServer implements Server, api.Disposable {
     this.startError = undefined;
     this.setState('starting');
     this.starting = client.start().then(
-      () => {
-        if (client === this.client) {
-          this.setState('running');
+      async () => {
+        if (client !== this.client) {
+          return;
         }
+        const mismatch = protocolMismatch(client.initializeResult?.capabilities.experimental, this.host);
+        if (mismatch) {
+          // Another protocol: nothing it says can be trusted to mean what this extension reads.
+          this.startError = mismatch;
+          this.output.error(mismatch);
+          this.client = undefined;
+          this.setState('stopped');
+          void api.showErrorMessage(`ctask: ${mismatch}`);
+          await client.stop().catch(() => undefined);
+          return;
+        }
+        this.setState('running');
       },
       (error: unknown) => {
         this.startError = this.host

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Setting } from './constants';
+import { PROTOCOL_VERSION } from './generated/protocol';
 import type { ServerSettings, TerminalSpec } from './protocol';
 
 export interface ConfigLike {
@@ -272,4 +273,18 @@ export function remoteTerminal(spec: TerminalSpec, host: HostSpec, env: NodeJS.P
   const line = `${spec.cwd ? `cd ${shellWord(spec.cwd)} && ` : ''}exec ${words.map(shellWord).join(' ')}`;
   // The local terminal starts in the extension's own cwd: the task's folder is on the host.
   return { name: `${host.name}: ${spec.name}`, command: ssh, args: [...options, '-t', '--', host.ssh, line], cwd: '', env: {} };
+}
+
+/**
+ * Why a server whose `initialize` said EXPERIMENTAL cannot be used (another protocol: an older or newer ctask),
+ * in one line with what to do; undefined when it speaks this extension's.
+ */
+export function protocolMismatch(experimental: unknown, host?: HostSpec): string | undefined {
+  const ours = (experimental as { ctask?: { protocol?: unknown; version?: unknown } } | null | undefined)?.ctask;
+  if (ours?.protocol === PROTOCOL_VERSION) {
+    return undefined;
+  }
+  const where = host ? `host ${host.name}` : 'this machine';
+  const what = typeof ours?.version === 'string' ? `ctask-ls ${ours.version} (protocol ${String(ours.protocol)})` : 'an older ctask-ls';
+  return `${where} runs ${what}, and this extension speaks protocol ${PROTOCOL_VERSION}: install the same ctask there (pipx upgrade ctask-ls), then run "ctask: Restart Server"`;
 }

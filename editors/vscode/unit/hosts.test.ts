@@ -2,8 +2,9 @@ import './setup';
 import * as assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
 import { Command, ServerCommand } from '../src/constants';
+import { PROTOCOL_VERSION } from '../src/generated/protocol';
 import type { ServerHandlers, ServerState } from '../src/server';
-import { hostLaunch, hostsSetting, remoteTerminal, shellWord, type HostSpec } from '../src/settings';
+import { hostLaunch, hostsSetting, protocolMismatch, remoteTerminal, shellWord, type HostSpec } from '../src/settings';
 import { wire } from '../src/wiring';
 import { FakeServer, owned } from './fakes';
 import { mock } from './mock/vscode';
@@ -159,4 +160,13 @@ test('a row\'s action goes to its host; Attach there opens ssh -t; the palette a
   );
   assert.equal(box.sent(ServerCommand.new).length, 1);
   assert.deepEqual(local.sent(ServerCommand.new), []);
+});
+
+test('a server of another protocol (an older ctask on a host) is refused in one line that says what to do', () => {
+  assert.equal(protocolMismatch({ ctask: { protocol: PROTOCOL_VERSION, version: '0.2.0' } }, BOX), undefined);
+  assert.equal(
+    protocolMismatch(undefined, BOX),
+    `host box runs an older ctask-ls, and this extension speaks protocol ${PROTOCOL_VERSION}: install the same ctask there (pipx upgrade ctask-ls), then run "ctask: Restart Server"`,
+  );
+  assert.match(protocolMismatch({ ctask: { protocol: 99, version: '9.0.0' } }) ?? '', /^this machine runs ctask-ls 9\.0\.0 \(protocol 99\)/);
 });

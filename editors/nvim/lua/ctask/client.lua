@@ -86,6 +86,29 @@ function M.warn_missing(why)
   vim.notify("ctask: " .. one_line(why), vim.log.levels.WARN)
 end
 
+--- Why an initialized client's server cannot be used: it speaks another protocol
+--- (`capabilities.experimental.ctask.protocol` of `initialize`: an older or newer ctask), in one
+--- line with what to do; nil when it speaks this plugin's. The client is stopped then.
+---@param client vim.lsp.Client
+---@param host? string another host's name (|ctask-hosts|)
+---@return string?
+function M.protocol_mismatch(client, host)
+  local experimental = (client.server_capabilities or {}).experimental
+  local ours = type(experimental) == "table" and type(experimental.ctask) == "table" and experimental.ctask or {}
+  if ours.protocol == protocol.protocol_version then
+    return nil
+  end
+  client:stop(true)
+  local what = type(ours.version) == "string"
+      and ("ctask-ls %s (protocol %s)"):format(ours.version, tostring(ours.protocol))
+    or "an older ctask-ls"
+  return ("%s runs %s, and this plugin speaks protocol %d: install the same ctask there (pipx upgrade ctask-ls)"):format(
+    host and ("host " .. host) or "this machine",
+    what,
+    protocol.protocol_version
+  )
+end
+
 --- The running ctask-ls client (initialized or not), or nil.
 ---@return vim.lsp.Client?
 function M.get()
@@ -146,7 +169,8 @@ function M.when_ready(cb, timeout_ms)
     return cb(nil, why)
   end
   if client.initialized then
-    return cb(client)
+    local mismatch = M.protocol_mismatch(client)
+    return mismatch and cb(nil, mismatch) or cb(client)
   end
   local deadline = vim.uv.now() + (timeout_ms or M.start_timeout_ms)
   local timer = assert(vim.uv.new_timer())
@@ -159,7 +183,7 @@ function M.when_ready(cb, timeout_ms)
       end
       local reason
       if client.initialized then
-        reason = nil
+        reason = M.protocol_mismatch(client)
       elseif client:is_stopped() then
         local exit = M.last_exit
         reason = exit and ("ctask-ls exited with code %d during start; see :checkhealth ctask"):format(exit.code)

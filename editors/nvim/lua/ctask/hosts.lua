@@ -555,6 +555,19 @@ function M.start(host)
   return client
 end
 
+--- The line for a host that did not answer within `ms`.
+---@param host string
+---@param ms integer
+---@return string
+local function no_answer(host, ms)
+  return ("host %s did not answer within %d s; check that `ssh %s true` works without a prompt, then :Ctask reconnect %s"):format(
+    host,
+    math.floor(ms / 1000),
+    M.get(host).ssh,
+    host
+  )
+end
+
 --- Call `cb(client)` once a host's server is initialized, or `cb(nil, line)` with the one line
 --- that says why not (the host is then marked unreachable).
 ---@param host string
@@ -566,9 +579,17 @@ function M.when_ready(host, cb, timeout_ms)
     M.mark_unreachable(host, why --[[@as string]])
     return cb(nil, why)
   end
-  if client.initialized then
+  local function ready()
+    local mismatch = require("ctask.client").protocol_mismatch(client, host)
+    if mismatch then
+      M.mark_unreachable(host, mismatch)
+      return cb(nil, mismatch)
+    end
     M.status[host] = { state = "up" }
     return cb(client)
+  end
+  if client.initialized then
+    return ready()
   end
   local deadline = vim.uv.now() + (timeout_ms or M.start_timeout_ms)
   local timer = assert(vim.uv.new_timer())
@@ -586,8 +607,7 @@ function M.when_ready(host, cb, timeout_ms)
       if client.initialized then
         timer:stop()
         timer:close()
-        M.status[host] = { state = "up" }
-        return cb(client)
+        return ready()
       elseif client:is_stopped() then
         timer:stop()
         timer:close()
@@ -605,14 +625,7 @@ function M.when_ready(host, cb, timeout_ms)
         timer:close()
         M.status[host] = { state = "unreachable" }
         client:stop(true)
-        return fail(
-          ("host %s did not answer within %d s; check that `ssh %s true` works without a prompt, then :Ctask reconnect %s"):format(
-            host,
-            math.floor((timeout_ms or M.start_timeout_ms) / 1000),
-            M.get(host).ssh,
-            host
-          )
-        )
+        return fail(no_answer(host, timeout_ms or M.start_timeout_ms))
       end
     end)
   )
@@ -668,14 +681,7 @@ function M.request(host, client, command, args, timeout_ms, cb)
           lost(up and ("host %s: the connection dropped; :Ctask reconnect %s"):format(host, host) or line)
         end)
       elseif deadline and vim.uv.now() > deadline then
-        lost(
-          ("host %s did not answer within %d s; check that `ssh %s true` works without a prompt, then :Ctask reconnect %s"):format(
-            host,
-            math.floor(timeout_ms / 1000),
-            M.get(host).ssh,
-            host
-          )
-        )
+        lost(no_answer(host, timeout_ms))
       end
     end)
   )

@@ -48,6 +48,9 @@ M.adopt_actions = { adopt = "Adopt", cancel = "Cancel" }
 --- `ctask.new` with `repo` and no `branch` makes the branch `ctask/NAME`.
 M.default_branch_prefix = "ctask/"
 
+--- The protocol a server speaks (`capabilities.experimental.ctask.protocol` of `initialize`).
+M.protocol_version = 1
+
 --- Server -> client notifications.
 M.notifications = {
   lease_state = "ctask/leaseState",

@@ -187,6 +187,9 @@ export const CancelAction = 'Cancel';
 /** `ctask.new` with `repo` and no `branch` makes the branch `ctask/NAME`. */
 export const DEFAULT_BRANCH_PREFIX = 'ctask/';
 
+/** The protocol a server speaks (`capabilities.experimental.ctask.protocol` of `initialize`). */
+export const PROTOCOL_VERSION = 1;
+
 /** A task name, whole (SPEC 2): 1-64 of [A-Za-z0-9._-], starting with a letter or digit. */
 export const TASK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
