@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+import ctask_ls
 from ctask_ls.server import framing, messages
 from ctask_ls.server import protocol as p
 from tests.helpers import Env, retry_until
@@ -570,9 +571,15 @@ EDITOR_CAPABILITIES: Message = {
 
 
 def test_only_execute_command_is_advertised(raw: Start) -> None:
+    """``executeCommandProvider`` and ``experimental.ctask`` (the protocol a client checks), nothing else."""
     c = raw()
     capabilities = c.initialize(capabilities=EDITOR_CAPABILITIES)
-    assert capabilities == {"executeCommandProvider": {"commands": list(p.COMMANDS)}}
+    ours = capabilities.get("experimental", {}).get("ctask", {})
+    assert capabilities == {
+        "executeCommandProvider": {"commands": list(p.COMMANDS)},
+        "experimental": {"ctask": {"protocol": p.PROTOCOL_VERSION, "version": ctask_ls.__version__, **ours}},
+    }
+    assert ours["host"] == os.uname().nodename and ours["pid"] > 0
     # An editor that sends documents anyway is ignored, silently.
     c.notify(
         "textDocument/didOpen",

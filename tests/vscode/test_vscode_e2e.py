@@ -57,6 +57,10 @@ ARTIFACTS = HERE / "artifacts"
 TASK = "hello-vscode"
 REPO_TASK = "repo-vscode"
 
+pytestmark = pytest.mark.xdist_group("vscode")
+"""Under ``pytest -n``, one worker runs these one after the other: two code-servers and browsers at once would
+starve each other (and the rest) on a 2-core machine."""
+
 APT_PACKAGES = ("chromium", "libkrb5-dev", "pkg-config", "ripgrep", "g++", "make", "python3")
 """Debian packages code-server's native modules and the browser need."""
 

@@ -19,6 +19,9 @@ from tests.vscode import tools
 
 EXTENSION = REPO / "editors" / "vscode"
 
+pytestmark = pytest.mark.xdist_group("vscode")
+"""The end-to-end tests build ctask.vsix in the same directory: under ``pytest -n``, the same worker runs both."""
+
 
 @pytest.mark.timeout(600)
 def test_vscode_extension_npm_test() -> None:
