@@ -160,6 +160,38 @@ function M.start()
   return client
 end
 
+--- Call `on(outcome)` once a starting client is "initialized", has "stopped", or is still
+--- starting after `timeout_ms` ("timeout"); this machine's client and the hosts' (ctask.hosts).
+---@param client vim.lsp.Client
+---@param timeout_ms integer
+---@param on fun(outcome: "initialized"|"stopped"|"timeout")
+function M.await_init(client, timeout_ms, on)
+  local deadline = vim.uv.now() + timeout_ms
+  local timer = assert(vim.uv.new_timer())
+  timer:start(
+    20,
+    20,
+    vim.schedule_wrap(function()
+      if timer:is_closing() then
+        return
+      end
+      local outcome
+      if client.initialized then
+        outcome = "initialized"
+      elseif client:is_stopped() then
+        outcome = "stopped"
+      elseif vim.uv.now() > deadline then
+        outcome = "timeout"
+      else
+        return
+      end
+      timer:stop()
+      timer:close()
+      on(outcome)
+    end)
+  )
+end
+
 --- Call `cb(client)` once the server is initialized, or `cb(nil, why)`.
 ---@param cb fun(client: vim.lsp.Client?, why: string?)
 ---@param timeout_ms? integer
@@ -172,36 +204,20 @@ function M.when_ready(cb, timeout_ms)
     local mismatch = M.protocol_mismatch(client)
     return mismatch and cb(nil, mismatch) or cb(client)
   end
-  local deadline = vim.uv.now() + (timeout_ms or M.start_timeout_ms)
-  local timer = assert(vim.uv.new_timer())
-  timer:start(
-    20,
-    20,
-    vim.schedule_wrap(function()
-      if timer:is_closing() then
-        return
-      end
-      local reason
-      if client.initialized then
-        reason = M.protocol_mismatch(client)
-      elseif client:is_stopped() then
-        local exit = M.last_exit
-        reason = exit and ("ctask-ls exited with code %d during start; see :checkhealth ctask"):format(exit.code)
+  M.await_init(client, timeout_ms or M.start_timeout_ms, function(outcome)
+    if outcome == "initialized" then
+      local mismatch = M.protocol_mismatch(client)
+      return mismatch and cb(nil, mismatch) or cb(client)
+    elseif outcome == "stopped" then
+      local exit = M.last_exit
+      return cb(
+        nil,
+        exit and ("ctask-ls exited with code %d during start; see :checkhealth ctask"):format(exit.code)
           or "ctask-ls stopped during start; see :checkhealth ctask"
-      elseif vim.uv.now() > deadline then
-        reason = "ctask-ls did not finish starting; see :checkhealth ctask"
-      else
-        return
-      end
-      timer:stop()
-      timer:close()
-      if reason then
-        cb(nil, reason)
-      else
-        cb(client)
-      end
-    end)
-  )
+      )
+    end
+    cb(nil, "ctask-ls did not finish starting; see :checkhealth ctask")
+  end)
 end
 
 ---@param args? table

@@ -591,44 +591,28 @@ function M.when_ready(host, cb, timeout_ms)
   if client.initialized then
     return ready()
   end
-  local deadline = vim.uv.now() + (timeout_ms or M.start_timeout_ms)
-  local timer = assert(vim.uv.new_timer())
   local function fail(line)
     M.mark_unreachable(host, line)
     cb(nil, line)
   end
-  timer:start(
-    20,
-    20,
-    vim.schedule_wrap(function()
-      if timer:is_closing() then
-        return
-      end
-      if client.initialized then
-        timer:stop()
-        timer:close()
-        return ready()
-      elseif client:is_stopped() then
-        timer:stop()
-        timer:close()
-        return M.diagnose(host, function(line, ok)
-          if ok then
-            line = ("host %s: ctask-ls stopped during start although `ssh %s` works; see :LspLog"):format(
-              host,
-              M.get(host).ssh
-            )
-          end
-          fail(line)
-        end)
-      elseif vim.uv.now() > deadline then
-        timer:stop()
-        timer:close()
-        M.status[host] = { state = "unreachable" }
-        client:stop(true)
-        return fail(no_answer(host, timeout_ms or M.start_timeout_ms))
-      end
-    end)
-  )
+  require("ctask.client").await_init(client, timeout_ms or M.start_timeout_ms, function(outcome)
+    if outcome == "initialized" then
+      return ready()
+    elseif outcome == "stopped" then
+      return M.diagnose(host, function(line, ok)
+        if ok then
+          line = ("host %s: ctask-ls stopped during start although `ssh %s` works; see :LspLog"):format(
+            host,
+            M.get(host).ssh
+          )
+        end
+        fail(line)
+      end)
+    end
+    M.status[host] = { state = "unreachable" }
+    client:stop(true)
+    fail(no_answer(host, timeout_ms or M.start_timeout_ms))
+  end)
 end
 
 --- Send `workspace/executeCommand` to a host's client; `cb(err, result)` once, also when the
