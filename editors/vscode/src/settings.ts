@@ -41,11 +41,15 @@ function positive(value: unknown): number | undefined {
 /**
  * The settings sent as `initializationOptions` and with
  * `workspace/didChangeConfiguration`.  Only what the user set explicitly is
- * sent (and `autoAdopt`, always): anything else keeps the value of the ctask
+ * sent: anything else keeps the value of the ctask
  * config file, so the CLI and the editor agree unless a setting says otherwise.
  */
 export function serverSettings(config: ConfigLike): ServerSettings {
-  const settings: ServerSettings = { autoAdopt: config.get<boolean>(Setting.autoAdopt) !== false };
+  const settings: ServerSettings = {};
+  const autoAdopt = explicitValue<boolean>(config, Setting.autoAdopt);
+  if (typeof autoAdopt === 'boolean') {
+    settings.autoAdopt = autoAdopt;
+  }
   const home = explicitValue<string>(config, Setting.home);
   if (typeof home === 'string' && home.trim()) {
     settings.home = home.trim();

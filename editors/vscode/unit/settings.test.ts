@@ -74,9 +74,9 @@ test('every command is contributed in the ctask category', () => {
   );
 });
 
-test('only what the user set is sent to the server (autoAdopt always)', () => {
+test('only what the user set is sent to the server: the rest is the ctask config file\'s', () => {
   const config = api.getConfiguration(SECTION);
-  assert.deepEqual(serverSettings(config), { autoAdopt: true });
+  assert.deepEqual(serverSettings(config), {});
   setUser(Setting.home, ' /data/ctask ');
   setUser(Setting.agentCommand, 'aider');
   setUser(Setting.agentArgs, ['--yes', 3]);
