@@ -33,7 +33,16 @@ def test_a_killed_owners_session_is_recorded_when_its_agent_ends(env: Env, agent
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     env.go("t1")
-    (record,) = retry_until(lambda: env.sessions("t1"), 15)
+    try:
+        (record,) = retry_until(lambda: env.sessions("t1"), 15)
+    except AssertionError:
+        pane = env.pane("t1")
+        if not (pane is not None and pane["dead"] and pane["status"] is None):
+            raise
+        # tmux 3.3 now and then misses an agent's SIGCHLD (more often on a loaded machine): then it runs no
+        # pane-died hook, and no reaper; the next ctask command that looks records the session instead.
+        assert env.run("list").returncode == 0
+        (record,) = retry_until(lambda: env.sessions("t1"), 15)
     assert record["end_reason"] == "ended_unowned"
 
 
