@@ -681,62 +681,23 @@ function M.status(name, cb)
   end)
 end
 
---- Why `ctask.remove` without force would refuse a task, from its `ctask.status` result, worded as
---- the server's refusal (a `TaskBusy` error), or nil: leased by a live owner, or its session runs.
----@param n string
----@param status table
----@return lsp.ResponseError?
-local function busy_error(n, status)
-  local lease = type(status.lease) == "table" and status.lease or {}
-  local s = protocol.lease_states
-  local message
-  if (lease.state == s.fresh_local or lease.state == s.fresh_remote) and lease.host then
-    message = ("task %s is in use by %s pid %s"):format(n, lease.host, tostring(lease.pid))
-  elseif status.tmux_alive == true then
-    message = ("task %s has a running session"):format(n)
-  else
-    return nil
-  end
-  local err = { code = -32803, message = message, data = { kind = "TaskBusy", name = n } }
-  err.message = require("ctask.messages").explain(err, client.message_context(C.remove, { name = n }))
-  return err
-end
-
 --- Remove a task and its workspace, after confirmation. Without `force`, a task that is leased
---- or running, or whose worktree has uncommitted changes or unmerged commits, is refused before
---- the question, with what to do (`ctask.remove` with `dry_run`). With `force`, also when it is
---- leased or running (or its worktree has uncommitted changes or unmerged commits). A task on a
+--- or running, or whose worktree has uncommitted changes or unmerged commits (or whose repository
+--- is gone), is refused before the question, with what to do: the server checks without removing
+--- (`ctask.remove` with `dry_run`). With `force` it checks nothing (a task whose metadata is
+--- corrupt is removed all the same) and the question says what forcing means. A task on a
 --- repository may have its branch deleted too.
 ---@param name string
 ---@param force? boolean
 ---@param cb? ctask.Callback
 function M.remove(name, force, cb)
   M.with_name(name, "Remove task", function(n)
-    -- With force, a task whose status cannot be read (corrupt metadata) is removed all the same.
-    client.execute(C.status, { name = n }, function(serr, status)
-      if serr and not force then
-        return wrap(cb)(serr, nil)
+    client.execute(C.remove, { name = n, dry_run = true, force = force or nil }, function(err, checked)
+      if err then
+        return wrap(cb)(err, nil)
       end
-      if type(status) == "table" then
-        state.learn(vim.tbl_extend("keep", { name = n }, status))
-      end
-      local refused = not force and type(status) == "table" and busy_error(n, status) or nil
-      if refused then
-        vim.notify("ctask: " .. refused.message, vim.log.levels.ERROR)
-        return wrap(cb)(refused, nil)
-      end
-      if force then
-        return M.confirm_remove(n, force, cb)
-      end
-      -- The server's own checks, removing nothing (a worktree with uncommitted changes or unmerged
-      -- commits, a repository that is gone): refused with the reason, before the question.
-      client.execute(C.remove, { name = n, dry_run = true }, function(derr)
-        if derr then
-          return wrap(cb)(derr, nil)
-        end
-        M.confirm_remove(n, force, cb)
-      end)
-    end, { silent = force })
+      M.confirm_remove(n, force, cb, type(checked) == "table" and checked.branch or nil)
+    end)
   end, { current = false })
 end
 
@@ -744,11 +705,12 @@ end
 ---@param n string
 ---@param force? boolean
 ---@param cb? ctask.Callback
-function M.confirm_remove(n, force, cb)
-  local repo = state.repos[n]
-  local delete = repo and ("Remove and delete branch " .. repo.branch) or nil
-  local what = repo and " and its workspace (with the worktree)" or " and its workspace"
-  local forced = repo and " (even if running, with uncommitted changes or unmerged commits)" or " (even if running)"
+---@param branch? string a repo task's branch, as the server's check named it
+function M.confirm_remove(n, force, cb, branch)
+  branch = branch or (state.repos[n] and state.repos[n].branch)
+  local delete = branch and ("Remove and delete branch " .. branch) or nil
+  local what = branch and " and its workspace (with the worktree)" or " and its workspace"
+  local forced = branch and " (even if running, with uncommitted changes or unmerged commits)" or " (even if running)"
   local prompt = ("Remove task %s%s%s?"):format(n, what, force and forced or "")
   local items = delete and { "Remove", delete, "Cancel" } or { "Remove", "Cancel" }
   vim.ui.select(items, { prompt = prompt, kind = "ctask_confirm" }, function(choice)
@@ -761,7 +723,7 @@ function M.confirm_remove(n, force, cb)
         state.forget(n)
         pcall(vim.cmd.redrawstatus, { bang = true })
         local branch = type(result) == "table" and result.branch_deleted == true
-            and (" and branch " .. tostring(result.branch or (repo and repo.branch)))
+            and (" and branch " .. tostring(result.branch or branch))
           or ""
         vim.notify(("ctask: removed task %s%s"):format(n, branch), vim.log.levels.INFO)
         for _, w in ipairs(type(result) == "table" and type(result.warnings) == "table" and result.warnings or {}) do
