@@ -254,29 +254,21 @@ async function paletteRows(text) {
 async function taskView(task, file) {
   await page.keyboard.press('Escape');
   await page.click('.part.activitybar [aria-label^="ctask"]');
-  const rowsOf = () =>
-    page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows) =>
-      rows.map((r) => ({
-        label: r.querySelector('.label-name')?.textContent ?? r.textContent.trim(),
-        description: r.querySelector('.label-description')?.textContent ?? '',
-        actions: [...r.querySelectorAll('.actions .action-label')].map((a) => a.getAttribute('aria-label') ?? ''),
-      })),
-    );
   await page
     .waitForFunction((task) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].some((r) => r.textContent.includes(task)), { timeout: TIMEOUT }, task)
     .catch((e) => {
       throw new Error(`the ctask view never listed ${task}: ${e.message}`);
     });
-  const tasks = await rowsOf();
+  const tasks = await viewRows();
   // Expand the task (a click on its row), then its changed file opens the diff editor.
-  await page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows, task) => rows.find((r) => r.querySelector('.label-name')?.textContent === task)?.click(), task);
+  await clickRow(task);
   await page
     .waitForFunction((file) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].some((r) => r.textContent.includes(file)), { timeout: TIMEOUT }, file)
     .catch((e) => {
       throw new Error(`the ctask view never showed ${file} under ${task}: ${e.message}`);
     });
-  const expanded = await rowsOf();
-  await page.$$eval('.part.sidebar .pane-body .monaco-list-row', (rows, file) => rows.find((r) => r.querySelector('.label-name')?.textContent === file)?.click(), file);
+  const expanded = await viewRows();
+  await clickRow(file);
   const tabs = await page
     .waitForFunction((file) => [...document.querySelectorAll('.part.editor .tab')].map((t) => t.textContent.trim()).find((t) => t.startsWith(`${file} (`)), { timeout: TIMEOUT }, file)
     .then((h) => h.jsonValue())
@@ -514,6 +506,7 @@ async function viewRows() {
     rows.map((r) => ({
       label: r.querySelector('.label-name')?.textContent ?? r.textContent.trim(),
       description: r.querySelector('.label-description')?.textContent ?? '',
+      actions: [...r.querySelectorAll('.actions .action-label')].map((a) => a.getAttribute('aria-label') ?? ''),
     })),
   );
 }

@@ -8,7 +8,7 @@ import { ServerError, oneLine } from './errors';
 import { validateBranchName, validateTaskName } from './names';
 import type { ActivityParams, DiffParams, DiffResult, GitSummary, LaunchResult, OpenResult, RepoJson, SessionEndedParams, Summary, TaskJson } from './protocol';
 import type { Server } from './server';
-import { isFresh, type TaskStore, type TaskView } from './state';
+import { isRunning, type TaskStore, type TaskView } from './state';
 import { activityLook, stateLook } from './statusBar';
 import { Review, type ChangeKind } from './review';
 import { remoteTerminal, type HostSpec } from './settings';
@@ -70,10 +70,6 @@ export function nameArg(arg: unknown): string | undefined {
     return (arg as { name: string }).name;
   }
   return undefined;
-}
-
-function isRunning(task: TaskView): boolean {
-  return Boolean(task.tmux_alive) || isFresh(task.lease.state);
 }
 
 function countsText(c: { added: number; modified: number; deleted: number } | undefined): string {

@@ -36,6 +36,11 @@ export function isFresh(state: LeaseStateName | undefined): boolean {
   return state === LeaseState.freshLocal || state === LeaseState.freshRemote;
 }
 
+/** A session of the task runs: its tmux session is alive, or a live owner holds its lease. */
+export function isRunning(task: Pick<TaskView, 'tmux_alive' | 'lease'>): boolean {
+  return Boolean(task.tmux_alive) || isFresh(task.lease.state);
+}
+
 export class TaskStore {
   private readonly tasks = new Map<string, TaskView>();
   private readonly diffs = new Map<string, DiffParams>();

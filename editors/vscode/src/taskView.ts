@@ -15,7 +15,7 @@ import { Command, LeaseState, ServerCommand } from './constants';
 import type { DiffParams, DiffResult } from './protocol';
 import type { ChangeKind, Review } from './review';
 import type { Server } from './server';
-import { isFresh, type TaskStore, type TaskView } from './state';
+import { isRunning, type TaskStore } from './state';
 import { activityLook, stateLook } from './statusBar';
 import * as api from './vscodeapi';
 
@@ -35,10 +35,6 @@ export type Node =
   | { kind: 'note'; task: string; host: string; text: string };
 
 const CHANGE_ICONS: Record<ChangeKind, string> = { added: 'diff-added', modified: 'diff-modified', deleted: 'diff-removed' };
-
-function running(task: TaskView): boolean {
-  return Boolean(task.tmux_alive) || isFresh(task.lease.state);
-}
 
 export class TaskTree implements api.TreeSource<Node> {
   /** HOSTS[0] is this machine's; with more, the view groups the tasks by host (SPEC 10). */
@@ -121,7 +117,7 @@ export class TaskTree implements api.TreeSource<Node> {
     }
     const ended = task.lease.state === LeaseState.missing && !task.tmux_alive && store.endedSummary(task.name) !== undefined;
     const lease = stateLook(task, ended);
-    const activity = running(task) ? activityLook(task.activity) : undefined;
+    const activity = isRunning(task) ? activityLook(task.activity) : undefined;
     // A lease another host holds says "on HOST" (the words of the status bar).
     const words = [lease.words, activity?.words].filter(Boolean).join(' · ');
     const warn = activity?.warning || lease.warning;
@@ -131,7 +127,7 @@ export class TaskTree implements api.TreeSource<Node> {
       description: [words, task.description ?? ''].filter(Boolean).join(' — '),
       tooltip: [`${task.name}: ${lease.says}`, task.repo ? `branch ${task.repo.branch}` : '', task.workspace].filter(Boolean).join('\n'),
       icon: { id: activity?.warning ? activity.icon : lease.icon, color: warn ? 'list.warningForeground' : undefined },
-      contextValue: running(task) ? (task.lease.state === LeaseState.freshRemote ? 'task.running.remote' : 'task.running') : 'task.stopped',
+      contextValue: isRunning(task) ? (task.lease.state === LeaseState.freshRemote ? 'task.running.remote' : 'task.running') : 'task.stopped',
       expandable: true,
     };
   }

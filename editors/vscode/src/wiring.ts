@@ -8,7 +8,7 @@ import { Commands, taskList } from './commands';
 import { Command, Context, LeaseState, SECTION, ServerCommand, Setting } from './constants';
 import type { Server, ServerHandlers } from './server';
 import { LOCAL_HOST, RESTART_KEYS, ctaskHome, hostsSetting, taskOfFolders, type HostSpec } from './settings';
-import { TaskStore } from './state';
+import { TaskStore, isRunning } from './state';
 import { StatusBar } from './statusBar';
 import { TaskTree, VIEW_ID, type HostEntry } from './taskView';
 import * as api from './vscodeapi';
@@ -174,7 +174,7 @@ export function wire<S extends ManagedServer>(
     void api.setContext(Context.server, srv.state === 'stopped' && srv.problem ? 'failed' : srv.state);
     const now: [string, boolean][] = [
       [Context.hasTasks, tasks.length > 0],
-      [Context.anyRunning, tasks.some((t) => t.tmux_alive || t.lease.state === LeaseState.freshLocal || t.lease.state === LeaseState.freshRemote)],
+      [Context.anyRunning, tasks.some(isRunning)],
     ];
     for (const [key, value] of now) {
       if (keys.get(key) !== value) {
