@@ -48,15 +48,28 @@ def take(
     """Take a checkpoint of ``ws``'s tree (of ``manifest`` when the caller just captured one)."""
     with require_lock(Path(ws.control(LOCK)), max(ctx.config.lock_timeout, 60.0), what="take a checkpoint"):
         seen = manifest if manifest is not None else ctx.capture(ws, None)
-        return checkpoints.Store(ws).take(
-            seen,
-            source=source,
-            max_file=ctx.config.snapshot_max_file,
-            keep=ctx.config.checkpoint_keep,
-            message=message,
-            session_id=session_id,
-            ignore=ctx.config.ignore,
-        )
+        return _take_locked(ctx, checkpoints.Store(ws), seen, source, message=message, session_id=session_id)
+
+
+def _take_locked(
+    ctx: Context,
+    store: checkpoints.Store,
+    seen: manifests.Manifest,
+    source: str,
+    *,
+    message: str | None,
+    session_id: str | None,
+) -> Checkpoint | None:
+    """A checkpoint of ``seen`` with the config's limits; the caller holds ``checkpoints.lock``."""
+    return store.take(
+        seen,
+        source=source,
+        max_file=ctx.config.snapshot_max_file,
+        keep=ctx.config.checkpoint_keep,
+        message=message,
+        session_id=session_id,
+        ignore=ctx.config.ignore,
+    )
 
 
 def take_quietly(
@@ -166,14 +179,8 @@ def revert(
     store = checkpoints.Store(ws)
     with require_lock(Path(ws.control(LOCK)), max(ctx.config.lock_timeout, 60.0), what="revert"):
         seen = ctx.capture(ws, None)
-        before = store.take(
-            seen,
-            source="revert",
-            max_file=ctx.config.snapshot_max_file,
-            keep=ctx.config.checkpoint_keep,
-            message=f"before reverting to {target.n}",
-            session_id=current_session(ctx, ws),
-            ignore=ctx.config.ignore,
+        before = _take_locked(
+            ctx, store, seen, "revert", message=f"before reverting to {target.n}", session_id=current_session(ctx, ws)
         )
         assert before is not None
         done = checkpoints.restore(store, target, before, seen, rel)
