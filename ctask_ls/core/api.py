@@ -172,6 +172,7 @@ class Core(Context):
     checkpoints = reviewing.listing
     patch = reviewing.patch
     file_at = reviewing.file_at
+    file_now = reviewing.file_now
     revert = reviewing.revert
 
     # -- ending sessions and tasks: SPEC 3.8-3.9 --------------------------------------------------

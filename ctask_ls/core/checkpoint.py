@@ -363,12 +363,13 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class _Tree:
-    """Writes inside the agent's tree that never follow a link: every directory on a path is opened with
-    ``O_NOFOLLOW`` from the tree's own, so a directory the agent replaced by a symlink (to ``~``, say) is an
-    error, never a way out."""
+    """Reads and writes inside the agent's tree that never follow a link: every directory on a path is opened
+    with ``O_NOFOLLOW`` from the tree's own, so a directory the agent replaced by a symlink (to ``~``, say) is
+    an error, never a way out.  ``verb`` names what is done in that error (``restore``, ``read``)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, verb: str = "restore") -> None:
         self.root = root
+        self.verb = verb
 
     @contextlib.contextmanager
     def parent(self, path: str, *, create: bool) -> t.Iterator[tuple[int, str]]:
@@ -389,7 +390,7 @@ class _Tree:
                         raise
                     link = stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode)
                     what = "a symbolic link" if link else "not a directory"
-                    raise CtaskError(f"cannot restore {path}: {part} on its way is {what}") from None
+                    raise CtaskError(f"cannot {self.verb} {path}: {part} on its way is {what}") from None
                 os.close(fd)
                 fd = nxt
             yield fd, name
@@ -419,6 +420,41 @@ class _Tree:
                 return
             parts.pop()
 
+    def read(self, path: str, max_bytes: int) -> bytes | None:
+        """The content of ``path`` (a symlink's: its target, as a checkpoint keeps it), None when there is no such
+        file; InvalidArgument for a link on the way, a directory, a special file or more than ``max_bytes``.
+        Never follows a link, on the way or at the end, and never opens anything but a regular file."""
+        try:
+            with self.parent(path, create=False) as (dir_fd, name):
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    return os.readlink(name, dir_fd=dir_fd).encode("utf-8", "surrogateescape")
+                _regular(path, st, max_bytes)
+                # O_NOFOLLOW and O_NONBLOCK: what the agent put there since the stat is neither followed nor
+                # waited for (a FIFO); the fstat below sees what was opened.
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+                fd = os.open(name, flags, dir_fd=dir_fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except InvalidArgument:
+            raise
+        except CtaskError as exc:  # a link or a file on the way
+            raise InvalidArgument(str(exc)) from None
+        except OSError as exc:
+            raise InvalidArgument(f"cannot {self.verb} {path}: {exc.strerror}") from None
+        try:
+            _regular(path, os.fstat(fd), max_bytes)
+            chunks: list[bytes] = []
+            got = 0
+            while chunk := os.read(fd, min(1 << 20, max_bytes + 1 - got)):
+                chunks.append(chunk)
+                got += len(chunk)
+                if got > max_bytes:  # it grew since the fstat
+                    raise InvalidArgument(f"{path} is over snapshot_max_file (more than {max_bytes} bytes)")
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
     def write(self, path: str, mode: str, content: bytes) -> None:
         with self.parent(path, create=True) as (fd, name):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
@@ -445,6 +481,22 @@ class _Tree:
                 finally:
                     os.close(out)
             os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+
+
+def _regular(path: str, st: os.stat_result, max_bytes: int) -> None:
+    """InvalidArgument unless ``st`` is a regular file of at most ``max_bytes``."""
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(f"{path} is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidArgument(f"{path} is a special file: no content to show")
+    if st.st_size > max_bytes:
+        raise InvalidArgument(f"{path} is over snapshot_max_file ({st.st_size} bytes)")
+
+
+def read_now(ws: Workspace, path: str, max_bytes: int) -> bytes | None:
+    """The content of ``path`` (tree-relative, ``/``-separated, as :func:`within` gives) in ``ws``'s tree as it
+    is now: :meth:`_Tree.read`, so a link the agent planted is never followed."""
+    return _Tree(ws.tree_dir, "read").read(path, max_bytes)
 
 
 def restore(

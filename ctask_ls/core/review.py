@@ -161,6 +161,21 @@ def file_at(ctx: Context, name: object, path: str, ref: str | None = None) -> tu
     return content.decode("utf-8", "replace"), cp
 
 
+def file_now(ctx: Context, name: object, path: str) -> str:
+    """The text of ``path`` in the agent's tree as it is now (an editor's right side of a diff when the tree is on
+    another host, SPEC 10); InvalidArgument when there is no such file, or it is binary, oversized
+    (``snapshot_max_file``, as a checkpoint keeps it) or special.  Every directory on the way is opened without
+    following a link, and so is the file: a link the agent planted reads as its target's name, never through."""
+    ws, _meta = ctx.load(name)
+    rel = checkpoints.within(ws, path)
+    content = checkpoints.read_now(ws, rel, ctx.config.snapshot_max_file)
+    if content is None:
+        raise InvalidArgument(f"task {ws.name} has no file {rel} now (it was deleted, or never was)")
+    if b"\0" in content[:BINARY_SNIFF]:
+        raise InvalidArgument(f"{rel} of task {ws.name} is a binary file ({len(content)} bytes)")
+    return content.decode("utf-8", "replace")
+
+
 def revert(
     ctx: Context, name: object, *, to: str | None = None, paths: t.Sequence[str] = (), force: bool = False
 ) -> dict[str, t.Any]:

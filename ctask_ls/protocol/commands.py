@@ -130,8 +130,17 @@ COMMAND_SPECS: tuple[Command, ...] = (
                 "path", "str", required=True, doc="A file of the agent's tree, relative to it (or absolute inside it)."
             ),
             Arg("checkpoint", "str", doc="A checkpoint's number or commit; default: the session's start."),
+            Arg(
+                "current",
+                "bool",
+                doc="The file as it is now in the agent's tree instead of at a checkpoint (the right side of a "
+                "diff for an editor on another machine, SPEC 10); not with `checkpoint`. The file and every "
+                "directory on its way are opened without following a link: a symlink reads as its target's "
+                "name, as a checkpoint keeps it.",
+            ),
         ),
-        "`{name, path, checkpoint, content}`; `InvalidArgument` for a binary, oversized or missing file",
+        "`{name, path, checkpoint, content}` (`checkpoint` null with `current`); `InvalidArgument` for a binary, "
+        "oversized (`snapshot_max_file`), special or missing file, or a link on its way",
     ),
     Command(
         REVERT,

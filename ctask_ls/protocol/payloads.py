@@ -285,7 +285,7 @@ class DiffNotification:
     """Git's view of a task on a git repository, as in ``ctask.diff`` results; absent for other tasks."""
     checkpoint: int | None = None
     """The checkpoint the diff compares against (the session's start, SPEC 3.13: ``ctask.fileAt`` gives its
-    content); null when none was taken."""
+    content, and with ``current`` the file as it is now); null when none was taken."""
 
     def to_json(self) -> dict[str, t.Any]:
         out = dataclasses.asdict(self)

@@ -277,6 +277,11 @@ def _checkpoints(c: Ctx, a: Args) -> list[dict[str, t.Any]]:
 
 
 def _file_at(c: Ctx, a: Args) -> dict[str, t.Any]:
+    if a.get("current"):
+        if a.get("checkpoint") is not None:
+            raise InvalidArgument("ctask.fileAt takes `checkpoint` or `current`, not both")
+        content = c.core.file_now(a["name"], a["path"])
+        return {"name": a["name"], "path": a["path"], "checkpoint": None, "content": content}
     text, cp = c.core.file_at(a["name"], a["path"], a.get("checkpoint"))
     return {"name": a["name"], "path": a["path"], "checkpoint": cp.to_json(), "content": text}
 
@@ -304,7 +309,9 @@ JOBS: dict[str, Job] = {
 }
 
 
-READ_ONLY = frozenset({protocol.LIST, protocol.STATUS, protocol.DIFF, protocol.LOG, protocol.CHECKPOINTS})
+READ_ONLY = frozenset(
+    {protocol.LIST, protocol.STATUS, protocol.DIFF, protocol.LOG, protocol.CHECKPOINTS, protocol.FILE_AT}
+)
 """Commands that change nothing, so they do not wake the poller."""
 
 

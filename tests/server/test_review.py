@@ -48,12 +48,27 @@ async def test_checkpoints_file_at_and_revert(lsp: Start, env: Env, agent_py: st
     got = await s.command(p.FILE_AT, {"name": "t1", "path": "a.txt"})
     assert got["content"] == "first\n" and got["checkpoint"]["n"] == start["n"]
     assert (tree / "a.txt").read_text() == "second\n"
-    for args, said in [
+    # The other side, as the tree is now (what an editor on another machine shows on the right).
+    now = await s.command(p.FILE_AT, {"name": "t1", "path": "b.txt", "current": True})
+    assert now == {"name": "t1", "path": "b.txt", "checkpoint": None, "content": "new\n"}
+    secret = env.home / "secret.txt"
+    secret.write_text("private\n")
+    (tree / "key").symlink_to(secret)
+    (tree / "home").symlink_to(env.home)
+    linked = await s.command(p.FILE_AT, {"name": "t1", "path": "key", "current": True})
+    assert linked["content"] == str(secret)  # the link's target, never the user's file
+    cases: list[tuple[dict[str, t.Any], str]] = [
         ({"path": "bin.dat"}, "is a binary file"),
         ({"path": "b.txt"}, "has no file b.txt"),
         ({"path": "../x"}, "is not a path inside task t1's tree"),
         ({"path": "a.txt", "checkpoint": "42"}, "is not one of its checkpoints"),
-    ]:
+        ({"path": "home/secret.txt", "current": True}, "home on its way is a symbolic link"),
+        ({"path": "bin.dat", "current": True}, "bin.dat of task t1 is a binary file"),
+        ({"path": "gone.txt", "current": True}, "task t1 has no file gone.txt now"),
+        ({"path": "../x", "current": True}, "is not a path inside task t1's tree"),
+        ({"path": "a.txt", "current": True, "checkpoint": "1"}, "`checkpoint` or `current`, not both"),
+    ]
+    for args, said in cases:
         error = await s.error(p.FILE_AT, {"name": "t1", **args})
         assert error.kind == "InvalidArgument" and said in error.message, (args, error.message)
 
@@ -65,7 +80,8 @@ async def test_checkpoints_file_at_and_revert(lsp: Start, env: Env, agent_py: st
     assert final.params["checkpoint"] == start["n"]
 
     done = await s.command(p.REVERT, {"name": "t1"})
-    assert done["to"]["n"] == start["n"] and done["restored"] == ["a.txt"] and done["deleted"] == ["b.txt"]
+    assert done["to"]["n"] == start["n"] and done["restored"] == ["a.txt"]
+    assert sorted(done["deleted"]) == ["b.txt", "home", "key"]
     assert (tree / "a.txt").read_text() == "first\n" and not (tree / "b.txt").exists()
     undo = await s.command(p.REVERT, {"name": "t1", "to": str(done["before"]["n"]), "paths": ["b.txt"]})
     assert undo["restored"] == ["b.txt"] and (tree / "a.txt").read_text() == "first\n"

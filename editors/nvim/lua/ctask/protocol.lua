@@ -21,7 +21,7 @@ M.commands = {
   remove = "ctask.remove", -- {name, force?, delete_branch?, dry_run?}
   checkpoint = "ctask.checkpoint", -- {name, message?}
   checkpoints = "ctask.checkpoints", -- {name}
-  file_at = "ctask.fileAt", -- {name, path, checkpoint?}
+  file_at = "ctask.fileAt", -- {name, path, checkpoint?, current?}
   revert = "ctask.revert", -- {name, to?, paths?, force?}
 }
 
@@ -254,7 +254,7 @@ M.settings = {
 ---@field counts ctask.wire.Counts The numbers of files (the lists are complete).
 ---@field bytes ctask.wire.Counts Bytes per kind of change.
 ---@field git? table Git's view of a task on a git repository, as in `ctask.diff` results; absent for other tasks.
----@field checkpoint? integer The checkpoint the diff compares against (the session's start, SPEC 3.13: `ctask.fileAt` gives its content); null when none was taken.
+---@field checkpoint? integer The checkpoint the diff compares against (the session's start, SPEC 3.13: `ctask.fileAt` gives its content, and with `current` the file as it is now); null when none was taken.
 
 ---@class ctask.wire.SessionEnded
 ---Params of `ctask/sessionEnded`: the summary a finalized session left (as `summary.yaml`).

@@ -135,6 +135,8 @@ export interface FileAtArgs {
   path: string;
   /** A checkpoint's number or commit; default: the session's start. */
   checkpoint?: string;
+  /** The file as it is now in the agent's tree instead of at a checkpoint (the right side of a diff for an editor on another machine, SPEC 10); not with `checkpoint`. The file and every directory on its way are opened without following a link: a symlink reads as its target's name, as a checkpoint keeps it. */
+  current?: boolean;
 }
 
 /** The argument of `ctask.revert`. */
@@ -507,7 +509,7 @@ export interface DiffParams {
   bytes: Counts;
   /** Git's view of a task on a git repository, as in `ctask.diff` results; absent for other tasks. */
   git?: GitSummary;
-  /** The checkpoint the diff compares against (the session's start, SPEC 3.13: `ctask.fileAt` gives its content); null when none was taken. */
+  /** The checkpoint the diff compares against (the session's start, SPEC 3.13: `ctask.fileAt` gives its content, and with `current` the file as it is now); null when none was taken. */
   checkpoint?: number;
 }
 
