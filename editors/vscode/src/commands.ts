@@ -166,7 +166,7 @@ export class Commands {
   readonly review: Review;
 
   constructor(private readonly d: CommandDeps) {
-    this.review = new Review(d.server, d.store);
+    this.review = new Review(d.server, d.store, d.host?.name);
   }
 
   /** The command handlers by command id (the palette's, a view row's). */
@@ -505,12 +505,9 @@ export class Commands {
     if (!picked?.file) {
       return undefined;
     }
-    if (picked.change && this.d.host) {
-      void api.showInformationMessage(`ctask: ${picked.file} is on host ${this.d.host.name}: open the task's folder (Remote-SSH) to read it`);
-      return undefined;
-    }
     if (picked.change) {
-      // ctask's own view: the file against the checkpoint the diff compares with, in VS Code's diff editor.
+      // ctask's own view: the file against the checkpoint the diff compares with, in VS Code's diff editor (both
+      // sides from the server for another host's task).
       return this.review.openDiff(name, picked.file, picked.change, diff.checkpoint);
     }
     if (picked.gone) {

@@ -2,7 +2,7 @@
  * The ctask view in the activity bar: every task with its lease and its
  * agent's activity (the status bar's words and icons), and beneath it the
  * files its session changed, each opening VS Code's diff editor against the
- * session's start checkpoint.  Inline actions (package.json `view/item/context`)
+ * session's start checkpoint (another host's: both sides from its server).  Inline actions (package.json `view/item/context`)
  * go by the row's `viewItem`:
  *   `task.running` / `task.running.remote` / `task.stopped`: Attach and Stop, Show Changes, Remove;
  *   `change.added` / `change.modified` / `change.deleted`: Revert File.
@@ -12,12 +12,13 @@
  */
 import * as path from 'node:path';
 import { Command, LeaseState, ServerCommand } from './constants';
+import { ServerError } from './errors';
 import type { DiffParams, DiffResult } from './protocol';
 import type { ChangeKind, Review } from './review';
 import type { Server } from './server';
 import { isRunning, type TaskStore } from './state';
 import { activityLook, stateLook } from './statusBar';
-import * as api from './vscodeapi';
+import type * as api from './vscodeapi';
 
 export const VIEW_ID = 'ctask.tasks';
 
@@ -26,6 +27,8 @@ export interface HostEntry {
   name: string;
   server: Server & { readonly problem?: string };
   store: TaskStore;
+  /** Another host's review (its diffs: both sides from its server); this machine's is the view's own. */
+  review?: Review;
 }
 
 export type Node =
@@ -156,15 +159,14 @@ export class TaskTree implements api.TreeSource<Node> {
     };
   }
 
-  /** A change row's command: the diff editor (this machine's files; another host's are read there). */
+  /** A change row's command: the diff editor (another host's task: both sides from its server). */
   async open(node: unknown): Promise<string | undefined> {
     const change = node as Extract<Node, { kind: 'change' }>;
-    if (change.host !== this.hosts[0].name) {
-      void api.showInformationMessage(
-        `ctask: ${change.path} is on host ${change.host}: open the task's folder (Remote-SSH) to read it`,
-      );
-      return undefined;
+    const entry = this.hosts.find((h) => h.name === change.host);
+    const review = entry === this.hosts[0] ? this.review : entry?.review;
+    if (!review) {
+      throw new ServerError(`host ${change.host} is not one of ctask.hosts (any more); reload the window`);
     }
-    return this.review.openDiff(change.task, change.path, change.change, change.checkpoint);
+    return review.openDiff(change.task, change.path, change.change, change.checkpoint);
   }
 }

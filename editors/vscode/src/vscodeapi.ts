@@ -142,6 +142,11 @@ export async function openFile(path: string): Promise<void> {
   await vscode.window.showTextDocument(vscode.Uri.file(path), { preview: true });
 }
 
+/** A document of a content provider (or a file) in an editor. */
+export async function openDocument(ref: DocRef): Promise<void> {
+  await vscode.window.showTextDocument(toUri(ref), { preview: true });
+}
+
 export function disposable(dispose: () => void): Disposable {
   return { dispose };
 }
@@ -166,11 +171,23 @@ export function refArg(arg: unknown): DocRef | undefined {
   return arg instanceof vscode.Uri ? toRef(arg) : undefined;
 }
 
-/** Read-only documents of SCHEME whose text PROVIDE gives (VS Code's TextDocumentContentProvider). */
-export function registerDocuments(scheme: string, provide: (ref: DocRef) => Promise<string>): Disposable {
-  return vscode.workspace.registerTextDocumentContentProvider(scheme, {
+/**
+ * Read-only documents of SCHEME whose text PROVIDE gives (VS Code's TextDocumentContentProvider); `changed(ref)`
+ * makes VS Code ask again for that document's text if it is open.
+ */
+export function registerDocuments(scheme: string, provide: (ref: DocRef) => Promise<string>): { disposable: Disposable; changed: (ref: DocRef) => void } {
+  const emitter = new vscode.EventEmitter<vscode.Uri>();
+  const registration = vscode.workspace.registerTextDocumentContentProvider(scheme, {
+    onDidChange: emitter.event,
     provideTextDocumentContent: (uri) => provide(toRef(uri)),
   });
+  return {
+    disposable: disposable(() => {
+      registration.dispose();
+      emitter.dispose();
+    }),
+    changed: (ref) => emitter.fire(toUri(ref)),
+  };
 }
 
 /** VS Code's own diff editor: LEFT (old) against RIGHT (new). */

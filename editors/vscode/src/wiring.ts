@@ -5,6 +5,7 @@
  * pass a fake one (src/extension.ts passes the language client).
  */
 import { Commands, taskList } from './commands';
+import type { Review } from './review';
 import { Command, Context, LeaseState, SECTION, ServerCommand, Setting } from './constants';
 import type { Server, ServerHandlers } from './server';
 import { LOCAL_HOST, RESTART_KEYS, ctaskHome, hostsSetting, taskOfFolders, type HostSpec } from './settings';
@@ -35,6 +36,7 @@ export type ServerFactory<S extends ManagedServer> = (output: api.OutputChannel,
 interface Host<S extends ManagedServer> extends HostEntry {
   server: S;
   commands: Commands;
+  review: Review;
 }
 
 /** Palette commands that ask "which host?" first when hosts are configured (they act on one host's tasks). */
@@ -101,7 +103,10 @@ export function wire<S extends ManagedServer>(
       output,
       {
         leaseState: (p) => hostStore.applyLeaseState(p),
-        diff: (p) => hostStore.applyDiff(p),
+        diff: (p) => {
+          hostStore.applyDiff(p);
+          own.commands?.review.taskChanged(p.name); // its open files-as-they-are-now are read again
+        },
         sessionEnded: (p) => own.commands?.sessionEnded(p),
         activity: (p) => own.commands?.activity(p),
         stateChanged: () => late.stateChange?.(),
@@ -110,7 +115,7 @@ export function wire<S extends ManagedServer>(
     );
     context.subscriptions.push(server);
     own.commands = new Commands({ server, store: hostStore, folders: () => [], logChannel, host });
-    return { name: host.name, server, store: hostStore, commands: own.commands };
+    return { name: host.name, server, store: hostStore, commands: own.commands, review: own.commands.review };
   });
   const router = {
     route: async (arg: unknown, id: string): Promise<Commands | undefined> => {
@@ -142,6 +147,9 @@ export function wire<S extends ManagedServer>(
     router: remotes.length ? router : undefined,
   });
   late.commands = commands;
+  for (const h of remotes) {
+    commands.review.addHost(h.name, h.review); // one content provider and Revert File for every host's diffs
+  }
   context.subscriptions.push(...commands.register());
 
   const bar = new StatusBar(() => {

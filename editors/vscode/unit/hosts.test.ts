@@ -1,13 +1,15 @@
 import './setup';
 import * as assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
-import { Command, ServerCommand } from '../src/constants';
+import { Command, ErrorKind, ServerCommand } from '../src/constants';
+import { ServerError } from '../src/errors';
+import { CHECKPOINT_SCHEME, DIFF_CONTEXT } from '../src/review';
 import { PROTOCOL_VERSION } from '../src/generated/protocol';
 import type { ServerHandlers, ServerState } from '../src/server';
 import { hostLaunch, hostsSetting, protocolMismatch, remoteTerminal, shellWord, type HostSpec } from '../src/settings';
 import { wire } from '../src/wiring';
-import { FakeServer, owned } from './fakes';
-import { mock } from './mock/vscode';
+import { FakeServer, diff, owned } from './fakes';
+import { TabInputTextDiff, mock, type Uri } from './mock/vscode';
 
 const BOX: HostSpec = { name: 'box', ssh: 'me@box', command: 'ctask-ls' };
 
@@ -169,4 +171,81 @@ test('a server of another protocol (an older ctask on a host) is refused in one 
     `host box runs an older ctask-ls, and this extension speaks protocol ${PROTOCOL_VERSION}: install the same ctask there (pipx upgrade ctask-ls), then run "ctask: Restart Server"`,
   );
   assert.match(protocolMismatch({ ctask: { protocol: 99, version: '9.0.0' } }) ?? '', /^this machine runs ctask-ls 9\.0\.0 \(protocol 99\)/);
+});
+
+test('a changed file of another host\'s task: both sides of the diff come from that host\'s server, the right one as it is now there', async () => {
+  const [local, box] = servers;
+  box.become('running');
+  box.handlers.leaseState(owned('fix', { workspace: '/srv/box/tasks/fix' }));
+  box.handlers.diff(diff('fix', { modified: ['src/a.py'], checkpoint: 3 }));
+  let now = 'print(2)\n';
+  box.reply(ServerCommand.fileAt, (a) => (a.current ? { content: now, checkpoint: null } : { content: 'print(1)\n', checkpoint: { n: 3 } }));
+  const view = mock.treeViews.get('ctask.tasks')!;
+  const [, boxRow] = (await view.provider.getChildren()) as object[];
+  const [task] = (await view.provider.getChildren(boxRow)) as object[];
+  const [change] = (await view.provider.getChildren(task)) as object[];
+  await mock.commands.get(Command.openChange)!(change);
+
+  const call = mock.executed.filter(([id]) => id === 'vscode.diff').at(-1)!;
+  const [left, right, title] = call[1] as [Uri, Uri, string];
+  assert.equal(String(left), 'ctask-checkpoint:/src/a.py?task=fix&checkpoint=3&host=box');
+  assert.equal(String(right), 'ctask-checkpoint:/src/a.py?task=fix&checkpoint=3&host=box&current=1');
+  assert.equal(title, 'a.py (box:fix: checkpoint 3 ↔ now)');
+  const provider = mock.providers.get(CHECKPOINT_SCHEME)!;
+  assert.equal(await provider.provideTextDocumentContent(left), 'print(1)\n');
+  assert.equal(await provider.provideTextDocumentContent(right), 'print(2)\n');
+  assert.deepEqual(box.sent(ServerCommand.fileAt), [
+    { name: 'fix', path: 'src/a.py', checkpoint: '3' },
+    { name: 'fix', path: 'src/a.py', current: true },
+  ]);
+  assert.deepEqual(local.sent(ServerCommand.fileAt), [], 'nothing of another host is read on this machine');
+
+  // The agent writes again: the host's diff makes VS Code ask for the right side anew, never from a cache.
+  const asked: string[] = [];
+  provider.onDidChange!((uri) => asked.push(String(uri)));
+  now = 'print(3)\n';
+  box.handlers.diff(diff('fix', { modified: ['src/a.py'], checkpoint: 3 }));
+  assert.deepEqual(asked, [String(right)]);
+  assert.equal(await provider.provideTextDocumentContent(right), 'print(3)\n');
+
+  // Revert File from that diff (its title-bar button): that host's server reverts, the message names the host.
+  mock.activeTab = { input: new TabInputTextDiff(left, right) };
+  mock.onTabsChanged();
+  assert.equal(mock.context.get(DIFF_CONTEXT), true, 'the Revert File button shows');
+  box.reply(ServerCommand.revert, () => ({ task: 'fix', to: { n: 3 }, before: { n: 7 }, restored: ['src/a.py'], deleted: [] }));
+  mock.answer.message = (m) => (m.modal ? 'Revert' : undefined);
+  await mock.commands.get(Command.revertFile)!(right);
+  assert.deepEqual(box.sent(ServerCommand.revert), [{ name: 'fix', paths: ['src/a.py'], to: '3' }]);
+  assert.deepEqual(local.sent(ServerCommand.revert), []);
+  assert.match(mock.messages.at(-2)!.message, /^Put src\/a\.py of task box:fix back as it was at checkpoint 3\?/);
+  assert.match(mock.messages.at(-1)!.message, /^ctask: src\/a\.py of task box:fix restored as at checkpoint 3/);
+  assert.deepEqual(asked, [String(right), String(right)], 'the right side is read again after the revert');
+});
+
+test('another host\'s file that cannot be compared (binary) is said with the host; a deleted one has an empty right side', async () => {
+  const [, box] = servers;
+  box.become('running');
+  box.handlers.leaseState(owned('fix'));
+  box.reply(ServerCommand.fileAt, () => {
+    throw new ServerError('img.png in checkpoint 1 of task fix is a binary file (9 bytes)', ErrorKind.invalidArgument);
+  });
+  mock.answer.quickPick = (items, options) => (options.title === 'ctask: which host?' ? items.find((i) => i.label === 'box') : items.find((i) => i.file === 'img.png'));
+  mock.answer.inputBox = () => undefined;
+  box.reply(ServerCommand.diff, () => ({ ...diff('fix', { modified: ['img.png'], deleted: ['old.txt'], checkpoint: 1 }), live: true }));
+  await mock.commands.get(Command.showChanges)!({ kind: 'task', name: 'fix', host: 'box' });
+  assert.equal(mock.executed.filter(([id]) => id === 'vscode.diff').length, 0);
+  assert.equal(mock.messages.at(-1)!.message, 'ctask: cannot compare: img.png in checkpoint 1 of task fix is a binary file (9 bytes)');
+
+  box.reply(ServerCommand.fileAt, () => ({ content: 'was\n', checkpoint: { n: 1 } }));
+  mock.answer.quickPick = (items) => items.find((i) => i.file === 'old.txt');
+  await mock.commands.get(Command.showChanges)!({ kind: 'task', name: 'fix', host: 'box' });
+  const call = mock.executed.filter(([id]) => id === 'vscode.diff').at(-1)!;
+  assert.deepEqual(
+    call[1].slice(0, 3).map(String),
+    [
+      'ctask-checkpoint:/old.txt?task=fix&checkpoint=1&host=box',
+      'ctask-checkpoint:/old.txt?task=fix&checkpoint=1&absent=1&host=box',
+      'old.txt (box:fix: checkpoint 1 ↔ deleted)',
+    ],
+  );
 });

@@ -190,7 +190,7 @@ export const mock = {
   quickPicks: [] as { items: readonly Record<string, unknown>[]; options: Record<string, unknown> }[],
   openedFiles: [] as string[],
   /** Content providers by scheme. */
-  providers: new Map<string, { provideTextDocumentContent(uri: Uri): Promise<string> }>(),
+  providers: new Map<string, { provideTextDocumentContent(uri: Uri): Promise<string>; onDidChange?: (listener: (uri: Uri) => unknown) => unknown }>(),
   /** The active tab's input (a TabInputTextDiff for a diff editor). */
   activeTab: undefined as { input: unknown } | undefined,
   /** Tree views by id: their data providers and how often they were told to redraw. */
@@ -204,6 +204,13 @@ export const mock = {
   /** Settings by full key (`ctask.home`): what the user set, and the package.json default. */
   settings: new Map<string, { user?: unknown; default?: unknown }>(),
   configListeners: [] as Listener[],
+  tabListeners: [] as Listener[],
+  /** The user switched tabs: tell the extension's listeners. */
+  onTabsChanged(): void {
+    for (const l of this.tabListeners) {
+      l(undefined);
+    }
+  },
   answer: {
     inputBox: (() => undefined) as InputAnswer,
     quickPick: (() => undefined) as QuickPickAnswer,
@@ -228,6 +235,7 @@ export const mock = {
     this.activeFile = undefined;
     this.settings.clear();
     this.configListeners = [];
+    this.tabListeners = [];
     this.answer.inputBox = () => undefined;
     this.answer.quickPick = () => undefined;
     this.answer.message = () => undefined;
@@ -322,7 +330,8 @@ export const window = {
     get activeTabGroup() {
       return { activeTab: mock.activeTab };
     },
-    onDidChangeTabs(_listener: Listener) {
+    onDidChangeTabs(listener: Listener) {
+      mock.tabListeners.push(listener);
       return { dispose: () => undefined };
     },
     onDidChangeTabGroups(_listener: Listener) {
@@ -330,7 +339,7 @@ export const window = {
     },
   },
   showTextDocument(uri: Uri) {
-    mock.openedFiles.push(uri.fsPath);
+    mock.openedFiles.push(uri.scheme === 'file' ? uri.fsPath : String(uri));
     return Promise.resolve({});
   },
 };
@@ -363,7 +372,10 @@ export const workspace = {
   onDidChangeWorkspaceFolders(_listener: Listener) {
     return { dispose: () => undefined };
   },
-  registerTextDocumentContentProvider(scheme: string, provider: { provideTextDocumentContent(uri: Uri): Promise<string> }) {
+  registerTextDocumentContentProvider(
+    scheme: string,
+    provider: { provideTextDocumentContent(uri: Uri): Promise<string>; onDidChange?: (listener: (uri: Uri) => unknown) => unknown },
+  ) {
     mock.providers.set(scheme, provider);
     return { dispose: () => mock.providers.delete(scheme) };
   },
