@@ -13,6 +13,12 @@
 --- side is an empty buffer); the previous checkpoint split is closed first.
 --- Git's entries ("committed", "uncommitted") and other lists keep the
 --- default `<CR>`. `quickfix = { diff = false }` turns this off.
+---
+--- A task of another host (`HOST:TASK`, |ctask-hosts|) has no file on this
+--- machine: `<CR>` on its entry opens two read-only scratch buffers, both from
+--- that host's server (`ctask.fileAt`): `ctask://HOST:TASK/checkpoint/N/PATH`
+--- and `ctask://HOST:TASK/now/PATH`, the file as it is now there. `:Ctask
+--- revert` in either puts that file back on its host and reads `now` again.
 
 local client = require("ctask.client")
 local protocol = require("ctask.protocol")
@@ -35,9 +41,27 @@ function M.locate(file)
   end
 end
 
+--- The task and path of one of the plugin's own review buffers (`ctask://NAME/checkpoint/N/PATH`,
+--- `ctask://NAME/now/PATH`), or nil.
+---@param bufname string
+---@return string? name, string? rel
+local function review_buffer(bufname)
+  local name, rel = bufname:match("^ctask://([^/]+)/checkpoint/%d+/(.+)$")
+  if not name then
+    name, rel = bufname:match("^ctask://([^/]+)/now/(.+)$")
+  end
+  return name, rel
+end
+
 ---@param file? string
 ---@return string? file, string? name, string? rel
 local function target(file)
+  local own, own_rel = review_buffer((file and file ~= "") and file or vim.api.nvim_buf_get_name(0))
+  if own and require("ctask.hosts").host_of(own) then
+    return ("ctask://%s/now/%s"):format(own, own_rel), own, own_rel -- another host's file: no path here
+  elseif own and state.workspaces[own] then
+    file = vim.fs.joinpath(state.workspaces[own].path, own_rel)
+  end
   file = (file and file ~= "") and vim.fn.fnamemodify(file, ":p") or vim.api.nvim_buf_get_name(0)
   if file == "" then
     client.error("no file: open a file of a task's tree, or give one (:Ctask diffthis FILE)")
@@ -51,10 +75,9 @@ local function target(file)
   return file, name, rel
 end
 
---- The scratch buffer holding `lines` as `rel` was at checkpoint `n` of task `name`.
+--- The read-only scratch buffer `bufname` holding `lines`.
 ---@return integer
-local function checkpoint_buffer(name, n, rel, lines, filetype)
-  local bufname = ("ctask://%s/checkpoint/%s/%s"):format(name, tostring(n), rel)
+local function scratch_buffer(bufname, lines, filetype)
   local buf = vim.fn.bufnr(bufname)
   if buf == -1 then
     buf = vim.api.nvim_create_buf(false, true)
@@ -71,19 +94,108 @@ local function checkpoint_buffer(name, n, rel, lines, filetype)
   return buf
 end
 
---- Close the checkpoint sides open in this tab page and end diff mode in it.
+--- The scratch buffer holding `lines` as `rel` was at checkpoint `n` of task `name`.
+---@return integer
+local function checkpoint_buffer(name, n, rel, lines, filetype)
+  return scratch_buffer(("ctask://%s/checkpoint/%s/%s"):format(name, tostring(n), rel), lines, filetype)
+end
+
+--- Close the checkpoint sides (and another host's `now` sides) open in this tab page, but the current
+--- window, and end diff mode in it.
 local function close_checkpoint_windows()
   local closed = false
+  local here = vim.api.nvim_get_current_win()
   for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
     local name = vim.api.nvim_buf_get_name(vim.api.nvim_win_get_buf(win))
-    if name:match("^ctask://[^/]+/checkpoint/") and #vim.api.nvim_tabpage_list_wins(0) > 1 then
+    if win ~= here and review_buffer(name) and #vim.api.nvim_tabpage_list_wins(0) > 1 then
       vim.api.nvim_win_close(win, true)
       closed = true
     end
   end
-  if closed then
+  if closed or review_buffer(vim.api.nvim_buf_get_name(0)) then
     vim.cmd("diffoff!")
   end
+end
+
+--- Lines of a `ctask.fileAt` content.
+---@param content string
+---@return string[]
+local function lines_of(content)
+  local lines = vim.split(content, "\n", { plain = true })
+  if lines[#lines] == "" then
+    table.remove(lines)
+  end
+  return lines
+end
+
+--- The message of a command's error.
+local function message_of(err)
+  return type(err) == "table" and tostring(err.message) or tostring(err)
+end
+
+--- Read a file of another host's task through its server: at checkpoint `n` (`n` nil: as it is now).
+--- `cb(lines)`; a file that did not (or does not) exist is no lines; any other failure is shown and
+--- `cb(nil)`.
+---@param name string `HOST:TASK`
+local function read_remote(name, rel, n, cb)
+  local args = { name = name, path = rel }
+  if n then
+    args.checkpoint = tostring(n)
+  else
+    args.current = true
+  end
+  client.execute(C.file_at, args, function(err, result)
+    if not err then
+      return cb(lines_of(result.content))
+    end
+    local message = message_of(err)
+    if message:match("^checkpoint %d+ of task .- has no file") or message:match("^task .- has no file .- now") then
+      return cb({})
+    end
+    local unreachable = type(err) == "table" and type(err.data) == "table" and err.data.kind == "HostUnreachable"
+    local host = require("ctask.hosts").host_of(name)
+    client.error(unreachable and message or ("host %s: %s"):format(host, message))
+    cb(nil)
+  end, { silent = true })
+end
+
+--- Another host's file (|ctask-hosts|) in the current window as it is now there, beside its content at
+--- checkpoint `n`: two read-only scratch buffers, both from that host's server, in diff mode.
+---@param name string `HOST:TASK`
+---@param rel string
+---@param n integer|string
+---@param kind string "added", "modified" or "deleted"
+---@param cb? fun(err: any, result: any)
+function M.remote_diff(name, rel, n, kind, cb)
+  cb = cb or function() end
+  local function side(at, skip, k)
+    if skip then
+      return k({})
+    end
+    read_remote(name, rel, at, k)
+  end
+  side(n, kind == "added", function(old)
+    if not old then
+      return cb("cannot read", nil)
+    end
+    side(nil, kind == "deleted", function(now)
+      if not now then
+        return cb("cannot read", nil)
+      end
+      close_checkpoint_windows()
+      local filetype = vim.filetype.match({ filename = rel, contents = now }) or ""
+      local here = vim.api.nvim_get_current_win()
+      local now_buf = scratch_buffer(("ctask://%s/now/%s"):format(name, rel), now, filetype)
+      vim.api.nvim_win_set_buf(here, now_buf)
+      vim.cmd("diffthis")
+      vim.cmd("leftabove vsplit")
+      local buf = checkpoint_buffer(name, n, rel, old, filetype)
+      vim.api.nvim_win_set_buf(0, buf)
+      vim.cmd("diffthis")
+      vim.api.nvim_set_current_win(here)
+      cb(nil, { task = name, path = rel, checkpoint = n, buf = buf, now = now_buf })
+    end)
+  end)
 end
 
 --- `:Ctask diffthis [FILE] [CHECKPOINT]`.
@@ -95,6 +207,10 @@ function M.diffthis(file, checkpoint, cb)
   local path, name, rel = target(file)
   if not path then
     return cb("no task file", nil)
+  end
+  if require("ctask.hosts").host_of(name) then
+    client.error(("%s of %s is on its host: :Ctask diff %s, then <CR> on its entry"):format(rel, name, name))
+    return cb("another host's file", nil)
   end
   local args = { name = name, path = rel, checkpoint = checkpoint }
   client.execute(C.file_at, args, function(err, result)
@@ -108,10 +224,7 @@ function M.diffthis(file, checkpoint, cb)
       end
       lines, n = {}, n_absent -- the agent added it: against nothing
     else
-      lines, n = vim.split(result.content, "\n", { plain = true }), result.checkpoint.n
-      if lines[#lines] == "" then
-        table.remove(lines)
-      end
+      lines, n = lines_of(result.content), result.checkpoint.n
     end
     close_checkpoint_windows()
     if vim.fn.bufnr(path) ~= vim.api.nvim_get_current_buf() then
@@ -167,6 +280,14 @@ function M.quickfix_enter(cb)
   else
     vim.cmd("aboveleft new")
   end
+  if require("ctask.hosts").host_of(data.task) then
+    -- Another host's task: its files are there, not here; both sides come from its server.
+    if not ctx.checkpoint then
+      client.error(("task %s has no checkpoint of its session's start to compare %s with"):format(data.task, data.path))
+      return (cb or function() end)("no checkpoint", nil)
+    end
+    return M.remote_diff(data.task, data.path, ctx.checkpoint, data.kind, cb)
+  end
   local file = vim.fs.joinpath(state.workspaces[data.task] and state.workspaces[data.task].path or "", data.path)
   if entry.bufnr and entry.bufnr > 0 then
     file = vim.api.nvim_buf_get_name(entry.bufnr)
@@ -209,6 +330,19 @@ function M.revert(file, opts, cb)
       return cb(err, nil)
     end
     vim.cmd("checktime")
+    if require("ctask.hosts").host_of(name) then
+      -- Another host's file: its `now` side, if shown, is read again from there.
+      for _, rel in ipairs(paths or {}) do
+        local buf = vim.fn.bufnr(("ctask://%s/now/%s"):format(name, rel))
+        if buf ~= -1 then
+          read_remote(name, rel, nil, function(lines)
+            if lines and vim.api.nvim_buf_is_valid(buf) then
+              scratch_buffer(vim.api.nvim_buf_get_name(buf), lines)
+            end
+          end)
+        end
+      end
+    end
     vim.notify(
       ("ctask: %s: back to checkpoint %d (%d restored, %d deleted); undo with :Ctask revert%s to=%d"):format(
         what,
