@@ -50,6 +50,8 @@ const { values: opt } = parseArgs({
     'terminal-text': { type: 'string', default: '' },
     // new-task: then a task from the open folder's repository, with this name.
     'repo-task': { type: 'string', default: '' },
+    // hosts: a changed file of --task to open in the diff editor (both sides from its host's server).
+    file: { type: 'string', default: '' },
   },
 });
 if (!opt.url || !opt.task) {
@@ -548,6 +550,21 @@ async function hosts() {
   const grouped = await waitRows((rows) => rows.some((r) => r.label === opt.task) && rows.some((r) => r.label === 'r2'), 'the tasks of both hosts');
   report('grouped', { rows: grouped });
   const groupedShot = await shot('vscode-hosts.png');
+  if (opt.file) {
+    // A changed file of the host's task: the diff editor, the file as it is now read from the host's server.
+    for (let i = 0; i < 20 && !(await expanded(opt.task)); i++) {
+      await clickRow(opt.task);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await waitRows((rows) => rows.some((r) => r.label === opt.file), `${opt.file} under ${opt.task}`);
+    await clickRow(opt.file);
+    const tab = await page
+      .waitForFunction((file) => [...document.querySelectorAll('.part.editor .tab')].map((t) => t.textContent.trim()).find((t) => t.startsWith(`${file} (`)), { timeout: TIMEOUT }, opt.file)
+      .then((h) => h.jsonValue())
+      .catch(() => null);
+    await page.waitForFunction(() => document.querySelector('.monaco-diff-editor .editor.modified .view-lines')?.innerText.trim(), { timeout: TIMEOUT }).catch(() => undefined);
+    report('remoteDiff', { tab, modified: await diffSide('modified') });
+  }
   // The inline Attach of the task's row (shown on hover).
   const row = await page.evaluateHandle((task) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === task), opt.task);
   await row.hover();

@@ -703,6 +703,7 @@ def test_hosts_are_grouped_attached_over_ssh_and_one_dying_is_said(
     for host, name in (("host1", "r1"), ("host2", "r2")):
         made = net.ctask("--host", host, "new", name, "--detach", "--agent", "bursty")
         assert made.returncode == 0, made.stderr
+    (net.host("host1").env.tree("r1") / "notes.txt").write_text("written on host1\n")  # no such file here
     settings = code_server.user_data / "User" / "settings.json"
     settings.write_text(json.dumps({**json.loads(settings.read_text()), "ctask.hosts": ["host1", "host2"]}))
     # The extension's ssh runs in the client's network namespace, with the network's ssh config.
@@ -716,8 +717,14 @@ def test_hosts_are_grouped_attached_over_ssh_and_one_dying_is_said(
             killed.append(True)
             net.host("host2").kill()
 
-    drive = code_server.drive("hosts", url, "r1", "--terminal-text", "bursty agent ready", on_tick=kill_host2)
+    drive = code_server.drive(
+        "hosts", url, "r1", "--terminal-text", "bursty agent ready", "--file", "notes.txt", on_tick=kill_host2
+    )
     steps = code_server.check(drive)
+    # host1's changed file in the diff editor: the right side is the file now, read from host1's server.
+    assert (steps["remoteDiff"]["tab"] or "").startswith("notes.txt (host1:r1: checkpoint "), steps["remoteDiff"]
+    shown = (steps["remoteDiff"]["modified"] or "").replace("\xa0", " ")  # Monaco renders spaces as NBSP
+    assert "written on host1" in shown, steps["remoteDiff"]
     rows = {r["label"]: r["description"] for r in steps["grouped"]["rows"]}
     assert rows["local"].startswith("this machine"), rows
     assert rows["host1"] == "1 task" and rows["host2"] == "1 task", rows
