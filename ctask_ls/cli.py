@@ -83,8 +83,6 @@ def cmd_attach(core: Core, args: argparse.Namespace) -> int:
 
 
 def cmd_list(core: Core, args: argparse.Namespace) -> int:
-    if args.all_hosts:
-        return cli_remote.list_all_hosts(core, args)
     tasks = core.list_tasks()
     broken = [st for st in tasks if st.error is not None]
     if args.json:
@@ -324,7 +322,36 @@ def cmd_demo(_core: Core | None, args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = (
+    "new",
+    "resume",
+    "open",
+    "last",
+    "attach",
+    "list",
+    "profiles",
+    "status",
+    "stop",
+    "repair",
+    "checkpoints",
+    "diff",
+    "checkpoint",
+    "revert",
+    "wait",
+    "log",
+    "rm",
+    "demo",
+)
+"""Every command, in the order ``ctask --help`` lists them."""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; ``command``: with only that command's own parser under it.
+
+    A command's parser parses and reports its errors exactly as under the whole parser; building the other
+    commands' (argparse makes a help formatter and a translation lookup for each argument) is ~5 ms of
+    every start, so :func:`main` builds just the one named (:func:`command_named`).
+    """
     parser = argparse.ArgumentParser(
         prog="ctask",
         description="Run coding agents in persistent tmux sessions, with leases, adoption and diffs.",
@@ -343,98 +370,126 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, helptext: str, func: t.Callable[..., int], *, json_flag: bool = True) -> argparse.ArgumentParser:
+    def add(
+        name: str, helptext: str, func: t.Callable[..., int], *, json_flag: bool = True
+    ) -> argparse.ArgumentParser | None:
+        if name not in COMMANDS:
+            raise AssertionError(f"command {name} is missing from COMMANDS")
+        if command is not None and name != command:
+            return None
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.set_defaults(func=func)
         if json_flag:
             p.add_argument("--json", action="store_true", help="print JSON for scripts")
         return p
 
-    p = add("new", "create a task and launch its agent (arguments after -- go to the agent)", cmd_new)
-    p.add_argument("name")
-    p.add_argument("--agent", metavar="CMD", help="agent command (a name on PATH or a path)")
-    p.add_argument("--description", "-m", help="one line saying what the task is")
-    p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
-    p.add_argument("--repo", metavar="PATH", help="give the task a git worktree of this repository")
-    p.add_argument("--branch", metavar="BRANCH", help="the worktree's new branch (default ctask/NAME; needs --repo)")
-    p.add_argument("--base", metavar="REF", help="start the branch from this ref (default the repo's HEAD)")
+    if p := add("new", "create a task and launch its agent (arguments after -- go to the agent)", cmd_new):
+        p.add_argument("name")
+        p.add_argument("--agent", metavar="CMD", help="agent command (a name on PATH or a path)")
+        p.add_argument("--description", "-m", help="one line saying what the task is")
+        p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
+        p.add_argument("--repo", metavar="PATH", help="give the task a git worktree of this repository")
+        p.add_argument(
+            "--branch", metavar="BRANCH", help="the worktree's new branch (default ctask/NAME; needs --repo)"
+        )
+        p.add_argument("--base", metavar="REF", help="start the branch from this ref (default the repo's HEAD)")
     for name, helptext, func in (
         ("resume", "attach to, adopt or relaunch a task's session", cmd_resume),
         ("open", "open a shell session in the task's workspace", cmd_open),
     ):
-        p = add(name, helptext, func)
-        p.add_argument("name")
-        if name == "resume":
-            p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
-            p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
-        p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
+        if p := add(name, helptext, func):
+            p.add_argument("name")
+            if name == "resume":
+                p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
+                p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+            p.add_argument("--detach", "-d", action="store_true", help="launch and return; the session runs unowned")
+            p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
+    if p := add("last", "resume the task updated most recently", cmd_last):
+        p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
+        p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
+        p.add_argument("--detach", "-d", action="store_true", help="launch and return")
         p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
-    p = add("last", "resume the task updated most recently", cmd_last)
-    p.add_argument("--agent", metavar="CMD", help="one-shot agent command override")
-    p.add_argument("--fresh", action="store_true", help=FRESH_HELP)
-    p.add_argument("--detach", "-d", action="store_true", help="launch and return")
-    p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
-    p = add("attach", "attach to a running session (adopting it if its owner died)", cmd_attach)
-    p.add_argument("name")
-    p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
-    p = add("list", "list every task with its lease state and activity", cmd_list)
-    p.epilog = cli_remote.ALL_HOSTS_EPILOG
-    p.add_argument(
-        "--all-hosts", action="store_true", help="also every host under hosts: in config.yaml, with a HOST column"
-    )
-    p.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=cli_remote.DEFAULT_TIMEOUT,
-        metavar="S",
-        help=f"with --all-hosts: seconds to wait for the hosts (default {cli_remote.DEFAULT_TIMEOUT:g})",
-    )
+    if p := add("attach", "attach to a running session (adopting it if its owner died)", cmd_attach):
+        p.add_argument("name")
+        p.add_argument("--yes", "-y", action="store_true", help="adopt a session held by another host")
+    if p := add("list", "list every task with its lease state and activity", cmd_list):
+        p.epilog = cli_remote.ALL_HOSTS_EPILOG
+        p.add_argument(
+            "--all-hosts", action="store_true", help="also every host under hosts: in config.yaml, with a HOST column"
+        )
+        p.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=cli_remote.DEFAULT_TIMEOUT,
+            metavar="S",
+            help=f"with --all-hosts: seconds to wait for the hosts (default {cli_remote.DEFAULT_TIMEOUT:g})",
+        )
     add("profiles", "list the agent profiles (how each kind of agent is driven) and where each came from", cmd_profiles)
-    p = add("status", "show one task's lease, tmux session and last summary", cmd_status)
-    p.add_argument("name")
-    p.add_argument(
-        "--show-env", action="store_true", help="show the values of the agent's environment (by default its names)"
-    )
+    if p := add("status", "show one task's lease, tmux session and last summary", cmd_status):
+        p.add_argument("name")
+        p.add_argument(
+            "--show-env", action="store_true", help="show the values of the agent's environment (by default its names)"
+        )
     for name, helptext, func in (
         ("stop", "stop a task's running session (its owner records it)", cmd_stop),
         ("repair", "move corrupt task.yaml/lease.yaml aside and write a fresh task.yaml", cmd_repair),
         ("checkpoints", "list a task's checkpoints of its agent's tree", cmd_checkpoints),
     ):
-        p = add(name, helptext, func)
+        if p := add(name, helptext, func):
+            p.add_argument("name")
+    if p := add("diff", "show what the agent changed (live while running); --patch: the content", cmd_diff):
         p.add_argument("name")
-    p = add("diff", "show what the agent changed (live while running); --patch: the content", cmd_diff)
-    p.add_argument("name")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="only these files or directories (with --patch)")
-    p.add_argument("--patch", "-p", action="store_true", help="unified diffs of the content")
-    p.add_argument("--since", metavar="CHECKPOINT", help="compare with this checkpoint (default: the session's start)")
-    p = add("checkpoint", "take a checkpoint of a task's tree now", cmd_checkpoint)
-    p.add_argument("name")
-    p.add_argument("--message", "-m", metavar="TEXT", help="what it is for")
-    p = add("revert", "restore a task's files to a checkpoint (one is taken first, so it can be undone)", cmd_revert)
-    p.add_argument("name")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="only these files or directories")
-    p.add_argument(
-        "--to", metavar="CHECKPOINT", help="the checkpoint (default: the start of the running or last session)"
-    )
-    p.add_argument("--force", action="store_true", help="also while the agent runs")
-    p = add("wait", "wait until a task's agent needs input, is idle, or its session ended", cmd_wait)
-    p.epilog = WAIT_EPILOG
-    p.add_argument("name")
-    p.add_argument("--for", dest="target", required=True, choices=WAIT_FOR, help="the state to wait for")
-    p.add_argument("--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit status 4)")
-    p = add("log", "show a task's session history", cmd_log)
-    p.add_argument("name")
-    p.add_argument("--limit", "-n", type=int, help="show only the last N sessions")
-    p = add("rm", "remove a task's workspace", cmd_rm)
-    p.add_argument("name")
-    p.add_argument(
-        "--force", "-f", action="store_true", help="also when leased, running, or its worktree has unmerged work"
-    )
-    p.add_argument("--delete-branch", action="store_true", help="also delete a repo task's branch")
-    p = add("demo", "run a scripted agent in a private home and show what ctask records", cmd_demo, json_flag=False)
-    p.add_argument("--keep", action="store_true", help="keep the demo's private home and print its path")
-    p.add_argument("--seconds", type=float, default=6.0, help="how long the scripted agent works (default 6)")
+        p.add_argument("paths", nargs="*", metavar="PATH", help="only these files or directories (with --patch)")
+        p.add_argument("--patch", "-p", action="store_true", help="unified diffs of the content")
+        p.add_argument(
+            "--since", metavar="CHECKPOINT", help="compare with this checkpoint (default: the session's start)"
+        )
+    if p := add("checkpoint", "take a checkpoint of a task's tree now", cmd_checkpoint):
+        p.add_argument("name")
+        p.add_argument("--message", "-m", metavar="TEXT", help="what it is for")
+    if p := add(
+        "revert", "restore a task's files to a checkpoint (one is taken first, so it can be undone)", cmd_revert
+    ):
+        p.add_argument("name")
+        p.add_argument("paths", nargs="*", metavar="PATH", help="only these files or directories")
+        p.add_argument(
+            "--to", metavar="CHECKPOINT", help="the checkpoint (default: the start of the running or last session)"
+        )
+        p.add_argument("--force", action="store_true", help="also while the agent runs")
+    if p := add("wait", "wait until a task's agent needs input, is idle, or its session ended", cmd_wait):
+        p.epilog = WAIT_EPILOG
+        p.add_argument("name")
+        p.add_argument("--for", dest="target", required=True, choices=WAIT_FOR, help="the state to wait for")
+        p.add_argument("--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit status 4)")
+    if p := add("log", "show a task's session history", cmd_log):
+        p.add_argument("name")
+        p.add_argument("--limit", "-n", type=int, help="show only the last N sessions")
+    if p := add("rm", "remove a task's workspace", cmd_rm):
+        p.add_argument("name")
+        p.add_argument(
+            "--force", "-f", action="store_true", help="also when leased, running, or its worktree has unmerged work"
+        )
+        p.add_argument("--delete-branch", action="store_true", help="also delete a repo task's branch")
+    if p := add(
+        "demo", "run a scripted agent in a private home and show what ctask records", cmd_demo, json_flag=False
+    ):
+        p.add_argument("--keep", action="store_true", help="keep the demo's private home and print its path")
+        p.add_argument("--seconds", type=float, default=6.0, help="how long the scripted agent works (default 6)")
     return parser
+
+
+def command_named(argv: t.Sequence[str]) -> str | None:
+    """The command ``argv`` names when only ``--host`` comes before it (its parser alone parses the line as the
+    whole one does); None for anything else (``-h``, ``--version``, no command or an unknown one, ...)."""
+    value = False
+    for arg in argv:
+        if value:
+            value = False
+        elif arg == "--host":
+            value = True
+        elif not arg.startswith("--host="):
+            return arg if arg in COMMANDS else None
+    return None
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
@@ -447,7 +502,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, agent_args = argv[:cut], argv[cut + 1 :]
-    parser = build_parser()
+    parser = build_parser(command_named(argv))
     args, extra = parser.parse_known_args(argv)
     if extra and hasattr(args, "paths") and not any(e.startswith("-") for e in extra):
         args.paths = [*args.paths, *extra]  # `diff NAME --patch PATH`: paths after an option too
@@ -464,6 +519,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             return cli_remote.run_on_host(load_config(), args.host, remote, terminal=cli_remote.wants_terminal(args))
         if args.command == "demo":
             return int(args.func(None, args))
+        if args.command == "list" and args.all_hosts:  # the hosts are asked before this machine is listed
+            return cli_remote.list_all_hosts(load_config(), args, lambda config: Core(config, owner="cli", say=say))
         core = Core(load_config(), owner="cli", say=say)
         return int(args.func(core, args))
     except CtaskError as exc:

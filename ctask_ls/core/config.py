@@ -35,8 +35,6 @@ import re
 import typing as t
 from pathlib import Path
 
-import cattrs
-
 from ctask_ls.core import profiles
 from ctask_ls.core.agent import DEFAULT_AGENT_COMMAND, AgentSpec
 from ctask_ls.core.errors import ConfigError, CtaskError
@@ -264,13 +262,34 @@ def _strings(value: object, _: type) -> tuple[str, ...]:
     return tuple(_strict_str(v, str) for v in value)
 
 
-_converter = cattrs.Converter()
-_converter.register_structure_hook(float, _strict_float)
-_converter.register_structure_hook(bool, _strict_bool)
-_converter.register_structure_hook(int, _strict_int)
-_converter.register_structure_hook(str, _strict_str)
-_converter.register_structure_hook(Path, _path)
-_converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _strings)
+_HOOKS: dict[t.Any, t.Callable[[object, t.Any], t.Any]] = {
+    float: _strict_float,
+    bool: _strict_bool,
+    int: _strict_int,
+    str: _strict_str,
+    Path: _path,
+    tuple[str, ...]: _strings,
+}
+"""The converter's own hooks, by type: a value of one of these types is read by its hook directly (what the
+converter would call), so that reading ``config.yaml`` does not import cattrs (~50 ms of every ``ctask``'s
+start) unless a setting of another type (``mode``'s literal) is set."""
+
+
+@functools.cache
+def _converter() -> t.Any:
+    import cattrs
+
+    converter = cattrs.Converter()
+    for cls, hook in _HOOKS.items():
+        if cls != tuple[str, ...]:
+            converter.register_structure_hook(cls, hook)
+    converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _strings)
+    return converter
+
+
+def _structure(value: object, cls: t.Any) -> t.Any:
+    hook = _HOOKS.get(cls)
+    return hook(value, cls) if hook is not None else _converter().structure(value, cls)
 
 
 def agent_mapping(value: object) -> object:
@@ -296,7 +315,7 @@ def _read(field: str, value: object, base: Config, name: str) -> t.Any:
         except CtaskError as exc:
             raise ValueError(str(exc)) from None
     try:
-        out = _converter.structure(value, field_types()[field])
+        out = _structure(value, field_types()[field])
     except Exception:  # noqa: BLE001 - cattrs raises what the hook raised, or its own errors
         raise ValueError(f"{name} must be {rule.must_be}") from None
     if rule.check is not None and not rule.check(out):

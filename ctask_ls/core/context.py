@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import threading
 import time
@@ -86,7 +85,8 @@ class Context:
         """Called with (workspace, "begin" | "report" | "end", files so far) around captures."""
         self._laid_out: set[Path] = set()
         self._layout_lock = threading.Lock()
-        self.exit_channel = f"ctask-exit-{os.getpid()}-{secrets.token_hex(4)}"
+        # os.urandom(4).hex() is secrets.token_hex(4), without importing secrets (and hmac, hashlib) at every start
+        self.exit_channel = f"ctask-exit-{os.getpid()}-{os.urandom(4).hex()}"
         """The tmux ``wait-for`` channel that the sessions this process owns signal when their agent dies."""
 
     @property
