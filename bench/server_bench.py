@@ -441,7 +441,7 @@ def _idle(tmp: Path, sessions: int, seconds: float) -> list[Row]:
             ("meets" if share <= 0.003 else "MISSES") if sessions == 20 else "",
         ),
         Row(
-            f"… its tmux clients, {sessions} sessions (one list-panes a second, the exit wait)",
+            f"… its tmux clients, {sessions} sessions (list-panes at deadlines and every 10 s, the exit wait)",
             f"{children * 100:.2f}% of a core",
             "—",
             "—",

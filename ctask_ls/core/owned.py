@@ -55,6 +55,8 @@ class OwnedSession:
         self.start_checkpoint: Checkpoint | None = None
         """The checkpoint of the session's start (its diffs' base), when one was taken."""
         self._activity: tuple[str, str, t.Any] | None = None
+        self.lost_hooks: list[t.Callable[[], None]] = []
+        """Called (from the heartbeat's thread) once the lease was found lost: a watcher looks at once."""
 
     @property
     def session_id(self) -> str:
@@ -79,6 +81,8 @@ class OwnedSession:
         self.lost = why
         self.ctx.say(f"warning: task {self.ws.name}: lost ownership ({why}); the new owner will record the session")
         records.event(self.ws, "warning", message=f"lease lost: {why}", session_id=self.lease.session_id)
+        for hook in self.lost_hooks:
+            hook()
 
     def attach_failed(self, why: str) -> None:
         """A terminal could not attach to the session (the event log keeps it)."""

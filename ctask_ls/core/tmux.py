@@ -333,6 +333,19 @@ class Tmux:
         code, _out, _err = self._cmd(*self._exit_hook_args(f"={name}", channel, reaper))
         return code == 0
 
+    def pipe_output(self, name: str, fifo: str) -> bool:
+        """Have tmux copy what the session's agent writes to its pane into the FIFO ``fifo`` (``pipe-pane -O``).
+
+        tmux runs ``cat`` for the pane and writes the pane's output to it as
+        it arrives: the reader of ``fifo`` learns of output the moment it
+        happens, with no look at tmux.  A pipe the pane had is replaced (its
+        reader sees end-of-file, as it does when the pane goes away).  tmux
+        expands formats in the command, so a ``#`` in the path is doubled.
+        """
+        command = "exec cat > " + shlex.quote(fifo).replace("#", "##")
+        code, _out, _err = self._cmd("pipe-pane", "-O", "-t", f"={name}:", command)
+        return code == 0
+
     def wake(self, channel: str) -> None:
         """Signal ``channel``: a :meth:`wait_for` on it returns (its owner is closing)."""
         if _CHANNEL_RE.fullmatch(channel) and self.server_running():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 import typing as t
 
@@ -76,6 +77,19 @@ def _key(d: Diff, git: dict[str, t.Any] | None) -> DiffKey:
     )
 
 
+def live_due(tracked: Tracked, now: float) -> float:
+    """Seconds until a live diff of ``tracked`` is due (``now``: monotonic); infinity while none is.
+
+    One is due when its tree changed (or, unwatched, on the timer), once
+    :attr:`LiveState.next_at` has come; a capture running now asks for the
+    next tick itself when the tree changed meanwhile.
+    """
+    live = tracked.live
+    if live.running or (live.watched and not live.changed):
+        return math.inf
+    return max(0.0, live.next_at - now)
+
+
 def maybe_live(server: CtaskServer, tracked: Tracked) -> None:
     """Called on every tick for a running owned session; starts a capture when one is due."""
     live = tracked.live
@@ -120,6 +134,8 @@ def _live(server: CtaskServer, tracked: Tracked) -> None:
         elapsed = time.monotonic() - started
         live.next_at = time.monotonic() + max(LIVE_INTERVAL, SLOW_FACTOR * elapsed)
         live.running = False
+        if live.changed or not live.watched:  # the tree changed while it was captured: the next one is due
+            server.tick_within(live_due(tracked, time.monotonic()))
 
 
 def final_payload(

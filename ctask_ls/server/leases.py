@@ -68,7 +68,7 @@ class LeaseWatcher:
         self.server = server
         self.owner = owner
         self.activity = activity
-        self.watch = ControlWatch(server.look_soon)
+        self.watch = ControlWatch(server.look_soon, server.poke)
         """The control directories watched, so a changed lease or hook record is looked at at once."""
         self._watch_started = False
         self.last: dict[str, protocol.LeaseState] = {}
@@ -80,12 +80,18 @@ class LeaseWatcher:
         self._settled: dict[str, tuple[tuple[PaneState | None, FileKey | str | None, FileKey | None], float]] = {}
         """Each task's pane and files at its last look, and until when they alone decide (:meth:`_settled_until`)."""
         self._lock = threading.Lock()
+        self._due = 0.0
+        """When the next tick must look, as the last one found (:meth:`tick`): Unix time."""
+
+    def wait(self) -> float:
+        """Seconds the next tick can wait, for all this watcher knows (``CtaskServer.wait_hooks``)."""
+        return self._due - time.time()
 
     def tick(self, panes: dict[str, PaneState]) -> None:
         core = self.server.core
-        if not self._watch_started:
+        if not self._watch_started and self.server.loop is not None:
             self._watch_started = True
-            self.watch.start()
+            self.watch.start(self.server.loop)
         seen: dict[str, protocol.LeaseState] = {}
         tasks_dir = str(core.config.tasks_dir)
         with self._lock:
@@ -93,6 +99,10 @@ class LeaseWatcher:
         holding = self.owner.holding()
         now = time.time()
         watched = self.watch.complete  # a hook's record is then seen when written, not looked for here
+        # When the next tick must look (Unix time): the soonest of the tasks' deadlines; now when tmux must
+        # be asked about a pane whose output no event reports, and every tick while files are polled.
+        due = math.inf if watched else now
+        known = frozenset(self.last)
         looks: list[tuple[Workspace, PaneState | None]] = []
         """Activity is looked at after the leases are sent: a client learns of a task before what it does."""
         for name in core.names():
@@ -108,6 +118,8 @@ class LeaseWatcher:
             self._stamps[ws.dir] = stamp
             self._workspaces[ws.dir] = ws
             last, before = self._settled.get(ws.dir), self.last.get(ws.dir)
+            if pane is not None and not pane.dead and not self.owner.output_covered(ws.dir):
+                due = now  # its output is only seen by asking tmux
             if (
                 last is not None
                 and before is not None
@@ -117,6 +129,7 @@ class LeaseWatcher:
                 and ws.dir not in holding
             ):
                 seen[ws.dir] = before  # nothing it depends on changed: no look
+                due = min(due, last[1])
                 continue
             info = core.inspect_shown(ws)
             self._maintain(ws, info, pane)
@@ -124,8 +137,11 @@ class LeaseWatcher:
             looks.append((ws, pane))
             if ws.dir in busy or ws.dir in holding:  # what is shown stays the last state: look again next time
                 self._settled.pop(ws.dir, None)
+                due = now
             else:
-                self._settled[ws.dir] = (mark, self._settled_until(info, pane, now))
+                until = self._settled_until(info, pane, now)
+                self._settled[ws.dir] = (mark, until)
+                due = min(due, until)
         for tracked in self.owner.sessions():  # owned in a home the settings moved away from
             ws = tracked.owned.ws
             if ws.dir not in seen and ws.root.is_dir():
@@ -164,7 +180,10 @@ class LeaseWatcher:
                 del table[key]
         self.activity.keep(self._workspaces.keys())
         self.watch.own_leases = frozenset(tracked.owned.ws.dir for tracked in self.owner.sessions())
-        self.watch.sync(self._workspaces.keys())
+        self.watch.sync(self._workspaces.keys(), tasks_dir)
+        # A task new to this tick is looked at again at the next poll: what its maker wrote before the watch of
+        # its directory began is seen then.  Without complete watches, every poll looks.
+        self._due = due if self.watch.complete and not (seen.keys() - known) else now
         core.lease_reads.forget(lambda path: path.rpartition("/")[0] in seen)  # tasks that went
 
     def _settled_until(self, info: LeaseInfo, pane: PaneState | None, now: float) -> float:
@@ -187,7 +206,9 @@ class LeaseWatcher:
         lease = info.lease
         if info.fresh and lease is not None:
             mine = lease.pid == os.getpid() and lease.host == self.server.core.host
-            if not mine and info.state != FRESH_REMOTE:
+            if mine:  # our heartbeat keeps it fresh; should it be lost, the heartbeat says so (a tick at once)
+                return until
+            if info.state != FRESH_REMOTE:
                 return now
             return min(until, now + max(0.0, config.stale_after - (info.age_s or 0.0)))
         if pane is not None or lease is not None:  # an orphan, a stale lease: adopt, reconcile or show
@@ -334,5 +355,6 @@ def setup(server: CtaskServer, owner: Owner, activity: ActivityNotifier) -> Leas
     server.quick_hooks.append(watcher.quick)
     server.quick_wanted = lambda: not watcher.watch.complete
     server.changed_hooks.append(watcher.changed)
+    server.wait_hooks.append(watcher.wait)
     server.close_hooks.append(lambda _why: watcher.watch.stop())
     return watcher

@@ -23,6 +23,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import math
 import threading
 import time
 import typing as t
@@ -30,6 +31,7 @@ import typing as t
 from ctask_ls.core.api import read_summary
 
 from . import diffs, protocol
+from .output import OutputWatch
 from .server import FINALIZE_GRACE
 from .watch import TreeWatch
 
@@ -86,6 +88,8 @@ class Owner:
         self._exit_watcher: threading.Thread | None = None
         self.trees = TreeWatch()
         """The owned sessions' trees, so a live diff is computed only after a change."""
+        self.output = OutputWatch(server, server.look_soon, lambda _key: server.poke())
+        """The owned sessions' output, as it happens: a look at the task, or a tick when the pane went away."""
 
     # -- registry ---------------------------------------------------------------------------------
 
@@ -107,16 +111,52 @@ class Owner:
             owned.release("server shutting down")
             tracked.finished.set_result(None)
         else:  # a big tree takes a while to watch: not on the command's thread
-            self.server.submit(self._watch_tree, tracked)
+            owned.lost_hooks.append(self.server.poke)
+            self.server.submit(self._watch, tracked)
         self.server.poke()
         return tracked
+
+    def output_covered(self, key: str) -> bool:
+        """Task ``key``'s agent is owned here and its output comes as it happens (:mod:`.output`)."""
+        return self.output.covered(key)
+
+    def wait(self) -> float:
+        """Seconds the next tick can wait, for the owned sessions (``CtaskServer.wait_hooks``).
+
+        An owned session's end comes from tmux's ``pane-died`` hook (the exit
+        channel) or its output pipe closing, and its output from that pipe;
+        a live diff is due when its tree changed (the tree watch asks for a
+        tick then).  Without a pipe or a tree watch, every poll.
+        """
+        wait = math.inf
+        now = time.monotonic()
+        for tracked in self.sessions():
+            if tracked.ending:
+                continue
+            key = tracked.owned.ws.dir
+            if tracked.owned.lost is not None or not self.output.covered(key):
+                return 0.0
+            wait = min(wait, diffs.live_due(tracked, now))
+        return wait
+
+    def _watch(self, tracked: Tracked) -> None:
+        owned = tracked.owned
+        if not tracked.ending and self.output.watch(owned.ws.dir, owned.ws.tmux_session):
+            if tracked.ending or self.get(owned.ws) is not tracked:  # ended meanwhile
+                self.output.unwatch(owned.ws.dir)
+            else:
+                self.server.poke()  # the ticks can slow down now
+        self._watch_tree(tracked)
 
     def _watch_tree(self, tracked: Tracked) -> None:
         live = tracked.live
         key = tracked.owned.ws.dir
+        server = self.server
 
         def changed() -> None:
-            live.changed = True
+            if not live.changed:
+                live.changed = True
+                server.tick_within(diffs.live_due(tracked, time.monotonic()))
 
         try:
             dirs = tracked.owned.watched_dirs()
@@ -129,6 +169,8 @@ class Owner:
         live.changed = True  # what changed before the watch began is looked at once more
         if tracked.ending or self.get(tracked.owned.ws) is not tracked:  # ended meanwhile
             self.trees.unwatch(key)
+        else:
+            server.tick_within(diffs.live_due(tracked, time.monotonic()))
 
     def _watch_exits(self) -> None:
         """Learn of an owned agent's exit as tmux sees it: its ``pane-died`` hook signals the core's channel.
@@ -163,6 +205,7 @@ class Owner:
             with tracked.lock:
                 tracked.ending = True
             self.trees.unwatch(ws.dir)
+            self.output.unwatch(ws.dir)
         return tracked
 
     def holding(self) -> frozenset[str]:
@@ -178,6 +221,7 @@ class Owner:
                 del self._sessions[key]
         if mine:
             self.trees.unwatch(key)
+            self.output.unwatch(key)
 
     # -- the tick ---------------------------------------------------------------------------------
 
@@ -270,6 +314,7 @@ class Owner:
             tracked_all = list(self._sessions.values())
             self._sessions.clear()
         self.trees.stop()
+        self.output.close()
         for tracked in tracked_all:
             with tracked.lock:
                 if tracked.ending:
@@ -287,5 +332,6 @@ def setup(server: CtaskServer) -> Owner:
     """The owner of this server's sessions: looked at every tick, handing its sessions on when the server closes."""
     owner = Owner(server)
     server.tick_hooks.append(owner.tick)
+    server.wait_hooks.append(owner.wait)
     server.close_hooks.append(owner.close)
     return owner

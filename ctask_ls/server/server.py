@@ -36,6 +36,7 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import math
 import os
 import signal
 import sys
@@ -63,6 +64,11 @@ TickHook = t.Callable[["dict[str, PaneState]"], None]
 ChangedHook = t.Callable[["set[str]", "dict[str, PaneState]"], None]
 QUICK_INTERVAL = 0.5
 """Seconds between two quick looks at the lease files (between full polls)."""
+MIN_WAIT = 0.05
+"""The shortest wait for a deadline: one that is due now is met by the next tick, not by many."""
+CALM_TICK = 10.0
+"""The longest between two ticks when nothing needs one sooner (:attr:`CtaskServer.wait_hooks`): what no
+event reports still shows within this (tasks that another process made without their files watched yet)."""
 
 ADOPT_ANSWER_TIMEOUT = 600.0
 """Seconds to wait for the user's answer to "adopt this fresh_remote session?"."""
@@ -130,6 +136,12 @@ class CtaskServer(Serving):
         """Whether quick looks are needed between ticks (not when every watched file is watched natively)."""
         self.changed_hooks: list[ChangedHook] = []
         """Called on the loop with the control directories whose watched files changed (:meth:`look_soon`)."""
+        self.wait_hooks: list[t.Callable[[], float]] = []
+        """After each tick: how many seconds each part can wait for the next one (0: the next poll, as when
+        it must ask tmux about a pane; infinity: only an event or a deadline of another part).  The tick
+        runs every ``poll_interval`` unless all of them can wait longer (:meth:`tick_wait`)."""
+        self._tick_by = math.inf
+        """A tick is wanted by this time (the loop's clock) at the latest (:meth:`tick_within`)."""
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self._full = False
@@ -310,6 +322,41 @@ class CtaskServer(Serving):
         if self._wake is not None:
             self.call_soon(self._poke_now)
 
+    def tick_within(self, seconds: float) -> None:
+        """Run a tick within ``seconds`` (from any thread): something a tick does will be due then."""
+        if self._wake is not None:
+            self.call_soon(self._tick_within_now, seconds)
+
+    def _tick_within_now(self, seconds: float) -> None:
+        loop = self.loop
+        if loop is None or self._wake is None:
+            return
+        at = loop.time() + max(0.0, seconds)
+        if at < self._tick_by:
+            self._tick_by = at
+            self._wake.set()  # the poller waits for the new deadline
+
+    def tick_wait(self) -> float:
+        """Seconds until the next tick: ``poll_interval``, or until the soonest deadline when every part has one.
+
+        Each part says how long it can wait (:attr:`wait_hooks`): 0 when it
+        must ask tmux at every poll (a pane whose output no event reports), a
+        deadline of its own (a lease turning stale, an agent quiet for
+        ``idle_after``), or infinity when events cover it (watched files,
+        piped output, tmux's exit hook).  A deadline is met when it comes,
+        and with no deadline the tick still comes every :data:`CALM_TICK`.
+        """
+        interval = self.core.config.poll_interval
+        wait = max(interval, CALM_TICK)
+        for hook in self.wait_hooks:
+            try:
+                until = hook()
+            except Exception:
+                logger.exception("wait hook %s failed", hook)
+                until = 0.0
+            wait = min(wait, interval if until <= 0 else until)
+        return max(MIN_WAIT, wait)
+
     def _poke_now(self) -> None:
         self._full = True
         if self._wake is not None:
@@ -351,6 +398,7 @@ class CtaskServer(Serving):
         while not self.stopping:
             self._wake.clear()
             self._full = False
+            self._tick_by = math.inf
             with self._dirty_lock:
                 self._dirty.clear()  # the tick looks at every task
             try:
@@ -361,12 +409,14 @@ class CtaskServer(Serving):
                 logger.exception("poll tick failed")
             self._look_changed()  # what changed while the tick ran
             # Between two ticks, quick looks (lease files only) every QUICK_INTERVAL, and a look
-            # at once at a task whose watched files changed (look_soon).
+            # at once at a task whose watched files changed (look_soon).  The next tick comes after
+            # poll_interval, or later when nothing needs it sooner (tick_wait), or when asked for
+            # (poke, tick_within).
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that races the wake-up, and the poller would then outlive the loop's teardown.
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.core.config.poll_interval
-            while not self.stopping and (remaining := deadline - loop.time()) > 0:
+            deadline = loop.time() + self.tick_wait()
+            while not self.stopping and (remaining := min(deadline, self._tick_by) - loop.time()) > 0:
                 quick = self.quick_wanted()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(QUICK_INTERVAL, remaining) if quick else remaining):

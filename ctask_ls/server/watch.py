@@ -2,35 +2,42 @@
 
 Each task's control directory is watched on its own, not recursively: the
 agent's tree (``work/``) lives inside it and may hold a ``node_modules`` of
-100,000 directories, none of which concerns us.  The watch is watchdog's
-native observer (inotify on Linux, FSEvents on macOS, kqueue on the BSDs),
-asked only for renames and deletions, and acts on two names:
-``activity.json`` (a hook, SPEC 3.10) and ``lease.yaml`` (any owner), both
-only ever replaced by rename (:func:`ctask_ls.core.hook.record`,
+100,000 directories, none of which concerns us.  The watch is inotify
+through asyncinotify, read on the server's event loop (no thread: the
+events of a moment, such as every heartbeat of one beat, are one wake-up),
+asked only for renames into the directory and deletions, and acts on two
+names: ``activity.json`` (a hook, SPEC 3.10) and ``lease.yaml`` (any owner),
+both only ever replaced by rename (:func:`ctask_ls.core.hook.record`,
 :func:`ctask_ls.core.storage.atomic_write`) or removed.  Reads, the server's
 own included, and writes to temporary or lock files are never events, so
-looking at a file cannot wake the watch again, and a heartbeat costs one
-event.
+looking at a file cannot wake the watch again.  The directory of all tasks is
+watched too, for tasks made, renamed or removed by another process.
 
-Where no native observer exists, or the kernel refuses a watch (inotify's
-``max_user_watches``), :attr:`ControlWatch.complete` is False and the
-server's quick looks (every 0.5 s) cover those files instead: polling is the
-fallback, never watchdog's own snapshot poller, which would re-list every
-control directory each second.
+Where inotify is missing (not Linux) or the kernel refuses a watch
+(``max_user_watches``), :attr:`ControlWatch.complete` is False and the
+server's quick looks (every 0.5 s) and polls cover those files instead:
+polling is the fallback.
 
 The agent's tree itself is watched only while this server owns its session
-(:class:`TreeWatch`), recursively, so a live diff is computed only after
-something in it changed.
+(:class:`TreeWatch`), recursively, with watchdog's native observer (inotify,
+FSEvents, kqueue), so a live diff is computed only after something in it
+changed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import threading
 import typing as t
+import weakref
 
 if t.TYPE_CHECKING:
+    import concurrent.futures
+
+    from asyncinotify import Event, Inotify, Watch
     from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
@@ -42,95 +49,134 @@ WATCHED_NAMES = frozenset({"activity.json", LEASE})
 
 
 class ControlWatch:
-    """Calls ``on_change(control_dir)`` (from watchdog's thread) when a watched file of that directory changed."""
+    """Calls ``on_change(control_dir)`` when a watched file of that directory changed, and ``on_tasks()`` when a
+    task directory was made, renamed or removed (both on the event loop)."""
 
-    def __init__(self, on_change: t.Callable[[str], None]) -> None:
+    def __init__(self, on_change: t.Callable[[str], None], on_tasks: t.Callable[[], None] | None = None) -> None:
         self._on_change = on_change
-        self._observer: BaseObserver | None = None
-        self._watches: dict[str, ObservedWatch] = {}
+        self._on_tasks = on_tasks
+        self._inotify: Inotify | None = None
+        self._reader: concurrent.futures.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watches: dict[str, Watch] = {}
         self._failed: set[str] = set()
+        self._tasks: tuple[str, Watch] | None = None
+        self._tasks_missing = False
         self._lock = threading.Lock()
-        self._handler: t.Any = None
-        self._filter: list[type[FileSystemEvent]] = []
         self.available = False
-        """A native observer runs."""
+        """inotify watches."""
         self.own_leases: frozenset[str] = frozenset()
         """Control directories whose lease this server holds: its own heartbeats there are no news (and
         a look would race the heartbeat's cache update and parse every lease it writes)."""
 
     @property
     def complete(self) -> bool:
-        """Every directory asked for is watched natively: no polling of these files is needed."""
-        return self.available and not self._failed
+        """Every directory asked for is watched: no polling of these files is needed."""
+        return self.available and not self._failed and not self._tasks_missing
 
-    def start(self) -> bool:
-        """Start the native observer; False (and polling instead) where there is none."""
+    def start(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Start reading inotify on ``loop`` (any thread); False (and polling instead) where there is none."""
         try:
-            from watchdog.events import FileDeletedEvent, FileMovedEvent, FileSystemEventHandler
-            from watchdog.observers import Observer
-            from watchdog.observers.polling import PollingObserver
-        except Exception as exc:  # noqa: BLE001 - watching is an optimisation: poll instead
+            from asyncinotify import Inotify
+
+            inotify = Inotify()
+        except Exception as exc:  # noqa: BLE001 - no inotify here (ImportError, OSError): poll instead
             logger.info("no file watching (%s: %s); polling the control files", type(exc).__name__, exc)
             return False
-        if Observer is PollingObserver:
-            logger.info("no native file watching on this platform; polling the control files")
-            return False
-        on_change = self._on_change
-        watch = self
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                for raw in (event.src_path, getattr(event, "dest_path", "")):
-                    path = os.fsdecode(raw)
-                    head, _, name = path.rpartition("/")
-                    if name in WATCHED_NAMES:
-                        if name != LEASE or head not in watch.own_leases:
-                            on_change(head)
-                        return
-
-        self._handler = Handler()
-        # Renames and deletes only: both files are only ever replaced by rename (hooks, atomic_write) or
-        # removed, so the kernel need not report the temporary files' creation and writes, nor the lock
-        # file's every open and close (a heartbeat is then one event, not five).
-        self._filter = [FileMovedEvent, FileDeletedEvent]
+        self._inotify, self._loop = inotify, loop
         try:
-            observer = Observer()
-            observer.daemon = True
-            observer.start()
-        except Exception as exc:  # noqa: BLE001 - e.g. inotify instances exhausted
-            logger.warning("file watching failed to start (%s: %s); polling the control files", type(exc).__name__, exc)
+            self._reader = asyncio.run_coroutine_threadsafe(self._read(inotify), loop)
+        except RuntimeError:  # the loop is closed: the server is going
+            inotify.close()
             return False
-        self._observer = observer
         self.available = True
         return True
 
-    def sync(self, dirs: t.Iterable[str]) -> None:
-        """Watch exactly ``dirs`` (the control directories of the tasks known now); any thread."""
-        observer = self._observer
-        if observer is None:
+    async def _read(self, inotify: Inotify) -> None:
+        async for event in inotify:
+            try:
+                self._event(event)
+            except Exception:
+                logger.exception("a file watch event failed")
+
+    def _event(self, event: Event) -> None:
+        from asyncinotify import Mask
+
+        watch = event.watch
+        if isinstance(watch, weakref.ref):
+            watch = watch()
+        tasks = self._tasks
+        if watch is None or event.name is None:  # a watch removed, or an event of the directory itself
+            if tasks is not None and tasks[1] is watch and Mask.IGNORED in event.mask:  # the directory went
+                self._tasks, self._tasks_missing = None, True
             return
+        head, name = str(watch.path), str(event.name)
+        if tasks is not None and tasks[1] is watch:
+            if self._on_tasks is not None:
+                self._on_tasks()
+        elif name in WATCHED_NAMES and (name != LEASE or head not in self.own_leases):
+            self._on_change(head)
+
+    def sync(self, dirs: t.Iterable[str], tasks_dir: str | None = None) -> None:
+        """Watch exactly ``dirs`` (the control directories of the tasks known now), and ``tasks_dir`` for tasks
+        made, renamed or removed (``on_tasks``); any thread."""
+        inotify = self._inotify
+        if inotify is None:
+            return
+        from asyncinotify import Mask
+
         wanted = set(dirs)
         with self._lock:
+            if tasks_dir is not None and self._on_tasks is not None:
+                self._sync_tasks(inotify, tasks_dir)
             for gone in self._watches.keys() - wanted:
-                watch = self._watches.pop(gone)
-                try:
-                    observer.unschedule(watch)
-                except Exception:
-                    logger.debug("unwatching %s failed", gone, exc_info=True)
+                with contextlib.suppress(OSError, ValueError):  # the directory went, and its watch with it
+                    inotify.rm_watch(self._watches[gone])
+                del self._watches[gone]
             self._failed &= wanted
             for path in wanted - self._watches.keys() - self._failed:  # a refused watch stays polled
                 try:
-                    self._watches[path] = observer.schedule(
-                        self._handler, path, recursive=False, event_filter=self._filter
-                    )
-                except Exception as exc:  # noqa: BLE001 - a watch limit or a directory removed meanwhile
+                    self._watches[path] = inotify.add_watch(path, Mask.MOVED_TO | Mask.DELETE | Mask.ONLYDIR)
+                except (OSError, ValueError) as exc:  # a watch limit, or a directory removed meanwhile
                     logger.warning("cannot watch %s (%s); polling it", path, exc)
                     self._failed.add(path)
 
+    def _sync_tasks(self, inotify: Inotify, tasks_dir: str) -> None:
+        """Watch the directory of all tasks (a task made by another process is looked at at once); while it
+        does not exist, or cannot be watched, the watch is not complete (every poll looks)."""
+        from asyncinotify import Mask
+
+        if self._tasks is not None and self._tasks[0] == tasks_dir:
+            return
+        if self._tasks is not None:
+            with contextlib.suppress(OSError, ValueError):
+                inotify.rm_watch(self._tasks[1])
+            self._tasks = None
+        kinds = Mask.CREATE | Mask.DELETE | Mask.MOVED_FROM | Mask.MOVED_TO | Mask.ONLYDIR
+        try:
+            self._tasks = (tasks_dir, inotify.add_watch(tasks_dir, kinds))
+        except (OSError, ValueError) as exc:  # not made yet (no task ever), or a watch limit
+            if os.path.isdir(tasks_dir):
+                logger.warning("cannot watch %s (%s); polling it", tasks_dir, exc)
+            self._tasks_missing = True
+            return
+        self._tasks_missing = False
+
     def stop(self) -> None:
-        observer, self._observer = self._observer, None
+        inotify, self._inotify = self._inotify, None
+        reader, self._reader = self._reader, None
         self.available = False
-        _stop(observer, "the file watch")
+        if reader is not None:
+            reader.cancel()
+        if inotify is None:
+            return
+        loop = self._loop
+        try:  # after the reader's cancellation, which removes its reader from the loop
+            if loop is None or loop.is_closed():
+                raise RuntimeError
+            loop.call_soon_threadsafe(inotify.close)
+        except RuntimeError:
+            inotify.close()
 
 
 TREE_EVENTS: tuple[str, ...] = (

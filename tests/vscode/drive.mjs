@@ -565,10 +565,26 @@ async function hosts() {
     await page.waitForFunction(() => document.querySelector('.monaco-diff-editor .editor.modified .view-lines')?.innerText.trim(), { timeout: TIMEOUT }).catch(() => undefined);
     report('remoteDiff', { tab, modified: await diffSide('modified') });
   }
-  // The inline Attach of the task's row (shown on hover).
-  const row = await page.evaluateHandle((task) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === task), opt.task);
-  await row.hover();
-  await page.evaluate((r) => [...r.querySelectorAll('.actions .action-label')].find((a) => (a.getAttribute('aria-label') ?? '').startsWith('Attach'))?.click(), row);
+  // The inline Attach of the task's row (shown on hover).  A notification may redraw the row under the
+  // pointer, and a click on an action bar being replaced runs the command with no row: it then asks which
+  // host (the palette's way).  That is dismissed and the click made again on the row as it is now.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const row = await page.evaluateHandle((task) => [...document.querySelectorAll('.part.sidebar .pane-body .monaco-list-row')].find((r) => r.querySelector('.label-name')?.textContent === task), opt.task);
+    await row.hover();
+    await page.evaluate((r) => [...r.querySelectorAll('.actions .action-label')].find((a) => (a.getAttribute('aria-label') ?? '').startsWith('Attach'))?.click(), row);
+    const outcome = await page
+      .waitForFunction(
+        () => (document.querySelector('.quick-input-widget')?.offsetParent ? 'asked' : document.querySelector('.part.panel .terminal-wrapper .xterm') ? 'terminal' : ''),
+        { timeout: 5000 },
+      )
+      .then((h) => h.jsonValue())
+      .catch(() => '');
+    if (outcome !== 'asked') {
+      break;
+    }
+    report('attachRetry', { attempt });
+    await page.keyboard.press('Escape');
+  }
   const terminalText = await waitTerminal();
   const unreachable = await waitRows((rows) => rows.some((r) => r.label === 'host2' && r.description.includes('unreachable')), 'host2 unreachable', END_TIMEOUT);
   report('unreachable', { rows: unreachable });
