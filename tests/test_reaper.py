@@ -53,3 +53,19 @@ def test_an_owner_alive_records_its_own_session_and_the_reaper_leaves_it(env: En
     assert code == 0, err
     (record,) = env.records("t1", 1)
     assert record["end_reason"] == "agent_exited" and record["session_ownership"] == "owned"
+
+
+def test_an_adopter_points_the_sessions_exit_hook_at_itself(env: Env, agent: list[str]) -> None:
+    """Adoption re-points the session's ``pane-died`` hook to the adopter's channel (tmux 3.3 takes no bare
+    ``=NAME`` target for ``set-hook``: the hook once stayed the dead owner's), and keeps the reaper in it."""
+    env.new_detached("t1", agent, "wait=go")
+    adopter = env.spawn("attach", "t1")
+    env.wait_owned("t1", adopter)
+    hooks = env.tmux("show-hooks", "-w", "-t", "=ctask-t1:").stdout  # pane-died is a window hook
+    died = [line for line in hooks.splitlines() if line.startswith("pane-died")]
+    assert died and f"ctask-exit-{adopter.pid}-" in died[0] and "ctask_ls.core.reaper" in died[0], hooks
+    env.go("t1")
+    code, _out, err = env.finish(adopter)
+    assert code == 0, err
+    (record,) = env.records("t1", 1)
+    assert record["end_reason"] == "agent_exited" and record["session_ownership"] == "adopted"

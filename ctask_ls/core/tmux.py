@@ -328,9 +328,10 @@ class Tmux:
         learns of the exit the moment tmux does.  A new owner (adoption)
         points the hook at its own channel.  ``reaper`` (an argv, run in the
         background by tmux itself) records the session when no owner is
-        left to do it (:mod:`ctask_ls.core.reaper`).
+        left to do it (:mod:`ctask_ls.core.reaper`).  The target is
+        ``=NAME:``: tmux 3.3 refuses a bare ``=NAME`` for ``set-hook``.
         """
-        code, _out, _err = self._cmd(*self._exit_hook_args(f"={name}", channel, reaper))
+        code, _out, _err = self._cmd(*self._exit_hook_args(f"={name}:", channel, reaper))
         return code == 0
 
     def pipe_output(self, name: str, fifo: str) -> bool:

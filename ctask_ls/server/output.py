@@ -17,6 +17,11 @@ died) or another owner's pipe replaced ours (it adopted the session): the
 server then runs a tick at once, and a session it still owns without a pipe
 is looked at every ``poll_interval`` again, as before.
 
+The agent's process is watched too (``pidfd_open``): its end runs a tick at
+once even when tmux misses it (tmux 3.3 now and then reaps an agent without
+running its ``pane-died`` hook), which the pipe would not show (a dead pane
+keeps its pipe).  Where there is no pidfd, the session is polled.
+
 A ``cat`` per owned session does the copying (tmux runs it; it sleeps in a
 read while the agent is quiet).  When this server lets a session go, the
 FIFO's read end is closed, and that ``cat`` ends at the agent's next output
@@ -49,6 +54,10 @@ class _Pipe:
     key: str
     path: str
     fd: int
+    pidfd: int | None = None
+    """The agent's process (``pidfd_open``): readable when it exits, whether or not tmux noticed."""
+    exited: bool = False
+    """The agent's process ended: the session is polled until it is recorded (tmux may show it a moment later)."""
     live: bool = False
     """tmux writes to it (``pipe-pane`` succeeded) and no end of file was seen."""
     closed: bool = False
@@ -76,13 +85,20 @@ class OutputWatch:
         self._closing = False
 
     def covered(self, key: str) -> bool:
-        """Output of task ``key``'s pane reaches this server as it happens (no need to poll tmux for it)."""
+        """Output of task ``key``'s pane reaches this server as it happens, and its agent's exit (no need to poll
+        tmux for either)."""
         with self._lock:
             pipe = self._pipes.get(key)
-            return pipe is not None and pipe.live and not pipe.closed
+            return pipe is not None and pipe.live and not pipe.closed and pipe.pidfd is not None and not pipe.exited
 
-    def watch(self, key: str, session: str) -> bool:
-        """Have tmux copy ``session``'s pane output to a new FIFO read on the loop (any thread but the loop's)."""
+    def watch(self, key: str, session: str, pid: int | None) -> bool:
+        """Have tmux copy ``session``'s pane output to a new FIFO read on the loop, and watch its agent's process
+        ``pid`` end (any thread but the loop's).
+
+        The process is watched on its own (a pidfd), not only through tmux's
+        ``pane-died`` hook: tmux (3.3) now and then misses an agent's exit
+        and runs no hook, and a dead pane keeps its pipe open.
+        """
         loop = self.server.loop
         if loop is None or not hasattr(os, "mkfifo"):
             return False
@@ -101,6 +117,11 @@ class OutputWatch:
                 logger.warning("cannot watch the output of %s (%s); looking at tmux every poll instead", session, exc)
                 return False
             pipe = _Pipe(key, path, fd)
+            if pid is not None and hasattr(os, "pidfd_open"):
+                try:
+                    pipe.pidfd = os.pidfd_open(pid)
+                except OSError:  # gone already (a tick finds it dead), or no pidfd here: polled
+                    pipe.pidfd = None
             before = self._pipes.get(key)
             self._pipes[key] = pipe
         if before is not None:
@@ -147,6 +168,19 @@ class OutputWatch:
         if pipe.closed or loop is None:
             return
         loop.add_reader(pipe.fd, self._readable, pipe)
+        if pipe.pidfd is not None:
+            loop.add_reader(pipe.pidfd, self._exited, pipe)
+
+    def _exited(self, pipe: _Pipe) -> None:
+        """The agent's process ended: a tick at once records it (the pipe goes with the session)."""
+        loop = self.server.loop
+        if pipe.pidfd is not None and loop is not None:
+            with contextlib.suppress(Exception):
+                loop.remove_reader(pipe.pidfd)
+        with self._lock:
+            pipe.exited = True
+        if not pipe.closed:
+            self._on_closed(pipe.key)
 
     def _readable(self, pipe: _Pipe) -> None:
         try:
@@ -184,10 +218,13 @@ class OutputWatch:
             pipe.closed = True
             pipe.live = False
         loop = self.server.loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(Exception):  # never armed, or the loop is going
-                loop.remove_reader(pipe.fd)
-        with contextlib.suppress(OSError):
-            os.close(pipe.fd)
+        for fd in (pipe.fd, pipe.pidfd):
+            if fd is None:
+                continue
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(Exception):  # never armed, or the loop is going
+                    loop.remove_reader(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(pipe.path)

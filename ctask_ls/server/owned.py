@@ -141,7 +141,10 @@ class Owner:
 
     def _watch(self, tracked: Tracked) -> None:
         owned = tracked.owned
-        if not tracked.ending and self.output.watch(owned.ws.dir, owned.ws.tmux_session):
+        tmux = self.server.core.tmux
+        pane = tmux.pane(owned.ws.tmux_session) if not tracked.ending else None
+        pid = pane.pid if pane is not None and not pane.dead else None
+        if pane is not None and self.output.watch(owned.ws.dir, owned.ws.tmux_session, pid):
             if tracked.ending or self.get(owned.ws) is not tracked:  # ended meanwhile
                 self.output.unwatch(owned.ws.dir)
             else:

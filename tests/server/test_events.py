@@ -96,3 +96,19 @@ async def test_a_task_made_in_a_terminal_and_its_tree_changing_show_at_once(
     assert diff.params["final"] is False
     (env.tree("t1") / "quit").write_text("")
     (env.tree("t2") / "q").write_text("")
+
+
+async def test_an_exit_tmux_runs_no_hook_for_is_recorded_at_once(lsp: Start, env: Env, agent_py: str) -> None:
+    """tmux (3.3) now and then reaps an agent without running its ``pane-died`` hook: the server watches the
+    agent's process itself (a pidfd), so the exit is still seen at once, not at the next poll."""
+    env.write_config(SLOW_POLL)
+    s = await lsp(init={"autoAdopt": False})
+    await s.command(p.NEW, new_args("t1", agent_py, "wait=quit", "write=a.txt:done"))
+    await s.lease("t1", lambda n: n["owned_here"] and n["tmux_alive"])
+    await asyncio.sleep(0.5)  # its process is watched a moment after the launch returns
+    assert env.tmux("set-hook", "-u", "-t", "=ctask-t1:", "pane-died").returncode == 0  # as if tmux missed it
+    mark = s.mark()
+    (env.tree("t1") / "quit").write_text("")
+    ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=LATENCY)
+    assert ended.params["summary"]["end_reason"] == "agent_exited"
+    assert ended.params["summary"]["added"] == ["a.txt", "quit"]
