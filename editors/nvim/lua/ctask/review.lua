@@ -100,6 +100,19 @@ local function checkpoint_buffer(name, n, rel, lines, filetype)
   return scratch_buffer(("ctask://%s/checkpoint/%s/%s"):format(name, tostring(n), rel), lines, filetype)
 end
 
+--- Window `here` (the file now) in a diff with a split on its left: the file at checkpoint `n`, read-only.
+--- The cursor stays in `here`. Returns the checkpoint's buffer.
+local function split_against_checkpoint(here, name, n, rel, lines, filetype)
+  vim.api.nvim_set_current_win(here)
+  vim.cmd("diffthis")
+  vim.cmd("leftabove vsplit")
+  local buf = checkpoint_buffer(name, n, rel, lines, filetype)
+  vim.api.nvim_win_set_buf(0, buf)
+  vim.cmd("diffthis")
+  vim.api.nvim_set_current_win(here)
+  return buf
+end
+
 --- Close the checkpoint sides (and another host's `now` sides) open in this tab page, but the current
 --- window, and end diff mode in it.
 local function close_checkpoint_windows()
@@ -187,12 +200,7 @@ function M.remote_diff(name, rel, n, kind, cb)
       local here = vim.api.nvim_get_current_win()
       local now_buf = scratch_buffer(("ctask://%s/now/%s"):format(name, rel), now, filetype)
       vim.api.nvim_win_set_buf(here, now_buf)
-      vim.cmd("diffthis")
-      vim.cmd("leftabove vsplit")
-      local buf = checkpoint_buffer(name, n, rel, old, filetype)
-      vim.api.nvim_win_set_buf(0, buf)
-      vim.cmd("diffthis")
-      vim.api.nvim_set_current_win(here)
+      local buf = split_against_checkpoint(here, name, n, rel, old, filetype)
       cb(nil, { task = name, path = rel, checkpoint = n, buf = buf, now = now_buf })
     end)
   end)
@@ -230,14 +238,7 @@ function M.diffthis(file, checkpoint, cb)
     if vim.fn.bufnr(path) ~= vim.api.nvim_get_current_buf() then
       vim.cmd.edit(vim.fn.fnameescape(path))
     end
-    local here = vim.api.nvim_get_current_win()
-    local filetype = vim.bo.filetype
-    vim.cmd("diffthis")
-    vim.cmd("leftabove vsplit")
-    local buf = checkpoint_buffer(name, n, rel, lines, filetype)
-    vim.api.nvim_win_set_buf(0, buf)
-    vim.cmd("diffthis")
-    vim.api.nvim_set_current_win(here)
+    local buf = split_against_checkpoint(vim.api.nvim_get_current_win(), name, n, rel, lines, vim.bo.filetype)
     cb(nil, { task = name, path = rel, checkpoint = n, buf = buf })
   end, { silent = true })
 end
