@@ -150,6 +150,22 @@ H.wait(30000, function()
 end, ":Ctask reconnect host2")
 H.observe("reconnect_host2", reconnected)
 
+-- setup() again without host2 and nols: their servers stop, nothing of them is shown; host1's goes on.
+local host1_id = client_of("ctask@host1").id
+local only_host1 = vim.tbl_filter(function(h)
+  return h.name == "host1"
+end, H.args.hosts)
+ctask.setup({ hosts = only_host1, terminal = { position = "tab", startinsert = false } })
+H.wait(10000, function()
+  return #vim.lsp.get_clients({ name = "ctask@host2", _uninitialized = true }) == 0
+    and #vim.lsp.get_clients({ name = "ctask@nols", _uninitialized = true }) == 0
+end, "host2's and nols' servers to stop")
+H.observe("host1_same_client", client_of("ctask@host1") ~= nil and client_of("ctask@host1").id == host1_id)
+H.observe("hosts_after_setup", vim.tbl_map(function(h)
+  return h.name
+end, ctask.hosts()))
+H.observe("list_after_setup", list_lines())
+
 local others = {}
 for _, note in ipairs(H.notes) do
   if note.level >= vim.log.levels.WARN and not note.msg:find("host host2", 1, true) and not note.msg:find("host nols", 1, true) then

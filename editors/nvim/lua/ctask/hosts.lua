@@ -754,6 +754,35 @@ function M.reconnect(host, cb)
   end, old and 50 or 0)
 end
 
+--- Stop the servers of hosts no longer configured (setup() called again with other `hosts`), and forget
+--- their tasks and state: nothing of a host that is gone is shown. Returns the hosts let go.
+---@return string[]
+function M.prune()
+  local gone = {}
+  for _, c in ipairs(vim.lsp.get_clients({ _uninitialized = true })) do
+    local host = c.name:match("^ctask@(.+)$")
+    if host and not M.get(host) then
+      if not vim.tbl_contains(gone, host) then
+        gone[#gone + 1] = host
+      end
+      c:stop(true)
+    end
+  end
+  for host in pairs(M.status) do
+    if not M.get(host) and not vim.tbl_contains(gone, host) then
+      gone[#gone + 1] = host
+    end
+  end
+  for _, host in ipairs(gone) do
+    M.status[host] = nil
+    forget_tasks(host)
+  end
+  if #gone > 0 then
+    pcall(vim.cmd.redrawstatus, { bang = true })
+  end
+  return gone
+end
+
 --- Start every host's server (setup() with `autostart`); a host that does not answer is reported
 --- in one WARN line.
 function M.autostart()

@@ -10,6 +10,7 @@ local M = {}
 function M.setup(opts)
   local config = require("ctask.config")
   local options = config.set(opts)
+  require("ctask.hosts").prune() -- a host taken out of `hosts` goes, with what was shown of it
   local protocol = require("ctask.protocol")
   local client = require("ctask.client")
   local overrides = config.lsp_overrides(options, opts)
