@@ -150,20 +150,22 @@ H.wait(30000, function()
 end, ":Ctask reconnect host2")
 H.observe("reconnect_host2", reconnected)
 
--- setup() again without host2 and nols: their servers stop, nothing of them is shown; host1's goes on.
-local host1_id = client_of("ctask@host1").id
-local only_host1 = vim.tbl_filter(function(h)
-  return h.name == "host1"
+-- setup() again without host1 (still up) and nols: host1's server stops on purpose (no warning), nothing
+-- of it is shown; host2 stays configured.
+local host1_client = client_of("ctask@host1")
+H.observe("host1_up_before_setup", host1_client ~= nil and not host1_client:is_stopped())
+local without_host1 = vim.tbl_filter(function(h)
+  return h.name == "host2"
 end, H.args.hosts)
-ctask.setup({ hosts = only_host1, terminal = { position = "tab", startinsert = false } })
+ctask.setup({ hosts = without_host1, terminal = { position = "tab", startinsert = false } })
 H.wait(10000, function()
-  return #vim.lsp.get_clients({ name = "ctask@host2", _uninitialized = true }) == 0
-    and #vim.lsp.get_clients({ name = "ctask@nols", _uninitialized = true }) == 0
-end, "host2's and nols' servers to stop")
-H.observe("host1_same_client", client_of("ctask@host1") ~= nil and client_of("ctask@host1").id == host1_id)
+  return #vim.lsp.get_clients({ name = "ctask@host1", _uninitialized = true }) == 0
+end, "host1's server to stop")
 H.observe("hosts_after_setup", vim.tbl_map(function(h)
   return h.name
 end, ctask.hosts()))
+require("ctask.state").remember("host1:t1")
+H.observe("statusline_t1_after_setup", ctask.statusline())
 H.observe("list_after_setup", list_lines())
 
 local others = {}
