@@ -169,7 +169,8 @@ class Config:
     poll_interval: float = dataclasses.field(
         default=1.0, metadata={"rule": _seconds(0.01, HOUR, editor="pollInterval")}
     )
-    """Seconds between two looks at tmux and the leases while sessions are watched."""
+    """Seconds between two looks at tmux and the leases when something needs them (a session the server does not
+    own); a server with only its own sessions looks at deadlines and every 10 s."""
     idle_after: float = dataclasses.field(default=10.0, metadata={"rule": _seconds(0.01, HOUR, editor="idleAfter")})
     """Seconds of quiet after which an agent whose hooks say nothing counts as ``idle`` (SPEC 3.10)."""
     ignore: tuple[str, ...] = dataclasses.field(default=(".git/",), metadata={"rule": Rule("a list of patterns")})

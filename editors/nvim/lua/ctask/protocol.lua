@@ -153,7 +153,7 @@ M.settings = {
 ---@field heartbeatInterval? number Seconds between two heartbeats of an owned lease. Default: `5`.
 ---@field staleAfter? number A heartbeat older than this many seconds makes a lease stale (must exceed the heartbeat interval). Default: `30`.
 ---@field lockTimeout? number Seconds to wait for a workspace's write lock. Default: `5`.
----@field pollInterval? number Seconds between two looks at tmux and the leases while sessions are watched. Default: `1`.
+---@field pollInterval? number Seconds between two looks at tmux and the leases when something needs them (a session the server does not own); a server with only its own sessions looks at deadlines and every 10 s. Default: `1`.
 ---@field idleAfter? number Seconds of quiet after which an agent whose hooks say nothing counts as `idle` (SPEC 3.10). Default: `10`.
 ---@field autoAdopt? boolean Server only: adopt orphaned sessions (tmux alive, lease missing or stale) at start and while polling; never a `fresh_remote` one without asking. Default: `true`.
 

@@ -315,7 +315,7 @@ export interface ServerSettings {
   staleAfter?: number;
   /** Seconds to wait for a workspace's write lock. Default: `5`. */
   lockTimeout?: number;
-  /** Seconds between two looks at tmux and the leases while sessions are watched. Default: `1`. */
+  /** Seconds between two looks at tmux and the leases when something needs them (a session the server does not own); a server with only its own sessions looks at deadlines and every 10 s. Default: `1`. */
   pollInterval?: number;
   /** Seconds of quiet after which an agent whose hooks say nothing counts as `idle` (SPEC 3.10). Default: `10`. */
   idleAfter?: number;
