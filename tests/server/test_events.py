@@ -112,3 +112,25 @@ async def test_an_exit_tmux_runs_no_hook_for_is_recorded_at_once(lsp: Start, env
     ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=LATENCY)
     assert ended.params["summary"]["end_reason"] == "agent_exited"
     assert ended.params["summary"]["added"] == ["a.txt", "quit"]
+
+
+async def test_an_output_pipe_replaced_by_another_one_falls_back_to_the_poll(
+    lsp: Start, env: Env, agent_py: str
+) -> None:
+    """Someone else's ``pipe-pane`` on the task's pane ends the server's pipe: the session is polled again
+    (every ``poll_interval``, here 1 s), so its output still shows."""
+    env.write_config({"poll_interval": 1, "idle_after": 2})
+    s = await lsp(init={"autoAdopt": False})
+    await s.command(p.NEW, new_args("t1", agent_py, "print=hello", "wait=more", "print=again", "wait=quit"))
+    await activity(s, "t1", "idle", since=0, timeout=2 + LATENCY)
+    replaced = env.tmux("pipe-pane", "-O", "-t", "=ctask-t1:", "cat > /dev/null")
+    assert replaced.returncode == 0, replaced.stderr
+    await asyncio.sleep(0.5)
+    mark = s.mark()
+    (env.tree("t1") / "more").write_text("")
+    note = await activity(s, "t1", "working", since=mark)
+    assert note.params["activity"]["source"] == "output"
+    await activity(s, "t1", "idle", since=mark, timeout=2 + LATENCY)
+    (env.tree("t1") / "quit").write_text("")
+    ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=LATENCY)
+    assert ended.params["summary"]["end_reason"] == "agent_exited"
