@@ -35,6 +35,18 @@ async def activity(s: Session, name: str, wanted: str, *, since: int, timeout: f
     return await s.wait_for(p.ACTIVITY, lambda n: state(n) == wanted, name=name, since=since, timeout=timeout)
 
 
+async def write_again_then_end(s: Session, env: Env, mark: int) -> None:
+    """Let t1's agent past ``wait=more`` (it writes again): ``working`` from its output, ``idle`` when due;
+    then past ``wait=quit``: the session is recorded."""
+    (env.tree("t1") / "more").write_text("")
+    note = await activity(s, "t1", "working", since=mark)
+    assert note.params["activity"]["source"] == "output"
+    await activity(s, "t1", "idle", since=mark, timeout=2 + LATENCY)
+    (env.tree("t1") / "quit").write_text("")
+    ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=LATENCY)
+    assert ended.params["summary"]["end_reason"] == "agent_exited"
+
+
 async def test_output_after_a_quiet_spell_shows_working_at_once_and_idle_when_due(
     lsp: Start, env: Env, agent_py: str
 ) -> None:
@@ -46,13 +58,7 @@ async def test_output_after_a_quiet_spell_shows_working_at_once_and_idle_when_du
     assert env.tmux("display-message", "-p", "-t", "=ctask-t1:", "#{pane_pipe}").stdout.strip() == "1"
 
     mark = s.mark()
-    (env.tree("t1") / "more").write_text("")
-    note = await activity(s, "t1", "working", since=mark)
-    assert note.params["activity"]["source"] == "output"
-    await activity(s, "t1", "idle", since=mark, timeout=2 + LATENCY)
-    (env.tree("t1") / "quit").write_text("")
-    ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=LATENCY)
-    assert ended.params["summary"]["end_reason"] == "agent_exited"
+    await write_again_then_end(s, env, mark)
 
 
 async def test_a_session_killed_by_hand_is_recorded_at_once(lsp: Start, env: Env, agent_py: str) -> None:
@@ -127,10 +133,4 @@ async def test_an_output_pipe_replaced_by_another_one_falls_back_to_the_poll(
     assert replaced.returncode == 0, replaced.stderr
     await asyncio.sleep(0.5)
     mark = s.mark()
-    (env.tree("t1") / "more").write_text("")
-    note = await activity(s, "t1", "working", since=mark)
-    assert note.params["activity"]["source"] == "output"
-    await activity(s, "t1", "idle", since=mark, timeout=2 + LATENCY)
-    (env.tree("t1") / "quit").write_text("")
-    ended = await s.wait_for(p.SESSION_ENDED, name="t1", since=mark, timeout=LATENCY)
-    assert ended.params["summary"]["end_reason"] == "agent_exited"
+    await write_again_then_end(s, env, mark)

@@ -131,4 +131,69 @@ function H.finish()
   out("RESULT " .. vim.json.encode(H.obs))
 end
 
+--- <CR> on the quickfix entry that `pick(item)` selects (as a user would press it): the two windows of
+--- the diff split it opens, each {name, lines, diff, readonly, current}, once both are named after
+--- `what`; `name_of(bufname)` shortens the names (default: as they are).
+function H.quickfix_diff(pick, what, ms, name_of)
+  vim.cmd("botright copen")
+  for i, item in ipairs(vim.fn.getqflist()) do
+    if pick(item) then
+      vim.api.nvim_win_set_cursor(0, { i, 0 })
+    end
+  end
+  -- What <CR> runs there (typed keys are not read while a -l script runs).
+  local map = vim.fn.maparg("<CR>", "n", false, true)
+  H.check(vim.bo.filetype == "qf" and map.buffer == 1, "no <CR> mapping in the quickfix window")
+  map.callback()
+  local sides
+  H.wait(ms, function()
+    sides = {}
+    for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+      local buf = vim.api.nvim_win_get_buf(win)
+      if vim.bo[buf].buftype ~= "quickfix" then
+        local name = vim.api.nvim_buf_get_name(buf)
+        sides[#sides + 1] = {
+          name = name_of and name_of(name) or name,
+          lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
+          diff = vim.wo[win].diff,
+          readonly = vim.bo[buf].readonly and not vim.bo[buf].modifiable,
+          current = win == vim.api.nvim_get_current_win(),
+        }
+      end
+    end
+    return #sides == 2 and sides[1].name:find(what, 1, true) ~= nil and sides[2].name:find(what, 1, true) ~= nil
+  end, "<CR> on " .. what .. " to open its diff split")
+  return sides
+end
+
+--- `:Ctask revert PATH` answered yes (review.revert): its question, once it finished without error.
+function H.revert_confirmed(path, ms)
+  local asked, reverted
+  require("ctask.review").revert(path, {
+    confirm = function(q)
+      asked = q
+      return true
+    end,
+  }, function(err, result)
+    reverted = { err = err, result = result }
+  end)
+  H.wait(ms, function()
+    return reverted ~= nil
+  end, ":Ctask revert " .. path)
+  H.check(reverted.err == nil, "revert failed: " .. vim.inspect(reverted.err))
+  return asked
+end
+
+--- The review drivers' session: the test's agent waits for `go` in `tree`; before it, a.txt is changed,
+--- b.txt added and c.txt deleted. Returns once the session ended (its notification).
+function H.change_tree_and_end(tree, what)
+  vim.fn.writefile({ "one", "changed", "three" }, vim.fs.joinpath(tree, "a.txt"))
+  vim.fn.writefile({ "new file" }, vim.fs.joinpath(tree, "b.txt"))
+  vim.fn.delete(vim.fs.joinpath(tree, "c.txt"))
+  vim.fn.writefile({}, vim.fs.joinpath(tree, "go"))
+  H.wait(20000, function()
+    return H.note_matching("session ended") ~= nil
+  end, what .. " to end")
+end
+
 return H

@@ -18,13 +18,7 @@ ctask.resume("host1:t1")
 H.wait(20000, function()
   return vim.uv.fs_stat(H.args.checkpoints) ~= nil
 end, "the session's start checkpoint on host1")
-vim.fn.writefile({ "one", "changed", "three" }, vim.fs.joinpath(tree, "a.txt"))
-vim.fn.writefile({ "new file" }, vim.fs.joinpath(tree, "b.txt"))
-vim.fn.delete(vim.fs.joinpath(tree, "c.txt"))
-vim.fn.writefile({}, vim.fs.joinpath(tree, "go"))
-H.wait(20000, function()
-  return H.note_matching("session ended") ~= nil
-end, "host1's session to end")
+H.change_tree_and_end(tree, "host1's session")
 vim.cmd("tabonly")
 vim.cmd("only")
 -- No file of host1's tree is known to this machine's Neovim from here on: what it shows comes from ssh.
@@ -39,33 +33,9 @@ H.check(listed, "no quickfix list of host1:t1")
 H.observe("qf_title", vim.fn.getqflist({ title = 0 }).title)
 
 local function enter(rel)
-  vim.cmd("botright copen")
-  for i, item in ipairs(vim.fn.getqflist()) do
-    if item.user_data and item.user_data.ctask and item.user_data.ctask.path == rel then
-      vim.api.nvim_win_set_cursor(0, { i, 0 })
-    end
-  end
-  local map = vim.fn.maparg("<CR>", "n", false, true)
-  H.check(vim.bo.filetype == "qf" and map.buffer == 1, "no <CR> mapping in the quickfix window")
-  map.callback()
-  local sides
-  H.wait(20000, function()
-    sides = {}
-    for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
-      local buf = vim.api.nvim_win_get_buf(win)
-      if vim.bo[buf].buftype ~= "quickfix" then
-        sides[#sides + 1] = {
-          name = vim.api.nvim_buf_get_name(buf),
-          lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
-          diff = vim.wo[win].diff,
-          readonly = vim.bo[buf].readonly and not vim.bo[buf].modifiable,
-          current = win == vim.api.nvim_get_current_win(),
-        }
-      end
-    end
-    return #sides == 2 and sides[1].name:find(rel, 1, true) ~= nil and sides[2].name:find(rel, 1, true) ~= nil
-  end, "<CR> on " .. rel .. " to open its diff split")
-  return sides
+  return H.quickfix_diff(function(item)
+    return item.user_data and item.user_data.ctask and item.user_data.ctask.path == rel
+  end, rel, 20000)
 end
 H.observe("qf_modified", enter("a.txt"))
 H.observe("qf_added", enter("b.txt"))
@@ -75,20 +45,7 @@ vim.cmd("cclose")
 
 -- :Ctask revert in the `now` side (confirmed): a.txt is back on host1, and that side is read again.
 local now_buf = vim.api.nvim_get_current_buf()
-local asked, reverted
-require("ctask.review").revert(vim.api.nvim_buf_get_name(now_buf), {
-  confirm = function(q)
-    asked = q
-    return true
-  end,
-}, function(err, result)
-  reverted = { err = err, result = result }
-end)
-H.wait(20000, function()
-  return reverted ~= nil
-end, ":Ctask revert on host1")
-H.check(reverted.err == nil, "revert failed: " .. vim.inspect(reverted.err))
-H.observe("revert_question", asked)
+H.observe("revert_question", H.revert_confirmed(vim.api.nvim_buf_get_name(now_buf), 20000))
 H.wait(20000, function()
   return vim.api.nvim_buf_get_lines(now_buf, 0, -1, false)[2] == "two"
 end, "the now side to be read again")

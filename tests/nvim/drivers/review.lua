@@ -15,13 +15,7 @@ ctask.resume("t1")
 H.wait(20000, function()
   return vim.uv.fs_stat(vim.fs.joinpath(vim.env.CTASK_HOME, "tasks", "t1", "checkpoints.jsonl")) ~= nil
 end, "the session's start checkpoint")
-vim.fn.writefile({ "one", "changed", "three" }, vim.fs.joinpath(tree, "a.txt"))
-vim.fn.writefile({ "new file" }, vim.fs.joinpath(tree, "b.txt"))
-vim.fn.delete(vim.fs.joinpath(tree, "c.txt"))
-vim.fn.writefile({}, vim.fs.joinpath(tree, "go"))
-H.wait(20000, function()
-  return H.note_matching("session ended") ~= nil
-end, "the session to end")
+H.change_tree_and_end(tree, "the session")
 vim.cmd("tabonly")
 
 -- :Ctask diff fills the quickfix list; <CR> (typed, through the plugin's mapping) on an entry opens the file
@@ -40,32 +34,11 @@ for _, item in ipairs(vim.fn.getqflist()) do
 end
 H.observe("qf_entries", qf_texts)
 local function enter(basename)
-  vim.cmd("botright copen")
-  for i, item in ipairs(vim.fn.getqflist()) do
-    if vim.fn.bufname(item.bufnr):match("[^/]+$") == basename then
-      vim.api.nvim_win_set_cursor(0, { i, 0 })
-    end
-  end
-  -- What <CR> runs there (typed keys are not read while a -l script runs).
-  local map = vim.fn.maparg("<CR>", "n", false, true)
-  H.check(vim.bo.filetype == "qf" and map.buffer == 1, "no <CR> mapping in the quickfix window")
-  map.callback()
-  local sides
-  H.wait(10000, function()
-    sides = {}
-    for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
-      local buf = vim.api.nvim_win_get_buf(win)
-      if vim.bo[buf].buftype ~= "quickfix" then
-        sides[#sides + 1] = {
-          name = vim.api.nvim_buf_get_name(buf):gsub("^.*/checkpoint/", "checkpoint/"):match("[^/]*/?[^/]*/?[^/]+$"),
-          lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false),
-          diff = vim.wo[win].diff,
-        }
-      end
-    end
-    return #sides == 2 and sides[1].name:find(basename, 1, true) ~= nil and sides[2].name:find(basename, 1, true) ~= nil
-  end, "<CR> on " .. basename .. " to open its diff split")
-  return sides
+  return H.quickfix_diff(function(item)
+    return vim.fn.bufname(item.bufnr):match("[^/]+$") == basename
+  end, basename, 10000, function(name)
+    return name:gsub("^.*/checkpoint/", "checkpoint/"):match("[^/]*/?[^/]*/?[^/]+$")
+  end)
 end
 H.observe("qf_modified", enter("a.txt"))
 H.observe("qf_deleted", enter("c.txt"))
@@ -113,21 +86,7 @@ H.observe("outside_error", H.note_matching("is not in a task's tree", vim.log.le
 -- :Ctask revert a.txt, confirmed: the file is back, the buffer reloaded, the undo said.
 vim.cmd("tabonly")
 vim.cmd.edit(vim.fn.fnameescape(vim.fs.joinpath(tree, "a.txt")))
-local asked
-local reverted
-require("ctask.review").revert(vim.fs.joinpath(tree, "a.txt"), {
-  confirm = function(q)
-    asked = q
-    return true
-  end,
-}, function(err, result)
-  reverted = { err = err, result = result }
-end)
-H.wait(10000, function()
-  return reverted ~= nil
-end, ":Ctask revert to finish")
-H.check(reverted.err == nil, "revert failed: " .. vim.inspect(reverted.err))
-H.observe("revert_question", asked)
+H.observe("revert_question", H.revert_confirmed(vim.fs.joinpath(tree, "a.txt"), 10000))
 H.observe("file_after_revert", vim.fn.readfile(vim.fs.joinpath(tree, "a.txt")))
 H.observe("buffer_after_revert", vim.api.nvim_buf_get_lines(0, 0, -1, false))
 H.observe("b_still_there", vim.uv.fs_stat(vim.fs.joinpath(tree, "b.txt")) ~= nil)
