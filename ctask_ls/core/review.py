@@ -155,10 +155,7 @@ def file_at(ctx: Context, name: object, path: str, ref: str | None = None) -> tu
     found = checkpoints.Store(ws).blob(cp.commit, rel)
     if found is None:
         raise InvalidArgument(f"checkpoint {cp.n} of task {ws.name} has no file {rel} (it did not exist then)")
-    content = found[1]
-    if b"\0" in content[:BINARY_SNIFF]:
-        raise InvalidArgument(f"{rel} in checkpoint {cp.n} of task {ws.name} is a binary file ({len(content)} bytes)")
-    return content.decode("utf-8", "replace"), cp
+    return _text(found[1], f"{rel} in checkpoint {cp.n} of task {ws.name}"), cp
 
 
 def file_now(ctx: Context, name: object, path: str) -> str:
@@ -171,8 +168,13 @@ def file_now(ctx: Context, name: object, path: str) -> str:
     content = checkpoints.read_now(ws, rel, ctx.config.snapshot_max_file)
     if content is None:
         raise InvalidArgument(f"task {ws.name} has no file {rel} now (it was deleted, or never was)")
+    return _text(content, f"{rel} of task {ws.name}")
+
+
+def _text(content: bytes, what: str) -> str:
+    """``content`` as text for an editor; InvalidArgument naming ``what`` when it is binary."""
     if b"\0" in content[:BINARY_SNIFF]:
-        raise InvalidArgument(f"{rel} of task {ws.name} is a binary file ({len(content)} bytes)")
+        raise InvalidArgument(f"{what} is a binary file ({len(content)} bytes)")
     return content.decode("utf-8", "replace")
 
 

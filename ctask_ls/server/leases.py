@@ -118,7 +118,7 @@ class LeaseWatcher:
             self._stamps[ws.dir] = stamp
             self._workspaces[ws.dir] = ws
             last, before = self._settled.get(ws.dir), self.last.get(ws.dir)
-            if pane is not None and not pane.dead and not self.owner.output_covered(ws.dir):
+            if pane is not None and not pane.dead and not self.owner.output.covered(ws.dir):
                 due = now  # its output is only seen by asking tmux
             if (
                 last is not None

@@ -59,7 +59,7 @@ class _Pipe:
     exited: bool = False
     """The agent's process ended: the session is polled until it is recorded (tmux may show it a moment later)."""
     live: bool = False
-    """tmux writes to it (``pipe-pane`` succeeded) and no end of file was seen."""
+    """tmux writes to it (``pipe-pane`` succeeded) and it is not closed (no end of file seen, not let go)."""
     closed: bool = False
     quiet_until: float = -math.inf
     """Output before this (monotonic) time is not told again: one look per ``poll_interval`` is enough."""
@@ -89,7 +89,7 @@ class OutputWatch:
         tmux for either)."""
         with self._lock:
             pipe = self._pipes.get(key)
-            return pipe is not None and pipe.live and not pipe.closed and pipe.pidfd is not None and not pipe.exited
+            return pipe is not None and pipe.live and pipe.pidfd is not None and not pipe.exited
 
     def watch(self, key: str, session: str, pid: int | None) -> bool:
         """Have tmux copy ``session``'s pane output to a new FIFO read on the loop, and watch its agent's process

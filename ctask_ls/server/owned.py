@@ -116,10 +116,6 @@ class Owner:
         self.server.poke()
         return tracked
 
-    def output_covered(self, key: str) -> bool:
-        """Task ``key``'s agent is owned here and its output comes as it happens (:mod:`.output`)."""
-        return self.output.covered(key)
-
     def wait(self) -> float:
         """Seconds the next tick can wait, for the owned sessions (``CtaskServer.wait_hooks``).
 
