@@ -101,7 +101,9 @@ async def test_lease_state_follows_a_cli_in_another_terminal_and_a_sigkilled_own
     assert f"pid {cli.pid}" in note.params["lease"]["reason"]
     assert note.params["tmux_alive"] is True
 
-    # the agent ends while nobody owns it: the server records it (reconcile)
+    # the agent ends while nobody owns it: the server records it (reconcile). tmux's pane-died hook would
+    # run the reaper, which records it too (tests/test_reaper.py); without it, only the server can.
+    assert env.tmux("set-hook", "-u", "-t", "=ctask-t1:", "pane-died").returncode == 0
     mark = s.mark()
     go.write_text("")
     at = time.monotonic()
@@ -112,7 +114,7 @@ async def test_lease_state_follows_a_cli_in_another_terminal_and_a_sigkilled_own
     assert summary["detected_via"] == "reconcile"
     assert summary["added"] == ["a.txt"]
     # the log message travels on its own; it may arrive a moment after the summary is on disk
-    await asyncio.to_thread(retry_until, lambda: any("ended while nobody owned it" in m for m in s.logs()), 5)
+    await asyncio.to_thread(retry_until, lambda: any("t1 that ended while nobody owned it" in m for m in s.logs()), 5)
 
 
 async def test_lease_state_follows_another_server(lsp: Start, env: Env, agent_py: str) -> None:
