@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import typing as t
 
 import pytest
 
@@ -17,11 +18,30 @@ from tests.helpers import Env, retry_until
 pytestmark = pytest.mark.timeout(120)
 
 
+def recorded_by_the_reaper(env: Env, name: str) -> dict[str, t.Any]:
+    """The session record of ``name``, written by the reaper that tmux's pane-died hook ran.
+
+    tmux 3.3 now and then misses an agent's SIGCHLD (more often on a loaded
+    machine): its pane shows dead with no exit status, tmux runs no pane-died
+    hook and so no reaper. Then the next ctask command that looks records the
+    session instead, which is what a user would see; any other failure fails.
+    """
+    try:
+        (record,) = retry_until(lambda: env.sessions(name), 15)
+    except AssertionError:
+        pane = env.pane(name)
+        if not (pane is not None and pane["dead"] and pane["status"] is None):
+            raise
+        assert env.run("list").returncode == 0
+        (record,) = retry_until(lambda: env.sessions(name), 15)
+    return t.cast("dict[str, t.Any]", record)
+
+
 def test_a_detached_session_is_recorded_when_its_agent_ends_with_no_ctask_running(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "wait=go", "write=a.txt:done")
     assert env.sessions("t1") == []
     env.go("t1")
-    (record,) = retry_until(lambda: env.sessions("t1"), 15)  # nothing but tmux's hook runs meanwhile
+    record = recorded_by_the_reaper(env, "t1")  # nothing but tmux's hook runs meanwhile
     assert record["end_reason"] == "ended_unowned"
     summary = env.summary("t1")
     assert summary is not None and summary["added"] == ["a.txt", "go"]
@@ -33,16 +53,7 @@ def test_a_killed_owners_session_is_recorded_when_its_agent_ends(env: Env, agent
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     env.go("t1")
-    try:
-        (record,) = retry_until(lambda: env.sessions("t1"), 15)
-    except AssertionError:
-        pane = env.pane("t1")
-        if not (pane is not None and pane["dead"] and pane["status"] is None):
-            raise
-        # tmux 3.3 now and then misses an agent's SIGCHLD (more often on a loaded machine): then it runs no
-        # pane-died hook, and no reaper; the next ctask command that looks records the session instead.
-        assert env.run("list").returncode == 0
-        (record,) = retry_until(lambda: env.sessions("t1"), 15)
+    record = recorded_by_the_reaper(env, "t1")
     assert record["end_reason"] == "ended_unowned"
 
 
