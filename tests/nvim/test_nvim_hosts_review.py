@@ -48,6 +48,12 @@ def test_a_remote_tasks_file_opens_in_a_diff_of_two_buffers_from_its_host(
     assert code == 0, nv.explain()
     res = nv.result
 
+    # while the session ran: the `now` side of a.txt followed host1's tree (ctask/diff), with no command
+    old, now = res["qf_live"]
+    assert now["name"] == "ctask://host1:t1/now/a.txt" and now["lines"] == ["one", "live", "three"]
+    assert old["lines"] == ["one", "two", "three"]
+    assert res["now_followed"] == ["one", "changed", "three"]
+
     assert res["qf_title"].startswith("ctask diff host1:t1")
     old, now = res["qf_modified"]
     assert old["name"].startswith("ctask://host1:t1/checkpoint/") and old["name"].endswith("/a.txt"), old

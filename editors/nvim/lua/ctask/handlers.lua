@@ -127,6 +127,7 @@ function M.diff(_, params, _)
   end
   local opts = require("ctask.config").options
   require("ctask.quickfix").set(params.name, params, { open = opts.quickfix.open })
+  require("ctask.review").refresh_now(params.name)
 end
 
 ---@param summary table?

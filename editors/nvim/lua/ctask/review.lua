@@ -172,6 +172,29 @@ local function read_remote(name, rel, n, cb)
   end, { silent = true })
 end
 
+--- Read again, from its host, every `ctask://HOST:TASK/now/PATH` buffer of task `name` that is loaded: after
+--- a revert, and on each `ctask/diff` of that task (its tree changed), as |'autoread'| and `:checktime` do for
+--- a file of this machine. A task of this machine has no such buffers: nothing is read.
+---@param name string
+function M.refresh_now(name)
+  if not require("ctask.hosts").host_of(name) then
+    return
+  end
+  local prefix = ("ctask://%s/now/"):format(name)
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    local bufname = vim.api.nvim_buf_get_name(buf)
+    if vim.api.nvim_buf_is_loaded(buf) and vim.startswith(bufname, prefix) then
+      read_remote(name, bufname:sub(#prefix + 1), nil, function(lines)
+        -- unchanged lines are not set again: the diff and the cursor stay as they are
+        local valid = lines and vim.api.nvim_buf_is_valid(buf)
+        if valid and not vim.deep_equal(lines, vim.api.nvim_buf_get_lines(buf, 0, -1, false)) then
+          scratch_buffer(bufname, lines)
+        end
+      end)
+    end
+  end
+end
+
 --- Another host's file (|ctask-hosts|) in the current window as it is now there, beside its content at
 --- checkpoint `n`: two read-only scratch buffers, both from that host's server, in diff mode.
 ---@param name string `HOST:TASK`
@@ -331,19 +354,7 @@ function M.revert(file, opts, cb)
       return cb(err, nil)
     end
     vim.cmd("checktime")
-    if require("ctask.hosts").host_of(name) then
-      -- Another host's file: its `now` side, if shown, is read again from there.
-      for _, rel in ipairs(paths or {}) do
-        local buf = vim.fn.bufnr(("ctask://%s/now/%s"):format(name, rel))
-        if buf ~= -1 then
-          read_remote(name, rel, nil, function(lines)
-            if lines and vim.api.nvim_buf_is_valid(buf) then
-              scratch_buffer(vim.api.nvim_buf_get_name(buf), lines)
-            end
-          end)
-        end
-      end
-    end
+    M.refresh_now(name) -- another host's file: its `now` side, if shown, is read again from there
     vim.notify(
       ("ctask: %s: back to checkpoint %d (%d restored, %d deleted); undo with :Ctask revert%s to=%d"):format(
         what,
