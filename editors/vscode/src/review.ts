@@ -328,7 +328,8 @@ export class Review {
     }
     const ref = api.refArg(arg);
     const diff = api.activeDiff();
-    const doc = parseCheckpointRef(ref) ?? parseCheckpointRef(diff?.original);
+    // A checkpoint document opened on its own (a host's file that could not be compared, "Open File") too.
+    const doc = parseCheckpointRef(ref) ?? parseCheckpointRef(diff?.original) ?? (ref ? undefined : parseCheckpointRef(api.activeDocRef()));
     if (doc && (!ref || ref.scheme !== 'file')) {
       return { task: doc.task, path: doc.path, checkpoint: doc.checkpoint, host: doc.host };
     }

@@ -218,6 +218,12 @@ export function setContext(key: string, value: unknown): Thenable<unknown> {
 }
 
 /** File-system path of the active text editor's file, if it is one. */
+/** The active editor's document, of any scheme (a ctask checkpoint document opened on its own, too). */
+export function activeDocRef(): DocRef | undefined {
+  const uri = vscode.window.activeTextEditor?.document.uri;
+  return uri ? toRef(uri) : undefined;
+}
+
 export function activeFilePath(): string | undefined {
   const uri = vscode.window.activeTextEditor?.document.uri;
   return uri?.scheme === 'file' ? uri.fsPath : undefined;

@@ -9,7 +9,7 @@ import type { ServerHandlers, ServerState } from '../src/server';
 import { hostLaunch, hostsSetting, protocolMismatch, remoteTerminal, shellWord, type HostSpec } from '../src/settings';
 import { wire } from '../src/wiring';
 import { FakeServer, diff, owned } from './fakes';
-import { TabInputTextDiff, mock, type Uri } from './mock/vscode';
+import { TabInputTextDiff, Uri, mock } from './mock/vscode';
 
 const BOX: HostSpec = { name: 'box', ssh: 'me@box', command: 'ctask-ls' };
 
@@ -235,6 +235,19 @@ test('another host\'s file that cannot be compared (binary) is said with the hos
   await mock.commands.get(Command.showChanges)!({ kind: 'task', name: 'fix', host: 'box' });
   assert.equal(mock.executed.filter(([id]) => id === 'vscode.diff').length, 0);
   assert.equal(mock.messages.at(-1)!.message, 'ctask: cannot compare: img.png in checkpoint 1 of task fix is a binary file (9 bytes)');
+
+  // Its "Open File" opens the file as it is on the host, alone; Revert File from the palette reverts it there.
+  mock.answer.message = (m) => (m.items.includes('Open File') ? 'Open File' : undefined);
+  await mock.commands.get(Command.showChanges)!({ kind: 'task', name: 'fix', host: 'box' });
+  const alone = 'ctask-checkpoint:/img.png?task=fix&checkpoint=1&host=box&current=1';
+  assert.equal(mock.openedFiles.at(-1), alone);
+  mock.activeFile = Uri.from({ scheme: CHECKPOINT_SCHEME, path: '/img.png', query: 'task=fix&checkpoint=1&host=box&current=1' });
+  assert.equal(String(mock.activeFile), alone);
+  box.reply(ServerCommand.revert, () => ({ task: 'fix', to: { n: 1 }, before: { n: 2 }, restored: ['img.png'], deleted: [] }));
+  mock.answer.message = (m) => (m.modal ? 'Revert' : undefined);
+  await mock.commands.get(Command.revertFile)!();
+  assert.deepEqual(box.sent(ServerCommand.revert), [{ name: 'fix', paths: ['img.png'], to: '1' }]);
+  assert.match(mock.messages.at(-1)!.message, /^ctask: img\.png of task box:fix restored as at checkpoint 1/);
 
   box.reply(ServerCommand.fileAt, () => ({ content: 'was\n', checkpoint: { n: 1 } }));
   mock.answer.quickPick = (items) => items.find((i) => i.file === 'old.txt');

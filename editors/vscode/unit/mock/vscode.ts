@@ -200,7 +200,8 @@ export const mock = {
   openedFolders: [] as { path: string; newWindow: boolean }[],
   folders: [] as string[],
   /** The file of the active text editor, if any. */
-  activeFile: undefined as string | undefined,
+  /** The active editor's document: a path of a file, or any document's URI. */
+  activeFile: undefined as string | Uri | undefined,
   /** Settings by full key (`ctask.home`): what the user set, and the package.json default. */
   settings: new Map<string, { user?: unknown; default?: unknown }>(),
   configListeners: [] as Listener[],
@@ -316,7 +317,8 @@ export const window = {
     return mock.terminals;
   },
   get activeTextEditor() {
-    return mock.activeFile === undefined ? undefined : { document: { uri: Uri.file(mock.activeFile) } };
+    const file = mock.activeFile;
+    return file === undefined ? undefined : { document: { uri: typeof file === 'string' ? Uri.file(file) : file } };
   },
   createTreeView(id: string, options: { treeDataProvider: FakeTreeProvider }) {
     const entry = { provider: options.treeDataProvider, refreshes: 0 };
