@@ -2,14 +2,17 @@
 
 The agent's pane-died hook runs the reaper in the background: a session
 launched detached, or whose owner was SIGKILLed, is recorded as soon as its
-agent ends, with no ``ctask`` command run after it.
+agent ends, with no ``ctask`` command run after it.  tmux 3.3 now and then
+misses an agent's exit (under load, a third of the time on this machine):
+the agent's exit watcher (``ctask_ls/core/execagent.py``) makes it see the
+exit, so these tests allow for no miss.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import typing as t
+from pathlib import Path
 
 import pytest
 
@@ -18,34 +21,48 @@ from tests.helpers import Env, retry_until
 pytestmark = pytest.mark.timeout(120)
 
 
-def recorded_by_the_reaper(env: Env, name: str) -> dict[str, t.Any]:
-    """The session record of ``name``, written by the reaper that tmux's pane-died hook ran.
-
-    tmux 3.3 now and then misses an agent's SIGCHLD (more often on a loaded
-    machine): its pane shows dead with no exit status, tmux runs no pane-died
-    hook and so no reaper. Then the next ctask command that looks records the
-    session instead, which is what a user would see; any other failure fails.
-    """
-    try:
-        (record,) = retry_until(lambda: env.sessions(name), 15)
-    except AssertionError:
-        pane = env.pane(name)
-        if not (pane is not None and pane["dead"] and pane["status"] is None):
-            raise
-        assert env.run("list").returncode == 0
-        (record,) = retry_until(lambda: env.sessions(name), 15)
-    return t.cast("dict[str, t.Any]", record)
-
-
 def test_a_detached_session_is_recorded_when_its_agent_ends_with_no_ctask_running(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "wait=go", "write=a.txt:done")
     assert env.sessions("t1") == []
     env.go("t1")
-    record = recorded_by_the_reaper(env, "t1")  # nothing but tmux's hook runs meanwhile
+    (record,) = retry_until(lambda: env.sessions("t1"), 15)  # nothing but tmux's hook runs meanwhile
     assert record["end_reason"] == "ended_unowned"
     summary = env.summary("t1")
     assert summary is not None and summary["added"] == ["a.txt", "go"]
     retry_until(lambda: not (env.task_dir("t1") / "manifest.start.json").exists(), 5)  # removed last
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_agents_exit_watcher_holds_nothing_of_the_pane_and_goes_with_the_agent(env: Env, agent: list[str]) -> None:
+    env.new_detached("t1", agent, "wait=go")
+    pane = env.pane("t1")
+    assert pane is not None and not pane["dead"]
+    agent_pid = pane["pid"]
+    (watcher,) = children_of(agent_pid)
+    proc = Path(f"/proc/{watcher}")
+    argv = (proc / "cmdline").read_bytes().split(b"\0")[:-1]
+    tmux_pid = int(env.tmux("display-message", "-p", "#{pid}").stdout)
+    assert argv[:2] == [b"sh", b"-c"] and argv[3:] == [b"ctask-exit-watch", str(tmux_pid).encode()]
+    assert os.getsid(watcher) == watcher != os.getsid(agent_pid)  # a Ctrl-C or hangup of the pane misses it
+    assert os.readlink(proc / "cwd") == "/"
+    assert (proc / "environ").read_bytes() == b"PATH=/usr/bin:/bin\0"  # nothing of the agent's environment
+    assert {os.readlink(fd) for fd in (proc / "fd").iterdir()} <= {"/dev/null"}  # nor the pane's terminal
+    env.go("t1")
+    (record,) = retry_until(lambda: env.sessions("t1"), 15)
+    assert record["exit_status"] == 0
+    retry_until(lambda: not proc.exists(), 10)
 
 
 def test_a_killed_owners_session_is_recorded_when_its_agent_ends(env: Env, agent: list[str]) -> None:
@@ -53,7 +70,7 @@ def test_a_killed_owners_session_is_recorded_when_its_agent_ends(env: Env, agent
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     env.go("t1")
-    record = recorded_by_the_reaper(env, "t1")
+    (record,) = retry_until(lambda: env.sessions("t1"), 15)
     assert record["end_reason"] == "ended_unowned"
 
 

@@ -12,12 +12,13 @@ read the file, remove it, keep those variables and the ones tmux sets for
 every pane (``TERM``, ``TMUX``, ``TMUX_PANE``, ``COLORTERM``; the file's
 win), drop everything else (the tmux server's global environment, the one
 of whichever client started it), and ``execve`` the agent.  The agent
-replaces this process: nothing is left behind it.
+replaces this process; all that is left beside it is a watcher of its
+exit, which tells tmux of it (:func:`watch_exit`).
 
 The pane runs this file by its path under ``python -I``: it needs nothing
 of the environment (no ``PYTHONPATH``, no site of the user) and imports
 only ``os``, ``sys``, ``stat`` and ``json``, so it adds a few milliseconds
-to a launch.
+to a launch (the watcher imports the rest after its fork).
 """
 
 from __future__ import annotations
@@ -61,6 +62,62 @@ def read_env_file(path: str) -> dict[str, str]:
     return env
 
 
+NUDGE = (
+    # $1: the tmux server's pid. The TERM is the kernel's, sent when the agent (our parent) ends: tmux is sent
+    # the SIGCHLD it may have missed, again a moment later (the agent may not be a zombie yet), then we go.
+    'trap \'kill -CHLD "$1"; sleep 0.2; kill -CHLD "$1"; sleep 1; kill -CHLD "$1"; kill "$s"; exit 0\' TERM\n'
+    "sleep 2147483647 & s=$!\n"
+    "wait\n"
+)
+PR_SET_PDEATHSIG = 1
+
+
+def watch_exit(tmux_pid: int) -> None:
+    """Leave a watcher of the agent this process becomes, which makes sure tmux learns of its exit.
+
+    tmux 3.3 now and then misses an agent's SIGCHLD: it never reaps the
+    agent, knows neither its exit status nor its end, and runs no
+    ``pane-died`` hook, so the session's owner, or with none the reaper,
+    is not told.  Another SIGCHLD makes tmux reap every child it has
+    (``waitpid`` in a loop), which it then handles as usual.  So a child
+    of ours asks the kernel for a SIGTERM when its parent ends (Linux's
+    ``PR_SET_PDEATHSIG``, kept across the ``execve`` of the agent and of
+    ``/bin/sh``) and sends tmux that SIGCHLD then.  The watcher is a
+    ``sh`` and a ``sleep`` (about 1 MB together), in a session of its own
+    (a Ctrl-C in the pane does not reach it), holding no descriptor of
+    the pane (tmux sees the pane close as before), in ``/``, with no
+    environment of the agent's; it is gone a second after the agent.
+    Where it cannot be set up, the agent runs as before.
+    """
+    try:
+        pid = os.fork()
+    except OSError:
+        return
+    if pid != 0:
+        return
+    try:
+        parent = os.getppid()
+        os.setsid()
+        os.chdir("/")
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+        import ctypes  # only here, in the watcher: the agent's start pays nothing for these
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            os._exit(0)
+        if os.getppid() != parent:  # the agent ended before the request was made
+            os.kill(tmux_pid, signal.SIGCHLD)
+            os._exit(0)
+        os.execve("/bin/sh", ["sh", "-c", NUDGE, "ctask-exit-watch", str(tmux_pid)], {"PATH": "/usr/bin:/bin"})
+    except BaseException:  # noqa: BLE001, S110 - the watcher must never disturb the agent's start
+        pass
+    os._exit(0)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print("usage: python -I execagent.py ENV_FILE AGENT [ARGS...]", file=sys.stderr)
@@ -73,6 +130,7 @@ def main(argv: list[str]) -> int:
         return 127
     env = {k: v for k, v in os.environ.items() if k in FROM_TMUX}
     env.update(passed)
+    watch_exit(os.getppid())
     try:
         os.execve(argv[1], argv[1:], env)
     except (OSError, ValueError) as exc:

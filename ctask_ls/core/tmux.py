@@ -396,9 +396,10 @@ class Tmux:
         the process and knows the exit status; under load that moment can be
         long.  tmux (3.3 at least) now and then misses the SIGCHLD altogether
         and never reaps the process: then it knows neither the status nor
-        the time, shows no "Pane is dead" and runs no ``pane-died`` hook.  A
-        zombie agent is the sign; ctask then sends the tmux server the
-        SIGCHLD it missed (:meth:`nudge`), once, and tmux reaps it as usual.
+        the time, shows no "Pane is dead" and runs no ``pane-died`` hook.
+        The agent's exit watcher (:func:`ctask_ls.core.execagent.watch_exit`)
+        sends tmux another SIGCHLD; should a zombie agent still be there,
+        ctask sends one too (:meth:`nudge`), once, and tmux reaps it as usual.
         Should that not help, the zombie's ``/proc`` entry still has the
         status.  After ``timeout`` the status stays unknown.
         """
