@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 import typing as t
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.helpers import Env, retry_until
@@ -158,6 +160,19 @@ def test_agent_is_the_panes_own_process(env: Env, agent: list[str]) -> None:
     code, _out, err = env.finish(owner)
     assert code == 0, err
     env.records("t1", 1)
+
+
+@pytest.mark.parametrize("mode", ["persistent", "direct"])
+def test_the_agent_starts_with_signals_as_from_a_shell(env: Env, mode: str) -> None:
+    """ctask's own Python ignores SIGPIPE: the agent must not inherit that (a shell agent cannot undo it)."""
+    env.write_config({"mode": mode})
+    script = "yes 2> err.txt | head -n1 > out.txt; grep SigIgn /proc/self/status > ign.txt"
+    proc = env.run("new", "t1", "--agent", "sh", "--", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    assert env.read("t1", "out.txt") == b"y\n"
+    assert env.read("t1", "err.txt") == b"", "yes(1) saw a broken pipe instead of SIGPIPE"
+    ignored = int(env.read("t1", "ign.txt").split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)), hex(ignored)
 
 
 def _start_tmux_server(env: Env, environment: dict[str, str]) -> None:

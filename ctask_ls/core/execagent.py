@@ -18,7 +18,8 @@ exit, which tells tmux of it (:func:`watch_exit`).
 The pane runs this file by its path under ``python -I``: it needs nothing
 of the environment (no ``PYTHONPATH``, no site of the user) and imports
 only ``os``, ``sys``, ``stat`` and ``json``, so it adds a few milliseconds
-to a launch (the watcher imports the rest after its fork).
+to a launch (``signal`` for the agent's signals; the watcher imports the
+rest after its fork).
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ def read_env_file(path: str) -> dict[str, str]:
     if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise ValueError("not a JSON object of strings")
     return env
+
+
+def restore_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across ``execve``: the agent
+    gets them back as any program started from a shell has them (as ``subprocess``'s ``restore_signals``
+    does). Else ``yes | head -1`` in the agent's shell says "Broken pipe", and a shell agent cannot undo it."""
+    import signal
+
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_DFL)
 
 
 NUDGE = (
@@ -131,6 +144,7 @@ def main(argv: list[str]) -> int:
     env = {k: v for k, v in os.environ.items() if k in FROM_TMUX}
     env.update(passed)
     watch_exit(os.getppid())
+    restore_signals()
     try:
         os.execve(argv[1], argv[1:], env)
     except (OSError, ValueError) as exc:
