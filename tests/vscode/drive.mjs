@@ -557,11 +557,19 @@ async function hosts() {
       await new Promise((r) => setTimeout(r, 300));
     }
     await waitRows((rows) => rows.some((r) => r.label === opt.file), `${opt.file} under ${opt.task}`);
-    await clickRow(opt.file);
-    const tab = await page
-      .waitForFunction((file) => [...document.querySelectorAll('.part.editor .tab')].map((t) => t.textContent.trim()).find((t) => t.startsWith(`${file} (`)), { timeout: TIMEOUT }, opt.file)
-      .then((h) => h.jsonValue())
-      .catch(() => null);
+    // The host's live diffs redraw the task's file rows: a click on a row being replaced opens nothing, so it
+    // is made again on the row as it is now until the diff's tab shows.
+    let tab = null;
+    for (let attempt = 0; attempt < 5 && !tab; attempt++) {
+      if (attempt) {
+        report('remoteDiffRetry', { attempt });
+      }
+      await clickRow(opt.file);
+      tab = await page
+        .waitForFunction((file) => [...document.querySelectorAll('.part.editor .tab')].map((t) => t.textContent.trim()).find((t) => t.startsWith(`${file} (`)), { timeout: Math.min(TIMEOUT, 15000) }, opt.file)
+        .then((h) => h.jsonValue())
+        .catch(() => null);
+    }
     await page.waitForFunction(() => document.querySelector('.monaco-diff-editor .editor.modified .view-lines')?.innerText.trim(), { timeout: TIMEOUT }).catch(() => undefined);
     report('remoteDiff', { tab, modified: await diffSide('modified') });
   }
