@@ -31,6 +31,33 @@ FAST_CONFIG: dict[str, t.Any] = {
 }
 
 
+def stop_outside_the_lock(env: Env, pid: int, name: str = "t1") -> None:
+    """SIGSTOP ``pid`` at a moment it does not hold task ``name``'s write lock.
+
+    A process stopped during its few milliseconds under the lock (a heartbeat)
+    holds it until it is continued, and every other command then gives up
+    after ``lock_timeout`` (adopters attach passively, see README,
+    Guarantees): not what a test of a frozen owner is about.
+    """
+    import fcntl
+
+    fd = os.open(env.task_dir(name) / "write.lock", os.O_RDWR)
+    try:
+        for _ in range(100):
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.kill(pid, signal.SIGCONT)
+                time.sleep(0.02)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        raise AssertionError(f"pid {pid} always held the write lock of {name}")
+    finally:
+        os.close(fd)
+
+
 def retry_until(fn: t.Callable[[], t.Any], seconds: float = 10.0, interval: float = 0.05) -> t.Any:
     """Call ``fn`` until it returns something truthy; fail after ``seconds``."""
     deadline = time.monotonic() + seconds

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tests.helpers import Env, retry_until
+from tests.helpers import Env, retry_until, stop_outside_the_lock
 
 HOST = socket.gethostname()
 
@@ -242,7 +242,7 @@ def test_rm_refuses_a_leased_task_unless_forced(env: Env, agent: list[str]) -> N
 
 def test_owner_of_a_removed_task_does_not_bring_its_workspace_back(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "wait=go")
-    os.kill(owner.pid, signal.SIGSTOP)  # a busy owner: it notices the removal only after rm is done
+    stop_outside_the_lock(env, owner.pid)  # a busy owner: it notices the removal only after rm is done
     try:
         proc = env.run("rm", "t1", "--force")
         assert proc.returncode == 0, proc.stderr

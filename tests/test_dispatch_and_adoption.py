@@ -11,7 +11,7 @@ import socket
 import pytest
 import yaml
 
-from tests.helpers import Env, retry_until
+from tests.helpers import Env, retry_until, stop_outside_the_lock
 
 HOST = socket.gethostname()
 
@@ -235,7 +235,7 @@ def test_resume_records_an_ended_session_before_launching_a_new_one(env: Env, ag
 
 def test_frozen_owner_that_wakes_after_adoption_steps_aside(env: Env, agent: list[str]) -> None:
     owner = env.spawn_new("t1", agent, "wait=go")
-    os.kill(owner.pid, signal.SIGSTOP)  # alive, but its heartbeat stops
+    stop_outside_the_lock(env, owner.pid)  # alive, but its heartbeat stops
     try:
         retry_until(lambda: env.json("status", "t1")["lease"]["state"] == "stale", 10, 0.2)
         adopter = env.spawn("attach", "t1")

@@ -18,7 +18,7 @@ import typing as t
 
 import pytest
 
-from tests.helpers import Env, retry_until
+from tests.helpers import Env, retry_until, stop_outside_the_lock
 
 HOST = socket.gethostname()
 OTHER = "other-host"
@@ -129,37 +129,12 @@ def test_yes_adopts_a_session_held_by_another_host(env: Env, remote_owner: subpr
     assert env.tmux_sessions() == []
 
 
-def _stop_outside_the_lock(env: Env, pid: int) -> None:
-    """SIGSTOP ``pid`` at a moment it does not hold t1's write lock.
-
-    A process stopped during its few milliseconds under the lock (a heartbeat)
-    holds it until it is continued, and adopters then give up after
-    ``lock_timeout`` and attach passively (see README, Guarantees): not what this
-    test is about.
-    """
-    fd = os.open(env.task_dir("t1") / "write.lock", os.O_RDWR)
-    try:
-        for _ in range(100):
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.kill(pid, signal.SIGCONT)
-                time.sleep(0.02)
-                continue
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return
-        raise AssertionError("the owner always held the write lock")
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.parametrize("sig", [signal.SIGSTOP, signal.SIGKILL], ids=["sigstop", "sigkill"])
 def test_a_remote_owner_that_stops_beating_goes_stale_after_stale_after(
     env: Env, remote_owner: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
     if sig == signal.SIGSTOP:
-        _stop_outside_the_lock(env, remote_owner.pid)
+        stop_outside_the_lock(env, remote_owner.pid)
     else:
         os.kill(remote_owner.pid, sig)
     stopped_at = time.monotonic()
@@ -235,7 +210,7 @@ def test_stop_after_the_agent_exited_leaves_the_dead_pane_to_its_live_owner(env:
     agent's exit status and last lines from it and records ``agent_exited``.
     """
     owner = env.spawn_new("t1", agent, "print=bye", "wait=go")
-    os.kill(owner.pid, signal.SIGSTOP)  # the owner is alive (fresh_local) but does not poll
+    stop_outside_the_lock(env, owner.pid)  # the owner is alive (fresh_local) but does not poll
     try:
         env.go("t1")
         retry_until(lambda: (pane := env.pane("t1")) is not None and pane["dead"], 5)
@@ -262,7 +237,6 @@ def test_a_stop_that_loses_the_race_to_finalize_leaves_no_request_for_the_next_s
     The late stop request must not outlive that session: the next session, which
     nobody stops, must end ``agent_exited``, not ``stopped``.
     """
-    import fcntl
 
     owner = env.spawn_new("t1", agent, "wait=go")
     with (env.task_dir("t1") / "write.lock").open("a") as lock:
