@@ -142,17 +142,22 @@ class _Pipe:
         return not self._thread.is_alive()
 
 
-def _process_groups() -> set[int]:
-    """The process groups that have a member now."""
-    groups: set[int] = set()
+def processes() -> t.Iterator[tuple[int, list[str]]]:
+    """Every process now: its pid and the fields of ``/proc/PID/stat`` after its name (``[0]`` the state,
+    ``[1]`` the parent's pid, ``[2]`` the process group, ``[3]`` the session)."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as f:
-                    groups.add(int(f.read().rsplit(")", 1)[1].split()[2]))
-            except (OSError, IndexError, ValueError):
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
                 continue
-    return groups
+            yield int(entry), fields
+
+
+def _process_groups() -> set[int]:
+    """The process groups that have a member now."""
+    return {int(fields[2]) for _pid, fields in processes()}
 
 
 class Env:

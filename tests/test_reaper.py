@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Env, retry_until
+from tests.helpers import Env, processes, retry_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,25 +32,12 @@ def test_a_detached_session_is_recorded_when_its_agent_ends_with_no_ctask_runnin
     retry_until(lambda: not (env.task_dir("t1") / "manifest.start.json").exists(), 5)  # removed last
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def test_the_agents_exit_watcher_holds_nothing_of_the_pane_and_goes_with_the_agent(env: Env, agent: list[str]) -> None:
     env.new_detached("t1", agent, "wait=go")
     pane = env.pane("t1")
     assert pane is not None and not pane["dead"]
     agent_pid = pane["pid"]
-    (watcher,) = children_of(agent_pid)
+    (watcher,) = [pid for pid, fields in processes() if int(fields[1]) == agent_pid]
     proc = Path(f"/proc/{watcher}")
     argv = (proc / "cmdline").read_bytes().split(b"\0")[:-1]
     tmux_pid = int(env.tmux("display-message", "-p", "#{pid}").stdout)

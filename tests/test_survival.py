@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Env, retry_until
+from tests.helpers import Env, processes, retry_until
 from tests.test_activity import reaches, type_line
 
 pytestmark = pytest.mark.timeout(120)
@@ -221,16 +221,8 @@ def test_a_resume_the_agent_refuses_needs_the_user_to_agree_to_a_fresh_start(age
 
 def _session_members(sid: int) -> list[int]:
     """Every process whose session id is ``sid`` (field 6 of /proc/PID/stat)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":  # a zombie is gone, only not reaped yet
-                members.append(int(entry))
-    return members
+    # a zombie is gone, only not reaped yet
+    return [pid for pid, fields in processes() if int(fields[3]) == sid and fields[0] != "Z"]
 
 
 def test_a_logout_does_not_kill_the_agents(agents: Env) -> None:
