@@ -117,7 +117,7 @@ def watch_exit(tmux_pid: int) -> None:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         import ctypes  # only here, in the watcher: the agent's start pays nothing for these
         import signal
 
