@@ -181,6 +181,16 @@ class Store:
             )
         return hit[0]
 
+    def start_of(self, session_id: str | None) -> Checkpoint | None:
+        """The start checkpoint of ``session_id``'s session (its diffs' base); None when that session has none
+        (taken before checkpoints existed, or the checkpoint failed) or the list cannot be read."""
+        if session_id is None:
+            return None
+        try:
+            return self.resolve(None, session_id=session_id)
+        except (CtaskError, OSError):
+            return None
+
     # -- taking one ------------------------------------------------------------------------------------
 
     def snapshot(

@@ -256,14 +256,9 @@ def diff(ctx: Context, name: object) -> dict[str, t.Any]:
 
 
 def _start_checkpoint(ws: Workspace, session_id: str | None) -> int | None:
-    """The number of the checkpoint a diff compares against (its session's start), for ``ctask.fileAt``;
-    None when that session has none (taken before checkpoints existed, or the checkpoint failed)."""
-    if session_id is None:
-        return None
-    try:
-        return checkpoints.Store(ws).resolve(None, session_id=session_id).n
-    except (CtaskError, OSError):
-        return None
+    """The number of the checkpoint a diff compares against (its session's start), for ``ctask.fileAt``."""
+    start = checkpoints.Store(ws).start_of(session_id)
+    return start.n if start is not None else None
 
 
 def log(ctx: Context, name: object, limit: int | None = None) -> tuple[list[dict[str, t.Any]], list[str]]:

@@ -6,6 +6,8 @@ The agent waits on a flag outside its tree; the test changes the tree as an agen
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import typing as t
 
 from ctask_ls.server import protocol as p
@@ -87,6 +89,29 @@ async def test_checkpoints_file_at_and_revert(lsp: Start, env: Env, agent_py: st
     assert undo["restored"] == ["b.txt"] and (tree / "a.txt").read_text() == "first\n"
     listed = await s.command(p.CHECKPOINTS, {"name": "t1"})
     assert [c["source"] for c in listed][-3:] == ["end", "revert", "revert"]
+
+
+async def test_an_adopted_sessions_diffs_name_its_start_checkpoint(lsp: Start, env: Env, agent_py: str) -> None:
+    """A session launched by the CLI and adopted by the server: the live and final diffs the server pushes name the
+    launch's start checkpoint, so an editor's diff of a changed file has its left side (they named none)."""
+    go = env.root / "go"
+    s = await lsp(client="neovim")
+    mark = s.mark()
+    made = await asyncio.to_thread(
+        env.run, "new", "d1", "--detach", "--agent", sys.executable, "--", agent_py, f"wait={go}"
+    )
+    assert made.returncode == 0, made.stderr
+    await s.lease("d1", lambda x: x["owned_here"], since=mark)
+    start = (await s.command(p.CHECKPOINTS, {"name": "d1"}))[-1]
+    assert start["source"] == "start"
+    mark = s.mark()
+    (env.tree("d1") / "notes.txt").write_text("written\n")
+    live = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: not n["final"], name="d1", since=mark, timeout=10)
+    assert live.params["added"] == ["notes.txt"] and live.params["checkpoint"] == start["n"], live.params
+    mark = s.mark()
+    go.write_text("")
+    final = await s.wait_for(p.DIFF_NOTIFICATION, lambda n: n["final"], name="d1", since=mark, timeout=15)
+    assert final.params["checkpoint"] == start["n"], final.params
 
 
 async def test_each_turn_of_a_server_owned_claude_ends_in_a_checkpoint(lsp: Start, agents: Env) -> None:

@@ -562,13 +562,18 @@ async function hosts() {
     let tab = null;
     for (let attempt = 0; attempt < 5 && !tab; attempt++) {
       if (attempt) {
-        report('remoteDiffRetry', { attempt });
+        const tabs = await page.$$eval('.part.editor .tab', (ts) => ts.map((t) => t.textContent.trim()));
+        const toasts = await page.$$eval('.notifications-toasts .notification-list-item-message', (ms) => ms.map((m) => m.textContent));
+        report('remoteDiffRetry', { attempt, tabs, toasts, rows: await viewRows() });
       }
       await clickRow(opt.file);
       tab = await page
         .waitForFunction((file) => [...document.querySelectorAll('.part.editor .tab')].map((t) => t.textContent.trim()).find((t) => t.startsWith(`${file} (`)), { timeout: Math.min(TIMEOUT, 15000) }, opt.file)
         .then((h) => h.jsonValue())
         .catch(() => null);
+    }
+    if (!tab) {
+      throw new Error(`no diff of ${opt.file} opened after 5 clicks on its row`);
     }
     await page.waitForFunction(() => document.querySelector('.monaco-diff-editor .editor.modified .view-lines')?.innerText.trim(), { timeout: TIMEOUT }).catch(() => undefined);
     report('remoteDiff', { tab, modified: await diffSide('modified') });
