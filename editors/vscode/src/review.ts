@@ -21,6 +21,7 @@
 import * as path from 'node:path';
 import { ErrorKind, ServerCommand } from './constants';
 import { ServerError } from './errors';
+import type { DiffResult } from './protocol';
 import type { Server } from './server';
 import type { TaskStore } from './state';
 import * as api from './vscodeapi';
@@ -237,6 +238,13 @@ export class Review {
       return undefined;
     };
     const shown = who(name, this.host);
+    if (checkpoint === null || checkpoint === undefined) {
+      // The row may be older than its session's start checkpoint (a large tree's first one takes a while): ask.
+      checkpoint = await this.server.execute<DiffResult>(ServerCommand.diff, { name }).then(
+        (fresh) => fresh.checkpoint,
+        () => undefined,
+      );
+    }
     if (checkpoint === null || checkpoint === undefined) {
       return offerFile(`ctask: task ${shown} has no checkpoint of its session's start to compare ${file} with`);
     }

@@ -79,9 +79,18 @@ test('a binary file, or a session without a checkpoint, is said in a warning tha
   assert.equal(mock.messages[0].message, 'ctask: cannot compare: img.png in checkpoint 1 of task fix is a binary file (900 bytes)');
   assert.deepEqual(mock.messages[0].items, ['Open File']);
   assert.deepEqual(mock.openedFiles, [`${TREE}/img.png`]);
+  server.reply(ServerCommand.diff, () => diff('fix', { modified: ['a.py'] }));
   assert.equal(await review.openDiff('fix', 'a.py', 'modified', null), undefined);
   assert.match(mock.messages[1].message, /task fix has no checkpoint of its session's start to compare a.py with/);
   assert.equal(mock.executed.filter(([id]) => id === 'vscode.diff').length, 0);
+});
+
+test('a changed file whose row names no checkpoint asks ctask.diff again: the start checkpoint may be newer', async () => {
+  server.reply(ServerCommand.diff, () => diff('fix', { added: ['new.txt'], checkpoint: 2 }));
+  assert.equal(await review.openDiff('fix', 'new.txt', 'added', null), 'new.txt (fix: checkpoint 2 ↔ now)');
+  assert.deepEqual(server.sent(ServerCommand.diff), [{ name: 'fix' }]);
+  assert.equal(lastDiff()[0], 'ctask-checkpoint:/new.txt?task=fix&checkpoint=2&absent=1');
+  assert.equal(mock.messages.length, 0);
 });
 
 test('Show Changes of an ended session takes the checkpoint from ctask.diff', async () => {
