@@ -61,7 +61,8 @@ def test_a_remote_tasks_file_opens_in_a_diff_of_two_buffers_from_its_host(
     assert old["lines"] == ["one", "two", "three"] and now["lines"] == ["one", "changed", "three"]
     assert all(side["diff"] and side["readonly"] for side in (old, now))
     assert now["current"] is True  # the cursor stays on the file as it is now, as for a local task
-    old, now = res["qf_added"]
+    old, now = res["qf_added"]  # its list's context had lost the checkpoint: the server was asked again
+    assert old["name"] == res["qf_modified"][0]["name"].replace("/a.txt", "/b.txt"), old
     assert old["lines"] == [""] and now["name"] == "ctask://host1:t1/now/b.txt" and now["lines"] == ["new file"]
     old, now = res["qf_deleted"]
     assert old["name"].endswith("/c.txt") and old["lines"] == ["gone soon"] and now["lines"] == [""]

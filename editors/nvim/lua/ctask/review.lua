@@ -306,11 +306,18 @@ function M.quickfix_enter(cb)
   end
   if require("ctask.hosts").host_of(data.task) then
     -- Another host's task: its files are there, not here; both sides come from its server.
-    if not ctx.checkpoint then
-      client.error(("task %s has no checkpoint of its session's start to compare %s with"):format(data.task, data.path))
-      return (cb or function() end)("no checkpoint", nil)
+    if ctx.checkpoint then
+      return M.remote_diff(data.task, data.path, ctx.checkpoint, data.kind, cb)
     end
-    return M.remote_diff(data.task, data.path, ctx.checkpoint, data.kind, cb)
+    -- The list may be older than its session's start checkpoint (a large tree's first one takes a while): ask.
+    return client.execute(C.diff, { name = data.task }, function(err, fresh)
+      local n = not err and type(fresh) == "table" and type(fresh.checkpoint) == "number" and fresh.checkpoint
+      if not n then
+        client.error(("task %s has no checkpoint of its session's start to compare %s with"):format(data.task, data.path))
+        return (cb or function() end)("no checkpoint", nil)
+      end
+      M.remote_diff(data.task, data.path, n, data.kind, cb)
+    end, { silent = true })
   end
   local file = vim.fs.joinpath(state.workspaces[data.task] and state.workspaces[data.task].path or "", data.path)
   if entry.bufnr and entry.bufnr > 0 then
