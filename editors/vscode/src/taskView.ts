@@ -159,6 +159,26 @@ export class TaskTree implements api.TreeSource<Node> {
     };
   }
 
+  /**
+   * What the view shows, as text: a change of a store that leaves it the same redraws nothing.  A redraw
+   * replaces every row and its command, and a click on a row being replaced is lost (VS Code: "Actual command
+   * not found"), or runs an inline action with no row (it then asks which host); a busy agent's heartbeats and
+   * repeated activities would otherwise redraw the view every few seconds.
+   */
+  signature(): string {
+    return JSON.stringify(
+      this.hosts.map((entry) => [
+        this.hostRow(entry),
+        entry.server.state === 'stopped' ? (entry.server.problem ?? '') : '',
+        entry.store.all().map((task) => {
+          const diff = entry.store.diff(task.name);
+          const files = diff && [diff.added, diff.modified, diff.deleted, diff.checkpoint];
+          return [this.row({ kind: 'task', name: task.name, host: entry.name }), task.workspace, files];
+        }),
+      ]),
+    );
+  }
+
   /** A change row's command: the diff editor (another host's task: both sides from its server). */
   async open(node: unknown): Promise<string | undefined> {
     const change = node as Extract<Node, { kind: 'change' }>;

@@ -170,10 +170,18 @@ export function wire<S extends ManagedServer>(
   const unsubscribe = store.onDidChange(() => bar.update());
   context.subscriptions.push(api.disposable(unsubscribe));
 
-  // The task view, redrawn on every change the store sees; and the context keys of the `when` clauses.
+  // The task view, redrawn when a change the store sees changes what it shows; and the context keys of the `when` clauses.
   const hosts: HostEntry[] = [{ name: LOCAL_HOST, server: srv, store }, ...remotes];
   const tree = new TaskTree(hosts, commands.review);
   const view = api.createTreeView(VIEW_ID, tree);
+  let shown: string | undefined;
+  const redraw = (): void => {
+    const now = tree.signature();
+    if (now !== shown) {
+      shown = now;
+      view.refresh();
+    }
+  };
   context.subscriptions.push(view.disposable);
   context.subscriptions.push(api.registerCommand(Command.openChange, (node) => commands.run(() => tree.open(node))));
   const keys = new Map<string, boolean>();
@@ -195,14 +203,14 @@ export function wire<S extends ManagedServer>(
     context.subscriptions.push(
       api.disposable(
         h.store.onDidChange(() => {
-          view.refresh();
+          redraw();
           setKeys();
         }),
       ),
     );
   }
   late.stateChange = () => {
-    view.refresh();
+    redraw();
     setKeys();
   };
   setKeys();

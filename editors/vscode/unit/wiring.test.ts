@@ -219,6 +219,26 @@ test('the task view lists the tasks (first use starts the server), their changed
   assert.equal(view.provider.getTreeItem(task).contextValue, 'task.stopped');
 });
 
+test('the view redraws only when what it shows changes: a redraw replaces every row, and a click on one being replaced is lost', () => {
+  const view = mock.treeViews.get('ctask.tasks')!;
+  wired.server.become('running');
+  wired.server.handlers.leaseState(owned('fix'));
+  wired.server.handlers.diff(diff('fix', { added: ['a.txt'], checkpoint: 2 }));
+  const before = view.refreshes;
+  // A heartbeat's lease, the same activity again, the same diff again: the rows are as they were.
+  wired.server.handlers.leaseState(owned('fix', { heartbeat_at: '2030-01-01T00:00:09Z', age_s: 3 }));
+  wired.server.handlers.diff(diff('fix', { added: ['a.txt'], checkpoint: 2 }));
+  assert.equal(view.refreshes, before);
+  wired.server.handlers.activity({ name: 'fix', workspace: '/w', activity: { state: 'working', since: '2030-01-01T00:00:00Z', source: 'output' }, conversation_id: null });
+  assert.equal(view.refreshes, before + 1, 'the row says working');
+  wired.server.handlers.activity({ name: 'fix', workspace: '/w', activity: { state: 'working', since: '2030-01-01T00:00:05Z', source: 'output' }, conversation_id: null });
+  assert.equal(view.refreshes, before + 1);
+  wired.server.handlers.diff(diff('fix', { added: ['a.txt', 'b.txt'], checkpoint: 2 }));
+  assert.equal(view.refreshes, before + 2, 'a file more');
+  wired.server.become('stopped');
+  assert.equal(view.refreshes, before + 3, 'the server stopped: this machine says so');
+});
+
 test('a task without a notified diff asks ctask.diff when expanded', async () => {
   wired.server.become('running');
   wired.server.handlers.leaseState(lease('old'));
