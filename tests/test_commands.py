@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import time
 
 import pytest
 
@@ -238,6 +239,25 @@ def test_rm_refuses_a_leased_task_unless_forced(env: Env, agent: list[str]) -> N
     code, _out, err = env.finish(owner)
     assert "Traceback" not in err, err
     assert code == 0, err
+
+
+def test_rm_force_waits_for_an_owner_recording_its_session(env: Env, agent: list[str]) -> None:
+    """An owner recording its session's end holds the task's write lock: ``rm --force`` waits for it (the removal
+    once went on under the owner, whose summary then had no directory to go to: a traceback), then removes."""
+    import fcntl
+
+    owner = env.spawn_new("t1", agent, "wait=go")
+    with (env.task_dir("t1") / "write.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as the owner's finalize holds it
+        rm = env.spawn("rm", "t1", "--force")
+        time.sleep(1.5)
+        assert rm.poll() is None and env.task_dir("t1").is_dir() and env.tmux_alive("t1")
+    code, out, err = env.finish(rm)
+    assert (code, out, err) == (0, f"removed task t1 ({env.tree('t1')})\n", "")
+    assert not env.task_dir("t1").exists() and env.tmux_sessions() == []
+    code, _out, err = env.finish(owner)
+    assert "Traceback" not in err and code == 0, err
+    assert not env.task_dir("t1").exists()  # the owner brought nothing back
 
 
 def test_owner_of_a_removed_task_does_not_bring_its_workspace_back(env: Env, agent: list[str]) -> None:

@@ -194,6 +194,11 @@ class OwnedSession:
         except TaskNotFound:
             self.lost = REMOVED_WHILE_RUNNING
             return None
+        except FileNotFoundError:
+            if self.ws.root.is_dir():
+                raise
+            self.lost = REMOVED_WHILE_RUNNING  # `rm --force` went on without the lock while this recorded
+            return None
 
     def _finalize_locked(self, end: EndState) -> dict[str, t.Any] | None:
         ws = self.ws

@@ -13,6 +13,7 @@ import typing as t
 
 from ctask_ls.core import git as gitrepo
 from ctask_ls.core.errors import CtaskError, InvalidArgument, TaskBusy, TaskNotFound
+from ctask_ls.core.storage import write_lock
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -68,25 +69,30 @@ def remove(
         if repo is not None:
             checked["branch"] = repo.branch
         return checked
-    if pane is not None:
-        ctx.tmux.kill_session(ws.tmux_session)
-    result: dict[str, t.Any] = {"removed": ws.name, "workspace": ws.tree_dir, "warnings": []}
-    if repo is not None:
-        deleted = False
-        try:
-            # A task that never ran (a `new` killed half-way) also loses its untouched branch.
-            result["warnings"], deleted = gitrepo.remove_worktree(
-                repo, force=force, delete_branch=delete_branch, provisional=provisional
-            )
-        except CtaskError as exc:
-            if not force:
-                raise
-            result["warnings"] = [str(exc)]
-        result["branch"] = repo.branch
-        result["branch_deleted"] = deleted
-    elif delete_branch:
-        result["warnings"].append(f"task {ws.name} is not on a git repository: no branch to delete")
-    _remove_tree(ws.root)
+    # Under the task's write lock: an owner recording its session's end holds it, so its record is complete
+    # before the files go, and one that ends now (the kill below) waits, then finds no task and records
+    # nothing.  Should the lock not come within lock_timeout, the removal goes on: the owner then fails to
+    # write into a task that is gone, which it also takes as the task removed.
+    with write_lock(ws.lock_path, ctx.config.lock_timeout):
+        if pane is not None:
+            ctx.tmux.kill_session(ws.tmux_session)
+        result: dict[str, t.Any] = {"removed": ws.name, "workspace": ws.tree_dir, "warnings": []}
+        if repo is not None:
+            deleted = False
+            try:
+                # A task that never ran (a `new` killed half-way) also loses its untouched branch.
+                result["warnings"], deleted = gitrepo.remove_worktree(
+                    repo, force=force, delete_branch=delete_branch, provisional=provisional
+                )
+            except CtaskError as exc:
+                if not force:
+                    raise
+                result["warnings"] = [str(exc)]
+            result["branch"] = repo.branch
+            result["branch_deleted"] = deleted
+        elif delete_branch:
+            result["warnings"].append(f"task {ws.name} is not on a git repository: no branch to delete")
+        _remove_tree(ws.root)
     if repo is not None:
         with contextlib.suppress(CtaskError):
             gitrepo.forget_worktree(repo)  # after a forced rm that git refused
