@@ -362,7 +362,8 @@ async function review(name) {
   });
   const tabs = await page.$$eval('.part.editor .tab', (ts) => ts.map((t) => t.textContent.trim()));
   const button = await page.$eval('.part.editor .editor-actions [aria-label^="Revert File to Checkpoint"]', (b) => b.getAttribute('aria-label')).catch(() => null);
-  report('review-diff', { tabs, original: await diffSide('original'), modified: await diffSide('modified'), button });
+  const beforeRevert = await diffSide('modified');
+  report('review-diff', { tabs, original: await diffSide('original'), modified: beforeRevert, button });
   const diffShot = await shot('vscode-review-diff.png');
 
   // The editor title's Revert button: a modal question, then Revert.
@@ -384,7 +385,7 @@ async function review(name) {
         return text !== undefined && text !== before ? text : null;
       },
       { timeout: TIMEOUT },
-      await diffSide('modified'),
+      beforeRevert, // not the side once the toast shows: the editor may have followed the file by then
     )
     .then((h) => h.jsonValue())
     .catch(() => null);
