@@ -15,7 +15,6 @@ import dataclasses
 import os
 import typing as t
 
-from ctask_ls.core import checkpoint as checkpoints
 from ctask_ls.core import lease as leases
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core import markers, records, review, timeutil
@@ -82,7 +81,6 @@ def adopt(
         if baseline is not None:
             baseline_kind = "original"
             session_id = baseline.session_id or (pane.session_id if pane else None) or lease_sid
-            start = checkpoints.Store(ws).start_of(session_id)  # the launcher's, of this very baseline
             if baseline.captured_at:
                 with contextlib.suppress(ValueError):
                     started_at = timeutil.parse(baseline.captured_at)
@@ -90,7 +88,7 @@ def adopt(
             baseline_kind = "adoption"
             session_id = (pane.session_id if pane else None) or lease_sid
             baseline = ctx.write_baseline(ws, session_id)
-            start = review.take_quietly(ctx, ws, "start", manifest=baseline, session_id=session_id)
+            review.take_quietly(ctx, ws, "start", manifest=baseline, session_id=session_id)
         facts = SessionFacts(
             session_id=session_id,
             baseline=baseline,
@@ -104,7 +102,6 @@ def adopt(
             lease_sid=lease_sid,
         )
         owned = OwnedSession(ctx, ws=ws, lease=lease, facts=facts)
-        owned.start_checkpoint = start  # the base of the live diffs the server pushes
         ctx.fault("adopt.baseline")
         ctx.heartbeats.add(ws, lease, ctx.config.heartbeat_interval, owned.on_lost)
         ctx.tmux.signal_exit_to(ws.tmux_session, ctx.exit_channel, ctx.arm_reaper(ws))

@@ -91,7 +91,7 @@ def launch(
     ctx.fault("launch.lease_written")
     try:
         baseline = ctx.write_baseline(ws, sid)
-        start = review.take_quietly(ctx, ws, "start", manifest=baseline, session_id=sid)
+        review.take_quietly(ctx, ws, "start", manifest=baseline, session_id=sid)
         facts = SessionFacts(
             session_id=sid,
             baseline=baseline,
@@ -104,7 +104,6 @@ def launch(
             lease_sid=sid,
         )
         owned = OwnedSession(ctx, ws=ws, lease=lease, facts=facts)
-        owned.start_checkpoint = start
         ctx.fault("launch.manifest_written")
         ctx.heartbeats.add(ws, lease, ctx.config.heartbeat_interval, owned.on_lost)
         env = launch_environment(os.environ, _ctask_vars(ctx, ws, sid, mode, cwd), agent.spec)

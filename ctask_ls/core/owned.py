@@ -10,11 +10,13 @@ running).  Its lease is renewed by the context's heartbeat the whole time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import subprocess
 import threading
 import typing as t
 
 from ctask_ls.core import activity as activities
+from ctask_ls.core import checkpoint as checkpoints
 from ctask_ls.core import gitview, markers, records, review
 from ctask_ls.core import manifest as manifests
 from ctask_ls.core.errors import TaskNotFound
@@ -52,11 +54,15 @@ class OwnedSession:
         keeps ``Tracked.ending`` (:mod:`ctask_ls.server.owned`), a different fact: see there."""
         self._child: subprocess.Popen[bytes] | None = None
         self._mutex = threading.Lock()
-        self.start_checkpoint: Checkpoint | None = None
-        """The checkpoint of the session's start (its diffs' base), when one was taken."""
         self._activity: tuple[str, str, t.Any] | None = None
         self.lost_hooks: list[t.Callable[[], None]] = []
         """Called (from the heartbeat's thread) once the lease was found lost: a watcher looks at once."""
+
+    @functools.cached_property
+    def start_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint of the session's start (its diffs' base), when one was taken: by the launch, or by an
+        adoption that captured a fresh baseline; read once, on first use, whichever made the session."""
+        return checkpoints.Store(self.ws).start_of(self.session_id)
 
     @property
     def session_id(self) -> str:
