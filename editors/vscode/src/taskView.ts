@@ -167,13 +167,13 @@ export class TaskTree implements api.TreeSource<Node> {
    */
   signature(): string {
     return JSON.stringify(
+      // A host's row holds its problem (its tooltip), a task's row its workspace (its tooltip).
       this.hosts.map((entry) => [
         this.hostRow(entry),
-        entry.server.state === 'stopped' ? (entry.server.problem ?? '') : '',
         entry.store.all().map((task) => {
           const diff = entry.store.diff(task.name);
           const files = diff && [diff.added, diff.modified, diff.deleted, diff.checkpoint];
-          return [this.row({ kind: 'task', name: task.name, host: entry.name }), task.workspace, files];
+          return [this.row({ kind: 'task', name: task.name, host: entry.name }), files];
         }),
       ]),
     );
