@@ -12,7 +12,7 @@ import time
 import typing as t
 
 from ctask_ls.core import git as gitrepo
-from ctask_ls.core.errors import CtaskError, InvalidArgument, TaskBusy, TaskNotFound
+from ctask_ls.core.errors import CorruptMetadata, CtaskError, InvalidArgument, TaskBusy, TaskNotFound
 from ctask_ls.core.storage import write_lock
 
 if t.TYPE_CHECKING:
@@ -72,8 +72,11 @@ def remove(
     # Under the task's write lock: an owner recording its session's end holds it, so its record is complete
     # before the files go, and one that ends now (the kill below) waits, then finds no task and records
     # nothing.  Should the lock not come within lock_timeout, the removal goes on: the owner then fails to
-    # write into a task that is gone, which it also takes as the task removed.
-    with write_lock(ws.lock_path, ctx.config.lock_timeout):
+    # write into a task that is gone, which it also takes as the task removed.  A link or FIFO in place of
+    # ``write.lock`` is no lock: it goes with the rest, never followed (removing is how such a task is mended).
+    with contextlib.ExitStack() as locked:
+        with contextlib.suppress(CorruptMetadata):
+            locked.enter_context(write_lock(ws.lock_path, ctx.config.lock_timeout))
         if pane is not None:
             ctx.tmux.kill_session(ws.tmux_session)
         result: dict[str, t.Any] = {"removed": ws.name, "workspace": ws.tree_dir, "warnings": []}

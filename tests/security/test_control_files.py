@@ -105,6 +105,29 @@ def test_a_control_file_that_is_a_link_or_fifo_is_reported_never_followed_nor_wa
     env.tmux("kill-server")
 
 
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["rm", "rm-force"])
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_rm_removes_a_task_whose_write_lock_is_a_link_or_fifo_never_through_it(
+    env: Env, kind: str, force: list[str]
+) -> None:
+    """``rm`` takes the task's write lock before it removes (an owner may be recording): a link or FIFO planted
+    there is no lock, and removing the task is how it is mended, so ``rm`` goes on without it (it once refused)."""
+    _shell_task(env, "t1", "echo hi > a.txt")
+    target = env.root / "outside.txt"
+    target.write_text("precious\n")
+    lock = env.task_dir("t1") / "write.lock"
+    lock.unlink()
+    if kind == "symlink":
+        lock.symlink_to(target)
+    else:
+        os.mkfifo(lock)
+    proc = env.run("rm", "t1", *force, timeout=30)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert proc.stdout == f"removed task t1 ({env.tree('t1')})\n"
+    assert not env.task_dir("t1").exists()
+    assert target.read_text() == "precious\n"
+
+
 def test_control_directory_and_files_are_private(env: Env, agent: list[str]) -> None:
     proc = env.new("t1", agent, "write=a.txt:x")
     assert proc.returncode == 0, proc.stderr
